@@ -1,0 +1,12 @@
+//! Tidemark's light core: the domain types every other crate shares.
+//!
+//! It deliberately depends on nothing heavy (no HTTP, no Arrow) so that the simulator, the
+//! Salesforce client and the lake can all use it without pulling each other's weight.
+
+pub mod clock;
+pub mod field_type;
+pub mod sfid;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use field_type::FieldType;
+pub use sfid::{SfId, SfIdError};

@@ -1,0 +1,12 @@
+//! (to be written)
+
+use axum::Router;
+
+use super::AppState;
+
+#[derive(Debug, Default)]
+pub struct CursorStore {}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

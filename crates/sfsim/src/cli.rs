@@ -1,0 +1,75 @@
+//! Command line of the simulator, shared by `tidemark-sfsim` and `tidemark sim`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{SimConfig, SimServer};
+
+#[derive(Debug, Parser)]
+#[command(name = "tidemark-sfsim", version, about = "An offline Salesforce org (REST, Bulk API, OAuth)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: SimCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve a simulated org over HTTP(S). Prints one JSON line with the URL and credentials.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed for generated data and fault injection.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Accounts to generate (children are proportional).
+    #[arg(long, default_value_t = 100)]
+    pub accounts: u64,
+    /// Rolling 24-hour API request allocation.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub daily_api_requests: u64,
+    /// Use the wall clock instead of a frozen org clock moved through the admin API.
+    #[arg(long)]
+    pub wall_clock: bool,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            seed: self.seed,
+            accounts: self.accounts,
+            daily_api_requests: self.daily_api_requests,
+            manual_clock: !self.wall_clock,
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// Runs a parsed simulator command to completion.
+pub async fn run(command: SimCommand) -> anyhow::Result<()> {
+    match command {
+        SimCommand::Serve(args) => {
+            let handle = SimServer::new(args.config()).start(SocketAddr::new(args.host, args.port)).await?;
+            println!("{}", serde_json::to_string(&handle.credentials)?);
+            tokio::signal::ctrl_c().await?;
+            handle.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+/// Entry point of the `tidemark-sfsim` binary.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(run(cli.command))
+}

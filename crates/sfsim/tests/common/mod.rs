@@ -1,0 +1,71 @@
+//! Shared set-up for the simulator's integration tests: an in-process org on an ephemeral port
+//! and an HTTP client with a valid session.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use tidemark_sfsim::{SimConfig, SimHandle, SimServer};
+
+pub struct TestOrg {
+    pub sim: SimHandle,
+    pub http: reqwest::Client,
+    pub token: String,
+}
+
+impl TestOrg {
+    pub async fn start() -> TestOrg {
+        Self::start_with(SimConfig::default()).await
+    }
+
+    pub async fn start_with(config: SimConfig) -> TestOrg {
+        let sim = SimServer::new(config).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("simulator starts");
+        let token = sim.issue_token();
+        TestOrg { sim, http: reqwest::Client::new(), token }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.base_url())
+    }
+
+    /// `path` under `/services/data/v66.0`.
+    pub fn data_url(&self, path: &str) -> String {
+        self.url(&format!("/services/data/v66.0{path}"))
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.data_url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.data_url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.patch(self.data_url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.data_url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.put(self.data_url(path)).bearer_auth(&self.token)
+    }
+
+    /// GETs a data-API path and parses the JSON body, asserting the status.
+    pub async fn get_json(&self, path: &str, status: u16) -> serde_json::Value {
+        let resp = self.get(path).send().await.expect("request succeeds");
+        assert_eq!(resp.status().as_u16(), status, "GET {path}");
+        resp.json().await.expect("JSON body")
+    }
+}
+
+/// Loads a file of the conformance corpus in `../shared/salesforce-api/`.
+pub fn corpus(name: &str) -> String {
+    let path = format!("{}/../../../shared/salesforce-api/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+pub fn corpus_json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&corpus(name)).unwrap_or_else(|e| panic!("{name} is JSON: {e}"))
+}
