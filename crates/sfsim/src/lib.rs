@@ -21,6 +21,7 @@ pub mod org;
 pub mod row;
 pub mod schema;
 pub mod server;
+pub mod soql;
 pub mod value;
 
 pub use config::SimConfig;

@@ -6,6 +6,8 @@
 //! change log sees every version exactly once.
 
 pub mod read;
+pub mod validate;
+pub mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;

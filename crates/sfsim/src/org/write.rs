@@ -1,0 +1,390 @@
+//! The validated write path shared by every API that changes records: sObject Rows, sObject
+//! Collections, Bulk API 2.0/1.0 ingest. It resolves field names, coerces JSON or CSV text to the
+//! field's type, checks permissions and validation, and reports failures with Salesforce's
+//! status codes. Everything then goes through the system write path in [`super`].
+
+use serde_json::Value as J;
+use tidemark_core::{FieldType, SfId};
+
+use super::{OrgError, Org};
+use crate::row::Slot;
+use crate::schema::{FieldDef, ObjectDef};
+use crate::value::{Value, parse_date, parse_datetime, parse_time};
+
+/// A field value as a client sent it.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// From a JSON body (REST, Collections).
+    Json(&'a J),
+    /// From a CSV cell (Bulk). On update an empty cell leaves the field unchanged and `#N/A`
+    /// sets it to null; on insert both mean null.
+    Text(&'a str),
+}
+
+/// One record-level error, as Collections and Bulk results report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    pub status_code: String,
+    pub message: String,
+    pub fields: Vec<String>,
+}
+
+impl RecordError {
+    pub fn new(status_code: &str, message: impl Into<String>, fields: Vec<String>) -> RecordError {
+        RecordError { status_code: status_code.to_owned(), message: message.into(), fields }
+    }
+
+    /// Bulk's `sf__Error` text: `STATUS_CODE:message:fields --`.
+    pub fn bulk_text(&self) -> String {
+        format!("{}:{}:{} --", self.status_code, self.message, self.fields.join(","))
+    }
+}
+
+pub type FieldInputs<'a> = [(&'a str, Input<'a>)];
+
+/// Outcome of an upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpsertOutcome {
+    Created(SfId),
+    Updated(SfId),
+    /// The external id matched several records (REST answers 300 with their URLs).
+    MultipleMatches(Vec<SfId>),
+}
+
+fn invalid_field(object: &str, field: &str) -> RecordError {
+    RecordError::new(
+        "INVALID_FIELD",
+        format!("No such column '{field}' on sobject of type {object}"),
+        vec![field.to_owned()],
+    )
+}
+
+fn not_writable(field: &str) -> RecordError {
+    RecordError::new(
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        format!(
+            "Unable to create/update fields: {field}. Please check the security settings of this field and verify that it is read/write for your Profile or Permission set."
+        ),
+        vec![field.to_owned()],
+    )
+}
+
+fn wrong_type(field: &FieldDef, shown: &str) -> RecordError {
+    RecordError::new(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        format!("{}: value not of required type: {shown}", field.label),
+        vec![field.name.clone()],
+    )
+}
+
+/// Coerces one input to a stored value. `Ok(None)` means "leave unchanged" (an empty CSV cell on
+/// update).
+pub fn coerce(field: &FieldDef, input: Input<'_>, is_insert: bool) -> Result<Option<Value>, RecordError> {
+    let text = match input {
+        Input::Json(J::Null) => return Ok(Some(Value::Null)),
+        Input::Text("") => return Ok(if is_insert { Some(Value::Null) } else { None }),
+        Input::Text("#N/A") => return Ok(Some(Value::Null)),
+        Input::Json(J::String(s)) => s.as_str(),
+        Input::Text(s) => s,
+        Input::Json(J::Bool(b)) => return coerce_bool(field, *b),
+        Input::Json(J::Number(n)) => return coerce_number(field, n.as_f64().unwrap_or(f64::NAN), &n.to_string()),
+        Input::Json(other) => return Err(wrong_type(field, &other.to_string())),
+    };
+    let ty = field.field_type;
+    let v = match ty {
+        FieldType::Boolean => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => return Err(wrong_type(field, text)),
+        },
+        FieldType::Int | FieldType::Long | FieldType::Double | FieldType::Currency | FieldType::Percent => {
+            let n: f64 = text.trim().parse().map_err(|_| wrong_type(field, text))?;
+            return coerce_number(field, n, text);
+        }
+        FieldType::Date => Value::Date(parse_date(text).ok_or_else(|| wrong_type(field, text))?),
+        FieldType::Datetime => Value::DateTime(parse_datetime(text).ok_or_else(|| wrong_type(field, text))?),
+        FieldType::Time => Value::Time(parse_time(text).ok_or_else(|| wrong_type(field, text))?),
+        FieldType::Id | FieldType::Reference => {
+            if text.is_empty() {
+                Value::Null
+            } else {
+                let id = SfId::parse(text).map_err(|_| {
+                    RecordError::new(
+                        "MALFORMED_ID",
+                        format!("{}: id value of incorrect type: {text}", field.label),
+                        vec![field.name.clone()],
+                    )
+                })?;
+                Value::str(id.as_str())
+            }
+        }
+        _ => Value::str(text),
+    };
+    Ok(Some(v))
+}
+
+fn coerce_bool(field: &FieldDef, b: bool) -> Result<Option<Value>, RecordError> {
+    match field.field_type {
+        FieldType::Boolean => Ok(Some(Value::Bool(b))),
+        t if t.is_textual() => Ok(Some(Value::str(b.to_string()))),
+        _ => Err(wrong_type(field, &b.to_string())),
+    }
+}
+
+fn coerce_number(field: &FieldDef, n: f64, shown: &str) -> Result<Option<Value>, RecordError> {
+    if !n.is_finite() {
+        return Err(wrong_type(field, shown));
+    }
+    Ok(Some(match field.field_type {
+        FieldType::Int | FieldType::Long => {
+            if n.fract() != 0.0 {
+                return Err(wrong_type(field, shown));
+            }
+            Value::Int(n as i64)
+        }
+        FieldType::Double | FieldType::Currency | FieldType::Percent => Value::Double(n),
+        t if t.is_textual() => Value::str(shown),
+        _ => return Err(wrong_type(field, shown)),
+    }))
+}
+
+/// Resolves and coerces inputs for `def`, checking that each field exists and is writable.
+fn resolve(
+    def: &ObjectDef,
+    inputs: &FieldInputs<'_>,
+    is_insert: bool,
+) -> Result<Vec<(usize, Value)>, Vec<RecordError>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for (name, input) in inputs {
+        if name.eq_ignore_ascii_case("Id") && !is_insert {
+            continue;
+        }
+        let Some(idx) = def.field_index(name) else {
+            errors.push(invalid_field(&def.name, name));
+            continue;
+        };
+        let field = &def.fields[idx];
+        let writable = if is_insert { field.createable } else { field.updateable };
+        if !writable || field.slot.is_none() {
+            errors.push(not_writable(&field.name));
+            continue;
+        }
+        match coerce(field, *input, is_insert) {
+            Ok(Some(v)) => out.push((idx, v)),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+fn to_slots(def: &ObjectDef, values: Vec<(usize, Value)>) -> Vec<(Slot, Value)> {
+    values.into_iter().filter_map(|(i, v)| def.fields[i].slot.map(|s| (s, v))).collect()
+}
+
+impl Org {
+    /// Creates a record through the API. Applies defaults, validates, and stamps audit fields.
+    pub fn api_create(&mut self, object: &str, inputs: &FieldInputs<'_>) -> Result<SfId, Vec<RecordError>> {
+        let table = self.table(object).ok_or_else(|| vec![unknown_object(object)])?;
+        let def = &table.def;
+        if !def.flags.createable {
+            return Err(vec![RecordError::new(
+                "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                format!("entity type {} does not support insert", def.name),
+                vec![],
+            )]);
+        }
+        let mut values = resolve(def, inputs, true)?;
+        for (i, f) in def.fields.iter().enumerate() {
+            if let Some(default) = &f.default_value
+                && !values.iter().any(|(j, _)| *j == i)
+            {
+                values.push((i, default.clone()));
+            }
+        }
+        self.validate(def, None, &values)?;
+        let slots = to_slots(def, values);
+        let name = def.name.clone();
+        self.insert_record(&name, slots).map_err(|e| vec![org_error(e)])
+    }
+
+    /// Updates a record through the API. `object`, when given, must match the id's object.
+    pub fn api_update(&mut self, object: Option<&str>, id: &str, inputs: &FieldInputs<'_>) -> Result<SfId, Vec<RecordError>> {
+        let id = self.existing_live_id(object, id).map_err(|e| vec![e])?;
+        let table = self.table_for_id(&id).expect("existing id has a table");
+        let def = &table.def;
+        let values = resolve(def, inputs, false)?;
+        self.validate(def, Some(&id), &values)?;
+        let slots = to_slots(def, values);
+        self.update_record(&id, slots).map_err(|e| vec![org_error(e)])?;
+        Ok(id)
+    }
+
+    /// Upserts on `external_field` (an external-id field, or `Id`).
+    pub fn api_upsert(
+        &mut self,
+        object: &str,
+        external_field: &str,
+        external_value: &str,
+        inputs: &FieldInputs<'_>,
+    ) -> Result<UpsertOutcome, Vec<RecordError>> {
+        let table = self.table(object).ok_or_else(|| vec![unknown_object(object)])?;
+        let def = &table.def;
+        let is_id = external_field.eq_ignore_ascii_case("Id");
+        let ext = def.field(external_field).filter(|f| is_id || f.external_id || f.id_lookup && f.unique);
+        let Some(ext) = ext else {
+            return Err(vec![RecordError::new(
+                "NOT_FOUND",
+                format!("Provided external ID field does not exist or is not accessible: {external_field}"),
+                vec![],
+            )]);
+        };
+        let matches: Vec<SfId> = if external_value.is_empty() {
+            Vec::new()
+        } else {
+            let slot = ext.slot.expect("external ids are stored");
+            let case_sensitive = ext.case_sensitive || is_id;
+            table
+                .rows()
+                .iter()
+                .filter(|r| !table.is_deleted(r))
+                .filter(|r| match r.get(slot).as_str() {
+                    Some(v) if is_id => SfId::parse(v).ok() == SfId::parse(external_value).ok(),
+                    Some(v) if case_sensitive => v == external_value,
+                    Some(v) => v.eq_ignore_ascii_case(external_value),
+                    None => false,
+                })
+                .map(|r| table.id_of(r))
+                .collect()
+        };
+        match matches.as_slice() {
+            [] => {
+                let ext_name = ext.name.clone();
+                let mut with_key: Vec<(&str, Input<'_>)> = inputs.to_vec();
+                if !is_id && !inputs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&ext_name)) {
+                    with_key.push((external_field, Input::Text(external_value)));
+                }
+                if is_id {
+                    with_key.retain(|(n, _)| !n.eq_ignore_ascii_case("Id"));
+                }
+                self.api_create(object, &with_key).map(UpsertOutcome::Created)
+            }
+            [one] => {
+                let one = *one;
+                let without_key: Vec<(&str, Input<'_>)> =
+                    inputs.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("Id")).copied().collect();
+                self.api_update(Some(object), one.as_str(), &without_key).map(UpsertOutcome::Updated)
+            }
+            many => Ok(UpsertOutcome::MultipleMatches(many.to_vec())),
+        }
+    }
+
+    /// Soft-deletes through the API.
+    pub fn api_delete(&mut self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
+        let id = self.existing_live_id(object, id)?;
+        let table = self.table_for_id(&id).expect("existing id has a table");
+        if !table.def.flags.deletable {
+            return Err(RecordError::new("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", vec![]));
+        }
+        self.soft_delete(&id).map_err(org_error)?;
+        Ok(id)
+    }
+
+    /// Hard-deletes through the API (Bulk `hardDelete`).
+    pub fn api_hard_delete(&mut self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
+        let id = self.existing_live_id(object, id)?;
+        self.hard_delete(&id).map_err(org_error)?;
+        Ok(id)
+    }
+
+    /// Undeletes a record from the recycle bin.
+    pub fn api_undelete(&mut self, id: &str) -> Result<SfId, RecordError> {
+        let id = SfId::parse(id).map_err(|_| malformed_id(id))?;
+        self.undelete(&id).map_err(|e| match e {
+            OrgError::NotDeleted(_) => RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]),
+            other => org_error(other),
+        })?;
+        Ok(id)
+    }
+
+    /// Parses `id`, checks it exists (optionally in `object`) and is not in the recycle bin.
+    pub fn existing_live_id(&self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
+        let parsed = SfId::parse(id).map_err(|_| malformed_id(id))?;
+        let table = self.table_for_id(&parsed).ok_or_else(|| malformed_id(id))?;
+        if let Some(object) = object
+            && !table.def.name.eq_ignore_ascii_case(object)
+        {
+            return Err(malformed_id(id));
+        }
+        let row = table.get(&parsed).ok_or_else(|| org_error(OrgError::NotFound(id.to_owned())))?;
+        if table.is_deleted(row) {
+            return Err(RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]));
+        }
+        Ok(parsed)
+    }
+
+    /// Field-level and rule validation of a create (`id == None`) or update.
+    fn validate(&self, def: &ObjectDef, id: Option<&SfId>, values: &[(usize, Value)]) -> Result<(), Vec<RecordError>> {
+        let mut errors = Vec::new();
+        let current = id.and_then(|id| self.table_for_id(id)).zip(id).and_then(|(t, id)| t.get(id));
+        let value_of = |i: usize| -> Option<&Value> { values.iter().rev().find(|(j, _)| *j == i).map(|(_, v)| v) };
+        // Required fields: on create, absent or null; on update, explicitly nulled.
+        let mut missing = Vec::new();
+        for (i, f) in def.fields.iter().enumerate() {
+            let required = !f.nillable && f.createable && f.slot.is_some() && !f.defaulted_on_create;
+            if !required {
+                continue;
+            }
+            let v = value_of(i);
+            let is_missing = match (id, v) {
+                (None, None) => true,
+                (_, Some(Value::Null)) => true,
+                (_, Some(Value::Str(s))) if s.is_empty() => true,
+                _ => false,
+            };
+            if is_missing {
+                missing.push(f.name.clone());
+            }
+        }
+        if !missing.is_empty() {
+            errors.push(RecordError::new(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+                missing,
+            ));
+        }
+        for (i, v) in values {
+            let f = &def.fields[*i];
+            if let Err(e) = super::validate::check_value(self, def, f, v, current) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            errors.extend(super::validate::check_rules(self, def, id, values));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+fn unknown_object(object: &str) -> RecordError {
+    RecordError::new("INVALID_TYPE", format!("sObject type '{object}' is not supported."), vec![])
+}
+
+fn malformed_id(id: &str) -> RecordError {
+    RecordError::new("MALFORMED_ID", format!("malformed id {id}"), vec![])
+}
+
+fn org_error(e: OrgError) -> RecordError {
+    match e {
+        OrgError::UnknownObject(o) => unknown_object(&o),
+        OrgError::UnknownField { object, field } => invalid_field(&object, &field),
+        OrgError::EntityIsDeleted(_) => RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
+        OrgError::NotFound(id) => RecordError::new(
+            "NOT_FOUND",
+            format!("Provided external ID field does not exist or is not accessible: {id}"),
+            vec![],
+        ),
+        OrgError::NotDeleted(_) => RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]),
+    }
+}
