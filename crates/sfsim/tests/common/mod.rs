@@ -69,3 +69,5 @@ pub fn corpus(name: &str) -> String {
 pub fn corpus_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&corpus(name)).unwrap_or_else(|e| panic!("{name} is JSON: {e}"))
 }
+
+pub mod shape;
