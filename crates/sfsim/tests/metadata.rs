@@ -72,3 +72,80 @@ async fn describe_global_and_describe_have_salesforce_keys() {
     let missing = org.get("/sobjects/Nope__c/describe").send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+fn insert_account(org: &TestOrg, name: &str) -> tidemark_core::SfId {
+    let mut o = org.sim.state.org.write();
+    let slot = o.table("Account").unwrap().def.slot("Name");
+    o.insert_record("Account", vec![(slot, tidemark_sfsim::value::Value::str(name))]).unwrap()
+}
+
+fn window(org: &TestOrg, back: chrono::Duration, ahead: chrono::Duration) -> String {
+    let now = org.sim.state.org.read().clock().now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| {
+        t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string().replace(':', "%3A").replace('+', "%2B")
+    };
+    format!("start={}&end={}", fmt(now - back), fmt(now + ahead))
+}
+
+#[tokio::test]
+async fn get_updated_lists_ids_by_system_modstamp_in_the_documented_shape() {
+    let mut org = TestOrg::start().await;
+    org.advance_clock(chrono::Duration::days(2));
+    let a = insert_account(&org, "Acme");
+    org.advance_clock(chrono::Duration::hours(1));
+    let b = insert_account(&org, "Globex");
+    org.advance_clock(chrono::Duration::minutes(5));
+    let body = org.get_json(&format!("/sobjects/Account/updated/?{}", window(&org, chrono::Duration::minutes(30), chrono::Duration::zero())), 200).await;
+    common::shape::assert_same_shape("getUpdated", &corpus_json("get-updated.json"), &body, common::shape::Keys::Exact);
+    let ids: Vec<&str> = body["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(ids.contains(&b.as_str()) && !ids.contains(&a.as_str()), "{ids:?}");
+    // The covered end never passes the org's now and is truncated to the minute.
+    let latest = body["latestDateCovered"].as_str().unwrap();
+    assert!(latest.ends_with(":00.000+0000"), "{latest}");
+
+    let resp = org.get("/sobjects/Account/updated/?start=yesterday&end=today").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn get_deleted_reads_the_delete_log_until_the_recycle_bin_purges() {
+    let mut org = TestOrg::start().await;
+    let doomed = insert_account(&org, "Initech");
+    let hard = insert_account(&org, "Hooli");
+    org.advance_clock(chrono::Duration::hours(1));
+    {
+        let mut o = org.sim.state.org.write();
+        o.soft_delete(&doomed).unwrap();
+        o.hard_delete(&hard).unwrap();
+    }
+    org.advance_clock(chrono::Duration::minutes(2));
+    let query = window(&org, chrono::Duration::days(1), chrono::Duration::zero());
+    let body = org.get_json(&format!("/sobjects/Account/deleted/?{query}"), 200).await;
+    common::shape::assert_same_shape("getDeleted", &corpus_json("get-deleted.json"), &body, common::shape::Keys::Exact);
+    let listed: Vec<&str> = body["deletedRecords"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(listed.contains(&doomed.as_str()) && listed.contains(&hard.as_str()), "{listed:?}");
+
+    // After the 15-day recycle-bin window the entries are purged.
+    org.advance_clock(chrono::Duration::days(16));
+    let query = window(&org, chrono::Duration::days(20), chrono::Duration::zero());
+    let body = org.get_json(&format!("/sobjects/Account/deleted/?{query}"), 200).await;
+    assert_eq!(body["deletedRecords"].as_array().unwrap().len(), 0, "{body}");
+    assert!(org.sim.state.org.read().table("Account").unwrap().get(&doomed).is_none(), "purged from the recycle bin");
+}
+
+#[tokio::test]
+async fn exhausted_allocation_answers_request_limit_exceeded() {
+    let mut org = TestOrg::start().await;
+    let now = org.sim.state.now_millis();
+    org.sim.state.usage.set_max(5);
+    org.sim.state.usage.set_used(now, 5);
+    let resp = org.get("/limits").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["Sforce-Limit-Info"], "api-usage=5/5");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body, corpus_json("error-request-limit-exceeded.json"));
+    // A rolling 24 hours later the allocation is available again.
+    org.advance_clock(chrono::Duration::hours(25));
+    let resp = org.get("/limits").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

@@ -23,6 +23,12 @@ impl TestOrg {
         TestOrg { sim, http: reqwest::Client::new(), token }
     }
 
+    /// Moves the org clock forward and logs in again (sessions age on the org clock too).
+    pub fn advance_clock(&mut self, by: chrono::Duration) {
+        self.sim.state.org.write().advance_clock(by);
+        self.token = self.sim.issue_token();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.sim.base_url())
     }
