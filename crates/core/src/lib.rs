@@ -4,9 +4,11 @@
 //! Salesforce client and the lake can all use it without pulling each other's weight.
 
 pub mod clock;
+pub mod config;
 pub mod field_type;
 pub mod sfid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ConfigError;
 pub use field_type::FieldType;
 pub use sfid::{SfId, SfIdError};

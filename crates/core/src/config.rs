@@ -1,0 +1,162 @@
+//! Loading YAML configuration: `${ENV}` substitution, unknown fields refused, and errors that
+//! name the dotted path of the offending field — all before any network call.
+//!
+//! Substitution happens on parsed string values, not on the raw text, so a secret containing
+//! YAML syntax (`:`, `#`, quotes) can never change the document's structure.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value as Yaml;
+
+/// A configuration problem. `path` is the dotted field path (`salesforce.auth.client_id`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {message}")]
+    Read { file: String, message: String },
+    #[error("config is not valid YAML (line {line}, column {column}): {message}")]
+    Syntax { line: usize, column: usize, message: String },
+    #[error("{path}: environment variable {var} is not set (use ${{{var}:-default}} for a default)")]
+    MissingEnv { path: String, var: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ConfigError {
+    /// A validation error for `path`.
+    pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: path.into(), message: message.into() }
+    }
+}
+
+/// Reads a YAML file, substitutes `${VAR}` / `${VAR:-default}` from `env`, and deserialises it.
+pub fn load_file<T: DeserializeOwned>(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read { file: path.display().to_string(), message: e.to_string() })?;
+    load_str(&text, env)
+}
+
+/// Like [`load_file`] from a string.
+pub fn load_str<T: DeserializeOwned>(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError> {
+    let mut doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        ConfigError::Syntax { line, column, message: e.to_string() }
+    })?;
+    substitute(&mut doc, "", env)?;
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ConfigError::Invalid { path: if path == "." { "(top level)".to_owned() } else { path }, message }
+    })
+}
+
+/// The process environment, for [`load_file`].
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+fn substitute(v: &mut Yaml, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    match v {
+        Yaml::String(s) if s.contains("${") => *s = expand(s, path, env)?,
+        Yaml::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        Yaml::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}"));
+                let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                substitute(item, &child, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Expands `${VAR}`, `${VAR:-default}`; `$${` escapes a literal `${`.
+fn expand(s: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        if rest[..i].ends_with('$') {
+            out.push_str(&rest[..i - 1]);
+            out.push_str("${");
+            rest = &rest[i + 2..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| ConfigError::invalid(path, "unterminated ${ in value"))?;
+        let expr = &after[..end];
+        let (var, default) = match expr.split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (expr, None),
+        };
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ConfigError::invalid(path, format!("'${{{expr}}}' is not a valid variable reference")));
+        }
+        match (env(var), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(ConfigError::MissingEnv { path: path.to_owned(), var: var.to_owned() }),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Conf {
+        name: String,
+        auth: Auth,
+        #[serde(default)]
+        objects: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Auth {
+        client_id: String,
+        secret: String,
+        port: u16,
+    }
+
+    fn env(var: &str) -> Option<String> {
+        match var {
+            "SECRET" => Some("s3cr3t: #not yaml".to_owned()),
+            "PORT" => Some("8443".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitutes_env_in_values_only() {
+        let c: Conf = load_str("name: demo\nauth:\n  client_id: ${MISSING:-abc}\n  secret: ${SECRET}\n  port: 1\nobjects: [a, '$${literal}']\n", &env).unwrap();
+        assert_eq!(c.auth.secret, "s3cr3t: #not yaml");
+        assert_eq!(c.auth.client_id, "abc");
+        assert_eq!(c.objects, vec!["a".to_owned(), "${literal}".to_owned()]);
+    }
+
+    #[test]
+    fn errors_name_the_dotted_field() {
+        let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: ${NOPE}\n  port: 1\n", &env).unwrap_err();
+        assert_eq!(e, ConfigError::MissingEnv { path: "auth.secret".into(), var: "NOPE".into() });
+        let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: b\n  port: 1\n  colour: red\n", &env).unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { path, message } if path == "auth.colour" && message.contains("unknown field")), "{e}");
+        let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: b\n  port: lots\n", &env).unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { path, .. } if path == "auth.port"), "{e}");
+        let e = load_str::<Conf>("name: [unclosed\n", &env).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+    }
+}
