@@ -274,6 +274,13 @@ async fn parent_relationships_and_compound_fields() {
     assert_eq!(g1["Widget__r"]["Price__c"], 10.0);
     assert_eq!(body["records"][1]["Account__r"], J::Null);
 
+    let parents = org.get_json(&q("SELECT Name, (SELECT Name FROM Gadgets__r) FROM Account"), 200).await;
+    let children = &parents["records"][0]["Gadgets__r"];
+    assert_eq!(children["totalSize"], 1);
+    assert_eq!(children["done"], true);
+    assert_eq!(children["records"][0]["Name"], "g1");
+    assert_eq!(children["records"][0]["attributes"]["type"], "Gadget__c");
+
     let w = org.get_json(&q("SELECT Name, Where__c FROM Widget__c WHERE Name = 'alpha'"), 200).await;
     assert_eq!(w["records"][0]["Where__c"], serde_json::json!({"latitude": 48.5, "longitude": 2.25}));
 

@@ -44,12 +44,12 @@ pub fn matches(org: &Org, table: &ObjectTable, row: &Row, pred: &Pred) -> bool {
         Pred::Not(inner) => !matches(org, table, row, inner),
         Pred::Cmp { path, op, value } => {
             let v = read(org, table, row, path);
-            compare(v.as_ref(), *op, value, path.field_type)
+            compare(v.as_ref(), *op, value)
         }
         Pred::In { path, negated, values } => {
             let v = read(org, table, row, path);
             let v = v.as_ref();
-            let found = values.iter().any(|lit| compare(v, CmpOp::Eq, lit, path.field_type));
+            let found = values.iter().any(|lit| compare(v, CmpOp::Eq, lit));
             found != *negated
         }
         Pred::Like { path, pattern } => {
@@ -62,7 +62,7 @@ pub fn matches(org: &Org, table: &ObjectTable, row: &Row, pred: &Pred) -> bool {
     }
 }
 
-fn compare(v: ValueRef<'_>, op: CmpOp, lit: &Operand, ty: FieldType) -> bool {
+fn compare(v: ValueRef<'_>, op: CmpOp, lit: &Operand) -> bool {
     if let Operand::Null = lit {
         return match op {
             CmpOp::Eq => v.is_null(),
@@ -103,7 +103,6 @@ fn compare(v: ValueRef<'_>, op: CmpOp, lit: &Operand, ty: FieldType) -> bool {
         (ValueRef::Time(t), Operand::Time(l)) => Some(t.cmp(l)),
         _ => None,
     };
-    let _ = ty;
     let Some(ord) = ord else { return op == CmpOp::Ne };
     match op {
         CmpOp::Eq => ord == Ordering::Equal,
@@ -383,16 +382,16 @@ mod tests {
     #[test]
     fn comparisons_follow_soql_null_semantics() {
         let t = Operand::Text("acme".into());
-        assert!(compare(ValueRef::Str("ACME"), CmpOp::Eq, &t, FieldType::String));
-        assert!(compare(ValueRef::Null, CmpOp::Ne, &t, FieldType::String));
-        assert!(!compare(ValueRef::Null, CmpOp::Lt, &t, FieldType::String));
-        assert!(compare(ValueRef::Null, CmpOp::Eq, &Operand::Null, FieldType::String));
-        assert!(compare(ValueRef::Int(5), CmpOp::Ge, &Operand::Num(5.0), FieldType::Int));
-        assert!(compare(ValueRef::DateTime(10), CmpOp::Eq, &Operand::Range(0, 11), FieldType::Datetime));
-        assert!(compare(ValueRef::DateTime(11), CmpOp::Gt, &Operand::Range(0, 11), FieldType::Datetime));
-        assert!(compare(ValueRef::DateTime(-1), CmpOp::Lt, &Operand::Range(0, 11), FieldType::Datetime));
+        assert!(compare(ValueRef::Str("ACME"), CmpOp::Eq, &t));
+        assert!(compare(ValueRef::Null, CmpOp::Ne, &t));
+        assert!(!compare(ValueRef::Null, CmpOp::Lt, &t));
+        assert!(compare(ValueRef::Null, CmpOp::Eq, &Operand::Null));
+        assert!(compare(ValueRef::Int(5), CmpOp::Ge, &Operand::Num(5.0)));
+        assert!(compare(ValueRef::DateTime(10), CmpOp::Eq, &Operand::Range(0, 11)));
+        assert!(compare(ValueRef::DateTime(11), CmpOp::Gt, &Operand::Range(0, 11)));
+        assert!(compare(ValueRef::DateTime(-1), CmpOp::Lt, &Operand::Range(0, 11)));
         let id = Operand::Id("001Dn0000000001".into());
-        assert!(compare(ValueRef::Str("001Dn0000000001AAA"), CmpOp::Eq, &id, FieldType::Id));
-        assert!(!compare(ValueRef::Str("001dn0000000001AAA"), CmpOp::Eq, &id, FieldType::Id));
+        assert!(compare(ValueRef::Str("001Dn0000000001AAA"), CmpOp::Eq, &id));
+        assert!(!compare(ValueRef::Str("001dn0000000001AAA"), CmpOp::Eq, &id));
     }
 }

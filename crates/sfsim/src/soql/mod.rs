@@ -95,7 +95,7 @@ pub struct QueryOutput {
 pub fn compile(org: &Org, soql: &str) -> Result<SoqlQuery, SoqlError> {
     let stmt = parser::parse(soql)?;
     let now = org.clock().now();
-    let resolver = Resolver { org, src: soql, today: now.date_naive(), now_millis: now.timestamp_millis() };
+    let resolver = Resolver { org, src: soql, today: now.date_naive() };
     let plan = resolver.resolve(&stmt)?;
     Ok(SoqlQuery { soql: soql.to_owned(), plan })
 }
@@ -151,10 +151,10 @@ impl SoqlQuery {
     /// Why Bulk API cannot run this query (compound fields, COUNT(), OFFSET, …), if it cannot.
     /// The text follows Bulk API 1.0's batch state messages after `Failed to process query: `.
     pub fn bulk_unsupported_reason(&self, org: &Org) -> Option<String> {
-        if let Some(t) = org.table(&self.plan.object) {
-            if !t.def.flags.bulk_queryable {
-                return Some(format!("Entity '{}' is not supported by the Bulk API.", t.def.name));
-            }
+        if let Some(t) = org.table(&self.plan.object)
+            && !t.def.flags.bulk_queryable
+        {
+            return Some(format!("Entity '{}' is not supported by the Bulk API.", t.def.name));
         }
         let reason = if self.plan.has_compound {
             "FUNCTIONALITY_NOT_ENABLED: Selecting compound data not supported in Bulk Query"
@@ -182,28 +182,8 @@ impl SoqlQuery {
             error_code: "INVALID_TYPE".to_owned(),
             message: format!("sObject type '{}' is not supported.", self.plan.object),
         })?;
-        let deleted = table.def.field("IsDeleted").and_then(|f| f.slot);
         let skip = self.plan.offset.unwrap_or(0) as usize;
-        // Without ORDER BY the scan can stop once OFFSET + LIMIT rows matched.
-        let stop_after = match (&self.plan.selection, self.plan.order_by.is_empty(), self.plan.limit) {
-            (Selection::Records { .. }, true, Some(limit)) => Some(skip.saturating_add(limit as usize)),
-            _ => None,
-        };
-        let mut rows = Vec::new();
-        for row in table.rows() {
-            if !include_deleted && deleted.is_some_and(|s| row.get(s).as_bool() == Some(true)) {
-                continue;
-            }
-            if let Some(filter) = &self.plan.filter {
-                if !eval::matches(org, table, row, filter) {
-                    continue;
-                }
-            }
-            rows.push(row.clone());
-            if stop_after.is_some_and(|n| rows.len() >= n) {
-                break;
-            }
-        }
+        let mut rows = scan(org, table, &self.plan, include_deleted, |_| true);
         match &self.plan.selection {
             Selection::CountOnly => {
                 let mut n = rows.len().saturating_sub(skip);
@@ -213,6 +193,9 @@ impl SoqlQuery {
                 Ok(QueryOutput { rows: Vec::new(), total_size: n })
             }
             Selection::Aggregate { columns, group_by } => {
+                // Groups come out in first-seen order, so sorting the input by the (grouped)
+                // ORDER BY fields orders the groups.
+                eval::sort_rows(org, table, &mut rows, &self.plan.order_by);
                 let mut out = eval::aggregate(org, table, &rows, columns, group_by);
                 apply_window(&mut out, skip, self.plan.limit);
                 Ok(QueryOutput { total_size: out.len(), rows: out })
@@ -264,6 +247,65 @@ impl SoqlQuery {
             Selection::CountOnly => {}
         }
     }
+}
+
+/// The rows of `table` that pass the deleted check, `extra` and the plan's WHERE, in table order.
+/// Without ORDER BY the scan stops once OFFSET + LIMIT rows matched.
+fn scan(org: &Org, table: &ObjectTable, plan: &Resolved, include_deleted: bool, extra: impl Fn(&Row) -> bool) -> Vec<Row> {
+    let deleted = table.def.field("IsDeleted").and_then(|f| f.slot);
+    let skip = plan.offset.unwrap_or(0) as usize;
+    let stop_after = match (&plan.selection, plan.order_by.is_empty(), plan.limit) {
+        (Selection::Records { .. }, true, Some(limit)) => Some(skip.saturating_add(limit as usize)),
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    for row in table.rows() {
+        if !include_deleted && deleted.is_some_and(|s| row.get(s).as_bool() == Some(true)) {
+            continue;
+        }
+        if !extra(row) {
+            continue;
+        }
+        if let Some(filter) = &plan.filter
+            && !eval::matches(org, table, row, filter)
+        {
+            continue;
+        }
+        rows.push(row.clone());
+        if stop_after.is_some_and(|n| rows.len() >= n) {
+            break;
+        }
+    }
+    rows
+}
+
+/// A parent-to-child subquery's value for one parent record: a nested query result, or null
+/// when the parent has no matching children.
+///
+/// The child table is scanned per parent record: subqueries are rare in sync traffic, and this
+/// keeps cursors free of per-query indexes.
+pub(crate) fn child_records(org: &Org, version: &str, parent: &ObjectTable, parent_row: &Row, reference: &plan::FieldLookup, plan: &Resolved) -> J {
+    let Some(child) = org.table(&plan.object) else { return J::Null };
+    let Some(ref_slot) = reference.resolve(&child.def).and_then(|f| f.slot) else { return J::Null };
+    let parent_id = parent.id_of(parent_row);
+    let mut rows = scan(org, child, plan, false, |r| r.get(ref_slot).as_str().is_some_and(|s| s.get(..15) == Some(parent_id.short())));
+    eval::sort_rows(org, child, &mut rows, &plan.order_by);
+    apply_window(&mut rows, plan.offset.unwrap_or(0) as usize, plan.limit);
+    if rows.is_empty() {
+        return J::Null;
+    }
+    let Selection::Records { tree, .. } = &plan.selection else { return J::Null };
+    let records: Vec<J> = rows
+        .iter()
+        .map(|r| {
+            let mut out = Map::new();
+            let id = child.id_of(r);
+            out.insert("attributes".into(), Org::attributes_json(version, &child.def.name, Some(id.as_str())));
+            project::render_record(org, version, child, r, tree, &mut out);
+            J::Object(out)
+        })
+        .collect();
+    serde_json::json!({ "totalSize": records.len(), "done": true, "records": records })
 }
 
 fn apply_window(rows: &mut Vec<Row>, skip: usize, limit: Option<u64>) {

@@ -27,10 +27,10 @@ impl FieldLookup {
     }
 
     pub fn resolve<'d>(&self, def: &'d ObjectDef) -> Option<&'d FieldDef> {
-        if def.name == self.object {
-            if let Some(f) = def.fields.get(self.index).filter(|f| f.name == self.name) {
-                return Some(f);
-            }
+        if def.name == self.object
+            && let Some(f) = def.fields.get(self.index).filter(|f| f.name == self.name)
+        {
+            return Some(f);
         }
         def.field(&self.name)
     }
@@ -125,6 +125,8 @@ pub struct OrderKey {
 pub enum OutNode {
     Field { field: FieldLookup },
     Parent { key: String, hop: FieldLookup, children: Vec<OutNode> },
+    /// A parent-to-child subquery: records of another object whose `reference` points here.
+    Children { key: String, reference: FieldLookup, plan: Box<super::resolve::Resolved> },
 }
 
 /// One column of an aggregate query's result.

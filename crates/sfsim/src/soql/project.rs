@@ -38,6 +38,9 @@ pub fn render_record(org: &Org, version: &str, table: &ObjectTable, row: &Row, n
                 };
                 out.insert(key.clone(), parent);
             }
+            OutNode::Children { key, reference, plan } => {
+                out.insert(key.clone(), super::child_records(org, version, table, row, reference, plan));
+            }
         }
     }
 }

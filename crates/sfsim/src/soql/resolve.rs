@@ -36,7 +36,6 @@ pub struct Resolver<'a> {
     pub org: &'a Org,
     pub src: &'a str,
     pub today: NaiveDate,
-    pub now_millis: i64,
 }
 
 impl<'a> Resolver<'a> {
@@ -91,27 +90,10 @@ impl<'a> Resolver<'a> {
                         columns.push(path);
                     }
                     SelectItem::Subquery(sub) => {
-                        // Validate the child relationship exists; REST renders it empty-free below.
                         has_subquery = true;
-                        let _ = sub;
+                        tree.push(self.subquery(def, sub)?);
                     }
                     SelectItem::CountStar { .. } | SelectItem::Aggregate { .. } => unreachable!("handled above"),
-                }
-            }
-            if has_subquery {
-                let sub = stmt.select.iter().find_map(|s| match s {
-                    SelectItem::Subquery(sub) => Some(sub),
-                    _ => None,
-                });
-                if let Some(sub) = sub {
-                    return Err(self.err(
-                        sub.from_offset,
-                        "INVALID_TYPE",
-                        &format!(
-                            "Didn't understand relationship '{}' in FROM part of query call. {CUSTOM_REL_HINT}",
-                            sub.from
-                        ),
-                    ));
                 }
             }
             Selection::Records { columns, tree }
@@ -125,6 +107,15 @@ impl<'a> Resolver<'a> {
                     item.path.offset,
                     "INVALID_FIELD",
                     &format!("field '{}' can not be sorted in a query call", path.field.name),
+                ));
+            }
+            if let Selection::Aggregate { group_by, .. } = &selection
+                && !group_by.iter().any(|g| g.display.eq_ignore_ascii_case(&path.display))
+            {
+                return Err(self.err(
+                    item.path.offset,
+                    "MALFORMED_QUERY",
+                    &format!("Ordered field must be grouped or aggregated: {}", path.field.name),
                 ));
             }
             // Salesforce's default: nulls first ascending, last descending.
@@ -152,6 +143,31 @@ impl<'a> Resolver<'a> {
             has_subquery,
             has_group_by: !stmt.group_by.is_empty(),
         })
+    }
+
+    /// Resolves `(SELECT … FROM Children)` against the child object the relationship names.
+    fn subquery(&self, parent: &ObjectDef, sub: &Statement) -> Result<OutNode, SoqlError> {
+        let found = self.org.tables().iter().find_map(|t| {
+            t.def.fields.iter().enumerate().find_map(|(i, f)| {
+                let points_here = f.reference_to.iter().any(|r| r == &parent.name);
+                let name = crate::api::metadata::child_relationship_name(&t.def.name, &f.name, &parent.name)?;
+                (points_here && name.eq_ignore_ascii_case(&sub.from)).then_some((t, i, name))
+            })
+        });
+        let Some((child, index, key)) = found else {
+            return Err(self.err(
+                sub.from_offset,
+                "INVALID_TYPE",
+                &format!("Didn't understand relationship '{}' in FROM part of query call. {CUSTOM_REL_HINT}", sub.from),
+            ));
+        };
+        let mut stmt = sub.clone();
+        stmt.from = child.def.name.clone();
+        let plan = self.resolve(&stmt)?;
+        if plan.has_subquery || !matches!(plan.selection, Selection::Records { .. }) {
+            return Err(self.err(sub.from_offset, "MALFORMED_QUERY", "Nesting of semi join sub-selects is not supported"));
+        }
+        Ok(OutNode::Children { key, reference: FieldLookup::new(&child.def, index), plan: Box::new(plan) })
     }
 
     fn aggregate_selection(&self, def: &ObjectDef, stmt: &Statement) -> Result<Selection, SoqlError> {
@@ -284,7 +300,7 @@ impl<'a> Resolver<'a> {
             }
             CondExpr::Like { path, pattern, value_offset } => {
                 let fp = self.filter_path(def, path)?;
-                if !(fp.field_type.is_textual() && !matches!(fp.field_type, FieldType::Id | FieldType::Reference)) {
+                if !fp.field_type.is_textual() || matches!(fp.field_type, FieldType::Id | FieldType::Reference) {
                     return Err(self.err(
                         *value_offset,
                         "INVALID_FIELD",

@@ -177,6 +177,12 @@ fn count_and_aggregates() {
         serde_json::json!({"attributes":{"type":"AggregateResult"},"expr0":5,"total":650.0,"expr1":"Gamma's"})
     );
     assert!(q.bulk_unsupported_reason(&org).is_some());
+    let q = compile(&org, "SELECT Founded__c, COUNT(Id) n FROM Account GROUP BY Founded__c ORDER BY Founded__c DESC NULLS LAST").unwrap();
+    let out = q.execute(&org, false).unwrap();
+    let groups: Vec<serde_json::Value> = out.rows.iter().map(|r| q.record_json(&org, "66.0", r)).collect();
+    assert_eq!(groups.len(), 4);
+    assert_eq!(groups[0]["Founded__c"], "2024-10-04");
+    assert_eq!(groups[3], serde_json::json!({"attributes":{"type":"AggregateResult"},"Founded__c":null,"n":2}));
     let e = compile(&org, "SELECT Name, COUNT(Id) FROM Account").unwrap_err();
     assert!(e.message.ends_with("Field must be grouped or aggregated: Name"));
 }
@@ -213,6 +219,18 @@ fn parent_paths_nest_in_json_and_flatten_in_csv() {
     assert_eq!(q.execute(&org, false).unwrap().total_size, 1);
     let q = compile(&org, "SELECT Subject, Who.LastName FROM Task WHERE Account.Name = 'x'").unwrap_err();
     assert!(q.message.contains("Didn't understand relationship 'Account' in field path"), "{}", q.message);
+    let q = compile(&org, "SELECT Name, (SELECT LastName FROM Contacts WHERE LastName != 'x' ORDER BY LastName) FROM Account ORDER BY Name LIMIT 2").unwrap();
+    assert!(q.bulk_unsupported_reason(&org).unwrap().contains("Aggregate Relationships"));
+    let out = q.execute(&org, false).unwrap();
+    let acme = q.record_json(&org, "66.0", &out.rows[0]);
+    assert_eq!(acme["Contacts"]["totalSize"], 1);
+    assert_eq!(acme["Contacts"]["done"], true);
+    assert_eq!(acme["Contacts"]["records"][0]["LastName"], "Smith \"Jr\"");
+    assert_eq!(acme["Contacts"]["records"][0]["attributes"]["type"], "Contact");
+    assert_eq!(q.record_json(&org, "66.0", &out.rows[1])["Contacts"], serde_json::Value::Null);
+    let e = compile(&org, "SELECT Name, (SELECT Id FROM Contactz) FROM Account").unwrap_err();
+    assert!(e.message.contains("Didn't understand relationship 'Contactz' in FROM part of query call"), "{}", e.message);
+
     let q = compile(&org, "SELECT Subject, Who.LastName FROM Task").unwrap();
     let out = q.execute(&org, false).unwrap();
     let json = q.record_json(&org, "66.0", &out.rows[0]);
