@@ -132,7 +132,7 @@ async fn describe(
 
 /// The parent-to-child relationship name: `Contacts` for Contact.AccountId, `Invoices__r` for a
 /// custom lookup, and none for audit fields.
-fn child_relationship_name(child: &str, field: &str, _parent: &str) -> Option<String> {
+pub fn child_relationship_name(child: &str, field: &str, _parent: &str) -> Option<String> {
     if matches!(field, "CreatedById" | "LastModifiedById") {
         return None;
     }
