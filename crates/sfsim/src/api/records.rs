@@ -105,19 +105,36 @@ fn table_or_404<'o>(org: &'o Org, name: &str) -> Result<&'o ObjectTable, ApiErro
     org.table(name).ok_or_else(ApiError::not_found)
 }
 
-/// A live or recycle-bin record of `table` by id, with Salesforce's 404s.
-fn find_row<'o>(table: &'o ObjectTable, id: &str) -> Result<(SfId, &'o Row), Response> {
-    let found = SfId::parse(id).ok().filter(|p| p.key_prefix() == table.def.key_prefix).and_then(|p| table.get(&p).map(|r| (p, r)));
-    match found {
-        Some((_, row)) if table.is_deleted(row) => Err(deleted_response()),
-        Some(found) => Ok(found),
-        None => Err(ApiError::not_found().into_response()),
+/// Why a record URL does not resolve to a live record.
+#[derive(Debug)]
+enum Missing {
+    /// 404 `NOT_FOUND` (unknown object, unknown or malformed id).
+    NotFound,
+    /// 404 `ENTITY_IS_DELETED`: the record is in the recycle bin.
+    Deleted,
+}
+
+impl IntoResponse for Missing {
+    fn into_response(self) -> Response {
+        match self {
+            Missing::NotFound => ApiError::not_found().into_response(),
+            // The real response carries an empty `fields` array (error-entity-is-deleted.json).
+            Missing::Deleted => json_response(
+                StatusCode::NOT_FOUND,
+                &json!([{ "message": "entity is deleted", "errorCode": "ENTITY_IS_DELETED", "fields": [] }]),
+            ),
+        }
     }
 }
 
-/// 404 `ENTITY_IS_DELETED`, with the empty `fields` array the real response carries.
-fn deleted_response() -> Response {
-    json_response(StatusCode::NOT_FOUND, &json!([{ "message": "entity is deleted", "errorCode": "ENTITY_IS_DELETED", "fields": [] }]))
+/// A live record of `table` by id.
+fn find_row<'o>(table: &'o ObjectTable, id: &str) -> Result<(SfId, &'o Row), Missing> {
+    let found = SfId::parse(id).ok().filter(|p| p.key_prefix() == table.def.key_prefix).and_then(|p| table.get(&p).map(|r| (p, r)));
+    match found {
+        Some((_, row)) if table.is_deleted(row) => Err(Missing::Deleted),
+        Some(found) => Ok(found),
+        None => Err(Missing::NotFound),
+    }
 }
 
 async fn basic_info(State(state): State<AppState>, Extension(v): VersionExt, Path(params): Params) -> Result<Response, ApiError> {
@@ -181,7 +198,7 @@ async fn retrieve(
     };
     let (_, row) = match find_row(table, param(&params, "key")) {
         Ok(found) => found,
-        Err(resp) => return resp,
+        Err(missing) => return missing.into_response(),
     };
     match render(&org, &v.0, table, row, query.get("fields").map(String::as_str)) {
         Ok(j) => json_ok(&j),
@@ -226,9 +243,9 @@ fn created_response(version: &str, object: &str, id: &SfId, created: Option<bool
 
 /// Checks that `key` names a live record of `object` before a write, answering the 404s a
 /// record URL gets (`NOT_FOUND`, or `ENTITY_IS_DELETED` from the recycle bin).
-fn live_record_id(state: &AppState, object: &str, key: &str) -> Result<(String, SfId), Response> {
+fn live_record_id(state: &AppState, object: &str, key: &str) -> Result<(String, SfId), Missing> {
     let org = state.org.read();
-    let table = table_or_404(&org, object).map_err(IntoResponse::into_response)?;
+    let table = org.table(object).ok_or(Missing::NotFound)?;
     let (id, _) = find_row(table, key)?;
     Ok((table.def.name.clone(), id))
 }
@@ -236,7 +253,7 @@ fn live_record_id(state: &AppState, object: &str, key: &str) -> Result<(String, 
 async fn update(State(state): State<AppState>, Path(params): Params, headers: HeaderMap, body: Bytes) -> Response {
     let (name, id) = match live_record_id(&state, param(&params, "object"), param(&params, "key")) {
         Ok(found) => found,
-        Err(resp) => return resp,
+        Err(missing) => return missing.into_response(),
     };
     let body = match parse_json_body(&headers, &body).and_then(|b| expect_object(&b, &name).map(|_| b)) {
         Ok(b) => b,
@@ -256,7 +273,7 @@ async fn update(State(state): State<AppState>, Path(params): Params, headers: He
 async fn delete(State(state): State<AppState>, Path(params): Params) -> Response {
     let (name, id) = match live_record_id(&state, param(&params, "object"), param(&params, "key")) {
         Ok(found) => found,
-        Err(resp) => return resp,
+        Err(missing) => return missing.into_response(),
     };
     delete_id(&state, &name, &id)
 }
