@@ -88,3 +88,52 @@ impl Org {
         tracing::debug!("transaction rolled back");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tidemark_core::{FieldType, ManualClock};
+
+    use super::super::OrgClock;
+    use super::super::write::Input;
+    use super::*;
+    use crate::schema::{FieldDef, ObjectDef};
+
+    fn org() -> Org {
+        let mut parent = ObjectDef::new("Parent__c", "Parent", "Parents", "a10");
+        parent.add_system_fields();
+        parent.add_field(FieldDef::new("Name", FieldType::String).name_field());
+        let mut child = ObjectDef::new("Child__c", "Child", "Children", "a11");
+        child.add_system_fields();
+        child.add_field(FieldDef::new("Parent__c", FieldType::Reference).master_detail("Parent__c", 0));
+        Org::new(vec![parent, child], OrgClock::Manual(ManualClock::new(ManualClock::default_start())))
+    }
+
+    fn state(org: &Org) -> (usize, Vec<(Vec<Row>, Vec<(SfId, i64)>)>) {
+        (org.change_log().len(), org.tables().iter().map(|t| (t.rows().to_vec(), t.delete_log().to_vec())).collect())
+    }
+
+    #[test]
+    fn rollback_restores_rows_logs_and_the_id_counter() {
+        let mut org = org();
+        let name = json!("P");
+        let p = org.api_create("Parent__c", &[("Name", Input::Json(&name))]).unwrap();
+        let pid = json!(p.as_str());
+        let c = org.api_create("Child__c", &[("Parent__c", Input::Json(&pid))]).unwrap();
+        let before = state(&org);
+
+        let mut tx = org.begin_transaction();
+        let renamed = json!("Q");
+        let created = org.api_create_in(Some(&mut tx), "Parent__c", &[("Name", Input::Json(&renamed))]).unwrap();
+        org.api_update_in(Some(&mut tx), Some("Parent__c"), p.as_str(), &[("Name", Input::Json(&renamed))]).unwrap();
+        org.api_delete_in(Some(&mut tx), None, p.as_str()).unwrap();
+        assert!(org.existing_live_id(None, c.as_str()).is_err(), "the child was cascaded");
+        assert_eq!(tx.touched(), 3);
+        org.rollback(tx);
+
+        assert_eq!(state(&org), before);
+        assert!(org.existing_live_id(None, c.as_str()).is_ok());
+        let again = org.api_create("Parent__c", &[("Name", Input::Json(&renamed))]).unwrap();
+        assert_eq!(again, created, "the id counter was rolled back");
+    }
+}
