@@ -109,7 +109,9 @@ mod tests {
         Org::new(vec![parent, child], OrgClock::Manual(ManualClock::new(ManualClock::default_start())))
     }
 
-    fn state(org: &Org) -> (usize, Vec<(Vec<Row>, Vec<(SfId, i64)>)>) {
+    type State = (usize, Vec<(Vec<Row>, Vec<(SfId, i64)>)>);
+
+    fn state(org: &Org) -> State {
         (org.change_log().len(), org.tables().iter().map(|t| (t.rows().to_vec(), t.delete_log().to_vec())).collect())
     }
 
