@@ -6,6 +6,7 @@
 //! change log sees every version exactly once.
 
 pub mod read;
+pub mod transaction;
 pub mod validate;
 pub mod write;
 

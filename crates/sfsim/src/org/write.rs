@@ -6,7 +6,8 @@
 use serde_json::Value as J;
 use tidemark_core::{FieldType, SfId};
 
-use super::{OrgError, Org};
+use super::transaction::Transaction;
+use super::{Org, OrgError};
 use crate::row::Slot;
 use crate::schema::{FieldDef, ObjectDef};
 use crate::value::{Value, parse_date, parse_datetime, parse_time};
@@ -186,6 +187,16 @@ fn to_slots(def: &ObjectDef, values: Vec<(usize, Value)>) -> Vec<(Slot, Value)> 
 impl Org {
     /// Creates a record through the API. Applies defaults, validates, and stamps audit fields.
     pub fn api_create(&mut self, object: &str, inputs: &FieldInputs<'_>) -> Result<SfId, Vec<RecordError>> {
+        self.api_create_in(None, object, inputs)
+    }
+
+    /// [`Org::api_create`] inside an all-or-none transaction (journaled when `tx` is given).
+    pub fn api_create_in(
+        &mut self,
+        tx: Option<&mut Transaction>,
+        object: &str,
+        inputs: &FieldInputs<'_>,
+    ) -> Result<SfId, Vec<RecordError>> {
         let table = self.table(object).ok_or_else(|| vec![unknown_object(object)])?;
         let def = &table.def;
         if !def.flags.createable {
@@ -206,17 +217,42 @@ impl Org {
         self.validate(def, None, &values)?;
         let slots = to_slots(def, values);
         let name = def.name.clone();
-        self.insert_record(&name, slots).map_err(|e| vec![org_error(e)])
+        let id = self.insert_record(&name, slots).map_err(|e| vec![org_error(e)])?;
+        if let Some(tx) = tx {
+            self.journal_created(tx, &id);
+        }
+        Ok(id)
     }
 
     /// Updates a record through the API. `object`, when given, must match the id's object.
     pub fn api_update(&mut self, object: Option<&str>, id: &str, inputs: &FieldInputs<'_>) -> Result<SfId, Vec<RecordError>> {
-        let id = self.existing_live_id(object, id).map_err(|e| vec![e])?;
+        self.api_update_in(None, object, id, inputs)
+    }
+
+    /// [`Org::api_update`] inside an all-or-none transaction.
+    pub fn api_update_in(
+        &mut self,
+        tx: Option<&mut Transaction>,
+        object: Option<&str>,
+        id: &str,
+        inputs: &FieldInputs<'_>,
+    ) -> Result<SfId, Vec<RecordError>> {
+        let id = self.existing_live_id(object, id).map_err(|e| vec![update_id_error(self, object, id, e)])?;
         let table = self.table_for_id(&id).expect("existing id has a table");
         let def = &table.def;
+        if !def.flags.updateable {
+            return Err(vec![RecordError::new(
+                "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                format!("entity type {} does not support update", def.name),
+                vec![],
+            )]);
+        }
         let values = resolve(def, inputs, false)?;
         self.validate(def, Some(&id), &values)?;
         let slots = to_slots(def, values);
+        if let Some(tx) = tx {
+            self.journal_before_write(tx, &id);
+        }
         self.update_record(&id, slots).map_err(|e| vec![org_error(e)])?;
         Ok(id)
     }
@@ -229,34 +265,45 @@ impl Org {
         external_value: &str,
         inputs: &FieldInputs<'_>,
     ) -> Result<UpsertOutcome, Vec<RecordError>> {
+        self.api_upsert_in(None, object, external_field, external_value, inputs)
+    }
+
+    /// [`Org::api_upsert`] inside an all-or-none transaction.
+    pub fn api_upsert_in(
+        &mut self,
+        tx: Option<&mut Transaction>,
+        object: &str,
+        external_field: &str,
+        external_value: &str,
+        inputs: &FieldInputs<'_>,
+    ) -> Result<UpsertOutcome, Vec<RecordError>> {
         let table = self.table(object).ok_or_else(|| vec![unknown_object(object)])?;
         let def = &table.def;
         let is_id = external_field.eq_ignore_ascii_case("Id");
-        let ext = def.field(external_field).filter(|f| is_id || f.external_id || f.id_lookup && f.unique);
-        let Some(ext) = ext else {
-            return Err(vec![RecordError::new(
-                "NOT_FOUND",
-                format!("Provided external ID field does not exist or is not accessible: {external_field}"),
-                vec![],
-            )]);
+        let Some(ext) = self.upsert_key_field(object, external_field) else {
+            return Err(vec![external_field_not_found(external_field)]);
         };
+        if external_value.is_empty() && !is_id {
+            return Err(vec![RecordError::new("MISSING_ARGUMENT", format!("{} not specified", ext.name), vec![])]);
+        }
         let matches: Vec<SfId> = if external_value.is_empty() {
             Vec::new()
+        } else if is_id {
+            let parsed = SfId::parse(external_value).ok().filter(|p| p.key_prefix() == def.key_prefix);
+            let Some(parsed) = parsed else {
+                return Err(vec![RecordError::new(
+                    "MALFORMED_ID",
+                    format!("{}: id value of incorrect type: {external_value}", id_label(def)),
+                    vec!["Id".to_owned()],
+                )]);
+            };
+            match table.get(&parsed) {
+                Some(row) if !table.is_deleted(row) => vec![parsed],
+                Some(_) => return Err(vec![entity_is_deleted()]),
+                None => return Err(vec![invalid_cross_reference()]),
+            }
         } else {
-            let slot = ext.slot.expect("external ids are stored");
-            let case_sensitive = ext.case_sensitive || is_id;
-            table
-                .rows()
-                .iter()
-                .filter(|r| !table.is_deleted(r))
-                .filter(|r| match r.get(slot).as_str() {
-                    Some(v) if is_id => SfId::parse(v).ok() == SfId::parse(external_value).ok(),
-                    Some(v) if case_sensitive => v == external_value,
-                    Some(v) => v.eq_ignore_ascii_case(external_value),
-                    None => false,
-                })
-                .map(|r| table.id_of(r))
-                .collect()
+            super::validate::find_by_text(table, ext, external_value)
         };
         match matches.as_slice() {
             [] => {
@@ -268,43 +315,80 @@ impl Org {
                 if is_id {
                     with_key.retain(|(n, _)| !n.eq_ignore_ascii_case("Id"));
                 }
-                self.api_create(object, &with_key).map(UpsertOutcome::Created)
+                self.api_create_in(tx, object, &with_key).map(UpsertOutcome::Created)
             }
             [one] => {
                 let one = *one;
                 let without_key: Vec<(&str, Input<'_>)> =
                     inputs.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("Id")).copied().collect();
-                self.api_update(Some(object), one.as_str(), &without_key).map(UpsertOutcome::Updated)
+                self.api_update_in(tx, Some(object), one.as_str(), &without_key).map(UpsertOutcome::Updated)
             }
             many => Ok(UpsertOutcome::MultipleMatches(many.to_vec())),
         }
     }
 
-    /// Soft-deletes through the API.
+    /// The field an upsert may key on: `Id`, an external id, or a unique id-lookup field.
+    pub fn upsert_key_field(&self, object: &str, external_field: &str) -> Option<&FieldDef> {
+        let def = &self.table(object)?.def;
+        let is_id = external_field.eq_ignore_ascii_case("Id");
+        def.field(external_field).filter(|f| is_id || f.external_id || f.id_lookup && f.unique).filter(|f| f.slot.is_some())
+    }
+
+    /// Soft-deletes through the API, moving master-detail children to the recycle bin with it.
     pub fn api_delete(&mut self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
+        self.api_delete_in(None, object, id)
+    }
+
+    /// [`Org::api_delete`] inside an all-or-none transaction.
+    pub fn api_delete_in(&mut self, mut tx: Option<&mut Transaction>, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
         let id = self.existing_live_id(object, id)?;
         let table = self.table_for_id(&id).expect("existing id has a table");
         if !table.def.flags.deletable {
             return Err(RecordError::new("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", vec![]));
         }
-        self.soft_delete(&id).map_err(org_error)?;
+        let victims = self.cascade_victims(&id);
+        self.check_restricted_delete(&victims)?;
+        for victim in &victims {
+            if let Some(tx) = tx.as_deref_mut() {
+                self.journal_before_write(tx, victim);
+            }
+            self.soft_delete(victim).map_err(org_error)?;
+        }
+        tracing::debug!(cascaded = victims.len() - 1, "record deleted");
         Ok(id)
     }
 
-    /// Hard-deletes through the API (Bulk `hardDelete`).
+    /// Hard-deletes through the API (Bulk `hardDelete`); master-detail children go with it.
     pub fn api_hard_delete(&mut self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
         let id = self.existing_live_id(object, id)?;
-        self.hard_delete(&id).map_err(org_error)?;
+        let victims = self.cascade_victims(&id);
+        self.check_restricted_delete(&victims)?;
+        for victim in victims.iter().rev() {
+            self.hard_delete(victim).map_err(org_error)?;
+        }
         Ok(id)
     }
 
-    /// Undeletes a record from the recycle bin.
+    /// Undeletes a record from the recycle bin, with the master-detail children deleted with it.
     pub fn api_undelete(&mut self, id: &str) -> Result<SfId, RecordError> {
+        self.api_undelete_in(None, id)
+    }
+
+    /// [`Org::api_undelete`] inside an all-or-none transaction.
+    pub fn api_undelete_in(&mut self, mut tx: Option<&mut Transaction>, id: &str) -> Result<SfId, RecordError> {
         let id = SfId::parse(id).map_err(|_| malformed_id(id))?;
-        self.undelete(&id).map_err(|e| match e {
-            OrgError::NotDeleted(_) => RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]),
-            other => org_error(other),
-        })?;
+        let table = self.table_for_id(&id).ok_or_else(|| malformed_id(id.as_str()))?;
+        let row = table.get(&id).ok_or_else(invalid_cross_reference)?;
+        if !table.is_deleted(row) {
+            return Err(RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]));
+        }
+        let restored = self.cascade_restorees(&id);
+        for r in &restored {
+            if let Some(tx) = tx.as_deref_mut() {
+                self.journal_before_write(tx, r);
+            }
+            self.undelete(r).map_err(org_error)?;
+        }
         Ok(id)
     }
 
@@ -317,11 +401,96 @@ impl Org {
         {
             return Err(malformed_id(id));
         }
-        let row = table.get(&parsed).ok_or_else(|| org_error(OrgError::NotFound(id.to_owned())))?;
+        let row = table.get(&parsed).ok_or_else(invalid_cross_reference)?;
         if table.is_deleted(row) {
-            return Err(RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]));
+            return Err(entity_is_deleted());
         }
         Ok(parsed)
+    }
+
+    /// `id` followed by every live record that master-detail cascades delete with it.
+    fn cascade_victims(&self, id: &SfId) -> Vec<SfId> {
+        self.cascade_walk(id, |table, row| !table.is_deleted(row), None)
+    }
+
+    /// `id` followed by the recycle-bin children that were deleted together with it.
+    fn cascade_restorees(&self, id: &SfId) -> Vec<SfId> {
+        let deleted_at = self.table_for_id(id).and_then(|t| t.delete_log().iter().find(|(d, _)| d == id).map(|(_, at)| *at));
+        self.cascade_walk(id, |table, row| table.is_deleted(row), deleted_at)
+    }
+
+    /// Breadth-first walk down cascade-delete relationships from `root`, keeping rows that
+    /// satisfy `keep` (and, when `deleted_at` is set, were deleted at that instant).
+    fn cascade_walk(
+        &self,
+        root: &SfId,
+        keep: impl Fn(&super::ObjectTable, &crate::row::Row) -> bool,
+        deleted_at: Option<i64>,
+    ) -> Vec<SfId> {
+        let mut out = vec![*root];
+        let mut frontier = vec![*root];
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for table in self.tables() {
+                for f in table.def.fields.iter().filter(|f| f.cascade_delete) {
+                    let Some(slot) = f.slot else { continue };
+                    for row in table.rows() {
+                        let Some(parent) = row.get(slot).as_str() else { continue };
+                        if !frontier.iter().any(|p| p.as_str() == parent) || !keep(table, row) {
+                            continue;
+                        }
+                        let child = table.id_of(row);
+                        let same_delete = deleted_at
+                            .is_none_or(|at| table.delete_log().iter().any(|(d, t)| *d == child && *t == at));
+                        if same_delete && !out.contains(&child) {
+                            out.push(child);
+                            next.push(child);
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
+    }
+
+    /// `DELETE_FAILED` when a live record outside `victims` points at one of them through a
+    /// lookup with `restrictedDelete`.
+    fn check_restricted_delete(&self, victims: &[SfId]) -> Result<(), RecordError> {
+        for table in self.tables() {
+            for f in table.def.fields.iter().filter(|f| f.restricted_delete) {
+                let Some(slot) = f.slot else { continue };
+                for row in table.rows().iter().filter(|r| !table.is_deleted(r)) {
+                    let Some(parent) = row.get(slot).as_str() else { continue };
+                    let Some(victim) = victims.iter().find(|v| v.as_str() == parent) else { continue };
+                    let child = table.id_of(row);
+                    if victims.contains(&child) {
+                        continue;
+                    }
+                    return Err(RecordError::new(
+                        "DELETE_FAILED",
+                        format!(
+                            "Your attempt to delete {} could not be completed because it is associated with the following {}.: {}",
+                            self.display_name(victim),
+                            table.def.label_plural.to_lowercase(),
+                            self.display_name(&child),
+                        ),
+                        vec![],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A record's Name (its name field) or, lacking one, its id.
+    fn display_name(&self, id: &SfId) -> String {
+        self.find(id)
+            .and_then(|(t, row)| {
+                let f = t.def.fields.iter().find(|f| f.name_field)?;
+                self.field_value(t, row, f).as_ref().as_str().map(str::to_owned)
+            })
+            .unwrap_or_else(|| id.to_string())
     }
 
     /// Field-level and rule validation of a create (`id == None`) or update.
@@ -367,6 +536,27 @@ impl Org {
     }
 }
 
+/// The label of an object's Id field, e.g. `Contact ID`.
+fn id_label(def: &ObjectDef) -> String {
+    def.field("Id").map(|f| f.label.clone()).unwrap_or_else(|| format!("{} ID", def.label))
+}
+
+/// Updates name a bad id the way Salesforce does: `Contact ID: id value of incorrect type: …`.
+fn update_id_error(org: &Org, object: Option<&str>, id: &str, e: RecordError) -> RecordError {
+    if e.status_code != "MALFORMED_ID" {
+        return e;
+    }
+    let def = object.and_then(|o| org.table(o)).map(|t| &t.def);
+    match def {
+        Some(def) => RecordError::new(
+            "MALFORMED_ID",
+            format!("{}: id value of incorrect type: {id}", id_label(def)),
+            vec!["Id".to_owned()],
+        ),
+        None => e,
+    }
+}
+
 fn unknown_object(object: &str) -> RecordError {
     RecordError::new("INVALID_TYPE", format!("sObject type '{object}' is not supported."), vec![])
 }
@@ -375,16 +565,28 @@ fn malformed_id(id: &str) -> RecordError {
     RecordError::new("MALFORMED_ID", format!("malformed id {id}"), vec![])
 }
 
+fn entity_is_deleted() -> RecordError {
+    RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![])
+}
+
+fn invalid_cross_reference() -> RecordError {
+    RecordError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", vec![])
+}
+
+fn external_field_not_found(field: &str) -> RecordError {
+    RecordError::new(
+        "NOT_FOUND",
+        format!("Provided external ID field does not exist or is not accessible: {field}"),
+        vec![],
+    )
+}
+
 fn org_error(e: OrgError) -> RecordError {
     match e {
         OrgError::UnknownObject(o) => unknown_object(&o),
         OrgError::UnknownField { object, field } => invalid_field(&object, &field),
-        OrgError::EntityIsDeleted(_) => RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
-        OrgError::NotFound(id) => RecordError::new(
-            "NOT_FOUND",
-            format!("Provided external ID field does not exist or is not accessible: {id}"),
-            vec![],
-        ),
+        OrgError::EntityIsDeleted(_) => entity_is_deleted(),
+        OrgError::NotFound(_) => invalid_cross_reference(),
         OrgError::NotDeleted(_) => RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]),
     }
 }
