@@ -546,7 +546,7 @@ mod tests {
     fn pkce_verifiers() {
         // RFC 7636 appendix B.
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(verifier_matches(verifier, challenge, ChallengeMethod::S256));
         assert!(!verifier_matches("other", challenge, ChallengeMethod::S256));
         assert!(verifier_matches("abc", "abc", ChallengeMethod::Plain));
