@@ -39,6 +39,15 @@ pub struct ServeArgs {
     /// Use the wall clock instead of a frozen org clock moved through the admin API.
     #[arg(long)]
     pub wall_clock: bool,
+    /// Serve HTTPS with a generated certificate; the CA to trust is written to `--cert-dir`.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where `--tls` writes the CA certificate (default: a fresh directory under the temp dir).
+    #[arg(long, requires = "tls")]
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// PEM X.509 certificate of the connected app, enabling the OAuth JWT bearer flow.
+    #[arg(long)]
+    pub jwt_certificate: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -57,7 +66,18 @@ impl ServeArgs {
 pub async fn run(command: SimCommand) -> anyhow::Result<()> {
     match command {
         SimCommand::Serve(args) => {
-            let handle = SimServer::new(args.config()).start(SocketAddr::new(args.host, args.port)).await?;
+            let addr = SocketAddr::new(args.host, args.port);
+            let mut config = args.config();
+            if let Some(path) = &args.jwt_certificate {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading --jwt-certificate {}: {e}", path.display()))?;
+                config.jwt_certificate_pem = Some(pem);
+            }
+            let mut server = SimServer::new(config);
+            if args.tls {
+                server = server.with_tls(args.cert_dir.clone().unwrap_or_else(|| crate::tls::default_cert_dir(addr)));
+            }
+            let handle = server.start(addr).await?;
             println!("{}", serde_json::to_string(&handle.credentials)?);
             tokio::signal::ctrl_c().await?;
             handle.shutdown().await;

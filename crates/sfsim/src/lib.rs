@@ -22,6 +22,7 @@ pub mod row;
 pub mod schema;
 pub mod server;
 pub mod soql;
+pub mod tls;
 pub mod value;
 
 pub use config::SimConfig;

@@ -1,6 +1,7 @@
 //! Running the simulator: in-process on an ephemeral port (tests, the demo) or as a server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
@@ -39,6 +40,8 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Default)]
 pub struct SimServer {
     config: SimConfig,
+    /// Serve HTTPS, writing the CA certificate clients must trust into this directory.
+    tls_cert_dir: Option<PathBuf>,
 }
 
 /// A running simulator. Dropping it shuts the server down.
@@ -58,7 +61,15 @@ impl std::fmt::Debug for SimHandle {
 
 impl SimServer {
     pub fn new(config: SimConfig) -> SimServer {
-        SimServer { config }
+        SimServer { config, tls_cert_dir: None }
+    }
+
+    /// Serves HTTPS instead of HTTP with a freshly generated certificate (see [`crate::tls`]);
+    /// the CA certificate to trust is written into `cert_dir` and reported as
+    /// `credentials.certificate_path`.
+    pub fn with_tls(mut self, cert_dir: impl Into<PathBuf>) -> SimServer {
+        self.tls_cert_dir = Some(cert_dir.into());
+        self
     }
 
     /// Builds the org for this configuration (catalog + generated data).
@@ -83,20 +94,28 @@ impl SimServer {
     pub async fn start_with_org(self, org: Org, addr: SocketAddr) -> std::io::Result<SimHandle> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
+        let scheme = if self.tls_cert_dir.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
         let state = Arc::new(SimState::new(org, self.config));
         let _ = state.base_url.set(base_url.clone());
         let app = api::router(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "simulator server stopped");
-            }
-        });
-        let credentials = credentials(&state, &base_url, None);
+        let mut certificate_path = None;
+        let task = if let Some(dir) = &self.tls_cert_dir {
+            let cert = crate::tls::SimCertificate::generate()?;
+            certificate_path = Some(cert.write_ca(dir)?.display().to_string());
+            crate::tls::spawn_server(listener, app, cert.server_config()?, rx)?
+        } else {
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "simulator server stopped");
+                }
+            })
+        };
+        let credentials = credentials(&state, &base_url, certificate_path);
         Ok(SimHandle { state, addr, credentials, shutdown: Some(tx), task: Some(task) })
     }
 }
