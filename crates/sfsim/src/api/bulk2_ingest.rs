@@ -39,11 +39,13 @@ const LIST_PAGE: usize = 1000;
 pub struct IngestJobStore {
     ids: IdGen,
     jobs: Mutex<BTreeMap<SfId, Arc<IngestJob>>>,
+    /// Holds jobs in `UploadComplete` while paused.
+    pub gate: bulk::ProcessingGate,
 }
 
 impl Default for IngestJobStore {
     fn default() -> Self {
-        IngestJobStore { ids: IdGen::new(20_000_000), jobs: Mutex::new(BTreeMap::new()) }
+        IngestJobStore { ids: IdGen::new(20_000_000), jobs: Mutex::new(BTreeMap::new()), gate: Default::default() }
     }
 }
 
@@ -400,6 +402,7 @@ fn finish(job: &IngestJob, state: JobState, error: Option<String>, now: i64, sta
 /// Processes an `UploadComplete` job in the background.
 async fn run_job(state: AppState, job: Arc<IngestJob>) {
     tokio::task::yield_now().await;
+    state.bulk2_ingest_jobs.gate.wait_open().await;
     let started = std::time::Instant::now();
     let uploads = {
         let mut inner = job.inner.lock();

@@ -38,11 +38,18 @@ pub struct QueryJobStore {
     jobs: Mutex<BTreeMap<SfId, Arc<QueryJob>>>,
     /// Creation times of every job (deleted ones included) for `DailyBulkV2QueryJobs`.
     created: Mutex<Vec<i64>>,
+    /// Holds new jobs in `UploadComplete` while paused.
+    pub gate: bulk::ProcessingGate,
 }
 
 impl Default for QueryJobStore {
     fn default() -> Self {
-        QueryJobStore { ids: IdGen::new(10_000_000), jobs: Mutex::new(BTreeMap::new()), created: Mutex::new(Vec::new()) }
+        QueryJobStore {
+            ids: IdGen::new(10_000_000),
+            jobs: Mutex::new(BTreeMap::new()),
+            created: Mutex::new(Vec::new()),
+            gate: Default::default(),
+        }
     }
 }
 
@@ -267,6 +274,7 @@ async fn create_job(
 /// Runs the query in the background and records the outcome.
 async fn run_job(state: AppState, job: Arc<QueryJob>) {
     tokio::task::yield_now().await;
+    state.bulk2_query_jobs.gate.wait_open().await;
     let started = std::time::Instant::now();
     {
         let mut inner = job.inner.lock();

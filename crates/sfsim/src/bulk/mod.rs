@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod ingest;
 pub mod results;
+pub mod xml;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,6 +230,29 @@ pub fn split_reason(reason: &str) -> Option<(&str, &str)> {
     let (code, message) = reason.split_once(": ")?;
     let is_code = !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
     is_code.then_some((code, message))
+}
+
+/// A switch that holds background job processing (admin and tests use it to observe and act on
+/// jobs before they run, e.g. abort an `UploadComplete` query job).
+#[derive(Debug)]
+pub struct ProcessingGate(tokio::sync::watch::Sender<bool>);
+
+impl Default for ProcessingGate {
+    fn default() -> Self {
+        ProcessingGate(tokio::sync::watch::channel(false).0)
+    }
+}
+
+impl ProcessingGate {
+    pub fn set_paused(&self, paused: bool) {
+        self.0.send_replace(paused);
+    }
+
+    /// Waits until processing is not paused.
+    pub async fn wait_open(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|paused| !*paused).await;
+    }
 }
 
 /// Milliseconds since `start`, saturating.
