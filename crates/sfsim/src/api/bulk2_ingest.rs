@@ -21,7 +21,7 @@ use super::error::json_ok;
 use super::{ApiError, ApiVersion, AppState, SessionExt, SimState};
 use crate::bulk::csv::{self, CsvTable};
 use crate::bulk::ingest::{self, IngestSpec, Operation, ParentIndex, ResultKind, RowOutcome};
-use crate::bulk::{self, CsvFormat, IdGen, JobState};
+use crate::bulk::{self, CsvFormat, IdGen, JobState, LineEnding};
 use crate::value::format_datetime_rest;
 
 /// Raw CSV a job may receive (150 MB base64-encoded ≈ 100 MB raw).
@@ -510,7 +510,18 @@ async fn results(state: AppState, params: HashMap<String, String>, headers: Head
             Some(t) => t,
             None => {
                 // Not processed yet (or aborted before processing): every uploaded row is unprocessed.
-                parsed = parse_uploads(&inner.uploads, job.format).unwrap_or_default();
+                // Data the job could not read (e.g. a foreign line ending) is still listed,
+                // read with the other line ending.
+                let other = CsvFormat {
+                    line_ending: match job.format.line_ending {
+                        LineEnding::Lf => LineEnding::Crlf,
+                        LineEnding::Crlf => LineEnding::Lf,
+                    },
+                    ..job.format
+                };
+                parsed = parse_uploads(&inner.uploads, job.format)
+                    .or_else(|_| parse_uploads(&inner.uploads, other))
+                    .unwrap_or_default();
                 &parsed
             }
         };

@@ -270,6 +270,11 @@ pub fn process_row(org: &mut Org, spec: &IngestSpec, plan: &Plan, parents: &mut 
                 inputs.push((name.as_str(), Input::Text(row[i].as_str())));
             }
             Column::Parent { reference_field, .. } => {
+                // An empty cell changes nothing (and must not clear what another column of the
+                // same reference, e.g. a second polymorphic form, sets).
+                if row[i].is_empty() {
+                    continue;
+                }
                 let text = resolved[i].as_deref().unwrap_or(row[i].as_str());
                 inputs.push((reference_field.as_str(), Input::Text(text)));
             }
