@@ -309,7 +309,8 @@ fn find_job(state: &SimState, call: &mut Call, params: &HashMap<String, String>,
         .ok()
         .and_then(|id| state.bulk1_jobs.jobs.lock().get(&id).cloned())
         .ok_or_else(|| Bulk1Error::new("InvalidJob", format!("Unable to find job with id: {id}")).in_json(call.json))?;
-    let names_format = headers.contains_key(header::CONTENT_TYPE) || headers.contains_key(header::ACCEPT);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let names_format = headers.contains_key(header::CONTENT_TYPE) || accept.contains("xml") || accept.contains("json");
     if job.content_type == ContentType::Json && !names_format {
         call.json = true;
     }
