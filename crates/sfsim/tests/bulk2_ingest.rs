@@ -172,7 +172,7 @@ async fn update_upsert_delete_and_hard_delete() {
 
     let upsert_job = json!({"object": "Widget__c", "operation": "upsert", "externalIdFieldName": "Ext_Id__c", "contentType": "CSV"});
     let (id, info) = run(&org, upsert_job.clone(), "Ext_Id__c,Name,Count__c\nw3,W3 renamed,30\nnew1,Brand New,1\n").await;
-    assert_eq!(keys(&info).contains(&"externalIdFieldName".to_owned()), true);
+    assert!(keys(&info).contains(&"externalIdFieldName".to_owned()));
     assert_eq!(info["numberRecordsFailed"], 0);
     let ok = result(&org, &id, "successfulResults").await;
     let lines: Vec<&str> = ok.lines().collect();

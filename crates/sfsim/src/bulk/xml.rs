@@ -137,7 +137,7 @@ pub fn record_xml(out: &mut String, tag: &str, record: &J) {
                 out.push('<');
                 out.push_str(k);
                 out.push('>');
-                out.push_str(&quick_xml::escape::escape(&scalar_text(other)));
+                out.push_str(&quick_xml::escape::escape(scalar_text(other)));
                 out.push_str("</");
                 out.push_str(k);
                 out.push('>');
