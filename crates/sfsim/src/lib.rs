@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bulk;
 pub mod catalog;
 pub mod cli;
 pub mod config;

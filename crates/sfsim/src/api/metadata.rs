@@ -91,8 +91,8 @@ async fn limits(State(state): State<AppState>) -> Response {
 
 impl super::SimState {
     /// Bulk 2.0 query jobs created in the last 24 h (for `/limits`).
-    fn bulk2_query_jobs_count_today(&self, _now: i64) -> u64 {
-        0
+    fn bulk2_query_jobs_count_today(&self, now: i64) -> u64 {
+        self.bulk2_query_jobs.jobs_created_since(now - 86_400_000)
     }
 }
 

@@ -35,8 +35,12 @@ impl RecordError {
         RecordError { status_code: status_code.to_owned(), message: message.into(), fields }
     }
 
-    /// Bulk's `sf__Error` text: `STATUS_CODE:message:fields --`.
+    /// Bulk's `sf__Error` text: `STATUS_CODE:message:fields --`, or `STATUS_CODE:message:--`
+    /// without fields (as in observed failedResults files).
     pub fn bulk_text(&self) -> String {
+        if self.fields.is_empty() {
+            return format!("{}:{}:--", self.status_code, self.message);
+        }
         format!("{}:{}:{} --", self.status_code, self.message, self.fields.join(","))
     }
 }
