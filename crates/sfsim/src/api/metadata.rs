@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(resources))
         .route("/limits", get(limits))
         .route("/limits/", get(limits))
+        .route("/limits/recordCount", get(record_count))
+        .route("/limits/recordCount/", get(record_count))
         .route("/sobjects", get(describe_global))
         .route("/sobjects/", get(describe_global))
         .route("/sobjects/{object}/describe", get(describe))
@@ -94,6 +96,30 @@ impl super::SimState {
     fn bulk2_query_jobs_count_today(&self, now: i64) -> u64 {
         self.bulk2_query_jobs.jobs_created_since(now - 86_400_000)
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordCountQuery {
+    #[serde(rename = "sObjects")]
+    sobjects: Option<String>,
+}
+
+/// `limits/recordCount?sObjects=A,B`: live record counts (the storage estimate tools use to
+/// size objects). Objects without rows are left out, as Salesforce does; without `sObjects`
+/// every object with rows is listed.
+async fn record_count(State(state): State<AppState>, Query(q): Query<RecordCountQuery>) -> Response {
+    let org = state.org.read();
+    let wanted: Option<Vec<String>> =
+        q.sobjects.map(|s| s.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect());
+    let entries: Vec<J> = org
+        .tables()
+        .iter()
+        .filter(|t| wanted.as_ref().is_none_or(|w| w.contains(&t.def.name.to_ascii_lowercase())))
+        .map(|t| (t.def.name.clone(), t.live_count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, count)| json!({ "count": count, "name": name }))
+        .collect();
+    json_ok(&json!({ "sObjects": entries }))
 }
 
 async fn describe_global(State(state): State<AppState>, Extension(v): Extension<ApiVersion>) -> Response {
