@@ -235,9 +235,11 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
         .map(|dt| dt.and_utc().timestamp_millis())
 }
 
-/// Parses `yyyy-MM-dd`.
+/// Parses `yyyy-MM-dd`; a trailing `Z` is accepted because Salesforce's own Bulk sample CSVs
+/// write dates that way (`1940-06-07Z`).
 pub fn parse_date(s: &str) -> Option<i32> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(date_to_days)
+    let s = s.trim();
+    NaiveDate::parse_from_str(s.strip_suffix('Z').unwrap_or(s), "%Y-%m-%d").ok().map(date_to_days)
 }
 
 /// Parses `HH:mm`, `HH:mm:ss`, `HH:mm:ss.SSS`, each optionally followed by `Z`.
@@ -266,6 +268,7 @@ mod tests {
         assert_eq!(format_time(parse_time("00:30:00.000Z").unwrap()), "00:30:00.000Z");
         assert_eq!(format_date(parse_date("2024-02-29").unwrap()), "2024-02-29");
         assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("1940-06-07Z"), parse_date("1940-06-07"));
     }
 
     #[test]
