@@ -32,7 +32,6 @@ pub const MAX_MULTIPART_CHARS: usize = 100_000;
 pub const CHUNK_ROWS: usize = 200;
 /// Rows per internal batch (a failing batch fails the job).
 pub const INTERNAL_BATCH_ROWS: usize = 10_000;
-const LIST_PAGE: usize = 1000;
 
 /// Every Bulk 2.0 ingest job of the org.
 #[derive(Debug)]
@@ -547,23 +546,9 @@ async fn list_jobs(
     Extension(version): Extension<ApiVersion>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let offset = match q.get("queryLocator") {
-        None => 0,
-        Some(loc) => loc
-            .rsplit_once('-')
-            .and_then(|(_, n)| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::bad_request("INVALIDLOCATOR", format!("Invalid queryLocator: {loc}")))?,
-    };
     let jobs: Vec<Arc<IngestJob>> = state.bulk2_ingest_jobs.jobs.lock().values().cloned().collect();
-    let page: Vec<J> = jobs.iter().skip(offset).take(LIST_PAGE).map(|j| j.info(InfoShape::Listed)).collect();
-    let next_offset = offset + page.len();
-    let done = next_offset >= jobs.len();
-    let mut body = json!({ "done": done, "records": page });
-    if !done {
-        let instance = state.org.read().instance.clone();
-        let cursor = SfId::from_parts("01g", &instance, 2);
-        body["nextRecordsUrl"] =
-            json!(format!("/services/data/v{}/jobs/ingest?queryLocator={}-{next_offset}", version.0, cursor.as_str()));
-    }
+    let instance = state.org.read().instance.clone();
+    let list = bulk::JobList { resource: "ingest", version: &version.0, instance: &instance, cursor_seq: 2 };
+    let body = bulk::job_list_page(&jobs, |j| j.info(InfoShape::Listed), q.get("queryLocator"), list)?;
     Ok(json_ok(&body))
 }

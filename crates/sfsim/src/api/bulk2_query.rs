@@ -26,7 +26,6 @@ use crate::value::format_datetime_rest;
 /// Rows per result page when the client gives no `maxRecords`.
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 /// Jobs per page of the job list.
-const LIST_PAGE: usize = 1000;
 /// Result URLs per `resultPages` call.
 const RESULT_PAGES_PER_CALL: usize = 5;
 const DAY_MS: i64 = 86_400_000;
@@ -464,23 +463,9 @@ async fn list_jobs(
     Extension(version): Extension<ApiVersion>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let offset = match q.get("queryLocator") {
-        None => 0,
-        Some(loc) => loc
-            .rsplit_once('-')
-            .and_then(|(_, n)| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::bad_request("INVALIDLOCATOR", format!("Invalid queryLocator: {loc}")))?,
-    };
     let jobs: Vec<Arc<QueryJob>> = state.bulk2_query_jobs.jobs.lock().values().cloned().collect();
-    let page: Vec<J> = jobs.iter().skip(offset).take(LIST_PAGE).map(|j| j.info(InfoShape::Listed)).collect();
-    let next_offset = offset + page.len();
-    let done = next_offset >= jobs.len();
-    let mut body = json!({ "done": done, "records": page });
-    if !done {
-        let instance = state.org.read().instance.clone();
-        let cursor = SfId::from_parts("01g", &instance, 1);
-        body["nextRecordsUrl"] =
-            json!(format!("/services/data/v{}/jobs/query?queryLocator={}-{next_offset}", version.0, cursor.as_str()));
-    }
+    let instance = state.org.read().instance.clone();
+    let list = bulk::JobList { resource: "query", version: &version.0, instance: &instance, cursor_seq: 1 };
+    let body = bulk::job_list_page(&jobs, |j| j.info(InfoShape::Listed), q.get("queryLocator"), list)?;
     Ok(json_response(StatusCode::OK, &body))
 }

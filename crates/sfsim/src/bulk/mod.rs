@@ -256,6 +256,51 @@ impl ProcessingGate {
 }
 
 /// Milliseconds since `start`, saturating.
+/// Bulk 2.0 job lists return at most this many jobs per call (Behaviour 43).
+pub const LIST_PAGE: usize = 1000;
+
+/// One page of `GET /jobs/query` or `GET /jobs/ingest`: `done`, `records` and, while jobs
+/// remain, `nextRecordsUrl` = `…/jobs/<resource>?queryLocator=<cursor>-<offset>`.
+/// `query_locator` is the continuation's `queryLocator` parameter, if any.
+pub fn job_list_page<T>(
+    jobs: &[T],
+    info: impl Fn(&T) -> serde_json::Value,
+    query_locator: Option<&String>,
+    list: JobList<'_>,
+) -> Result<serde_json::Value, crate::api::ApiError> {
+    let offset = match query_locator {
+        None => 0,
+        Some(loc) => loc.rsplit_once('-').and_then(|(_, n)| n.parse::<usize>().ok()).ok_or_else(|| {
+            crate::api::ApiError::bad_request("INVALIDLOCATOR", format!("Invalid queryLocator: {loc}"))
+        })?,
+    };
+    let page: Vec<serde_json::Value> = jobs.iter().skip(offset).take(LIST_PAGE).map(info).collect();
+    let next_offset = offset + page.len();
+    let done = next_offset >= jobs.len();
+    let mut body = serde_json::json!({ "done": done, "records": page });
+    if !done {
+        // A fixed, valid cursor id per resource: listing is stateless, only the offset matters.
+        let cursor = SfId::from_parts("01g", list.instance, list.cursor_seq);
+        body["nextRecordsUrl"] = serde_json::json!(format!(
+            "/services/data/v{}/jobs/{}?queryLocator={}-{next_offset}",
+            list.version,
+            list.resource,
+            cursor.as_str()
+        ));
+    }
+    Ok(body)
+}
+
+/// Which job list [`job_list_page`] renders.
+#[derive(Debug, Clone, Copy)]
+pub struct JobList<'a> {
+    /// `query` or `ingest`.
+    pub resource: &'a str,
+    pub version: &'a str,
+    pub instance: &'a str,
+    pub cursor_seq: u64,
+}
+
 pub fn elapsed_ms(start: std::time::Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

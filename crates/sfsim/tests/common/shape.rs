@@ -69,6 +69,18 @@ pub fn assert_same_shape(what: &str, example: &J, ours: &J, keys: Keys) {
     assert!(diff.is_empty(), "{what}: shape differs from the corpus:\n  {}\nours: {ours}", diff.join("\n  "));
 }
 
+/// Like [`assert_same_shape`] with exact top-level keys, except that the keys in
+/// `allow_extra` may appear only in ours and those in `allow_missing` only in the example.
+#[track_caller]
+pub fn assert_shape_except(what: &str, example: &J, ours: &J, allow_extra: &[&str], allow_missing: &[&str]) {
+    let diff: Vec<String> = shape_diff(example, ours, Keys::Exact)
+        .into_iter()
+        .filter(|d| !allow_extra.iter().any(|k| *d == format!("$.{k}: not in the example")))
+        .filter(|d| !allow_missing.iter().any(|k| *d == format!("$.{k}: missing")))
+        .collect();
+    assert!(diff.is_empty(), "{what}: shape differs from the corpus:\n  {}\nours: {ours}", diff.join("\n  "));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
