@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod faults;
+pub mod generate;
 pub mod limits;
 pub mod org;
 pub mod row;

@@ -70,6 +70,14 @@ impl SimServer {
         };
         let mut org = Org::new(crate::catalog::standard_objects(), clock);
         org.keep_change_log = config.keep_change_log;
+        crate::generate::generate(
+            &mut org,
+            &crate::generate::GenerateSpec {
+                seed: config.seed,
+                accounts: config.accounts,
+                username: config.username.clone(),
+            },
+        );
         org
     }
 

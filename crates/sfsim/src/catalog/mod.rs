@@ -13,6 +13,21 @@ mod custom;
 mod sales;
 mod service;
 
+/// Picklist values and other catalog constants the data generator draws from.
+pub(crate) mod consts {
+    pub(crate) use super::account::{ACCOUNT_TYPES, INDUSTRIES, RATINGS, SOURCES};
+    pub(crate) use super::custom::{FEATURES, INVOICE_STATUSES, PLANS, SUBSCRIPTION_STATUSES};
+    pub(crate) use super::sales::{
+        CAMPAIGN_STATUSES, CAMPAIGN_TYPES, CONTACT_LEVELS, LEAD_STATUSES, OPPORTUNITY_TYPES, PRODUCT_INTERESTS,
+        SALUTATIONS, STAGES,
+    };
+    pub(crate) use super::service::{
+        CASE_ORIGINS, CASE_REASONS, CASE_STATUSES, CASE_TYPES, PRIORITIES, TASK_PRIORITIES, TASK_STATUSES,
+        TASK_SUBJECTS, TIME_ZONES,
+    };
+    pub(crate) use super::STATE_CODES;
+}
+
 use tidemark_core::FieldType;
 
 use crate::schema::{FieldDef, ObjectDef, ObjectFlags};
