@@ -13,16 +13,19 @@
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod faults;
 pub mod generate;
 pub mod limits;
 pub mod org;
+pub mod persist;
 pub mod row;
 pub mod schema;
 pub mod server;
 pub mod soql;
+pub mod truth;
 pub mod value;
 
 pub use config::SimConfig;

@@ -5,7 +5,7 @@
 //!
 //! | object | per Account | notes |
 //! |---|---|---|
-//! | Contact | 3/2 | two on even-numbered accounts, one on odd |
+//! | Contact | 5/4 | two on every fourth account, one on the others |
 //! | Opportunity | 1/2 | every other account |
 //! | OpportunityLineItem | 1/2 | one per opportunity |
 //! | Task | 1/2 | who = a contact, what = account, opportunity or case |
@@ -29,8 +29,8 @@
 //! parents. Generation bypasses the change log (the truth dump lists current state from the
 //! tables), so the log starts empty and records only what happens afterwards.
 
-mod names;
-mod records;
+pub(crate) mod names;
+pub(crate) mod records;
 
 use std::collections::BTreeMap;
 
@@ -65,9 +65,11 @@ impl GenerateSummary {
 /// How many children each Account gets: a child of kind X exists for account `i` when
 /// `i % X_EVERY == X_OFFSET` (offsets spread children over different accounts).
 pub mod ratios {
-    /// Contacts: `CONTACTS_EVEN` on even-numbered accounts, `CONTACTS_ODD` on odd ones.
-    pub const CONTACTS_EVEN: u64 = 2;
-    pub const CONTACTS_ODD: u64 = 1;
+    /// Contacts: `CONTACTS_MANY` on every `CONTACTS_MANY_EVERY`-th account, `CONTACTS_FEW` on
+    /// the others.
+    pub const CONTACTS_MANY: u64 = 2;
+    pub const CONTACTS_MANY_EVERY: u64 = 4;
+    pub const CONTACTS_FEW: u64 = 1;
     pub const OPPORTUNITY_EVERY: u64 = 2;
     pub const LINE_ITEMS_PER_OPPORTUNITY: u64 = 1;
     pub const TASK_EVERY: u64 = 2;
@@ -108,7 +110,7 @@ fn periodic(n: u64, every: u64, offset: u64) -> u64 {
 pub fn expected_counts(accounts: u64) -> BTreeMap<&'static str, u64> {
     use ratios::*;
     let opportunities = periodic(accounts, OPPORTUNITY_EVERY, offsets::OPPORTUNITY);
-    let even = accounts.div_ceil(2);
+    let many = accounts.div_ceil(CONTACTS_MANY_EVERY);
     BTreeMap::from([
         ("Account", accounts),
         ("AccountFeed", periodic(accounts, FEED_EVERY, offsets::FEED)),
@@ -117,7 +119,7 @@ pub fn expected_counts(accounts: u64) -> BTreeMap<&'static str, u64> {
         ("Campaign", CAMPAIGNS_BASE + accounts / ACCOUNTS_PER_EXTRA_CAMPAIGN),
         ("CampaignMember", periodic(accounts, CAMPAIGN_MEMBER_EVERY, offsets::CAMPAIGN_MEMBER)),
         ("Case", periodic(accounts, CASE_EVERY, offsets::CASE)),
-        ("Contact", even * CONTACTS_EVEN + (accounts - even) * CONTACTS_ODD),
+        ("Contact", many * CONTACTS_MANY + (accounts - many) * CONTACTS_FEW),
         ("Invoice__c", periodic(accounts, INVOICE_EVERY, offsets::INVOICE)),
         ("Lead", periodic(accounts, LEAD_EVERY, offsets::LEAD)),
         ("Opportunity", opportunities),
@@ -157,6 +159,8 @@ pub(crate) struct Gen<'o> {
     pub(crate) campaigns: Vec<String>,
     pub(crate) counts: BTreeMap<&'static str, u64>,
     pub(crate) slots: Option<records::AllSlots>,
+    /// Change rounds create records "now" instead of back-dating them.
+    pub(crate) fresh: bool,
 }
 
 /// A record being built: `(slot, value)` pairs handed to the org in one piece.
@@ -209,7 +213,28 @@ impl<'o> Gen<'o> {
             campaigns: Vec::new(),
             counts: BTreeMap::new(),
             slots: None,
+            fresh: false,
         }
+    }
+
+    /// A generator for change rounds: new records are stamped now, and owners and campaigns
+    /// are drawn from the org's live users and campaigns.
+    pub(crate) fn for_changes(org: &'o mut Org, seed: u64) -> Gen<'o> {
+        let live_ids = |org: &Org, object: &str| -> Vec<String> {
+            org.table(object)
+                .map(|t| t.rows().iter().filter(|r| !t.is_deleted(r)).map(|r| t.id_of(r).as_str().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        let mut users = live_ids(org, "User");
+        if users.is_empty() {
+            users.push(org.integration_user.as_str().to_owned());
+        }
+        let campaigns = live_ids(org, "Campaign");
+        let mut g = Gen::new(org, seed);
+        g.users = users;
+        g.campaigns = campaigns;
+        g.fresh = true;
+        g
     }
 
     /// Inserts a record with back-dated audit fields; returns its id as a string.
@@ -225,6 +250,9 @@ impl<'o> Gen<'o> {
     /// `(created, modified)` with `not_before ≤ created ≤ modified ≤ now`; half the records
     /// were never modified after creation.
     pub(crate) fn history(&mut self, not_before: i64) -> (i64, i64) {
+        if self.fresh {
+            return (self.now, self.now);
+        }
         let start = not_before.max(self.now - HISTORY_DAYS * DAY_MS);
         let created = if start >= self.now { self.now } else { self.rng.random_range(start..=self.now) };
         let created = created - created % 1000;
@@ -269,7 +297,7 @@ impl<'o> Gen<'o> {
         let is = |i: u64, every: u64, offset: u64| i % every == offset;
         for i in 0..spec.accounts {
             let account = self.account(i);
-            let n_contacts = if i % 2 == 0 { CONTACTS_EVEN } else { CONTACTS_ODD };
+            let n_contacts = if i % CONTACTS_MANY_EVERY == 0 { CONTACTS_MANY } else { CONTACTS_FEW };
             let mut contacts = Vec::with_capacity(n_contacts as usize);
             for _ in 0..n_contacts {
                 contacts.push(self.contact(&account));
@@ -346,7 +374,7 @@ mod tests {
     #[test]
     fn expected_counts_follow_the_ratios() {
         let c = expected_counts(100);
-        assert_eq!(c["Contact"], 150);
+        assert_eq!(c["Contact"], 125);
         assert_eq!(c["Opportunity"], 50);
         assert_eq!(c["OpportunityLineItem"], 50);
         assert_eq!(c["Case"], 25);

@@ -286,8 +286,10 @@ impl Gen<'_> {
         if !city.1.is_empty() {
             r.s(s.BillingState, city.1);
         }
-        if self.chance(0.7) {
+        if self.chance(0.5) {
             r.s(s.Website, format!("https://www.{domain}"));
+        }
+        if self.chance(0.7) {
             r.d(s.AnnualRevenue, (self.rng.random_range(1..5_000) * 100_000) as f64);
             r.i(s.NumberOfEmployees, self.rng.random_range(1..20_000));
         }
@@ -400,7 +402,7 @@ impl Gen<'_> {
 }
 
 impl Gen<'_> {
-    pub(crate) fn lead(&mut self) {
+    pub(crate) fn lead(&mut self) -> String {
         let s = self.slots().lead;
         let (first, last) = self.person();
         let company = format!("{} {}", self.pick(&COMPANY_WORDS), self.pick(&COMPANY_NOUNS));
@@ -447,7 +449,7 @@ impl Gen<'_> {
         if self.chance(0.1) {
             r.s(s.Salutation, self.pick(&SALUTATIONS)).s(s.Website, "https://www.example.com");
         }
-        self.insert("Lead", r, created, modified);
+        self.insert("Lead", r, created, modified)
     }
 
     pub(crate) fn opportunity(&mut self, account: &AccountInfo) -> OpportunityInfo {
@@ -508,7 +510,7 @@ impl Gen<'_> {
         self.campaigns[i].clone()
     }
 
-    pub(crate) fn line_item(&mut self, opp: &OpportunityInfo, n: u64) {
+    pub(crate) fn line_item(&mut self, opp: &OpportunityInfo, n: u64) -> String {
         let s = self.slots().line_item;
         let (product, code, list) = self.pick(&PRODUCTS);
         let (created, modified) = self.history(opp.created);
@@ -526,7 +528,7 @@ impl Gen<'_> {
         if self.chance(0.5) {
             r.date(s.ServiceDate, opp.close_date);
         }
-        self.insert("OpportunityLineItem", r, created, modified);
+        self.insert("OpportunityLineItem", r, created, modified)
     }
 
     pub(crate) fn case(&mut self, account: &AccountInfo, contact: &ContactInfo, i: u64) -> CaseInfo {
@@ -567,7 +569,7 @@ impl Gen<'_> {
         contacts: &[ContactInfo],
         opp: Option<&OpportunityInfo>,
         case: Option<&CaseInfo>,
-    ) {
+    ) -> String {
         let s = self.slots().task;
         let who = &contacts[self.rng.random_range(0..contacts.len())];
         let (what, after) = match (self.rng.random_range(0..3), case, opp) {
@@ -604,10 +606,10 @@ impl Gen<'_> {
         if self.chance(0.3) {
             r.s(s.Description, self.pick(&TASK_NOTES));
         }
-        self.insert("Task", r, created, modified);
+        self.insert("Task", r, created, modified)
     }
 
-    pub(crate) fn invoice(&mut self, account: &AccountInfo, n: u64) {
+    pub(crate) fn invoice(&mut self, account: &AccountInfo, n: u64) -> String {
         let s = self.slots().invoice;
         let (created, modified) = self.history(account.created);
         let status = self.pick(&INVOICE_STATUSES);
@@ -648,10 +650,10 @@ impl Gen<'_> {
                 r.s(s.Service_Address__StateCode__s, city.2);
             }
         }
-        self.insert("Invoice__c", r, created, modified);
+        self.insert("Invoice__c", r, created, modified)
     }
 
-    pub(crate) fn subscription(&mut self, account: &AccountInfo, n: u64) {
+    pub(crate) fn subscription(&mut self, account: &AccountInfo, n: u64) -> String {
         let s = self.slots().subscription;
         let (created, modified) = self.history(account.created);
         let plan = self.pick(&PLANS);
@@ -689,7 +691,7 @@ impl Gen<'_> {
         if self.chance(0.1) {
             r.s(s.Notes__c, self.pick(&DESCRIPTIONS));
         }
-        self.insert("Subscription__c", r, created, modified);
+        self.insert("Subscription__c", r, created, modified)
     }
 
     pub(crate) fn campaign_member(&mut self, contact: &ContactInfo) {
