@@ -39,6 +39,13 @@ pub struct ServeArgs {
     /// Use the wall clock instead of a frozen org clock moved through the admin API.
     #[arg(long)]
     pub wall_clock: bool,
+    /// Persist the org here: loaded at start when a snapshot exists, saved on shutdown and by
+    /// `POST /__admin/save`.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Require this value in `X-Admin-Token` on `/__admin/*`.
+    #[arg(long, env = "TIDEMARK_SIM_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -48,6 +55,8 @@ impl ServeArgs {
             accounts: self.accounts,
             daily_api_requests: self.daily_api_requests,
             manual_clock: !self.wall_clock,
+            data_dir: self.data_dir.clone(),
+            admin_token: self.admin_token.clone(),
             ..SimConfig::default()
         }
     }
@@ -57,9 +66,14 @@ impl ServeArgs {
 pub async fn run(command: SimCommand) -> anyhow::Result<()> {
     match command {
         SimCommand::Serve(args) => {
-            let handle = SimServer::new(args.config()).start(SocketAddr::new(args.host, args.port)).await?;
+            let config = args.config();
+            let org = SimServer::load_or_build_org(&config)?;
+            let handle = SimServer::new(config).start_with_org(org, SocketAddr::new(args.host, args.port)).await?;
             println!("{}", serde_json::to_string(&handle.credentials)?);
             tokio::signal::ctrl_c().await?;
+            if let Some(dir) = &handle.state.config.data_dir {
+                crate::persist::save(&handle.state.org.read(), dir)?;
+            }
             handle.shutdown().await;
             Ok(())
         }

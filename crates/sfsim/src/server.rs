@@ -81,6 +81,20 @@ impl SimServer {
         org
     }
 
+    /// The org saved in `config.data_dir` when there is one, else a freshly built org (which
+    /// is then saved there, so the next start finds it).
+    pub fn load_or_build_org(config: &SimConfig) -> Result<Org, crate::persist::PersistError> {
+        match &config.data_dir {
+            Some(dir) if crate::persist::exists(dir) => crate::persist::load(dir),
+            Some(dir) => {
+                let org = Self::build_org(config);
+                crate::persist::save(&org, dir)?;
+                Ok(org)
+            }
+            None => Ok(Self::build_org(config)),
+        }
+    }
+
     /// Starts on `addr` (port 0 for an ephemeral port) over plain HTTP.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
         let org = Self::build_org(&self.config);

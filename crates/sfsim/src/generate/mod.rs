@@ -281,12 +281,12 @@ impl<'o> Gen<'o> {
     fn run(&mut self, spec: &GenerateSpec) {
         use ratios::*;
         let expected = expected_counts(spec.accounts);
+        // The integration user owns every write, its own record included: it is a real,
+        // queryable User whose CreatedById points at itself.
+        let user_prefix = self.org.table("User").map(|t| t.def.key_prefix.clone()).unwrap_or_else(|| "005".into());
+        self.org.integration_user = self.org.peek_next_id(&user_prefix);
         for i in 0..expected["User"] {
             let id = self.user(i, &spec.username);
-            if i == 0 {
-                // The integration user owns every write; it is a real, queryable User.
-                self.org.integration_user = tidemark_core::SfId::parse(&id).expect("generated ids are valid");
-            }
             self.users.push(id);
         }
         self.user_licenses();
