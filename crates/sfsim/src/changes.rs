@@ -33,7 +33,9 @@ pub const DEFAULT_OBJECTS: [&str; 8] =
 pub enum Amount {
     Count(u64),
     /// A share of the object's live records (of its recycle bin, for undeletes), rounded up.
-    Share { share: f64 },
+    Share {
+        share: f64,
+    },
 }
 
 impl Default for Amount {
@@ -109,10 +111,10 @@ pub fn apply_change_round(org: &mut Org, spec: &ChangeRoundSpec, seed: u64) -> R
             .collect::<Result<_, _>>()?,
         None => DEFAULT_OBJECTS.iter().filter(|o| org.table(o).is_some()).map(|o| (*o).to_owned()).collect(),
     };
-    if spec.creates != Amount::Count(0) {
-        if let Some(bad) = objects.iter().find(|o| !CREATABLE.contains(&o.as_str())) {
-            return Err(ChangeError::UnsupportedCreate(bad.clone()));
-        }
+    if spec.creates != Amount::Count(0)
+        && let Some(bad) = objects.iter().find(|o| !CREATABLE.contains(&o.as_str()))
+    {
+        return Err(ChangeError::UnsupportedCreate(bad.clone()));
     }
     let mut summary = ChangeSummary::default();
     for (n, object) in objects.iter().enumerate() {
@@ -125,7 +127,8 @@ pub fn apply_change_round(org: &mut Org, spec: &ChangeRoundSpec, seed: u64) -> R
         }
         let live = ids(org, object, false);
         let (u, d, h) = (spec.updates.of(live.len()), spec.deletes.of(live.len()), spec.hard_deletes.of(live.len()));
-        let picked: Vec<SfId> = sample(&mut rng, live.len(), (u + d + h).min(live.len())).into_iter().map(|i| live[i]).collect();
+        let picked: Vec<SfId> =
+            sample(&mut rng, live.len(), (u + d + h).min(live.len())).into_iter().map(|i| live[i]).collect();
         let (to_update, rest) = picked.split_at(u.min(picked.len()));
         let (to_delete, to_hard_delete) = rest.split_at(d.min(rest.len()));
         for id in to_update {
@@ -261,9 +264,19 @@ fn random_value(f: &FieldDef, now: i64, rng: &mut ChaCha8Rng) -> Option<Value> {
             Value::DateTime(t - t % 1000)
         }
         FieldType::Time => Value::Time(rng.random_range(0..48) * 30 * 60_000),
-        FieldType::Email => Value::Str(format!("contact{}@{}.com", rng.random_range(1..100_000), pick(rng, &COMPANY_WORDS).to_ascii_lowercase())),
-        FieldType::Phone => Value::Str(format!("({}) 555-{:04}", rng.random_range(201..990), rng.random_range(0..10_000))),
-        FieldType::Url => Value::Str(format!("https://www.{}.com/{}", pick(rng, &STREET_NAMES).to_ascii_lowercase(), rng.random_range(1..1000))),
+        FieldType::Email => Value::Str(format!(
+            "contact{}@{}.com",
+            rng.random_range(1..100_000),
+            pick(rng, &COMPANY_WORDS).to_ascii_lowercase()
+        )),
+        FieldType::Phone => {
+            Value::Str(format!("({}) 555-{:04}", rng.random_range(201..990), rng.random_range(0..10_000)))
+        }
+        FieldType::Url => Value::Str(format!(
+            "https://www.{}.com/{}",
+            pick(rng, &STREET_NAMES).to_ascii_lowercase(),
+            rng.random_range(1..1000)
+        )),
         FieldType::Encryptedstring => Value::Str(format!("{:012}", rng.random_range(0..1_000_000_000_000u64))),
         _ => return None,
     })
@@ -287,7 +300,8 @@ fn rename_parents(org: &mut Org, object: &str, amount: Amount, rng: &mut ChaCha8
         }
     }
     let Some(table) = org.table(object) else { return };
-    let fields: Vec<FieldDef> = read_fields.iter().filter_map(|n| table.def.field(n)).filter(|f| f.slot.is_some()).cloned().collect();
+    let fields: Vec<FieldDef> =
+        read_fields.iter().filter_map(|n| table.def.field(n)).filter(|f| f.slot.is_some()).cloned().collect();
     if fields.is_empty() {
         return;
     }
@@ -296,7 +310,11 @@ fn rename_parents(org: &mut Org, object: &str, amount: Amount, rng: &mut ChaCha8
     for i in sample(rng, live.len(), amount.of(live.len())) {
         let f = &fields[rng.random_range(0..fields.len())];
         let value = if f.field_type == FieldType::String {
-            Some(Value::Str(format!("{} {}", COMPANY_WORDS[rng.random_range(0..COMPANY_WORDS.len())], COMPANY_NOUNS[rng.random_range(0..COMPANY_NOUNS.len())])))
+            Some(Value::Str(format!(
+                "{} {}",
+                COMPANY_WORDS[rng.random_range(0..COMPANY_WORDS.len())],
+                COMPANY_NOUNS[rng.random_range(0..COMPANY_NOUNS.len())]
+            )))
         } else {
             random_value(f, now, rng)
         };
@@ -349,7 +367,9 @@ fn create(org: &mut Org, object: &str, n: usize, seed: u64) -> Result<Vec<String
             ("Task", Some(a), Some(c)) => Some(g.task(a, std::slice::from_ref(c), None, None)),
             ("Invoice__c", Some(a), _) => Some(g.invoice(a, i)),
             ("Subscription__c", Some(a), _) => Some(g.subscription(a, i)),
-            (other, _, _) if !CREATABLE.contains(&other) => return Err(ChangeError::UnsupportedCreate(other.to_owned())),
+            (other, _, _) if !CREATABLE.contains(&other) => {
+                return Err(ChangeError::UnsupportedCreate(other.to_owned()));
+            }
             _ => None,
         };
         created.extend(id);
@@ -360,7 +380,8 @@ fn create(org: &mut Org, object: &str, n: usize, seed: u64) -> Result<Vec<String
 fn account_info(org: &Org, id: &SfId, rng: &mut ChaCha8Rng) -> Option<AccountInfo> {
     let (table, row) = org.find(id)?;
     let name = row.get(table.def.field("Name")?.slot?).as_str().unwrap_or("Account").to_owned();
-    let domain = format!("{}.com", name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase());
+    let domain =
+        format!("{}.com", name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase());
     let city = CITIES[rng.random_range(0..CITIES.len())];
     Some(AccountInfo {
         id: id.to_string(),

@@ -46,7 +46,9 @@ async fn clock_advances_and_the_recycle_bin_is_purged_after_15_days() {
     let clock = org.admin_json(Method::GET, "/clock", None, 200).await;
     assert_eq!(clock["now"], "2025-01-06T09:00:00.000+0000");
     assert_eq!(clock["manual"], true);
-    let round = org.admin_json(Method::POST, "/changes", Some(json!({"objects": ["Account"], "deletes": 2, "seed": 1})), 200).await;
+    let round = org
+        .admin_json(Method::POST, "/changes", Some(json!({"objects": ["Account"], "deletes": 2, "seed": 1})), 200)
+        .await;
     let deleted: Vec<String> = serde_json::from_value(round["deleted"].clone()).unwrap();
     assert_eq!(deleted.len(), 2);
     let accounts = org.truth("?object=Account&changes=false").await;
@@ -91,9 +93,9 @@ async fn a_change_round_shows_in_the_truth_dump_and_renames_reach_child_formulas
     let records = org.truth("?changes=false").await;
     let account = records.iter().find(|r| r["id"] == renamed.as_str()).unwrap();
     let new_name = account["fields"]["Name"].as_str().unwrap().to_owned();
-    let contact = records
-        .iter()
-        .find(|r| r["object"] == "Contact" && r["fields"]["AccountId"] == renamed.as_str() && r["fields"]["SystemModstamp"] != now);
+    let contact = records.iter().find(|r| {
+        r["object"] == "Contact" && r["fields"]["AccountId"] == renamed.as_str() && r["fields"]["SystemModstamp"] != now
+    });
     let contact = contact.expect("every account has a contact this round did not touch");
     let id = tidemark_core::SfId::parse(contact["id"].as_str().unwrap()).unwrap();
     {
@@ -152,13 +154,28 @@ async fn schema_changes_show_in_describe_and_the_truth_dump() {
     assert!(schema.iter().all(|e| e["object"] == "Contact" && e["id"].is_null() && e["fields"].is_null()));
     assert_eq!(schema[3]["detail"], "remove_field Languages__c");
 
-    let no_object = org.admin_json(Method::POST, "/schema", Some(json!({"op": "remove_field", "field": "X__c"})), 400).await;
+    let no_object =
+        org.admin_json(Method::POST, "/schema", Some(json!({"op": "remove_field", "field": "X__c"})), 400).await;
     assert_eq!(no_object["field"], "object");
     let bad_op = org.admin_json(Method::POST, "/schema", Some(json!({"object": "Contact", "op": "rename"})), 400).await;
     assert_eq!(bad_op["field"], "op");
-    let standard = org.admin_json(Method::POST, "/schema", Some(json!({"object": "Contact", "op": "remove_field", "field": "Email"})), 400).await;
+    let standard = org
+        .admin_json(
+            Method::POST,
+            "/schema",
+            Some(json!({"object": "Contact", "op": "remove_field", "field": "Email"})),
+            400,
+        )
+        .await;
     assert_eq!(standard["field"], "field");
-    let unknown = org.admin_json(Method::POST, "/schema", Some(json!({"object": "Nope", "op": "remove_field", "field": "X__c"})), 400).await;
+    let unknown = org
+        .admin_json(
+            Method::POST,
+            "/schema",
+            Some(json!({"object": "Nope", "op": "remove_field", "field": "X__c"})),
+            400,
+        )
+        .await;
     assert_eq!(unknown["field"], "object");
 }
 
@@ -209,7 +226,8 @@ async fn save_and_reload_round_trip() {
     let config = SimConfig { data_dir: Some(dir.path().to_owned()), accounts: 30, ..SimConfig::default() };
     let org = TestOrg::start_with(config.clone()).await;
     org.admin_json(Method::POST, "/clock/advance", Some(json!({"hours": 1})), 200).await;
-    org.admin_json(Method::POST, "/changes", Some(json!({"updates": 2, "deletes": 1, "creates": 1, "seed": 3})), 200).await;
+    org.admin_json(Method::POST, "/changes", Some(json!({"updates": 2, "deletes": 1, "creates": 1, "seed": 3})), 200)
+        .await;
     let saved = org.admin_json(Method::POST, "/save", None, 200).await;
     assert_eq!(saved["saved"], true);
     let before = org.truth("").await;

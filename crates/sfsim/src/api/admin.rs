@@ -112,10 +112,30 @@ fn from_map<T: serde::de::DeserializeOwned>(map: serde_json::Map<String, J>) -> 
 /// `x`" → `op`), as a static string for the error body.
 fn leak_field_name(msg: &str) -> &'static str {
     const KNOWN: [&str; 24] = [
-        "op", "field", "type", "label", "length", "precision", "scale", "picklist_values", "reference_to",
-        "objects", "updates", "creates", "deletes", "hard_deletes", "undeletes", "parent_renames", "seed",
-        "http_500_rate", "http_503_rate", "concurrent_limit_rate", "lock_row_rate", "drop_connection_rate",
-        "latency_ms", "query_timeout_rows",
+        "op",
+        "field",
+        "type",
+        "label",
+        "length",
+        "precision",
+        "scale",
+        "picklist_values",
+        "reference_to",
+        "objects",
+        "updates",
+        "creates",
+        "deletes",
+        "hard_deletes",
+        "undeletes",
+        "parent_renames",
+        "seed",
+        "http_500_rate",
+        "http_503_rate",
+        "concurrent_limit_rate",
+        "lock_row_rate",
+        "drop_connection_rate",
+        "latency_ms",
+        "query_timeout_rows",
     ];
     if msg.contains("unknown variant") || msg.contains("missing field `op`") {
         return "op";
@@ -144,9 +164,10 @@ async fn advance_clock(State(state): State<AppState>, body: Bytes) -> Result<Res
     let mut any = false;
     for (key, unit) in [("seconds", 1i64), ("minutes", 60), ("hours", 3600), ("days", 86_400)] {
         if let Some(v) = map.get(key) {
-            let n = v.as_f64().filter(|n| *n >= 0.0 && n.is_finite()).ok_or_else(|| {
-                AdminError::bad(key, format!("{key} must be a non-negative number"))
-            })?;
+            let n = v
+                .as_f64()
+                .filter(|n| *n >= 0.0 && n.is_finite())
+                .ok_or_else(|| AdminError::bad(key, format!("{key} must be a non-negative number")))?;
             seconds = seconds.saturating_add((n * unit as f64).round() as i64);
             any = true;
         }
@@ -212,7 +233,10 @@ async fn put_faults(State(state): State<AppState>, body: Bytes) -> Result<axum::
         ("bulk_job_failure_rate", config.bulk_job_failure_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(AdminError::bad(leak_field_name(&format!("`{name}`")), format!("{name} must be between 0 and 1")));
+            return Err(AdminError::bad(
+                leak_field_name(&format!("`{name}`")),
+                format!("{name} must be between 0 and 1"),
+            ));
         }
     }
     state.faults.set(config, seed);
@@ -237,7 +261,10 @@ async fn put_limits(State(state): State<AppState>, body: Bytes) -> Result<axum::
     let number = |key: &'static str| -> Result<Option<u64>, AdminError> {
         match map.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| AdminError::bad(key, format!("{key} must be a non-negative integer"))),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| AdminError::bad(key, format!("{key} must be a non-negative integer"))),
         }
     };
     if let Some(other) = map.keys().find(|k| !["max", "used"].contains(&k.as_str())) {
@@ -284,7 +311,12 @@ async fn truth(State(state): State<AppState>, Query(p): Query<TruthParams>) -> R
         None | Some("") => None,
         Some(s) => Some(s.parse::<u64>().map_err(|_| AdminError::bad("since", "since must be a change-log seq"))?),
     };
-    let filter = TruthFilter { object: p.object.clone(), since, records: flag(&p.records, "records")?, changes: flag(&p.changes, "changes")? };
+    let filter = TruthFilter {
+        object: p.object.clone(),
+        since,
+        records: flag(&p.records, "records")?,
+        changes: flag(&p.changes, "changes")?,
+    };
     let dump = {
         let org = state.org.read();
         if let Some(o) = &filter.object
@@ -316,6 +348,10 @@ async fn save(State(state): State<AppState>) -> Result<axum::Json<J>, AdminError
     let result = tokio::task::spawn_blocking(move || crate::persist::save(&state2.org.read(), &dir2))
         .await
         .map_err(|e| AdminError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string(), field: None })?;
-    result.map_err(|e| AdminError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string(), field: None })?;
+    result.map_err(|e| AdminError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+        field: None,
+    })?;
     Ok(axum::Json(json!({ "saved": true, "path": crate::persist::snapshot_path(&dir).display().to_string() })))
 }

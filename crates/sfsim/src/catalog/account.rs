@@ -16,11 +16,38 @@ pub(crate) const ACCOUNT_TYPES: [&str; 7] = [
 ];
 
 pub(crate) const INDUSTRIES: [&str; 32] = [
-    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
-    "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment", "Environmental",
-    "Finance", "Food & Beverage", "Government", "Healthcare", "Hospitality", "Insurance", "Machinery",
-    "Manufacturing", "Media", "Not For Profit", "Recreation", "Retail", "Shipping", "Technology",
-    "Telecommunications", "Transportation", "Utilities", "Other",
+    "Agriculture",
+    "Apparel",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Environmental",
+    "Finance",
+    "Food & Beverage",
+    "Government",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Machinery",
+    "Manufacturing",
+    "Media",
+    "Not For Profit",
+    "Recreation",
+    "Retail",
+    "Shipping",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
 ];
 
 pub(crate) const RATINGS: [&str; 3] = ["Hot", "Warm", "Cold"];
@@ -32,7 +59,11 @@ pub fn account() -> ObjectDef {
     o.flags.feed_enabled = true;
     o.add_field(system(lookup("MasterRecordId", "Master Record ID", &["Account"])));
     o.add_field(
-        text("Name", "Account Name", 255).required().name_field().no_id_lookup().extra_type_info("switchablepersonname"),
+        text("Name", "Account Name", 255)
+            .required()
+            .name_field()
+            .no_id_lookup()
+            .extra_type_info("switchablepersonname"),
     );
     o.add_field(picklist("Type", "Account Type", &ACCOUNT_TYPES, false));
     o.add_field(lookup("ParentId", "Parent Account ID", &["Account"]));
@@ -63,7 +94,9 @@ pub fn account() -> ObjectDef {
     let mut portal = checkbox("IsCustomerPortal", "Customer Portal Account", false);
     portal.createable = false;
     o.add_field(portal);
-    for (name, label) in [("ChannelProgramName", "Channel Program Name"), ("ChannelProgramLevelName", "Channel Program Level Name")] {
+    for (name, label) in
+        [("ChannelProgramName", "Channel Program Name"), ("ChannelProgramLevelName", "Channel Program Level Name")]
+    {
         let mut f = system(text(name, label, 255));
         f.filterable = false;
         f.sortable = false;
@@ -129,12 +162,16 @@ pub fn account_history() -> ObjectDef {
     let mut o = object("AccountHistory", "Account History", "Account History", "017");
     o.flags = read_only_flags(true);
     o.add_field(system(lookup("AccountId", "Account ID", &["Account"])).required());
-    o.add_field(system(picklist(
-        "Field",
-        "Changed Field",
-        &["created", "Name", "Industry", "Rating", "Type", "AnnualRevenue", "Phone", "OwnerId"],
-        true,
-    )).length(255).required());
+    o.add_field(
+        system(picklist(
+            "Field",
+            "Changed Field",
+            &["created", "Name", "Industry", "Rating", "Type", "AnnualRevenue", "Phone", "OwnerId"],
+            true,
+        ))
+        .length(255)
+        .required(),
+    );
     o.add_field(system(text("DataType", "Data Type", 40)));
     o.add_field(system(field("OldValue", FieldType::AnyType, "Old Value")));
     o.add_field(system(field("NewValue", FieldType::AnyType, "New Value")));

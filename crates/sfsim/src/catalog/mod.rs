@@ -15,6 +15,7 @@ mod service;
 
 /// Picklist values and other catalog constants the data generator draws from.
 pub(crate) mod consts {
+    pub(crate) use super::STATE_CODES;
     pub(crate) use super::account::{ACCOUNT_TYPES, INDUSTRIES, RATINGS, SOURCES};
     pub(crate) use super::custom::{FEATURES, INVOICE_STATUSES, PLANS, SUBSCRIPTION_STATUSES};
     pub(crate) use super::sales::{
@@ -25,7 +26,6 @@ pub(crate) mod consts {
         CASE_ORIGINS, CASE_REASONS, CASE_STATUSES, CASE_TYPES, PRIORITIES, TASK_PRIORITIES, TASK_STATUSES,
         TASK_SUBJECTS, TIME_ZONES,
     };
-    pub(crate) use super::STATE_CODES;
 }
 
 use tidemark_core::FieldType;
@@ -185,7 +185,16 @@ pub(crate) fn add_recently_viewed(o: &mut ObjectDef) {
 }
 
 pub(crate) const GEOCODE_ACCURACY: [&str; 11] = [
-    "Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip", "Neighborhood", "City", "County", "State",
+    "Address",
+    "NearAddress",
+    "Block",
+    "Street",
+    "ExtendedZip",
+    "Zip",
+    "Neighborhood",
+    "City",
+    "County",
+    "State",
     "Unknown",
 ];
 

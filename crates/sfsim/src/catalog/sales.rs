@@ -23,12 +23,8 @@ pub(crate) const STAGES: [(&str, i64); 10] = [
     ("Closed Won", 100),
     ("Closed Lost", 0),
 ];
-pub(crate) const OPPORTUNITY_TYPES: [&str; 4] = [
-    "Existing Customer - Upgrade",
-    "Existing Customer - Replacement",
-    "Existing Customer - Downgrade",
-    "New Customer",
-];
+pub(crate) const OPPORTUNITY_TYPES: [&str; 4] =
+    ["Existing Customer - Upgrade", "Existing Customer - Replacement", "Existing Customer - Downgrade", "New Customer"];
 pub(crate) const FORECAST_CATEGORIES: [&str; 5] = ["Omitted", "Pipeline", "BestCase", "Forecast", "Closed"];
 pub(crate) const CAMPAIGN_TYPES: [&str; 8] =
     ["Conference", "Webinar", "Trade Show", "Public Relations", "Partners", "Advertisement", "Email", "Other"];
@@ -119,7 +115,11 @@ pub fn lead() -> ObjectDef {
     o.add_field(checkbox("IsUnreadByOwner", "Unread By Owner", false));
     o.add_field(system(field("LastActivityDate", FieldType::Date, "Last Activity")));
     add_recently_viewed(&mut o);
-    o.add_field(field("Product_Interest__c", FieldType::Multipicklist, "Product Interest").length(4099).picklist(&PRODUCT_INTERESTS, true));
+    o.add_field(
+        field("Product_Interest__c", FieldType::Multipicklist, "Product Interest")
+            .length(4099)
+            .picklist(&PRODUCT_INTERESTS, true),
+    );
     move_audit_after(&mut o, "OwnerId");
     o
 }
@@ -134,13 +134,11 @@ pub fn opportunity() -> ObjectDef {
     o.add_field(picklist("StageName", "Stage", &stages, false).length(255).required());
     o.add_field(number("Amount", FieldType::Currency, "Amount", 18, 2));
     o.add_field(number("Probability", FieldType::Percent, "Probability (%)", 3, 0));
-    o.add_field(
-        number("ExpectedRevenue", FieldType::Currency, "Expected Amount", 18, 2).formula(Formula::Product {
-            left: "Amount".into(),
-            right: "Probability".into(),
-            divisor: 100.0,
-        }),
-    );
+    o.add_field(number("ExpectedRevenue", FieldType::Currency, "Expected Amount", 18, 2).formula(Formula::Product {
+        left: "Amount".into(),
+        right: "Probability".into(),
+        divisor: 100.0,
+    }));
     o.add_field(number("TotalOpportunityQuantity", FieldType::Double, "Quantity", 18, 2));
     o.add_field(field("CloseDate", FieldType::Date, "Close Date").required());
     o.add_field(picklist("Type", "Opportunity Type", &OPPORTUNITY_TYPES, false));
@@ -180,22 +178,18 @@ pub fn opportunity_line_item() -> ObjectDef {
     let mut o = object("OpportunityLineItem", "Opportunity Product", "Opportunity Product", "00k");
     o.flags.undeletable = false;
     o.flags.searchable = false;
-    o.add_field(
-        lookup("OpportunityId", "Opportunity ID", &["Opportunity"]).required().create_only(),
-    );
+    o.add_field(lookup("OpportunityId", "Opportunity ID", &["Opportunity"]).required().create_only());
     o.add_field(system(text("Name", "Opportunity Product Name", 376).name_field().no_id_lookup()));
     o.add_field(text("ProductCode", "Product Code", 255));
     o.add_field(number("Quantity", FieldType::Double, "Quantity", 12, 2).required());
     o.add_field(number("UnitPrice", FieldType::Currency, "Sales Price", 18, 2));
     o.add_field(number("ListPrice", FieldType::Currency, "List Price", 18, 2).read_only());
     o.add_field(number("Discount", FieldType::Percent, "Discount", 18, 2));
-    o.add_field(
-        number("Subtotal", FieldType::Currency, "Subtotal", 18, 2).formula(Formula::Product {
-            left: "Quantity".into(),
-            right: "UnitPrice".into(),
-            divisor: 1.0,
-        }),
-    );
+    o.add_field(number("Subtotal", FieldType::Currency, "Subtotal", 18, 2).formula(Formula::Product {
+        left: "Quantity".into(),
+        right: "UnitPrice".into(),
+        divisor: 1.0,
+    }));
     o.add_field(field("ServiceDate", FieldType::Date, "Date"));
     o.add_field(text("Description", "Line Description", 255));
     o.add_field(system(field("SortOrder", FieldType::Int, "Sort Order")));

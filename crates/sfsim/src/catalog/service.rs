@@ -8,15 +8,8 @@ use crate::schema::{Formula, ObjectDef, ObjectFlags};
 pub(crate) const CASE_STATUSES: [&str; 4] = ["New", "Working", "Escalated", "Closed"];
 pub(crate) const CASE_ORIGINS: [&str; 3] = ["Phone", "Email", "Web"];
 pub(crate) const CASE_TYPES: [&str; 5] = ["Mechanical", "Electrical", "Electronic", "Structural", "Other"];
-pub(crate) const CASE_REASONS: [&str; 7] = [
-    "Installation",
-    "Equipment Complexity",
-    "Performance",
-    "Breakdown",
-    "Equipment Design",
-    "Feedback",
-    "Other",
-];
+pub(crate) const CASE_REASONS: [&str; 7] =
+    ["Installation", "Equipment Complexity", "Performance", "Breakdown", "Equipment Design", "Feedback", "Other"];
 pub(crate) const PRIORITIES: [&str; 3] = ["High", "Medium", "Low"];
 pub(crate) const TASK_SUBJECTS: [&str; 5] = ["Call", "Email", "Send Letter", "Send Quote", "Other"];
 pub(crate) const TASK_STATUSES: [&str; 5] =
@@ -72,9 +65,11 @@ pub fn case() -> ObjectDef {
 pub fn task() -> ObjectDef {
     let mut o = object("Task", "Task", "Tasks", "00T");
     o.add_field(lookup("WhoId", "Name ID", &["Contact", "Lead"]));
-    o.add_field(
-        lookup("WhatId", "Related To ID", &["Account", "Opportunity", "Case", "Campaign", "Invoice__c", "Subscription__c"]),
-    );
+    o.add_field(lookup(
+        "WhatId",
+        "Related To ID",
+        &["Account", "Opportunity", "Case", "Campaign", "Invoice__c", "Subscription__c"],
+    ));
     o.add_field(field("Subject", FieldType::Combobox, "Subject").picklist(&TASK_SUBJECTS, false));
     o.add_field(field("ActivityDate", FieldType::Date, "Due Date Only"));
     let mut status = picklist("Status", "Status", &TASK_STATUSES, false).required();
@@ -135,12 +130,7 @@ pub fn user() -> ObjectDef {
     o.add_field(picklist("EmailEncodingKey", "Email Encoding", &["UTF-8", "ISO-8859-1"], true).required());
     o.add_field(picklist("LanguageLocaleKey", "Language", &LANGUAGES, true).required());
     o.add_field(lookup("ManagerId", "Manager ID", &["User"]));
-    o.add_field(system(picklist(
-        "UserType",
-        "User Type",
-        &["Standard", "PowerPartner", "CsnOnly", "Guest"],
-        true,
-    )));
+    o.add_field(system(picklist("UserType", "User Type", &["Standard", "PowerPartner", "CsnOnly", "Guest"], true)));
     o.add_field(system(field("LastLoginDate", FieldType::Datetime, "Last Login")));
     o.add_field(text("FederationIdentifier", "SAML Federation ID", 512));
     add_recently_viewed(&mut o);
@@ -163,7 +153,8 @@ pub fn user_license() -> ObjectDef {
 /// `Attachment`: a file on a record; `Body` is the one base64 field of the catalog.
 pub fn attachment() -> ObjectDef {
     let mut o = object("Attachment", "Attachment", "Attachments", "00P");
-    o.flags = ObjectFlags { searchable: false, layoutable: false, pk_chunking_supported: false, ..ObjectFlags::default() };
+    o.flags =
+        ObjectFlags { searchable: false, layoutable: false, pk_chunking_supported: false, ..ObjectFlags::default() };
     o.add_field(
         lookup("ParentId", "Parent ID", &["Account", "Contact", "Opportunity", "Case", "Invoice__c"])
             .required()

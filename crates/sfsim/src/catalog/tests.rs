@@ -78,8 +78,7 @@ fn account_fields_match_the_real_account_describe() {
         .filter_map(|f| f["name"].as_str())
         .filter(|n| ours.has_field(n))
         .collect();
-    let our_order: Vec<&str> =
-        ours.fields.iter().map(|f| f.name.as_str()).filter(|n| real_order.contains(n)).collect();
+    let our_order: Vec<&str> = ours.fields.iter().map(|f| f.name.as_str()).filter(|n| real_order.contains(n)).collect();
     assert_eq!(our_order, real_order);
 }
 
@@ -106,9 +105,24 @@ fn each_kind_of_field_matches_a_real_sample() {
     let catalog = standard_objects();
     // Keys that legitimately differ between two fields of the same kind.
     let own_keys = [
-        "name", "label", "custom", "picklistValues", "compoundFieldName", "referenceTo", "relationshipName",
-        "byteLength", "length", "precision", "scale", "nameField", "idLookup", "permissionable", "mask",
-        "restrictedPicklist", "relationshipOrder", "cascadeDelete",
+        "name",
+        "label",
+        "custom",
+        "picklistValues",
+        "compoundFieldName",
+        "referenceTo",
+        "relationshipName",
+        "byteLength",
+        "length",
+        "precision",
+        "scale",
+        "nameField",
+        "idLookup",
+        "permissionable",
+        "mask",
+        "restrictedPicklist",
+        "relationshipOrder",
+        "cascadeDelete",
     ];
     let mut mismatches = Vec::new();
     for (real_obj, real_name, our_obj, our_name) in pairs {
@@ -126,7 +140,8 @@ fn each_kind_of_field_matches_a_real_sample() {
                 continue;
             }
             if &ours[k] != v {
-                mismatches.push(format!("{our_obj}.{our_name} vs {real_obj}.{real_name}: {k} ours {} real {v}", ours[k]));
+                mismatches
+                    .push(format!("{our_obj}.{our_name} vs {real_obj}.{real_name}: {k} ours {} real {v}", ours[k]));
             }
         }
         assert_eq!(ours.as_object().expect("object").len(), 57);
@@ -141,10 +156,7 @@ fn catalog_covers_every_field_type_and_key_prefix() {
         if ty == FieldType::Long {
             continue;
         }
-        assert!(
-            catalog.iter().any(|o| o.fields.iter().any(|f| f.field_type == ty)),
-            "no field of type {ty}"
-        );
+        assert!(catalog.iter().any(|o| o.fields.iter().any(|f| f.field_type == ty)), "no field of type {ty}");
     }
     let mut prefixes: Vec<&str> = catalog.iter().map(|o| o.key_prefix.as_str()).collect();
     for p in ["001", "003", "00Q", "006", "00k", "500", "005", "701", "00v", "00T", "a00", "a01"] {

@@ -26,60 +26,280 @@ macro_rules! slots {
     };
 }
 
-slots!(UserSlots, "User", [
-    Username, LastName, FirstName, Name, CompanyName, Department, Title, Email, Phone, Alias, CommunityNickname,
-    IsActive, TimeZoneSidKey, LocaleSidKey, EmailEncodingKey, LanguageLocaleKey, ManagerId, UserType, LastLoginDate,
-]);
+slots!(
+    UserSlots,
+    "User",
+    [
+        Username,
+        LastName,
+        FirstName,
+        Name,
+        CompanyName,
+        Department,
+        Title,
+        Email,
+        Phone,
+        Alias,
+        CommunityNickname,
+        IsActive,
+        TimeZoneSidKey,
+        LocaleSidKey,
+        EmailEncodingKey,
+        LanguageLocaleKey,
+        ManagerId,
+        UserType,
+        LastLoginDate,
+    ]
+);
 slots!(LicenseSlots, "UserLicense", [LicenseDefinitionKey, Name, MasterLabel, Status, TotalLicenses, UsedLicenses]);
-slots!(CampaignSlots, "Campaign", [
-    Name, Type, Status, StartDate, EndDate, ExpectedRevenue, BudgetedCost, ActualCost, ExpectedResponse, NumberSent,
-    IsActive, NumberOfLeads, NumberOfContacts, OwnerId,
-]);
-slots!(AccountSlots, "Account", [
-    Name, Type, ParentId, BillingStreet, BillingCity, BillingState, BillingPostalCode, BillingCountry,
-    BillingLatitude, BillingLongitude, BillingGeocodeAccuracy, ShippingStreet, ShippingCity, ShippingState,
-    ShippingPostalCode, ShippingCountry, Phone, Fax, AccountNumber, Website, Industry, AnnualRevenue,
-    NumberOfEmployees, Ownership, TickerSymbol, Description, Rating, OwnerId, IsPartner, IsCustomerPortal,
-    AccountSource, YearStarted, CleanStatus,
-]);
-slots!(ContactSlots, "Contact", [
-    AccountId, LastName, FirstName, Salutation, Name, MailingStreet, MailingCity, MailingState, MailingPostalCode,
-    MailingCountry, MailingLatitude, MailingLongitude, Phone, MobilePhone, Email, Title, Department, LeadSource,
-    Birthdate, Description, OwnerId, HasOptedOutOfEmail, DoNotCall, Level__c, Languages__c,
-    Preferred_Call_Time__c, Tax_Id__c,
-]);
-slots!(LeadSlots, "Lead", [
-    LastName, FirstName, Salutation, Name, Title, Company, Street, City, State, PostalCode, Country, Latitude,
-    Longitude, Phone, Email, Website, LeadSource, Status, Industry, Rating, AnnualRevenue, NumberOfEmployees,
-    OwnerId, HasOptedOutOfEmail, IsConverted, ConvertedDate, IsUnreadByOwner, Product_Interest__c,
-]);
-slots!(OpportunitySlots, "Opportunity", [
-    AccountId, Name, StageName, Amount, Probability, CloseDate, Type, NextStep, LeadSource, IsClosed, IsWon,
-    ForecastCategory, CampaignId, HasOpportunityLineItem, OwnerId, FiscalQuarter, FiscalYear, Fiscal,
-]);
-slots!(LineItemSlots, "OpportunityLineItem", [
-    OpportunityId, Name, ProductCode, Quantity, UnitPrice, ListPrice, Discount, ServiceDate, SortOrder,
-]);
-slots!(CaseSlots, "Case", [
-    CaseNumber, ContactId, AccountId, SuppliedEmail, Type, Status, Reason, Origin, Subject, Priority, Description,
-    IsClosed, ClosedDate, IsEscalated, OwnerId,
-]);
-slots!(TaskSlots, "Task", [
-    WhoId, WhatId, Subject, ActivityDate, Status, Priority, IsHighPriority, OwnerId, Description, IsClosed,
-    AccountId, CallDurationInSeconds, CallType, IsReminderSet, TaskSubtype,
-]);
-slots!(InvoiceSlots, "Invoice__c", [
-    Name, OwnerId, Account__c, Invoice_Number__c, Amount__c, Tax_Rate__c, Invoice_Date__c, Due_Date__c, Paid__c,
-    Paid_At__c, Status__c, Billing_Email__c, Payment_Portal__c, Line_Count__c, Notes__c, Terms__c,
-    Service_Address__Street__s, Service_Address__City__s, Service_Address__PostalCode__s,
-    Service_Address__StateCode__s, Service_Address__CountryCode__s, Service_Address__Latitude__s,
-    Service_Address__Longitude__s,
-]);
-slots!(SubscriptionSlots, "Subscription__c", [
-    Name, Account__c, Plan__c, Status__c, Seats__c, Monthly_Fee__c, Discount__c, Start_Date__c, End_Date__c,
-    Auto_Renew__c, Renewal_Time__c, Features__c, Site_Location__Latitude__s, Site_Location__Longitude__s,
-    Admin_Token__c, Notes__c,
-]);
+slots!(
+    CampaignSlots,
+    "Campaign",
+    [
+        Name,
+        Type,
+        Status,
+        StartDate,
+        EndDate,
+        ExpectedRevenue,
+        BudgetedCost,
+        ActualCost,
+        ExpectedResponse,
+        NumberSent,
+        IsActive,
+        NumberOfLeads,
+        NumberOfContacts,
+        OwnerId,
+    ]
+);
+slots!(
+    AccountSlots,
+    "Account",
+    [
+        Name,
+        Type,
+        ParentId,
+        BillingStreet,
+        BillingCity,
+        BillingState,
+        BillingPostalCode,
+        BillingCountry,
+        BillingLatitude,
+        BillingLongitude,
+        BillingGeocodeAccuracy,
+        ShippingStreet,
+        ShippingCity,
+        ShippingState,
+        ShippingPostalCode,
+        ShippingCountry,
+        Phone,
+        Fax,
+        AccountNumber,
+        Website,
+        Industry,
+        AnnualRevenue,
+        NumberOfEmployees,
+        Ownership,
+        TickerSymbol,
+        Description,
+        Rating,
+        OwnerId,
+        IsPartner,
+        IsCustomerPortal,
+        AccountSource,
+        YearStarted,
+        CleanStatus,
+    ]
+);
+slots!(
+    ContactSlots,
+    "Contact",
+    [
+        AccountId,
+        LastName,
+        FirstName,
+        Salutation,
+        Name,
+        MailingStreet,
+        MailingCity,
+        MailingState,
+        MailingPostalCode,
+        MailingCountry,
+        MailingLatitude,
+        MailingLongitude,
+        Phone,
+        MobilePhone,
+        Email,
+        Title,
+        Department,
+        LeadSource,
+        Birthdate,
+        Description,
+        OwnerId,
+        HasOptedOutOfEmail,
+        DoNotCall,
+        Level__c,
+        Languages__c,
+        Preferred_Call_Time__c,
+        Tax_Id__c,
+    ]
+);
+slots!(
+    LeadSlots,
+    "Lead",
+    [
+        LastName,
+        FirstName,
+        Salutation,
+        Name,
+        Title,
+        Company,
+        Street,
+        City,
+        State,
+        PostalCode,
+        Country,
+        Latitude,
+        Longitude,
+        Phone,
+        Email,
+        Website,
+        LeadSource,
+        Status,
+        Industry,
+        Rating,
+        AnnualRevenue,
+        NumberOfEmployees,
+        OwnerId,
+        HasOptedOutOfEmail,
+        IsConverted,
+        ConvertedDate,
+        IsUnreadByOwner,
+        Product_Interest__c,
+    ]
+);
+slots!(
+    OpportunitySlots,
+    "Opportunity",
+    [
+        AccountId,
+        Name,
+        StageName,
+        Amount,
+        Probability,
+        CloseDate,
+        Type,
+        NextStep,
+        LeadSource,
+        IsClosed,
+        IsWon,
+        ForecastCategory,
+        CampaignId,
+        HasOpportunityLineItem,
+        OwnerId,
+        FiscalQuarter,
+        FiscalYear,
+        Fiscal,
+    ]
+);
+slots!(
+    LineItemSlots,
+    "OpportunityLineItem",
+    [OpportunityId, Name, ProductCode, Quantity, UnitPrice, ListPrice, Discount, ServiceDate, SortOrder,]
+);
+slots!(
+    CaseSlots,
+    "Case",
+    [
+        CaseNumber,
+        ContactId,
+        AccountId,
+        SuppliedEmail,
+        Type,
+        Status,
+        Reason,
+        Origin,
+        Subject,
+        Priority,
+        Description,
+        IsClosed,
+        ClosedDate,
+        IsEscalated,
+        OwnerId,
+    ]
+);
+slots!(
+    TaskSlots,
+    "Task",
+    [
+        WhoId,
+        WhatId,
+        Subject,
+        ActivityDate,
+        Status,
+        Priority,
+        IsHighPriority,
+        OwnerId,
+        Description,
+        IsClosed,
+        AccountId,
+        CallDurationInSeconds,
+        CallType,
+        IsReminderSet,
+        TaskSubtype,
+    ]
+);
+slots!(
+    InvoiceSlots,
+    "Invoice__c",
+    [
+        Name,
+        OwnerId,
+        Account__c,
+        Invoice_Number__c,
+        Amount__c,
+        Tax_Rate__c,
+        Invoice_Date__c,
+        Due_Date__c,
+        Paid__c,
+        Paid_At__c,
+        Status__c,
+        Billing_Email__c,
+        Payment_Portal__c,
+        Line_Count__c,
+        Notes__c,
+        Terms__c,
+        Service_Address__Street__s,
+        Service_Address__City__s,
+        Service_Address__PostalCode__s,
+        Service_Address__StateCode__s,
+        Service_Address__CountryCode__s,
+        Service_Address__Latitude__s,
+        Service_Address__Longitude__s,
+    ]
+);
+slots!(
+    SubscriptionSlots,
+    "Subscription__c",
+    [
+        Name,
+        Account__c,
+        Plan__c,
+        Status__c,
+        Seats__c,
+        Monthly_Fee__c,
+        Discount__c,
+        Start_Date__c,
+        End_Date__c,
+        Auto_Renew__c,
+        Renewal_Time__c,
+        Features__c,
+        Site_Location__Latitude__s,
+        Site_Location__Longitude__s,
+        Admin_Token__c,
+        Notes__c,
+    ]
+);
 slots!(MemberSlots, "CampaignMember", [CampaignId, ContactId, Status, HasResponded, FirstRespondedDate, Name]);
 slots!(FeedSlots, "AccountFeed", [ParentId, Type, CommentCount, LikeCount, Title, Body, LinkUrl, IsRichText]);
 slots!(HistorySlots, "AccountHistory", [AccountId, Field, DataType, OldValue, NewValue]);
@@ -192,7 +412,10 @@ impl Gen<'_> {
             .s(s.Name, format!("{first} {last}"))
             .s(s.CompanyName, "Tidemark Simulated Org")
             .s(s.Email, username)
-            .s(s.Alias, format!("{}{}", &first[..1].to_ascii_lowercase(), slug(last).chars().take(4).collect::<String>()))
+            .s(
+                s.Alias,
+                format!("{}{}", &first[..1].to_ascii_lowercase(), slug(last).chars().take(4).collect::<String>()),
+            )
             .s(s.CommunityNickname, format!("{}.{}{i}", slug(first), slug(last)))
             .b(s.IsActive, true)
             .s(s.TimeZoneSidKey, TIME_ZONES[(i % TIME_ZONES.len() as u64) as usize])
@@ -263,7 +486,9 @@ impl Gen<'_> {
         let s = self.slots().account;
         let name = match self.rng.random_range(0..3) {
             0 => format!("{} {}", self.pick(&COMPANY_WORDS), self.pick(&COMPANY_NOUNS)),
-            1 => format!("{} {} {}", self.pick(&COMPANY_WORDS), self.pick(&COMPANY_NOUNS), self.pick(&COMPANY_SUFFIXES)),
+            1 => {
+                format!("{} {} {}", self.pick(&COMPANY_WORDS), self.pick(&COMPANY_NOUNS), self.pick(&COMPANY_SUFFIXES))
+            }
             _ => format!("{} {}", self.pick(&LAST_NAMES), self.pick(&COMPANY_NOUNS)),
         };
         let domain = format!("{}{}.com", slug(&name), i % 100);
@@ -394,7 +619,15 @@ impl Gen<'_> {
             r.v(s.Preferred_Call_Time__c, crate::value::Value::Time(minutes * 60_000));
         }
         if self.chance(0.1) {
-            r.s(s.Tax_Id__c, format!("{:03}-{:02}-{:04}", self.rng.random_range(100..900), self.rng.random_range(10..99), self.rng.random_range(1000..9999)));
+            r.s(
+                s.Tax_Id__c,
+                format!(
+                    "{:03}-{:02}-{:04}",
+                    self.rng.random_range(100..900),
+                    self.rng.random_range(10..99),
+                    self.rng.random_range(1000..9999)
+                ),
+            );
         }
         let id = self.insert("Contact", r, created, modified);
         ContactInfo { id, name, created }
@@ -430,7 +663,10 @@ impl Gen<'_> {
             r.s(s.Title, self.pick(&TITLES)).s(s.LeadSource, self.pick(&SOURCES)).s(s.Industry, self.pick(&INDUSTRIES));
         }
         if self.chance(0.4) {
-            r.s(s.Street, self.street()).s(s.PostalCode, self.postal(&city)).d(s.Latitude, city.6 + self.jitter()).d(s.Longitude, city.7 + self.jitter());
+            r.s(s.Street, self.street())
+                .s(s.PostalCode, self.postal(&city))
+                .d(s.Latitude, city.6 + self.jitter())
+                .d(s.Longitude, city.7 + self.jitter());
             if !city.1.is_empty() {
                 r.s(s.State, city.1);
             }
@@ -601,7 +837,8 @@ impl Gen<'_> {
             .b(s.IsReminderSet, false)
             .s(s.TaskSubtype, subtype);
         if subtype == "Call" {
-            r.s(s.CallType, self.pick(&["Inbound", "Outbound"])).i(s.CallDurationInSeconds, self.rng.random_range(30..3600));
+            r.s(s.CallType, self.pick(&["Inbound", "Outbound"]))
+                .i(s.CallDurationInSeconds, self.rng.random_range(30..3600));
         }
         if self.chance(0.3) {
             r.s(s.Description, self.pick(&TASK_NOTES));

@@ -104,9 +104,27 @@ macro_rules! bool_flags {
 }
 
 bool_flags!(
-    nillable, createable, updateable, defaulted_on_create, unique, case_sensitive, external_id, id_lookup,
-    name_field, custom, auto_number, html_formatted, encrypted, filterable, sortable, groupable, aggregatable,
-    restricted_picklist, cascade_delete, restricted_delete, write_requires_master_read,
+    nillable,
+    createable,
+    updateable,
+    defaulted_on_create,
+    unique,
+    case_sensitive,
+    external_id,
+    id_lookup,
+    name_field,
+    custom,
+    auto_number,
+    html_formatted,
+    encrypted,
+    filterable,
+    sortable,
+    groupable,
+    aggregatable,
+    restricted_picklist,
+    cascade_delete,
+    restricted_delete,
+    write_requires_master_read,
 );
 
 impl From<&FieldDef> for FieldDto {
@@ -231,8 +249,20 @@ macro_rules! object_flags {
 }
 
 object_flags!(
-    queryable, replicateable, retrieveable, createable, updateable, deletable, undeletable, triggerable, searchable,
-    layoutable, mergeable, feed_enabled, bulk_queryable, pk_chunking_supported,
+    queryable,
+    replicateable,
+    retrieveable,
+    createable,
+    updateable,
+    deletable,
+    undeletable,
+    triggerable,
+    searchable,
+    layoutable,
+    mergeable,
+    feed_enabled,
+    bulk_queryable,
+    pk_chunking_supported,
 );
 
 impl From<&ObjectDef> for ObjectDto {
