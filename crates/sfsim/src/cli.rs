@@ -48,6 +48,13 @@ pub struct ServeArgs {
     /// PEM X.509 certificate of the connected app, enabling the OAuth JWT bearer flow.
     #[arg(long)]
     pub jwt_certificate: Option<std::path::PathBuf>,
+    /// Persist the org here: loaded at start when a snapshot exists, saved on shutdown and by
+    /// `POST /__admin/save`.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Require this value in `X-Admin-Token` on `/__admin/*`.
+    #[arg(long, env = "TIDEMARK_SIM_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -57,6 +64,8 @@ impl ServeArgs {
             accounts: self.accounts,
             daily_api_requests: self.daily_api_requests,
             manual_clock: !self.wall_clock,
+            data_dir: self.data_dir.clone(),
+            admin_token: self.admin_token.clone(),
             ..SimConfig::default()
         }
     }
@@ -73,13 +82,17 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("reading --jwt-certificate {}: {e}", path.display()))?;
                 config.jwt_certificate_pem = Some(pem);
             }
+            let org = SimServer::load_or_build_org(&config)?;
             let mut server = SimServer::new(config);
             if args.tls {
                 server = server.with_tls(args.cert_dir.clone().unwrap_or_else(|| crate::tls::default_cert_dir(addr)));
             }
-            let handle = server.start(addr).await?;
+            let handle = server.start_with_org(org, addr).await?;
             println!("{}", serde_json::to_string(&handle.credentials)?);
             tokio::signal::ctrl_c().await?;
+            if let Some(dir) = &handle.state.config.data_dir {
+                crate::persist::save(&handle.state.org.read(), dir)?;
+            }
             handle.shutdown().await;
             Ok(())
         }

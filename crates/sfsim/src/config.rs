@@ -26,6 +26,10 @@ pub struct SimConfig {
     pub manual_clock: bool,
     /// Keep the change log (needed by the truth dump).
     pub keep_change_log: bool,
+    /// Where `POST /__admin/save` (and `serve` on shutdown) persists the org; `None` = memory only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When set, `/__admin/*` requires this value in the `X-Admin-Token` header.
+    pub admin_token: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -43,6 +47,8 @@ impl Default for SimConfig {
             daily_api_requests: 1_000_000,
             manual_clock: true,
             keep_change_log: true,
+            data_dir: None,
+            admin_token: None,
         }
     }
 }

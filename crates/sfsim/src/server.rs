@@ -81,7 +81,29 @@ impl SimServer {
         };
         let mut org = Org::new(crate::catalog::standard_objects(), clock);
         org.keep_change_log = config.keep_change_log;
+        crate::generate::generate(
+            &mut org,
+            &crate::generate::GenerateSpec {
+                seed: config.seed,
+                accounts: config.accounts,
+                username: config.username.clone(),
+            },
+        );
         org
+    }
+
+    /// The org saved in `config.data_dir` when there is one, else a freshly built org (which
+    /// is then saved there, so the next start finds it).
+    pub fn load_or_build_org(config: &SimConfig) -> Result<Org, crate::persist::PersistError> {
+        match &config.data_dir {
+            Some(dir) if crate::persist::exists(dir) => crate::persist::load(dir),
+            Some(dir) => {
+                let org = Self::build_org(config);
+                crate::persist::save(&org, dir)?;
+                Ok(org)
+            }
+            None => Ok(Self::build_org(config)),
+        }
     }
 
     /// Starts on `addr` (port 0 for an ephemeral port) over plain HTTP.

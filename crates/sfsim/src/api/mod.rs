@@ -225,7 +225,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(soap::routes())
         .merge(bulk1::routes())
-        .merge(admin::routes())
+        .merge(admin::routes(state.clone()))
         .with_state(state)
 }
 

@@ -6,6 +6,8 @@
 //! change log sees every version exactly once.
 
 pub mod read;
+pub mod schema_change;
+pub mod snapshot;
 pub mod transaction;
 pub mod validate;
 pub mod write;
