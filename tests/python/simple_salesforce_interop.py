@@ -19,6 +19,9 @@ def main(creds_path, plan_path, out_path):
     creds = json.load(open(creds_path))
     plan = json.load(open(plan_path))
     http = requests.Session()
+    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's `verify`; the
+    # simulator's CA must win, and loopback needs no proxy settings from the environment either.
+    http.trust_env = False
     http.verify = creds["certificate_path"]
 
     # A session from the simulator's OAuth 2.0 token endpoint (username-password flow).

@@ -108,7 +108,7 @@ async fn batch_ids_from_results(org: &TestOrg, job: &str, batch: &str) -> Vec<St
 
 #[tokio::test]
 async fn xml_query_job_without_chunking() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let ids = seed(&org, 5);
     let job = create_job(&org, "Account", None).await;
     let batch = add_batch(&org, &job, "SELECT Id, Name FROM Account").await;
@@ -143,7 +143,7 @@ async fn xml_query_job_without_chunking() {
 
 #[tokio::test]
 async fn pk_chunking_splits_by_id_range_without_duplicates() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let ids = seed(&org, 25);
     org.sim.state.org.write().api_delete(Some("Account"), &ids[3]).unwrap();
     let job = create_job(&org, "Account", Some("chunkSize=10")).await;
@@ -179,7 +179,7 @@ async fn pk_chunking_splits_by_id_range_without_duplicates() {
 
 #[tokio::test]
 async fn compound_fields_fail_the_batch_as_salesforce_reports_it() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     {
         let mut o = org.sim.state.org.write();
         let mut site = ObjectDef::new("Site__c", "Site", "Sites", "a05");
@@ -203,7 +203,7 @@ async fn compound_fields_fail_the_batch_as_salesforce_reports_it() {
 
 #[tokio::test]
 async fn sessions_and_errors_are_bulk_xml() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let resp = org
         .http
         .post(async_url(&org, "/job"))
@@ -236,7 +236,7 @@ async fn sessions_and_errors_are_bulk_xml() {
 
 #[tokio::test]
 async fn json_jobs_answer_in_json() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let ids = seed(&org, 2);
     let resp = org
         .http

@@ -61,7 +61,7 @@ fn parse_rows(csv: &str) -> (String, Vec<(String, String)>) {
 
 #[tokio::test]
 async fn full_lifecycle_with_paged_results_until_the_null_locator() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let ids = seed_accounts(&org, 25);
     let created = create(&org, json!({"operation": "query", "query": "SELECT Id, Name FROM Account"})).await;
     assert_eq!(keys(&created), keys(&corpus_json("bulk2-query-create-response.json")));
@@ -119,7 +119,7 @@ async fn full_lifecycle_with_paged_results_until_the_null_locator() {
 
 #[tokio::test]
 async fn gzip_caret_crlf_and_version_mismatch() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     seed_accounts(&org, 3);
     let created = create(
         &org,
@@ -155,7 +155,7 @@ async fn gzip_caret_crlf_and_version_mismatch() {
 
 #[tokio::test]
 async fn abort_and_delete_follow_the_state_rules() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     seed_accounts(&org, 2);
     org.sim.state.bulk2_query_jobs.gate.set_paused(true);
     let held = create(&org, json!({"operation": "query", "query": "SELECT Id FROM Account"})).await;
@@ -189,7 +189,7 @@ async fn abort_and_delete_follow_the_state_rules() {
 
 #[tokio::test]
 async fn query_all_includes_the_recycle_bin_and_failures_are_reported() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let ids = seed_accounts(&org, 3);
     org.sim.state.org.write().api_delete(Some("Account"), &ids[0]).unwrap();
     for (op, expected) in [("query", 2), ("queryAll", 3)] {
@@ -211,7 +211,7 @@ async fn query_all_includes_the_recycle_bin_and_failures_are_reported() {
 
 #[tokio::test]
 async fn bulk_refuses_compound_fields_and_unqueryable_objects() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     {
         let mut o = org.sim.state.org.write();
         let mut site = ObjectDef::new("Site__c", "Site", "Sites", "a05");
@@ -243,7 +243,7 @@ async fn bulk_refuses_compound_fields_and_unqueryable_objects() {
 
 #[tokio::test]
 async fn job_list_pages_at_one_thousand_and_limits_count_jobs() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     org.sim.state.bulk2_query_jobs.gate.set_paused(true);
     for _ in 0..1001 {
         create(&org, json!({"operation": "query", "query": "SELECT Id FROM Account"})).await;

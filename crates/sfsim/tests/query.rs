@@ -69,7 +69,7 @@ async fn fetch_all(org: &TestOrg, first: &str, batch: Option<usize>) -> (Vec<J>,
 
 #[tokio::test]
 async fn pages_follow_next_records_url_until_done() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let names: Vec<String> = (0..4_321).map(|i| format!("Account {i:05}")).collect();
     insert_accounts(&org, &names);
 
@@ -104,7 +104,7 @@ async fn pages_follow_next_records_url_until_done() {
 
 #[tokio::test]
 async fn query_all_includes_the_recycle_bin_also_on_continuations() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let names: Vec<String> = (0..450).map(|i| format!("A{i}")).collect();
     let ids = insert_accounts(&org, &names);
     {
@@ -186,7 +186,7 @@ fn seed_widgets(org: &TestOrg) {
 
 #[tokio::test]
 async fn where_clauses_over_http() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     seed_widgets(&org);
     let cases: &[(&str, &[&str])] = &[
         ("SELECT Name FROM Widget__c WHERE Due__c > 2024-03-01T10:00:00Z", &["Bravo"]),
@@ -213,7 +213,7 @@ async fn where_clauses_over_http() {
 
 #[tokio::test]
 async fn order_by_nulls_limit_offset_and_count() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     seed_widgets(&org);
     assert_eq!(widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c").await, ["Bravo", "alpha", "Delta", "charlie"]);
     assert_eq!(widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c DESC").await, ["charlie", "Delta", "alpha", "Bravo"]);
@@ -242,7 +242,7 @@ async fn order_by_nulls_limit_offset_and_count() {
 
 #[tokio::test]
 async fn parent_relationships_and_compound_fields() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     seed_widgets(&org);
     let acme = insert_accounts(&org, &["Acme".to_owned()])[0];
     {
@@ -322,7 +322,7 @@ fn located(message: &str) -> (String, usize, usize, usize, String) {
 
 #[tokio::test]
 async fn errors_match_the_corpus_shapes() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
 
     let doc = corpus_json("error-malformed-query.json");
     let soql = "SELECT Id,Name,CreatedById, CreatedDate, LastModifiedById, LastModifiedDate, From Account ";
@@ -361,7 +361,7 @@ async fn errors_match_the_corpus_shapes() {
 
 #[tokio::test]
 async fn cursors_expire_after_two_days_of_org_time() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let names: Vec<String> = (0..500).map(|i| format!("N{i}")).collect();
     insert_accounts(&org, &names);
     let first = org
@@ -393,7 +393,7 @@ async fn cursors_expire_after_two_days_of_org_time() {
 
 #[tokio::test]
 async fn query_timeout_fault_hits_unfiltered_queries_over_large_objects() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_empty().await;
     let names: Vec<String> = (0..30).map(|i| format!("T{i}")).collect();
     insert_accounts(&org, &names);
     org.sim.state.faults.set(FaultConfig { query_timeout_rows: 20, ..Default::default() }, 1);

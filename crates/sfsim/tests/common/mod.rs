@@ -17,6 +17,12 @@ impl TestOrg {
         Self::start_with(SimConfig::default()).await
     }
 
+    /// An org with metadata, users and campaigns but no generated Accounts or their children:
+    /// for tests that seed exactly the records they reason about.
+    pub async fn start_empty() -> TestOrg {
+        Self::start_with(SimConfig { accounts: 0, ..SimConfig::default() }).await
+    }
+
     pub async fn start_with(config: SimConfig) -> TestOrg {
         let sim = SimServer::new(config).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("simulator starts");
         let token = sim.issue_token();
