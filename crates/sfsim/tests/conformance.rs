@@ -50,8 +50,12 @@ fn every_corpus_file_is_exercised_or_declared_not_applicable() {
             }
         }
     }
-    sources.push_str(include_str!("conformance.rs").split("const NOT_APPLICABLE").next().expect("prefix"));
-    sources.push_str(include_str!("conformance.rs").split("fn every_corpus_file_is_exercised").nth(1).expect("rest"));
+    // This file too, minus the NOT_APPLICABLE table itself.
+    let own = include_str!("conformance.rs");
+    let table_start = own.find("const NOT_APPLICABLE").expect("table");
+    let table_end = table_start + own[table_start..].find("\n];").expect("table end");
+    sources.push_str(&own[..table_start]);
+    sources.push_str(&own[table_end..]);
     let declared: BTreeSet<&str> = NOT_APPLICABLE.iter().map(|(f, _)| *f).collect();
     let mut problems = Vec::new();
     for f in &files {
@@ -75,6 +79,7 @@ fn every_corpus_file_is_exercised_or_declared_not_applicable() {
 fn transcript(name: &str) -> (String, String, Option<u16>, String) {
     let text: String = corpus(name).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
     let (request, response) = match text.find("\nHTTP/1.1 ") {
+        _ if text.trim_start().starts_with("HTTP/1.1 ") => (String::new(), text.trim_start().to_owned()),
         Some(i) => (text[..i].to_owned(), text[i + 1..].to_owned()),
         None => (text.clone(), String::new()),
     };
@@ -95,18 +100,30 @@ fn continuation_form(url: &str) -> (String, String, bool) {
     (resource.join("/"), locator.chars().take(3).collect(), offset.parse::<u64>().is_ok())
 }
 
+/// A query result whose records keep only `attributes`: the structure of a fixture whose fields
+/// belong to an object of its own org.
+fn records_as_attributes(page: &J) -> J {
+    let mut page = page.clone();
+    if let Some(records) = page["records"].as_array_mut() {
+        for r in records.iter_mut() {
+            *r = json!({"attributes": r["attributes"].clone()});
+        }
+    }
+    page
+}
+
 fn ids_of(body: &J) -> Vec<String> {
     body["records"].as_array().expect("records").iter().map(|r| r["Id"].as_str().expect("Id").to_owned()).collect()
 }
 
 #[tokio::test]
 async fn rest_query_pages_have_the_documented_shapes() {
-    let org = TestOrg::start().await;
+    let org = TestOrg::start_with(tidemark_sfsim::SimConfig { accounts: 450, ..Default::default() }).await;
     let first = org.get("/query").query(&[("q", "SELECT Id, Name FROM Account")]).header("Sforce-Query-Options", "batchSize=200").send().await.unwrap();
     assert_eq!(first.headers()["content-type"], "application/json;charset=UTF-8");
     let first: J = first.json().await.unwrap();
     assert_same_shape("first page", &corpus_json("query-page1.json"), &first, Keys::Exact);
-    assert_same_shape("first page (restforce)", &corpus_json("query-paginated-first-page-restforce.json"), &first, Keys::Exact);
+    assert_same_shape("first page (restforce)", &records_as_attributes(&corpus_json("query-paginated-first-page-restforce.json")), &first, Keys::AllowExtra);
     // The continuation URL has the documented form and is fetched verbatim.
     let next = first["nextRecordsUrl"].as_str().expect("more pages").to_owned();
     let (request_line, _, _, _) = transcript("query-more-request.http");
@@ -118,7 +135,7 @@ async fn rest_query_pages_have_the_documented_shapes() {
         page = org.http.get(org.url(&next)).bearer_auth(&org.token).send().await.unwrap().json().await.unwrap();
     }
     assert_same_shape("last page", &corpus_json("query-more-last-page.json"), &page, Keys::Exact);
-    assert_same_shape("last page (restforce)", &corpus_json("query-paginated-last-page-restforce.json"), &page, Keys::Exact);
+    assert_same_shape("last page (restforce)", &records_as_attributes(&corpus_json("query-paginated-last-page-restforce.json")), &page, Keys::AllowExtra);
 
     let single = org.get_json("/query?q=SELECT+Name+FROM+Account+LIMIT+3", 200).await;
     assert_same_shape("single page", &corpus_json("query-simple-done.json"), &single, Keys::Exact);
@@ -133,10 +150,20 @@ async fn relationship_and_aggregate_queries_have_the_documented_shapes() {
     let body = org
         .get_json("/query?q=SELECT+Id,+LastName,+Account.Name,+Account.Industry+FROM+Contact+WHERE+AccountId+!=+null+LIMIT+5", 200)
         .await;
-    assert_same_shape("parent record", &example["records"][0]["ParentWhizbang__r"], &body["records"][0]["Account"], Keys::AllowExtra);
+    // The example's fields belong to its custom object; the structure is what must match: a
+    // nested record with its own `attributes`.
+    let parent = &body["records"][0]["Account"];
+    assert_same_shape("parent record", &json!({"attributes": example["records"][0]["ParentWhizbang__r"]["attributes"]}), parent, Keys::AllowExtra);
+    assert!(parent["Name"].is_string(), "{parent}");
     let parents = org.get_json("/query?q=SELECT+Id,+Name,+(SELECT+Id,+LastName+FROM+Contacts)+FROM+Account+LIMIT+20", 200).await;
     let with_children = parents["records"].as_array().unwrap().iter().find(|r| !r["Contacts"].is_null()).expect("an account with contacts");
-    assert_same_shape("child subquery", &example["records"][0]["Whizbangs__r"], &with_children["Contacts"], Keys::AllowExtra);
+    let child_example = &example["records"][0]["Whizbangs__r"];
+    let child_structure = json!({
+        "totalSize": child_example["totalSize"],
+        "done": child_example["done"],
+        "records": [{"attributes": child_example["records"][0]["attributes"]}],
+    });
+    assert_same_shape("child subquery", &child_structure, &with_children["Contacts"], Keys::AllowExtra);
 
     let sums = org.get_json("/query?q=SELECT+CampaignId,+SUM(Amount)+FROM+Opportunity+GROUP+BY+CampaignId", 200).await;
     assert_same_shape("aggregate", &corpus_json("query-aggregate-restforce.json"), &sums, Keys::Exact);
@@ -215,23 +242,18 @@ async fn describe_field_objects_match_the_published_samples_per_type() {
             ours_by_type.entry(f["type"].as_str().unwrap().to_owned()).or_insert_with(|| f.clone());
         }
     }
-    let sample_fields: Vec<&J> = match &samples {
-        J::Array(items) => items.iter().collect(),
-        J::Object(map) => map.values().flat_map(|v| match v {
-            J::Array(items) => items.iter().collect::<Vec<_>>(),
-            other => vec![other],
-        }).collect(),
-        _ => panic!("unexpected sample layout"),
-    };
+    // `fields` holds `{_source, _object, field}` entries: `field` is the unmodified field object.
+    let sample_fields: Vec<&J> = samples["fields"].as_array().expect("fields").iter().map(|e| &e["field"]).collect();
     let mut checked = 0;
     for sample in sample_fields.iter().filter(|s| s.get("type").is_some()) {
         let ty = sample["type"].as_str().unwrap();
         let ours = ours_by_type.get(ty).unwrap_or_else(|| panic!("the catalog has a {ty} field"));
-        assert_same_shape(&format!("{ty} field"), sample, ours, Keys::Exact);
+        // Some samples come from older API versions: ours may add keys newer versions have.
+        assert_same_shape(&format!("{ty} field"), sample, ours, Keys::AllowExtra);
         assert_eq!(ours["soapType"], sample["soapType"], "{ty} soapType");
         checked += 1;
     }
-    assert!(checked >= 21, "every sampled type checked ({checked})");
+    assert!(checked >= 21, "every sampled type checked ({checked} of {})", sample_fields.len());
 }
 
 #[tokio::test]
@@ -312,7 +334,12 @@ async fn wait_for_ingest(org: &TestOrg, id: &str) -> J {
 
 /// Runs a documented ingest: create from `job`, upload `csv`, UploadComplete; returns final info.
 async fn ingest(org: &TestOrg, job: &J, csv: &str, documented_create: Option<&str>) -> (String, J) {
-    ingest_documented(org, job, csv, documented_create, "bulk2-ingest-uploadcomplete-response.json").await
+    let documented = if job["operation"] == "upsert" {
+        "bulk2-ingest-upsert-uploadcomplete-response.json"
+    } else {
+        "bulk2-ingest-uploadcomplete-response.json"
+    };
+    ingest_documented(org, job, csv, documented_create, documented).await
 }
 
 async fn ingest_documented(org: &TestOrg, job: &J, csv: &str, documented_create: Option<&str>, documented_upload_complete: &str) -> (String, J) {

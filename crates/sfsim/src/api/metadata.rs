@@ -49,7 +49,7 @@ async fn versions(State(state): State<AppState>) -> Response {
     json_ok(&J::Array(list))
 }
 
-async fn resources(State(state): State<AppState>, Extension(v): Extension<ApiVersion>) -> Response {
+pub(super) async fn resources(State(state): State<AppState>, Extension(v): Extension<ApiVersion>) -> Response {
     let org = state.org.read();
     let base = format!("/services/data/v{}", v.0);
     let mut out = serde_json::Map::new();

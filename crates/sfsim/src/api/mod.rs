@@ -219,8 +219,14 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk2_ingest::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), data_api_layer));
+    // `nest` matches `/services/data/v66.0` but not the same path with a trailing slash, which
+    // clients also send for the resources-by-version list.
+    let resources_with_slash = Router::new()
+        .route("/services/data/{version}/", axum::routing::get(metadata::resources))
+        .layer(middleware::from_fn_with_state(state.clone(), data_api_layer));
     Router::new()
         .merge(metadata::unauthenticated_routes())
+        .merge(resources_with_slash)
         .nest("/services/data/{version}", data)
         .merge(oauth::routes())
         .merge(soap::routes())

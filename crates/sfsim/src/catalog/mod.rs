@@ -270,6 +270,7 @@ pub(crate) const COUNTRY_CODES: [&str; 6] = ["US", "CA", "GB", "DE", "FR", "MX"]
 pub(crate) trait FieldDefExt {
     fn not_nillable_bool(self) -> Self;
     fn no_id_lookup(self) -> Self;
+    fn id_lookup(self) -> Self;
 }
 
 impl FieldDefExt for FieldDef {
@@ -280,6 +281,11 @@ impl FieldDefExt for FieldDef {
 
     fn no_id_lookup(mut self) -> Self {
         self.id_lookup = false;
+        self
+    }
+
+    fn id_lookup(mut self) -> Self {
+        self.id_lookup = true;
         self
     }
 }

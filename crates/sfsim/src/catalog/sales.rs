@@ -52,7 +52,9 @@ pub fn contact() -> ObjectDef {
     o.add_field(field("MobilePhone", FieldType::Phone, "Mobile Phone"));
     o.add_field(field("HomePhone", FieldType::Phone, "Home Phone"));
     o.add_field(lookup("ReportsToId", "Reports To ID", &["Contact"]));
-    o.add_field(field("Email", FieldType::Email, "Email").length(80).no_id_lookup());
+    // Standard Email fields are id-lookup fields: Bulk relationship columns such as the
+    // documented `Lead:Who.Email` resolve parents through them.
+    o.add_field(field("Email", FieldType::Email, "Email").length(80).id_lookup());
     o.add_field(text("Title", "Title", 128));
     o.add_field(text("Department", "Department", 80));
     o.add_field(text("AssistantName", "Assistant's Name", 40));
@@ -87,7 +89,7 @@ pub fn lead() -> ObjectDef {
     add_standard_address(&mut o, "", "", "Address");
     o.add_field(field("Phone", FieldType::Phone, "Phone"));
     o.add_field(field("MobilePhone", FieldType::Phone, "Mobile Phone"));
-    o.add_field(field("Email", FieldType::Email, "Email").length(80));
+    o.add_field(field("Email", FieldType::Email, "Email").length(80).id_lookup());
     o.add_field(field("Website", FieldType::Url, "Website"));
     o.add_field(long_textarea("Description", "Description", 32000));
     o.add_field(picklist("LeadSource", "Lead Source", &SOURCES, false));

@@ -115,6 +115,12 @@ impl Org {
                     } else {
                         format!("{prefix}{suffix}")
                     };
+                    // Standard addresses carry countryCode/stateCode only in orgs with State and
+                    // Country picklists, i.e. when the code components exist (the real Account
+                    // describe has none); custom addresses always carry all ten keys.
+                    if !field.custom && !table.def.has_field(&component) {
+                        continue;
+                    }
                     let v = self.component_json(table, row, &component);
                     any |= !v.is_null();
                     out.insert(key.to_owned(), v);
