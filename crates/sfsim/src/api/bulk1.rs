@@ -660,7 +660,7 @@ async fn result(State(state): State<AppState>, Path(params): Params, headers: He
     let body = tokio::task::spawn_blocking(move || {
         let org = render_state.org.read();
         match content_type {
-            ContentType::Csv => bulk::results::render_page(&org, &query, &query.columns(), &rows, CsvFormat::default(), 0).0,
+            ContentType::Csv => bulk::results::render_page(&org, &query, &query.columns(), &rows, CsvFormat::default()),
             ContentType::Json => {
                 let records: Vec<J> = rows.iter().map(|r| query.record_json(&org, &version, r)).collect();
                 J::Array(records).to_string()

@@ -88,8 +88,6 @@ struct QueryJobInner {
     error_message: Option<String>,
     rows: Arc<Vec<Row>>,
     total_processing_ms: u64,
-    /// Average rendered row size so far, to size page buffers.
-    row_bytes_hint: usize,
 }
 
 /// How much of a job's info a response shows (each shape is the one Salesforce gives there).
@@ -259,7 +257,6 @@ async fn create_job(
             error_message: None,
             rows: Arc::new(Vec::new()),
             total_processing_ms: 0,
-            row_bytes_hint: 0,
         }),
     });
     state.bulk2_query_jobs.jobs.lock().insert(job.id, job.clone());
@@ -357,7 +354,7 @@ async fn delete_job(State(state): State<AppState>, Path(params): Params) -> Resu
 }
 
 /// The rows of a finished job, after the version and state checks results need.
-fn completed_rows(job: &QueryJob, version: &ApiVersion) -> Result<(Arc<Vec<Row>>, usize), ApiError> {
+fn completed_rows(job: &QueryJob, version: &ApiVersion) -> Result<Arc<Vec<Row>>, ApiError> {
     if job.api_version != version.0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -375,7 +372,7 @@ fn completed_rows(job: &QueryJob, version: &ApiVersion) -> Result<(Arc<Vec<Row>>
             format!("Results are available only for a job in state JobComplete; this job is {}", inner.state.as_str()),
         ));
     }
-    Ok((inner.rows.clone(), inner.row_bytes_hint))
+    Ok(inner.rows.clone())
 }
 
 /// `locator` and `maxRecords` of a results request.
@@ -405,29 +402,34 @@ async fn results(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let job = find_job(&state, &params)?;
-    let (rows, hint) = completed_rows(&job, &version)?;
+    let rows = completed_rows(&job, &version)?;
     let (offset, max) = page_window(&q, rows.len())?;
     let end = offset.saturating_add(max).min(rows.len());
     let next = if end < rows.len() { locator::encode(end) } else { "null".to_owned() };
     let compress = bulk::wants_gzip(&headers);
     let render_job = job.clone();
     let render_state = state.clone();
-    // Rendering and compression are CPU-bound; keep them off the async workers.
-    let (body, avg) = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    // Rendering and compression are CPU-bound: a blocking thread produces chunks while the
+    // response streams them. The org read lock is held for the page; a client that stops
+    // reading ends the render when the channel closes.
+    tokio::task::spawn_blocking(move || {
         let org = render_state.org.read();
         let columns = render_job.query.columns();
-        bulk::results::render_page(&org, &render_job.query, &columns, &rows[offset..end], render_job.format, hint)
-    })
-    .await
-    .map_err(|_| ApiError::server_error())?;
-    job.inner.lock().row_bytes_hint = avg;
+        let mut encoder = bulk::results::ChunkEncoder::new(compress);
+        let send = |bytes: bytes::Bytes| bytes.is_empty() || tx.blocking_send(Ok(bytes)).is_ok();
+        let mut open = true;
+        bulk::results::render_chunks(&org, &render_job.query, &columns, &rows[offset..end], render_job.format, |chunk| {
+            open = send(encoder.encode(chunk));
+            open
+        });
+        if open {
+            send(encoder.finish());
+        }
+    });
     let count = (end - offset).to_string();
-    let resp = tokio::task::spawn_blocking(move || {
-        bulk::csv_response(body, compress, &[("Sforce-NumberOfRecords", count), ("Sforce-Locator", next)])
-    })
-    .await
-    .map_err(|_| ApiError::server_error())?;
-    Ok(resp)
+    let body = axum::body::Body::from_stream(tokio_stream_from(rx));
+    Ok(bulk::csv_stream_response(body, compress, &[("Sforce-NumberOfRecords", count), ("Sforce-Locator", next)]))
 }
 
 async fn result_pages(
@@ -440,7 +442,7 @@ async fn result_pages(
         return Err(ApiError::not_found());
     }
     let job = find_job(&state, &params)?;
-    let (rows, _) = completed_rows(&job, &version)?;
+    let rows = completed_rows(&job, &version)?;
     let (mut offset, max) = page_window(&q, rows.len())?;
     let base = format!("/services/data/v{}/jobs/query/{}", version.0, job.id);
     let max_param = q.get("maxRecords").map(|m| format!("&maxRecords={m}")).unwrap_or_default();
@@ -468,4 +470,11 @@ async fn list_jobs(
     let list = bulk::JobList { resource: "query", version: &version.0, instance: &instance, cursor_seq: 1 };
     let body = bulk::job_list_page(&jobs, |j| j.info(InfoShape::Listed), q.get("queryLocator"), list)?;
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// A receiver as a body stream.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -191,13 +191,16 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// A 200 `text/csv` response, gzip-compressed when `compress`.
 pub fn csv_response(body: String, compress: bool, extra: &[(&'static str, String)]) -> Response {
-    let mut resp = if compress {
-        let mut r = (StatusCode::OK, gzip(body.as_bytes())).into_response();
-        r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        r
-    } else {
-        (StatusCode::OK, body).into_response()
-    };
+    let body = if compress { axum::body::Body::from(gzip(body.as_bytes())) } else { axum::body::Body::from(body) };
+    csv_stream_response(body, compress, extra)
+}
+
+/// A 200 `text/csv` response streaming `body` (already gzip-encoded when `gzip`).
+pub fn csv_stream_response(body: axum::body::Body, gzip: bool, extra: &[(&'static str, String)]) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    if gzip {
+        resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {

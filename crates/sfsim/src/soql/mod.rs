@@ -225,6 +225,20 @@ impl SoqlQuery {
         }
     }
 
+    /// Appends `rows` as Bulk CSV lines: the same output as [`write_csv_row`](Self::write_csv_row)
+    /// for each row, with the table and column slots resolved once per call (the Bulk results
+    /// hot path).
+    pub fn write_csv_rows(&self, org: &Org, rows: &[Row], out: &mut String) {
+        match (&self.plan.selection, self.table(org)) {
+            (Selection::Records { columns, .. }, Some(table)) => project::write_csv_rows(org, table, rows, columns, out),
+            _ => {
+                for row in rows {
+                    self.write_csv_row(org, row, out);
+                }
+            }
+        }
+    }
+
     /// Appends one row as a Bulk CSV line (every value quoted, `"` doubled, LF-terminated).
     pub fn write_csv_row(&self, org: &Org, row: &Row, out: &mut String) {
         match &self.plan.selection {
