@@ -110,6 +110,8 @@ pub fn write_csv_rows(org: &Org, table: &ObjectTable, rows: &[Row], columns: &[F
         }
         return;
     }
+    // Entries are sorted by slot, so decoding can stop after the highest selected one.
+    let last_slot = direct.iter().flatten().map(|(slot, _)| *slot).max().unwrap_or(0);
     let mut decoded: Vec<ValueRef<'_>> = vec![ValueRef::Null; usize::from(table.def.next_slot)];
     // Slots set by the previous row: clearing only those is cheaper than clearing them all.
     let mut touched: Vec<usize> = Vec::with_capacity(decoded.len());
@@ -119,6 +121,9 @@ pub fn write_csv_rows(org: &Org, table: &ObjectTable, rows: &[Row], columns: &[F
         }
         for (slot, v) in row.iter() {
             let slot = usize::from(slot);
+            if slot > last_slot {
+                break;
+            }
             if let Some(cell) = decoded.get_mut(slot) {
                 *cell = v;
                 touched.push(slot);

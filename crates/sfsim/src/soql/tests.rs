@@ -275,3 +275,26 @@ fn compound_fields_are_rest_only_and_deleted_rows_need_query_all() {
     let q = compile(&org, &format!("SELECT Id FROM Account WHERE Id = '{}'", first.short())).unwrap();
     assert_eq!(q.execute(&org, true).unwrap().total_size, 1, "15-character id literal matches");
 }
+
+#[test]
+fn page_writer_matches_the_row_writer() {
+    let org = seeded();
+    for q in [
+        // Stored root fields only: the decode-once fast path, selecting fewer slots than stored.
+        "SELECT Id, Name, AnnualRevenue, Founded__c, CreatedDate, IsDeleted FROM Account",
+        "SELECT Name, Id FROM Account",
+        // Parent paths: the general path.
+        "SELECT Id, Name, Owner.Name FROM Account",
+    ] {
+        let query = compile(&org, q).unwrap();
+        let rows = query.execute(&org, true).unwrap().rows;
+        assert!(!rows.is_empty(), "{q}");
+        let mut by_row = String::new();
+        for row in &rows {
+            query.write_csv_row(&org, row, &mut by_row);
+        }
+        let mut by_page = String::new();
+        query.write_csv_rows(&org, &rows, &mut by_page);
+        assert_eq!(by_page, by_row, "{q}");
+    }
+}
