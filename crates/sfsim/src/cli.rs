@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// Rolling 24-hour API request allocation.
     #[arg(long, default_value_t = 1_000_000)]
     pub daily_api_requests: u64,
+    /// How long access tokens stay valid, in minutes of org time (then 401 INVALID_SESSION_ID).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub token_lifetime_minutes: u32,
     /// Use the wall clock instead of a frozen org clock moved through the admin API.
     #[arg(long)]
     pub wall_clock: bool,
@@ -64,6 +67,7 @@ impl ServeArgs {
             accounts: self.accounts,
             daily_api_requests: self.daily_api_requests,
             manual_clock: !self.wall_clock,
+            token_lifetime: chrono::Duration::minutes(i64::from(self.token_lifetime_minutes)),
             data_dir: self.data_dir.clone(),
             admin_token: self.admin_token.clone(),
             ..SimConfig::default()
@@ -105,4 +109,21 @@ pub fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(cli.command))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_flags_shape_the_config() {
+        let cli = Cli::try_parse_from(["tidemark-sfsim", "serve", "--accounts", "7", "--seed", "9", "--token-lifetime-minutes", "5"])
+            .expect("parses");
+        let SimCommand::Serve(args) = cli.command;
+        let config = args.config();
+        assert_eq!((config.accounts, config.seed), (7, 9));
+        assert_eq!(config.token_lifetime, chrono::Duration::minutes(5));
+        assert!(Cli::try_parse_from(["tidemark-sfsim", "serve", "--token-lifetime-minutes", "0"]).is_err());
+        assert!(Cli::try_parse_from(["tidemark-sfsim", "serve", "--cert-dir", "/tmp/x"]).is_err(), "--cert-dir needs --tls");
+    }
 }
