@@ -45,22 +45,7 @@ fn snapshot(org: &TestOrg) -> Snapshot {
     (o.change_log().len(), tables)
 }
 
-fn keys(v: &J) -> Vec<String> {
-    v.as_object().expect("object").keys().cloned().collect()
-}
 
-/// Same length, and item by item the same keys in the same order; error items also agree on
-/// their error objects' keys.
-fn assert_same_shape(ours: &J, real: &J) {
-    let (ours, real) = (ours.as_array().unwrap(), real.as_array().unwrap());
-    assert_eq!(ours.len(), real.len());
-    for (o, r) in ours.iter().zip(real) {
-        assert_eq!(keys(o), keys(r), "item {o}");
-        for (oe, re) in o["errors"].as_array().unwrap().iter().zip(r["errors"].as_array().unwrap()) {
-            assert_eq!(keys(oe), keys(re));
-        }
-    }
-}
 
 async fn send(req: reqwest::RequestBuilder) -> J {
     let resp = req.send().await.unwrap();
@@ -87,7 +72,7 @@ async fn create_mixed_types_in_request_order() {
         {"attributes": {"type": "Vendor__c"}, "Name": "Johnson", "Code__c": "J-1"},
     ]});
     let r = send(org.post("/composite/sobjects").json(&body)).await;
-    assert_same_shape(&r, &corpus_json("collections-create-response.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-create-response.json"), &r);
     assert!(r[0]["id"].as_str().unwrap().starts_with("001"));
     assert!(r[1]["id"].as_str().unwrap().starts_with("a01"));
     let v = org.get_json(&format!("/sobjects/Vendor__c/{}", r[1]["id"].as_str().unwrap()), 200).await;
@@ -103,7 +88,7 @@ async fn create_partial_failure_and_all_or_none_rollback() {
         {"attributes": {"type": "Account"}, "Name": "Fine"},
     ]);
     let r = send(org.post("/composite/sobjects").json(&json!({"allOrNone": false, "records": records}))).await;
-    assert_same_shape(&r, &corpus_json("collections-create-partial-failure-allornone-false.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-create-partial-failure-allornone-false.json"), &r);
     assert_eq!(r[0]["errors"][0]["statusCode"], "DUPLICATE_VALUE");
     assert_eq!(r[1]["success"], true);
 
@@ -113,7 +98,7 @@ async fn create_partial_failure_and_all_or_none_rollback() {
     assert_ne!(before, before_marker);
     let r = send(org.post("/composite/sobjects").json(&json!({"allOrNone": true, "records": records}))).await;
     let real = corpus_json("collections-create-failure-allornone-true.json");
-    assert_same_shape(&r, &real);
+    common::shape::assert_same_shape_in_order("collections", &real, &r);
     assert_eq!(r[0]["errors"][0]["statusCode"], "DUPLICATE_VALUE");
     assert_eq!(r[1]["errors"], real[1]["errors"]);
     assert_eq!(snapshot(&org), before_marker, "rows, delete logs and change log are untouched");
@@ -146,7 +131,7 @@ async fn update_partial_failure_and_rollback() {
         {"attributes": {"type": "Vendor__c"}, "id": b, "Name": "B2"},
     ]});
     let r = send(org.patch("/composite/sobjects").json(&body(false))).await;
-    assert_same_shape(&r, &corpus_json("collections-update-response.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-update-response.json"), &r);
     assert_eq!(r[0]["id"], a.as_str());
     assert_eq!(org.get_json(&format!("/sobjects/Vendor__c/{b}"), 200).await["Name"], "B2");
 
@@ -159,13 +144,13 @@ async fn update_partial_failure_and_rollback() {
     ]);
     let r = send(org.patch("/composite/sobjects").json(&json!({"allOrNone": false, "records": records}))).await;
     let real = corpus_json("collections-update-partial-failure-allornone-false.json");
-    assert_same_shape(&r, &real);
+    common::shape::assert_same_shape_in_order("collections", &real, &r);
     assert_eq!(r[1]["errors"][0], json!({"statusCode": "MALFORMED_ID", "message": format!("Vendor ID: id value of incorrect type: {account}"), "fields": ["Id"]}));
 
     let before = snapshot(&org);
     let r = send(org.patch("/composite/sobjects").json(&json!({"allOrNone": true, "records": records}))).await;
     let real = corpus_json("collections-update-failure-allornone-true.json");
-    assert_same_shape(&r, &real);
+    common::shape::assert_same_shape_in_order("collections", &real, &r);
     assert_eq!(r[0]["id"], a.as_str(), "a rolled-back update keeps its id");
     assert_eq!(r[0]["errors"], real[0]["errors"]);
     assert_eq!(snapshot(&org), before);
@@ -187,7 +172,7 @@ async fn upsert_reports_created_and_rolls_back() {
         r["Code__c"] = code;
     }
     let r = send(org.patch("/composite/sobjects/Vendor__c/Code__c").json(&json!({"allOrNone": false, "records": records}))).await;
-    assert_same_shape(&r, &corpus_json("collections-upsert-response.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-upsert-response.json"), &r);
     assert_eq!((r[0]["created"].clone(), r[1]["created"].clone()), (json!(true), json!(false)));
     let created_id = r[0]["id"].as_str().unwrap().to_owned();
 
@@ -201,13 +186,13 @@ async fn upsert_reports_created_and_rolls_back() {
     // the simulator keeps it; everything else matches the example.
     let mut without_created = r.clone();
     assert_eq!(without_created[0].as_object_mut().unwrap().remove("created"), Some(json!(false)));
-    assert_same_shape(&without_created, &corpus_json("collections-upsert-partial-failure-allornone-false.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-upsert-partial-failure-allornone-false.json"), &without_created);
     assert_eq!(r[1]["errors"][0]["statusCode"], "STRING_TOO_LONG");
 
     let before = snapshot(&org);
     let r = send(org.patch("/composite/sobjects/Vendor__c/Code__c").json(&json!({"allOrNone": true, "records": failing}))).await;
     let real = corpus_json("collections-upsert-failure-allornone-true.json");
-    assert_same_shape(&r, &real);
+    common::shape::assert_same_shape_in_order("collections", &real, &r);
     assert_eq!(r[0]["id"], created_id.as_str());
     assert_eq!(r[0]["errors"], real[0]["errors"]);
     assert_eq!(snapshot(&org), before);
@@ -217,7 +202,7 @@ async fn upsert_reports_created_and_rolls_back() {
     let recorded: J = serde_json::from_str(&text[text.rfind("\n[").unwrap()..]).unwrap();
     let body = json!({"allOrNone": false, "records": [{"Name": "Sitwell-Bluth", "Id": null, "attributes": {"type": "Account"}}]});
     let r = send(org.patch("/composite/sobjects/Account/Id").json(&body)).await;
-    assert_same_shape(&r, &recorded);
+    common::shape::assert_same_shape_in_order("collections", &recorded, &r);
     assert_eq!(r[0]["created"], true);
 
     let dup = json!({"records": [
@@ -238,7 +223,7 @@ async fn delete_partial_failure_and_rollback_with_cascade() {
     let a = create_vendor(&org, "A", "A-1").await;
     let b = create_vendor(&org, "B", "B-1").await;
     let r = send(org.delete(&format!("/composite/sobjects?ids={a},{b}&allOrNone=false"))).await;
-    assert_same_shape(&r, &corpus_json("collections-delete-response.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-delete-response.json"), &r);
 
     let c = create_vendor(&org, "C", "C-1").await;
     let lines = send(org.post("/composite/sobjects").json(&json!({"records": [
@@ -250,7 +235,7 @@ async fn delete_partial_failure_and_rollback_with_cascade() {
     let before = snapshot(&org);
     let r = send(org.delete(&format!("/composite/sobjects?ids={c},{bad}&allOrNone=true"))).await;
     let real = corpus_json("collections-delete-failure-allornone-true.json");
-    assert_same_shape(&r, &real);
+    common::shape::assert_same_shape_in_order("collections", &real, &r);
     assert_eq!(r[0]["id"], c.as_str());
     assert_eq!(r[0]["errors"], real[0]["errors"]);
     assert_eq!(r[1]["errors"], real[1]["errors"], "MALFORMED_ID wording");
@@ -258,7 +243,7 @@ async fn delete_partial_failure_and_rollback_with_cascade() {
     assert_eq!(org.get_json(&format!("/sobjects/Line__c/{l1}"), 200).await["IsDeleted"], false);
 
     let r = send(org.delete(&format!("/composite/sobjects?ids={c},{bad}&allOrNone=false"))).await;
-    assert_same_shape(&r, &corpus_json("collections-delete-partial-failure-allornone-false.json"));
+    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-delete-partial-failure-allornone-false.json"), &r);
     assert_eq!(org.get(&format!("/sobjects/Line__c/{l1}")).send().await.unwrap().status(), 404);
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::shape::kind;
 use common::{TestOrg, corpus, corpus_json};
 use serde_json::{Value as J, json};
 use tidemark_core::FieldType;
@@ -70,24 +71,7 @@ fn keys(v: &J) -> Vec<String> {
     v.as_object().expect("object").keys().cloned().collect()
 }
 
-fn kind(v: &J) -> &'static str {
-    match v {
-        J::Null => "null",
-        J::Bool(_) => "bool",
-        J::Number(_) => "number",
-        J::String(_) => "string",
-        J::Array(_) => "array",
-        J::Object(_) => "object",
-    }
-}
 
-/// Same keys in the same order, and the same JSON kinds for every value.
-fn assert_same_shape(ours: &J, real: &J) {
-    assert_eq!(keys(ours), keys(real), "keys of {ours}");
-    for k in keys(real) {
-        assert_eq!(kind(&ours[&k]), kind(&real[&k]), "kind of {k} in {ours}");
-    }
-}
 
 async fn create(org: &TestOrg, object: &str, body: J) -> String {
     let resp = org.post(&format!("/sobjects/{object}")).json(&body).send().await.unwrap();
@@ -109,7 +93,7 @@ async fn create_returns_201_like_the_recorded_response() {
     assert_eq!(resp.headers()["content-type"], "application/json;charset=UTF-8");
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let body: J = resp.json().await.unwrap();
-    assert_same_shape(&body, &http_response_json("record-create-response.http"));
+    common::shape::assert_same_shape_in_order("records", &http_response_json("record-create-response.http"), &body);
     let id = body["id"].as_str().unwrap();
     assert!(id.starts_with("001") && id.len() == 18);
     assert_eq!(location, format!("/services/data/v66.0/sobjects/Account/{id}"));
@@ -189,14 +173,14 @@ async fn upsert_creates_updates_and_reports_ambiguity() {
     let resp = org.patch("/sobjects/Vendor__c/Code__c/X-1").json(&json!({"Name": "One"})).send().await.unwrap();
     assert_eq!(resp.status(), 201);
     let created: J = resp.json().await.unwrap();
-    assert_same_shape(&created, &corpus_json("record-upsert-created.json"));
+    common::shape::assert_same_shape_in_order("records", &corpus_json("record-upsert-created.json"), &created);
     assert_eq!(created["created"], true);
     let id = created["id"].as_str().unwrap().to_owned();
 
     let resp = org.patch("/sobjects/Vendor__c/code__c/x-1").json(&json!({"Name": "One b"})).send().await.unwrap();
     assert_eq!(resp.status(), 200, "external ids match case-insensitively");
     let updated: J = resp.json().await.unwrap();
-    assert_same_shape(&updated, &http_response_json("record-upsert-by-external-id.http"));
+    common::shape::assert_same_shape_in_order("records", &http_response_json("record-upsert-by-external-id.http"), &updated);
     assert_eq!(updated["id"], id.as_str());
     assert_eq!(updated["created"], false);
 
@@ -258,7 +242,7 @@ async fn unknown_field_and_malformed_bodies_are_refused() {
     let resp = org.post("/sobjects/Account").json(&json!({"Name": "x", "foo": 1})).send().await.unwrap();
     let body = write_errors(resp, 400).await;
     let real = corpus_json("error-invalid-field-write.json");
-    assert_same_shape(&body[0], &real[0]);
+    common::shape::assert_same_shape_in_order("records", &real[0], &body[0]);
     assert_eq!(body[0]["message"], "No such column 'foo' on sobject of type Account");
 
     let resp = org.post("/sobjects/Account").header("content-type", "application/json").body("{\"Name\": ").send().await.unwrap();
@@ -396,4 +380,24 @@ async fn lock_faults_fail_the_write_and_change_nothing() {
     assert_eq!(org.sim.state.org.read().change_log().len(), log_len);
     org.sim.state.faults.set(FaultConfig::default(), 7);
     assert_eq!(org.get_json(&format!("/sobjects/Account/{id}"), 200).await["Name"], "Locked");
+}
+
+#[tokio::test]
+async fn the_platform_sets_owner_and_person_names() {
+    let org = TestOrg::start_empty().await;
+    let id = create(&org, "Contact", json!({"FirstName": "Ada", "LastName": "Lovelace"})).await;
+    let got = org.get_json(&format!("/sobjects/Contact/{id}?fields=Name,OwnerId"), 200).await;
+    assert_eq!(got["Name"], "Ada Lovelace");
+    let user = org.sim.state.org.read().integration_user;
+    assert_eq!(got["OwnerId"], user.as_str(), "OwnerId defaults to the running user");
+
+    let resp = org.patch(&format!("/sobjects/Contact/{id}")).json(&json!({"FirstName": "Augusta Ada"})).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let got = org.get_json(&format!("/sobjects/Contact/{id}?fields=Name"), 200).await;
+    assert_eq!(got["Name"], "Augusta Ada Lovelace");
+
+    // Name itself stays read-only.
+    let resp = org.patch(&format!("/sobjects/Contact/{id}")).json(&json!({"Name": "Someone Else"})).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<J>().await.unwrap()[0]["errorCode"], "INVALID_FIELD_FOR_INSERT_UPDATE");
 }

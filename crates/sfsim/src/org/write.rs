@@ -218,6 +218,7 @@ impl Org {
                 values.push((i, default.clone()));
             }
         }
+        self.set_platform_values(def, None, &mut values);
         self.validate(def, None, &values)?;
         let slots = to_slots(def, values);
         let name = def.name.clone();
@@ -251,7 +252,8 @@ impl Org {
                 vec![],
             )]);
         }
-        let values = resolve(def, inputs, false)?;
+        let mut values = resolve(def, inputs, false)?;
+        self.set_platform_values(def, table.get(&id), &mut values);
         self.validate(def, Some(&id), &values)?;
         let slots = to_slots(def, values);
         if let Some(tx) = tx {
@@ -259,6 +261,36 @@ impl Org {
         }
         self.update_record(&id, slots).map_err(|e| vec![org_error(e)])?;
         Ok(id)
+    }
+
+    /// Values the platform maintains itself: on create `OwnerId` defaults to the running user,
+    /// and a person's `Name` (Contact, Lead, User: `personname`) follows `FirstName` and
+    /// `LastName`. `current` is the record being updated (`None` on create).
+    fn set_platform_values(&self, def: &ObjectDef, current: Option<&crate::row::Row>, values: &mut Vec<(usize, Value)>) {
+        let written = |values: &[(usize, Value)], i: usize| values.iter().rev().find(|(j, _)| *j == i).map(|(_, v)| v.clone());
+        if current.is_none()
+            && let Some(owner) = def.field_index("OwnerId").filter(|&i| def.fields[i].slot.is_some())
+            && written(values, owner).is_none()
+        {
+            values.push((owner, Value::str(self.integration_user.as_str())));
+        }
+        let Some(name) = def.field_index("Name").filter(|&i| def.fields[i].extra_type_info.as_deref() == Some("personname"))
+        else {
+            return;
+        };
+        let (Some(first), Some(last)) = (def.field_index("FirstName"), def.field_index("LastName")) else { return };
+        if current.is_some() && written(values, first).is_none() && written(values, last).is_none() {
+            return;
+        }
+        let part = |i: usize| -> Option<String> {
+            let v = written(values, i).or_else(|| current.zip(def.fields[i].slot).map(|(r, slot)| r.get(slot).to_owned()))?;
+            match v {
+                Value::Str(s) if !s.trim().is_empty() => Some(s),
+                _ => None,
+            }
+        };
+        let full: Vec<String> = [part(first), part(last)].into_iter().flatten().collect();
+        values.push((name, if full.is_empty() { Value::Null } else { Value::str(full.join(" ")) }));
     }
 
     /// Upserts on `external_field` (an external-id field, or `Id`).

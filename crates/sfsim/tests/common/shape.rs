@@ -20,7 +20,7 @@ pub fn shape_diff(example: &J, ours: &J, keys: Keys) -> Vec<String> {
     out
 }
 
-fn kind(v: &J) -> &'static str {
+pub fn kind(v: &J) -> &'static str {
     match v {
         J::Null => "null",
         J::Bool(_) => "boolean",
@@ -79,6 +79,15 @@ pub fn assert_shape_except(what: &str, example: &J, ours: &J, allow_extra: &[&st
         .filter(|d| !allow_missing.iter().any(|k| *d == format!("$.{k}: missing")))
         .collect();
     assert!(diff.is_empty(), "{what}: shape differs from the corpus:\n  {}\nours: {ours}", diff.join("\n  "));
+}
+
+/// [`assert_same_shape`] with exact keys, plus the same top-level key order (Salesforce's write
+/// results are compared this way).
+#[track_caller]
+pub fn assert_same_shape_in_order(what: &str, example: &J, ours: &J) {
+    let keys = |v: &J| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(keys(ours), keys(example), "{what}: key order of {ours}");
+    assert_same_shape(what, example, ours, Keys::Exact);
 }
 
 #[cfg(test)]
