@@ -147,18 +147,12 @@ pub fn routes() -> Router<AppState> {
     let upload = put(upload_batch).layer(DefaultBodyLimit::max(MAX_JOB_DATA_BYTES + 1024));
     let create = axum::routing::post(create_job).layer(DefaultBodyLimit::max(4 * MAX_MULTIPART_CHARS + 64 * 1024));
     Router::new()
-        .route("/jobs/ingest", get(list_jobs).merge(create.clone()))
-        .route("/jobs/ingest/", get(list_jobs).merge(create))
+        .route("/jobs/ingest", get(list_jobs).merge(create))
         .route("/jobs/ingest/{id}", get(job_info).patch(change_state).delete(delete_job))
-        .route("/jobs/ingest/{id}/", get(job_info).patch(change_state).delete(delete_job))
-        .route("/jobs/ingest/{id}/batches", upload.clone())
-        .route("/jobs/ingest/{id}/batches/", upload)
+        .route("/jobs/ingest/{id}/batches", upload)
         .route("/jobs/ingest/{id}/successfulResults", get(successful_results))
-        .route("/jobs/ingest/{id}/successfulResults/", get(successful_results))
         .route("/jobs/ingest/{id}/failedResults", get(failed_results))
-        .route("/jobs/ingest/{id}/failedResults/", get(failed_results))
         .route("/jobs/ingest/{id}/unprocessedrecords", get(unprocessed_records))
-        .route("/jobs/ingest/{id}/unprocessedrecords/", get(unprocessed_records))
 }
 
 type Params = Path<HashMap<String, String>>;

@@ -156,11 +156,8 @@ pub fn api_version_number(v: &str) -> J {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/jobs/query", get(list_jobs).post(create_job))
-        .route("/jobs/query/", get(list_jobs).post(create_job))
         .route("/jobs/query/{id}", get(job_info).patch(abort_job).delete(delete_job))
-        .route("/jobs/query/{id}/", get(job_info).patch(abort_job).delete(delete_job))
         .route("/jobs/query/{id}/results", get(results))
-        .route("/jobs/query/{id}/results/", get(results))
         .route("/jobs/query/{id}/resultPages", get(result_pages))
         .route("/jobs/query/{id}/resultpages", get(result_pages))
 }

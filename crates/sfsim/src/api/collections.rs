@@ -34,7 +34,6 @@ const ROLLED_BACK_MESSAGE: &str =
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/composite/sobjects", post(create).patch(update).delete(delete))
-        .route("/composite/sobjects/", post(create).patch(update).delete(delete))
         .route("/composite/sobjects/{object}", get(retrieve).post(retrieve_post))
         .route("/composite/sobjects/{object}/{field}", patch(upsert))
 }

@@ -20,7 +20,7 @@ const MAX_IDS: usize = 600_000;
 
 /// Routes that need no session: the versions list.
 pub fn unauthenticated_routes() -> Router<AppState> {
-    Router::new().route("/services/data", get(versions)).route("/services/data/", get(versions))
+    Router::new().route("/services/data", get(versions))
 }
 
 /// Routes under `/services/data/vNN.N`.
@@ -28,17 +28,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(resources))
         .route("/limits", get(limits))
-        .route("/limits/", get(limits))
         .route("/limits/recordCount", get(record_count))
-        .route("/limits/recordCount/", get(record_count))
         .route("/sobjects", get(describe_global))
-        .route("/sobjects/", get(describe_global))
         .route("/sobjects/{object}/describe", get(describe))
-        .route("/sobjects/{object}/describe/", get(describe))
         .route("/sobjects/{object}/updated", get(get_updated))
-        .route("/sobjects/{object}/updated/", get(get_updated))
         .route("/sobjects/{object}/deleted", get(get_deleted))
-        .route("/sobjects/{object}/deleted/", get(get_deleted))
 }
 
 async fn versions(State(state): State<AppState>) -> Response {

@@ -28,6 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use parking_lot::RwLock;
+use tower::Layer;
 
 use crate::auth::{AuthStore, Session};
 use crate::config::SimConfig;
@@ -219,20 +220,17 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk2_ingest::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), data_api_layer));
-    // `nest` matches `/services/data/v66.0` but not the same path with a trailing slash, which
-    // clients also send for the resources-by-version list.
-    let resources_with_slash = Router::new()
-        .route("/services/data/{version}/", axum::routing::get(metadata::resources))
-        .layer(middleware::from_fn_with_state(state.clone(), data_api_layer));
-    Router::new()
+    let routes = Router::new()
         .merge(metadata::unauthenticated_routes())
-        .merge(resources_with_slash)
         .nest("/services/data/{version}", data)
         .merge(oauth::routes())
         .merge(soap::routes())
         .merge(bulk1::routes())
         .merge(admin::routes(state.clone()))
-        .with_state(state)
+        .with_state(state);
+    // Salesforce serves every resource with and without a trailing slash. Paths are normalised
+    // once, in front of routing, so each route is declared once.
+    Router::new().fallback_service(tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(routes))
 }
 
 #[cfg(test)]

@@ -26,7 +26,6 @@ type Params = Path<HashMap<String, String>>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sobjects/{object}", get(basic_info).post(create))
-        .route("/sobjects/{object}/", get(basic_info).post(create))
         .route("/sobjects/{object}/{key}", get(retrieve).patch(update).delete(delete).post(insert_by_id))
         .route("/sobjects/{object}/{key}/{value}", get(retrieve_by_external_id).patch(upsert).delete(delete_by_external_id))
 }
