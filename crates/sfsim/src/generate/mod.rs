@@ -31,6 +31,7 @@
 
 pub(crate) mod names;
 pub(crate) mod records;
+pub(crate) mod slots;
 
 use std::collections::BTreeMap;
 
@@ -158,7 +159,7 @@ pub(crate) struct Gen<'o> {
     pub(crate) users: Vec<String>,
     pub(crate) campaigns: Vec<String>,
     pub(crate) counts: BTreeMap<&'static str, u64>,
-    pub(crate) slots: Option<records::AllSlots>,
+    pub(crate) slots: Option<slots::AllSlots>,
     /// Change rounds create records "now" instead of back-dating them.
     pub(crate) fresh: bool,
 }
