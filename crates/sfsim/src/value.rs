@@ -8,8 +8,9 @@ use tidemark_core::FieldType;
 const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
 
 /// An owned field value. Numbers of every numeric describe type are `Int` or `Double`; ids,
-/// picklists, text, etc. are `Str`.
-#[derive(Debug, Clone, PartialEq)]
+/// picklists, text, etc. are `Str`. Serialises externally tagged (`{"Int":5}`), the form
+/// persisted org snapshots store.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Null,
     Bool(bool),

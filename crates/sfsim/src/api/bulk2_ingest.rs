@@ -21,7 +21,7 @@ use super::error::json_ok;
 use super::{ApiError, ApiVersion, AppState, SessionExt, SimState};
 use crate::bulk::csv::{self, CsvTable};
 use crate::bulk::ingest::{self, IngestSpec, Operation, ParentIndex, ResultKind, RowOutcome};
-use crate::bulk::{self, CsvFormat, IdGen, JobState, LineEnding};
+use crate::bulk::{self, JobParams as Params, invalid_job, CsvFormat, IdGen, JobState, LineEnding};
 use crate::value::format_datetime_rest;
 
 /// Raw CSV a job may receive (150 MB base64-encoded ≈ 100 MB raw).
@@ -155,14 +155,9 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/ingest/{id}/unprocessedrecords", get(unprocessed_records))
 }
 
-type Params = Path<HashMap<String, String>>;
 
 fn find_job(state: &SimState, params: &HashMap<String, String>) -> Result<Arc<IngestJob>, ApiError> {
     params.get("id").and_then(|id| state.bulk2_ingest_jobs.get(id)).ok_or_else(ApiError::not_found)
-}
-
-fn invalid_job(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("INVALIDJOB", message)
 }
 
 fn content_type(headers: &HeaderMap) -> &str {

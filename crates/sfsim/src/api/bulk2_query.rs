@@ -18,7 +18,7 @@ use tidemark_core::SfId;
 
 use super::error::{json_ok, json_response};
 use super::{ApiError, ApiVersion, AppState, SessionExt, SimState};
-use crate::bulk::{self, ColumnDelimiter, CsvFormat, IdGen, JobState, LineEnding, locator};
+use crate::bulk::{self, JobParams as Params, invalid_job, ColumnDelimiter, CsvFormat, IdGen, JobState, LineEnding, locator};
 use crate::row::Row;
 use crate::soql::{self, SoqlQuery};
 use crate::value::format_datetime_rest;
@@ -162,14 +162,9 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/query/{id}/resultpages", get(result_pages))
 }
 
-type Params = Path<HashMap<String, String>>;
 
 fn find_job(state: &SimState, params: &HashMap<String, String>) -> Result<Arc<QueryJob>, ApiError> {
     params.get("id").and_then(|id| state.bulk2_query_jobs.get(id)).ok_or_else(ApiError::not_found)
-}
-
-fn invalid_job(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("INVALIDJOB", message)
 }
 
 /// Reads a create/patch body as a JSON object.

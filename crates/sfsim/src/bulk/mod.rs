@@ -259,6 +259,14 @@ impl ProcessingGate {
 }
 
 /// Milliseconds since `start`, saturating.
+/// Path parameters of the Bulk 2.0 job routes (`{id}`).
+pub type JobParams = axum::extract::Path<std::collections::HashMap<String, String>>;
+
+/// A 400 `INVALIDJOB` error (bad create or state-change request).
+pub fn invalid_job(message: impl Into<String>) -> crate::api::ApiError {
+    crate::api::ApiError::bad_request("INVALIDJOB", message)
+}
+
 /// Bulk 2.0 job lists return at most this many jobs per call (Behaviour 43).
 pub const LIST_PAGE: usize = 1000;
 

@@ -8,48 +8,6 @@ use crate::schema::{FieldDef, Formula, ObjectDef, ObjectFlags, PicklistValue, Ru
 use crate::value::Value;
 
 #[derive(Serialize, Deserialize)]
-pub(super) enum ValueDto {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Double(f64),
-    Str(String),
-    Date(i32),
-    DateTime(i64),
-    Time(u32),
-}
-
-impl From<&Value> for ValueDto {
-    fn from(v: &Value) -> Self {
-        match v {
-            Value::Null => ValueDto::Null,
-            Value::Bool(b) => ValueDto::Bool(*b),
-            Value::Int(i) => ValueDto::Int(*i),
-            Value::Double(d) => ValueDto::Double(*d),
-            Value::Str(s) => ValueDto::Str(s.clone()),
-            Value::Date(d) => ValueDto::Date(*d),
-            Value::DateTime(t) => ValueDto::DateTime(*t),
-            Value::Time(t) => ValueDto::Time(*t),
-        }
-    }
-}
-
-impl From<ValueDto> for Value {
-    fn from(v: ValueDto) -> Self {
-        match v {
-            ValueDto::Null => Value::Null,
-            ValueDto::Bool(b) => Value::Bool(b),
-            ValueDto::Int(i) => Value::Int(i),
-            ValueDto::Double(d) => Value::Double(d),
-            ValueDto::Str(s) => Value::Str(s),
-            ValueDto::Date(d) => Value::Date(d),
-            ValueDto::DateTime(t) => Value::DateTime(t),
-            ValueDto::Time(t) => Value::Time(t),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
 pub(super) enum FormulaDto {
     ParentField { reference_field: String, parent_field: String },
     Product { left: String, right: String, divisor: f64 },
@@ -83,7 +41,7 @@ pub(super) struct FieldDto {
     compound_field_name: Option<String>,
     components: Vec<String>,
     formula: Option<FormulaDto>,
-    default_value: Option<ValueDto>,
+    default_value: Option<Value>,
     extra_type_info: Option<String>,
     mask_type: Option<String>,
     inline_help_text: Option<String>,
@@ -164,7 +122,7 @@ impl From<&FieldDef> for FieldDto {
                 }
                 Formula::DaysSince { field } => FormulaDto::DaysSince { field: field.clone() },
             }),
-            default_value: f.default_value.as_ref().map(ValueDto::from),
+            default_value: f.default_value.clone(),
             extra_type_info: f.extra_type_info.clone(),
             mask_type: f.mask_type.clone(),
             inline_help_text: f.inline_help_text.clone(),
@@ -199,7 +157,7 @@ impl From<FieldDto> for FieldDef {
             FormulaDto::Product { left, right, divisor } => Formula::Product { left, right, divisor },
             FormulaDto::DaysSince { field } => Formula::DaysSince { field },
         });
-        f.default_value = d.default_value.map(Value::from);
+        f.default_value = d.default_value;
         f.extra_type_info = d.extra_type_info;
         f.mask_type = d.mask_type;
         f.inline_help_text = d.inline_help_text;
