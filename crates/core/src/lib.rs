@@ -6,9 +6,11 @@
 pub mod clock;
 pub mod config;
 pub mod field_type;
+pub mod schema;
 pub mod sfid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use field_type::FieldType;
+pub use schema::{SourceField, SourceSchema};
 pub use sfid::{SfId, SfIdError};

@@ -100,6 +100,10 @@ pub struct SalesforceClient {
     session: RwLock<Option<Session>>,
     config: ClientConfig,
     budget: ApiBudget,
+    /// Requests sent (each retry counts: the org counts it too).
+    requests: std::sync::atomic::AtomicU64,
+    /// The org's clock as of the latest response (`Date` header).
+    server_time: parking_lot::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 #[derive(Deserialize)]
@@ -134,9 +138,20 @@ impl SalesforceClient {
             auth,
             session: RwLock::new(None),
             config,
+            requests: std::sync::atomic::AtomicU64::new(0),
+            server_time: parking_lot::Mutex::new(None),
         };
         client.renew_session().await?;
         Ok(client)
+    }
+
+    /// Like [`connect`](Self::connect), also trusting the root certificates in `ca_pem` (a
+    /// private CA, or the simulator's local one).
+    pub async fn connect_trusting(auth: AuthConfig, config: ClientConfig, ca_pem: &[u8]) -> Result<SalesforceClient, SalesforceError> {
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| SalesforceError::Config(format!("the CA file is not PEM certificates: {e}")))?;
+        let builder = certs.into_iter().fold(reqwest::Client::builder(), |b, c| b.add_root_certificate(c));
+        Self::connect_with(builder, auth, config).await
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -151,6 +166,18 @@ impl SalesforceClient {
     /// The latest `Sforce-Limit-Info` usage seen.
     pub fn api_usage(&self) -> Option<ApiUsage> {
         self.budget.last()
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The org's time according to the latest response's `Date` header (second precision).
+    /// Versions Tidemark stamps itself (hard deletes, formula snapshots) use it, so they sit
+    /// on the org's timeline rather than the local machine's.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.server_time.lock()
     }
 
     pub async fn instance_url(&self) -> Option<String> {
@@ -226,9 +253,20 @@ impl SalesforceClient {
             builder = builder.header(reqwest::header::ACCEPT, accept);
         }
         let transport = |source: reqwest::Error| SalesforceError::Transport { url: strip_query(&url), source: source.without_url() };
+        self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = builder.send().await.map_err(transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        if let Some(date) = headers.get(reqwest::header::DATE).and_then(|v| v.to_str().ok()) {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc2822(date) {
+                let t = t.with_timezone(&chrono::Utc);
+                let mut seen = self.server_time.lock();
+                // Responses can arrive out of order across tasks; the clock only moves forward.
+                if seen.is_none_or(|s| s < t) {
+                    *seen = Some(t);
+                }
+            }
+        }
         if let Some(usage) = headers.get("Sforce-Limit-Info").and_then(|v| v.to_str().ok()).and_then(ApiUsage::parse) {
             self.budget.record(usage);
         }

@@ -31,8 +31,10 @@ pub struct DescribeGlobal {
 pub struct FieldDescribe {
     pub name: String,
     pub label: String,
-    #[serde(rename = "type")]
-    pub field_type: FieldType,
+    /// `None` for types this version of Tidemark does not know (newer API versions add some,
+    /// e.g. `complexvalue`); such fields are skipped, never a reason to fail a describe.
+    #[serde(rename = "type", deserialize_with = "known_field_type")]
+    pub field_type: Option<FieldType>,
     #[serde(default)]
     pub length: u32,
     #[serde(default)]
@@ -61,6 +63,11 @@ pub struct FieldDescribe {
     pub html_formatted: bool,
     #[serde(default)]
     pub extra_type_info: Option<String>,
+}
+
+fn known_field_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<FieldType>, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(FieldType::parse(&name))
 }
 
 /// `GET /sobjects/{name}/describe`.

@@ -19,6 +19,18 @@ pub struct QueryPage {
     pub records: Vec<Map<String, J>>,
 }
 
+/// One page of a REST query with each record's JSON kept as sent, so numbers keep every
+/// digit (decimal money must not pass through `f64`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawQueryPage {
+    pub total_size: u64,
+    pub done: bool,
+    #[serde(default)]
+    pub next_records_url: Option<String>,
+    pub records: Vec<Box<serde_json::value::RawValue>>,
+}
+
 /// Walks a query's pages. Each `next_page` is one API call.
 #[derive(Debug)]
 pub struct QueryPager<'c> {
@@ -36,15 +48,32 @@ impl QueryPager<'_> {
 
     /// The next page, or `None` when the query is exhausted.
     pub async fn next_page(&mut self) -> Result<Option<QueryPage>, SalesforceError> {
-        let Some(mut req) = self.next.take() else { return Ok(None) };
+        let Some(req) = self.next_request() else { return Ok(None) };
+        let page: QueryPage = self.client.execute(&req).await?.json("query page")?;
+        self.follow(page.done, page.next_records_url.as_deref());
+        Ok(Some(page))
+    }
+
+    /// Like [`next_page`](Self::next_page), records left as raw JSON.
+    pub async fn next_raw_page(&mut self) -> Result<Option<RawQueryPage>, SalesforceError> {
+        let Some(req) = self.next_request() else { return Ok(None) };
+        let page: RawQueryPage = self.client.execute(&req).await?.json("query page")?;
+        self.follow(page.done, page.next_records_url.as_deref());
+        Ok(Some(page))
+    }
+
+    fn next_request(&mut self) -> Option<Request> {
+        let mut req = self.next.take()?;
         if let Some(n) = self.batch_size {
             req = req.header("Sforce-Query-Options", format!("batchSize={n}"));
         }
-        let page: QueryPage = self.client.execute(&req).await?.json("query page")?;
-        if !page.done {
-            self.next = page.next_records_url.as_ref().map(|url| Request::get(url.clone()));
+        Some(req)
+    }
+
+    fn follow(&mut self, done: bool, next_records_url: Option<&str>) {
+        if !done {
+            self.next = next_records_url.map(|url| Request::get(url.to_owned()));
         }
-        Ok(Some(page))
     }
 }
 

@@ -38,7 +38,7 @@ async fn describes_and_pages_through_a_query() {
     let global = client.describe_global().await.unwrap();
     assert!(global.sobjects.iter().any(|o| o.name == "Account" && o.queryable));
     let account = client.describe("Account").await.unwrap();
-    assert_eq!(account.field("name").unwrap().field_type, tidemark_core::FieldType::String);
+    assert_eq!(account.field("name").unwrap().field_type, Some(tidemark_core::FieldType::String));
 
     let mut pager = client.query("SELECT Id, Name FROM Account", false).batch_size(500);
     let (mut ids, mut pages) = (std::collections::HashSet::new(), 0);

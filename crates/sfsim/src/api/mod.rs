@@ -177,7 +177,19 @@ async fn data_api_layer(State(state): State<AppState>, mut req: Request, next: N
             if fault == Some(RequestFault::DropConnection) { drop_mid_body(resp).await } else { resp }
         }
     };
-    with_limit_info(resp, (used, max))
+    with_org_date(with_limit_info(resp, (used, max)), now)
+}
+
+/// `Date` carries the org's clock, as a real org's server time: clients that stamp versions
+/// themselves (hard deletes, formula snapshots) then stay on the org's timeline even when the
+/// simulated clock is far from the wall clock.
+fn with_org_date(mut resp: Response, now_millis: i64) -> Response {
+    if let Some(t) = chrono::DateTime::from_timestamp_millis(now_millis) {
+        if let Ok(v) = HeaderValue::from_str(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
+            resp.headers_mut().insert(http::header::DATE, v);
+        }
+    }
+    resp
 }
 
 fn with_limit_info(mut resp: Response, (used, max): (u64, u64)) -> Response {

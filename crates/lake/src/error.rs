@@ -1,0 +1,57 @@
+use deltalake::DeltaTableError;
+use deltalake::arrow::error::ArrowError;
+use deltalake::datafusion::error::DataFusionError;
+
+/// Errors of the lake layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("invalid lake location '{location}': {reason}")]
+    Location { location: String, reason: String },
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    #[error("query on {table}: {source}")]
+    Query {
+        table: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("table {table} has an unexpected layout: {detail}")]
+    Layout { table: String, detail: String },
+    #[error(
+        "table {table}: another writer committed transaction {found} for '{app_id}' (expected {expected}); \
+         is a second sync of this object running?"
+    )]
+    ConcurrentWriter { table: String, app_id: String, expected: i64, found: i64 },
+}
+
+impl LakeError {
+    pub(crate) fn delta(table: &str, source: DeltaTableError) -> LakeError {
+        LakeError::Delta { table: table.to_owned(), source: Box::new(source) }
+    }
+
+    pub(crate) fn query(table: &str, source: DataFusionError) -> LakeError {
+        LakeError::Query { table: table.to_owned(), source: Box::new(source) }
+    }
+
+    /// Whether running the same operation again may succeed (storage hiccups, commit races).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LakeError::Delta { source, .. } => matches!(
+                source.as_ref(),
+                DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } | DeltaTableError::VersionAlreadyExists(_)
+                    | DeltaTableError::Transaction { .. }
+            ),
+            LakeError::Query { .. } => false,
+            LakeError::ConcurrentWriter { .. } => true,
+            LakeError::Location { .. } | LakeError::Arrow(_) | LakeError::Layout { .. } => false,
+        }
+    }
+}
+
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;

@@ -1,0 +1,151 @@
+//! History tables: one append-only Delta table of record versions per object.
+
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{Schema, SchemaRef};
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::StructField;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+
+use crate::error::{LakeError, Result};
+use crate::location::LakeLocation;
+
+/// Table properties every history table gets.
+///
+/// - Statistics on the first 40 columns: the metadata columns and `Id` come first, so the
+///   bookmark and overlap scans prune files by `_version_at`.
+/// - Checkpoints every 50 commits keep opening a long-lived table fast.
+const TABLE_PROPERTIES: [(&str, &str); 3] = [
+    ("delta.dataSkippingNumIndexedCols", "40"),
+    ("delta.checkpointInterval", "50"),
+    ("delta.appendOnly", "true"),
+];
+
+/// An object's history table.
+#[derive(Debug, Clone)]
+pub struct HistoryTable {
+    object: String,
+    table: DeltaTable,
+}
+
+/// Opens the table at `url`, `None` when no Delta table exists there yet.
+pub(crate) async fn open_table(location: &LakeLocation, url: url::Url) -> Result<Option<DeltaTable>> {
+    let name = url.to_string();
+    // A local folder that does not exist yet is "no table", as an empty prefix is on S3.
+    if let Ok(path) = url.to_file_path() {
+        if !path.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+    }
+    let mut table = DeltaTableBuilder::from_url(url)
+        .map_err(|e| LakeError::delta(&name, e))?
+        .with_storage_options(location.storage_options().clone())
+        .build()
+        .map_err(|e| LakeError::delta(&name, e))?;
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(LakeError::delta(&name, e)),
+    }
+}
+
+/// Creates a table (or opens it when another writer created it first).
+pub(crate) async fn create_table(
+    location: &LakeLocation,
+    url: url::Url,
+    name: &str,
+    schema: &Schema,
+    properties: &[(&str, &str)],
+) -> Result<DeltaTable> {
+    let label = url.to_string();
+    let fields: Vec<StructField> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().try_into_kernel())
+        .collect::<Result<_, _>>()
+        .map_err(|e: deltalake::arrow::error::ArrowError| LakeError::Arrow(e))?;
+    let created = deltalake::operations::create::CreateBuilder::new()
+        .with_location(url.as_str())
+        .with_storage_options(location.storage_options().clone())
+        .with_table_name(name)
+        .with_columns(fields)
+        .with_configuration(properties.iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))))
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        // A concurrent creator won; its table is as good as ours.
+        Err(e) => match open_table(location, url).await? {
+            Some(t) => Ok(t),
+            None => Err(LakeError::delta(&label, e)),
+        },
+    }
+}
+
+impl HistoryTable {
+    /// Opens an object's history table, `None` when it was never synced.
+    pub async fn open(location: &LakeLocation, object: &str) -> Result<Option<HistoryTable>> {
+        Ok(open_table(location, location.object_table_url(object))
+            .await?
+            .map(|table| HistoryTable { object: object.to_owned(), table }))
+    }
+
+    /// Creates an object's history table with `schema` (see [`crate::columns::initial_schema`]).
+    pub async fn create(location: &LakeLocation, object: &str, schema: &Schema) -> Result<HistoryTable> {
+        let table = create_table(location, location.object_table_url(object), object, schema, &TABLE_PROPERTIES).await?;
+        Ok(HistoryTable { object: object.to_owned(), table })
+    }
+
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    pub(crate) fn delta_mut(&mut self) -> &mut DeltaTable {
+        &mut self.table
+    }
+
+    /// The Delta table version (number of commits - 1); `None` before the first commit.
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// The table's current Arrow schema.
+    pub fn schema(&self) -> Result<SchemaRef> {
+        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?;
+        let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(LakeError::Arrow)?;
+        Ok(Arc::new(schema))
+    }
+
+    /// Adds nullable columns (schema evolution). Existing rows read them as null.
+    pub async fn add_columns(&mut self, fields: &[deltalake::arrow::datatypes::Field]) -> Result<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let kernel: Vec<StructField> = fields
+            .iter()
+            .map(|f| f.clone().with_nullable(true))
+            .map(|f| (&f).try_into_kernel())
+            .collect::<Result<_, _>>()
+            .map_err(|e: deltalake::arrow::error::ArrowError| LakeError::Arrow(e))?;
+        let table = self.table.clone().add_columns().with_fields(kernel).await.map_err(|e| LakeError::delta(&self.object, e))?;
+        self.table = table;
+        Ok(())
+    }
+
+    /// Re-reads the table's log (after another writer or an ambiguous commit).
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table.update_state().await.map_err(|e| LakeError::delta(&self.object, e))
+    }
+
+    /// The last transaction number `app_id` committed, if any.
+    pub async fn transaction_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?;
+        snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| LakeError::delta(&self.object, e))
+    }
+}

@@ -1,0 +1,30 @@
+//! Tidemark's history lake: one append-only Delta Lake table of record versions per object,
+//! written with `deltalake` through `object_store` (local folder or `s3://`), plus Tidemark's
+//! own ledger tables in the same lake.
+//!
+//! - [`columns`]: the Salesforce-to-Arrow type mapping and the metadata columns.
+//! - [`HistoryTable`] / [`VersionWriter`]: streaming, idempotent appends.
+//! - [`schema_plan`]: schema evolution (new columns, type generations, removed fields).
+//! - [`Ledger`]: sync-run records (bookmarks) and schema events.
+//! - [`read`]: live state and version keys, with DataFusion.
+//!
+//! Arrow, Parquet and DataFusion come from `deltalake`'s re-exports so the tree has one
+//! version of each.
+
+pub mod columns;
+pub mod error;
+pub mod history;
+pub mod ledger;
+pub mod location;
+pub mod read;
+pub mod schema_plan;
+pub mod writer;
+
+pub use deltalake;
+pub use deltalake::arrow;
+pub use deltalake::datafusion;
+pub use error::LakeError;
+pub use history::HistoryTable;
+pub use ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
+pub use location::LakeLocation;
+pub use writer::{CommitMetrics, VersionWriter};

@@ -1,0 +1,114 @@
+//! Where a lake lives: a local folder or an object-store URL (`s3://bucket/prefix`), and the
+//! layout inside it.
+//!
+//! ```text
+//! <lake>/objects/<object>/          one history table per object (lower-case API name)
+//! <lake>/_tidemark/sync_runs/       one row per object per sync run (bookmarks, outcomes)
+//! <lake>/_tidemark/schema_events/   every schema change Tidemark applied
+//! ```
+
+use std::collections::HashMap;
+
+use url::Url;
+
+use crate::error::{LakeError, Result};
+
+/// A lake root plus the storage options for it (credentials and endpoints for object stores;
+/// by default taken from the standard `AWS_*` environment variables by the S3 backend).
+#[derive(Clone)]
+pub struct LakeLocation {
+    root: Url,
+    storage_options: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for LakeLocation {
+    // Storage options hold credentials: show only their keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.storage_options.keys().collect();
+        keys.sort();
+        f.debug_struct("LakeLocation").field("root", &self.root.as_str()).field("storage_option_keys", &keys).finish()
+    }
+}
+
+impl LakeLocation {
+    /// Parses a location: a URL with a scheme (`s3://`, `file://`, `memory://`) or a local path,
+    /// which is created if missing.
+    pub fn parse(location: &str) -> Result<LakeLocation> {
+        let err = |reason: String| LakeError::Location { location: location.to_owned(), reason };
+        if location.trim().is_empty() {
+            return Err(err("empty".into()));
+        }
+        let root = match Url::parse(location) {
+            Ok(url) if url.scheme().len() > 1 => url,
+            _ => {
+                let path = std::path::Path::new(location);
+                std::fs::create_dir_all(path).map_err(|e| err(format!("cannot create folder: {e}")))?;
+                let abs = std::fs::canonicalize(path).map_err(|e| err(e.to_string()))?;
+                Url::from_directory_path(&abs).map_err(|()| err("not an absolute path".into()))?
+            }
+        };
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        Ok(LakeLocation { root, storage_options: HashMap::new() })
+    }
+
+    /// Adds storage options (e.g. `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`).
+    pub fn with_storage_options(mut self, options: HashMap<String, String>) -> LakeLocation {
+        self.storage_options.extend(options);
+        self
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
+    /// The folder name of an object's history table.
+    pub fn table_name(object: &str) -> String {
+        object.to_ascii_lowercase()
+    }
+
+    pub fn object_table_url(&self, object: &str) -> Url {
+        self.join(&format!("objects/{}/", LakeLocation::table_name(object)))
+    }
+
+    pub fn internal_table_url(&self, name: &str) -> Url {
+        self.join(&format!("_tidemark/{name}/"))
+    }
+
+    fn join(&self, rel: &str) -> Url {
+        self.root.join(rel).expect("relative path joins a directory URL")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_and_urls_become_directory_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        assert!(lake.root().as_str().starts_with("file:///") && lake.root().as_str().ends_with("/lake/"));
+        assert!(lake.object_table_url("Invoice__c").as_str().ends_with("/lake/objects/invoice__c/"));
+        let s3 = LakeLocation::parse("s3://bucket/prefix").unwrap();
+        assert_eq!(s3.object_table_url("Account").as_str(), "s3://bucket/prefix/objects/account/");
+        assert_eq!(s3.internal_table_url("sync_runs").as_str(), "s3://bucket/prefix/_tidemark/sync_runs/");
+        assert!(LakeLocation::parse(" ").is_err());
+    }
+
+    #[test]
+    fn debug_hides_storage_option_values() {
+        let lake = LakeLocation::parse("s3://b/p")
+            .unwrap()
+            .with_storage_options(HashMap::from([("AWS_SECRET_ACCESS_KEY".to_owned(), "hunter2".to_owned())]));
+        let shown = format!("{lake:?}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY") && !shown.contains("hunter2"));
+    }
+}

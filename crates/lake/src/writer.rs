@@ -1,0 +1,183 @@
+//! Streaming, idempotent appends of versions to a history table.
+
+use std::time::Instant;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+
+use crate::error::{LakeError, Result};
+use crate::history::HistoryTable;
+
+/// Target size of one data file. Large enough that readers open few files, small enough that
+/// a writer holds little in memory (files stream to storage as multipart uploads).
+pub const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// Parquet settings for history tables: zstd level 3, 64 Ki-row row groups (enough for
+/// per-row-group pruning on `_version_at` without tiny pages).
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_max_row_group_row_count(Some(64 * 1024))
+        .build()
+}
+
+/// The Delta application id under which a writer numbers its commits for `table`.
+pub fn app_id(writer: &str, object: &str) -> String {
+    format!("tidemark-{writer}:{}", object.to_ascii_lowercase())
+}
+
+/// Commit-info key holding the writer's unique token and transaction number.
+const WRITER_TOKEN: &str = "tidemark.writer";
+
+/// What one commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitMetrics {
+    pub table_version: u64,
+    pub rows: u64,
+    /// The transaction number recorded in the commit (`txn` action).
+    pub transaction: i64,
+    pub millis: u64,
+}
+
+/// Appends batches to a history table, streaming Parquet files to storage, and commits them
+/// as numbered Delta transactions.
+///
+/// Contract:
+/// - Nothing is visible to readers until [`VersionWriter::commit`] returns; a crash before
+///   leaves at most unreferenced files (removed by a later vacuum), never partial versions.
+/// - Each commit carries a `txn` action `(app_id, n)` with `n` one more than the table's last
+///   transaction for `app_id` when the writer was created. If a commit's outcome is unknown
+///   (an error after the log entry may have landed), the writer re-reads the log and treats
+///   the commit as done when transaction `n` is there, so a retry never appends twice.
+/// - A second writer with the same `app_id` committing meanwhile makes the commit fail with
+///   [`LakeError::ConcurrentWriter`] instead of interleaving two runs' numbering (each writer
+///   stamps its commits with a unique token, so "transaction `n` is there" means "ours is").
+/// - Not `Sync`: one task writes one table.
+pub struct VersionWriter {
+    inner: Option<RecordBatchWriter>,
+    app_id: String,
+    next_transaction: i64,
+    metadata: Vec<(String, serde_json::Value)>,
+    pending_rows: u64,
+    token: String,
+}
+
+impl std::fmt::Debug for VersionWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionWriter")
+            .field("app_id", &self.app_id)
+            .field("next_transaction", &self.next_transaction)
+            .field("pending_rows", &self.pending_rows)
+            .finish()
+    }
+}
+
+impl VersionWriter {
+    /// A writer for `table`; `metadata` goes into every commit's `commitInfo`.
+    pub async fn new(table: &HistoryTable, app_id: String, metadata: Vec<(String, serde_json::Value)>) -> Result<VersionWriter> {
+        let last = table.transaction_version(&app_id).await?.unwrap_or(0);
+        let inner = RecordBatchWriter::for_table(table.delta())
+            .map_err(|e| LakeError::delta(table.object(), e))?
+            .with_writer_properties(writer_properties())
+            .with_target_file_size(TARGET_FILE_SIZE);
+        let token = uuid::Uuid::new_v4().to_string();
+        Ok(VersionWriter { inner: Some(inner), app_id, next_transaction: last + 1, metadata, pending_rows: 0, token })
+    }
+
+    /// Streams a batch into the open files. Its columns are matched by name; columns the table
+    /// lacks are an error (add them first with [`HistoryTable::add_columns`]).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let rows = batch.num_rows() as u64;
+        let inner = self.inner.as_mut().expect("writer present between calls");
+        inner.write_with_mode(batch, WriteMode::Default).await.map_err(|e| LakeError::delta("history writer", e))?;
+        self.pending_rows += rows;
+        Ok(())
+    }
+
+    /// Rows written since the last commit.
+    pub fn pending_rows(&self) -> u64 {
+        self.pending_rows
+    }
+
+    /// Approximate Parquet bytes written since the last commit.
+    pub fn pending_bytes(&self) -> usize {
+        self.inner.as_ref().map_or(0, RecordBatchWriter::buffer_len)
+    }
+
+    /// Commits everything written since the last commit as one transaction. Does nothing
+    /// (and returns `None`) when nothing was written.
+    pub async fn commit(&mut self, table: &mut HistoryTable) -> Result<Option<CommitMetrics>> {
+        if self.pending_rows == 0 {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let transaction = self.next_transaction;
+        let props = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&self.app_id, transaction))
+            .with_metadata(self.metadata.iter().cloned().chain([
+                ("tidemark.rows".to_owned(), self.pending_rows.into()),
+                (WRITER_TOKEN.to_owned(), format!("{}/{transaction}", self.token).into()),
+            ]));
+        let mut inner = self.inner.take().expect("writer present between calls").with_commit_properties(props);
+        let outcome = inner.flush_and_commit(table.delta_mut()).await;
+        self.inner = Some(inner);
+        let table_version = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                // The log entry may have landed before the error: look before retrying.
+                table.refresh().await?;
+                match table.transaction_version(&self.app_id).await? {
+                    Some(found) if found == transaction && landed(table, format!("{}/{transaction}", self.token)).await? => {
+                        self.inner.as_mut().expect("writer present").reset();
+                        table.version().unwrap_or_default()
+                    }
+                    Some(found) if found >= transaction => {
+                        return Err(LakeError::ConcurrentWriter {
+                            table: table.object().to_owned(),
+                            app_id: self.app_id.clone(),
+                            expected: transaction,
+                            found,
+                        });
+                    }
+                    _ => return Err(LakeError::delta(table.object(), e)),
+                }
+            }
+        };
+        let rows = std::mem::take(&mut self.pending_rows);
+        self.next_transaction += 1;
+        Ok(Some(CommitMetrics {
+            table_version,
+            rows,
+            transaction,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }))
+    }
+
+    /// Drops everything written since the last commit.
+    pub fn abort(&mut self) {
+        if let Some(inner) = self.inner.as_mut() {
+            inner.reset();
+        }
+        self.pending_rows = 0;
+    }
+}
+
+/// Whether the commit stamped `stamp` (`<token>/<transaction>`) is in the table's recent history.
+async fn landed(table: &HistoryTable, stamp: String) -> Result<bool> {
+    use futures::StreamExt;
+    let mut history = table.delta().history(Some(20));
+    while let Some(info) = history.next().await {
+        let info = info.map_err(|e| LakeError::delta(table.object(), e))?;
+        if info.info.get(WRITER_TOKEN).and_then(|v| v.as_str()) == Some(stamp.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,392 @@
+//! The configuration file (`tidemark.yaml`): how to reach Salesforce, where the lake is, and
+//! what to sync. Validated completely before any network call; errors name the dotted field.
+//!
+//! ```yaml
+//! salesforce:
+//!   auth:
+//!     flow: jwt_bearer            # or client_credentials, refresh_token, password, session
+//!     login_url: https://login.salesforce.com
+//!     client_id: ${SF_CLIENT_ID}
+//!     username: integration@example.com
+//!     private_key_file: /etc/tidemark/sf.key
+//!   budget_percent: 80            # stop (incomplete) when this share of the daily API allocation is used
+//! lake:
+//!   location: s3://acme-lake/salesforce   # or a local folder
+//! sync:
+//!   parallelism: 4
+//!   include: ["*"]
+//!   exclude: ["*Feed", "*Share", "*ChangeEvent"]
+//!   objects:
+//!     Contact:
+//!       formula_snapshot_every: 24h
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use tidemark_core::ConfigError;
+use tidemark_salesforce::AuthConfig;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TidemarkConfig {
+    pub salesforce: SalesforceSettings,
+    #[serde(default)]
+    pub lake: Option<LakeSettings>,
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceSettings {
+    pub auth: AuthSettings,
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Percent of the org's daily API allocation a run may use before stopping incomplete.
+    #[serde(default = "default_budget")]
+    pub budget_percent: u32,
+    /// An extra root certificate (PEM) to trust, e.g. the simulator's local CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// OAuth flows. Secrets are `SecretString`s: never shown by `Debug`, never logged.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "flow", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSettings {
+    JwtBearer { login_url: String, client_id: String, username: String, private_key_file: PathBuf },
+    ClientCredentials { login_url: String, client_id: String, client_secret: SecretString },
+    RefreshToken { login_url: String, client_id: String, #[serde(default)] client_secret: Option<SecretString>, refresh_token: SecretString },
+    Password {
+        login_url: String,
+        client_id: String,
+        client_secret: SecretString,
+        username: String,
+        password: SecretString,
+        #[serde(default)]
+        security_token: Option<SecretString>,
+    },
+    Session { instance_url: String, access_token: SecretString },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    /// A local folder or `s3://bucket/prefix`.
+    pub location: String,
+    /// Object-store options (`AWS_ENDPOINT_URL`, `AWS_REGION`, …); the standard `AWS_*`
+    /// environment variables apply without listing them here.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, SecretString>,
+}
+
+/// What to sync and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Objects synced at the same time.
+    pub parallelism: usize,
+    /// Objects with more changed records than this are read with Bulk API 2.0, others with REST.
+    pub bulk_threshold: u64,
+    /// How far before the bookmark each incremental read starts, so versions committed late
+    /// (long transactions) are not missed. Re-read versions are de-duplicated exactly.
+    #[serde(deserialize_with = "duration")]
+    pub overlap: Duration,
+    /// Object name patterns (`*` and `?` globs, case-insensitive).
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// How often to look for hard-deleted records (an Id-only query per object).
+    #[serde(deserialize_with = "duration")]
+    pub reconcile_every: Duration,
+    /// Rows per Delta commit during a long read (bounds the work a crash repeats).
+    pub commit_rows: u64,
+    /// Records per Bulk API result page.
+    pub bulk_page_records: u64,
+    /// Per-object settings, by API name.
+    pub objects: BTreeMap<String, ObjectSettings>,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            parallelism: 4,
+            bulk_threshold: 10_000,
+            overlap: Duration::from_secs(300),
+            include: vec!["*".into()],
+            exclude: DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect(),
+            reconcile_every: Duration::from_secs(24 * 3600),
+            commit_rows: 500_000,
+            bulk_page_records: 100_000,
+            objects: BTreeMap::new(),
+        }
+    }
+}
+
+/// Excluded unless configured otherwise: feeds and share rows are high-volume derivatives of
+/// other objects (and mostly refused by Bulk); change events exist only as streams.
+pub const DEFAULT_EXCLUDES: [&str; 3] = ["*Feed", "*Share", "*ChangeEvent"];
+
+/// Which API reads an object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiChoice {
+    /// Bulk above `bulk_threshold` changed records, REST below (and when Bulk refuses the object).
+    #[default]
+    Auto,
+    Bulk,
+    Rest,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectSettings {
+    /// Field name patterns to replicate (default: all). `Id` and the timestamp fields are
+    /// always included.
+    pub fields: Option<Vec<String>>,
+    pub exclude_fields: Vec<String>,
+    /// Re-read formula fields this often, recording changed values as versions (formula
+    /// changes do not move `SystemModstamp`). Off by default.
+    #[serde(deserialize_with = "optional_duration")]
+    pub formula_snapshot_every: Option<Duration>,
+    #[serde(deserialize_with = "optional_duration")]
+    pub reconcile_every: Option<Duration>,
+    pub api: ApiChoice,
+}
+
+fn default_api_version() -> String {
+    "66.0".to_owned()
+}
+
+fn default_budget() -> u32 {
+    80
+}
+
+/// Parses `90s`, `5m`, `24h`, `7d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 30s, 5m, 24h or 7d"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => return Err(format!("unknown duration unit '{other}' (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationText {
+    Seconds(u64),
+    Text(String),
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match DurationText::deserialize(d)? {
+        DurationText::Seconds(n) => Ok(Duration::from_secs(n)),
+        DurationText::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// Compiled object and field patterns.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    include: Vec<(String, GlobMatcher)>,
+    exclude: Vec<(String, GlobMatcher)>,
+}
+
+impl Patterns {
+    pub fn compile(include: &[String], exclude: &[String], path: &str) -> Result<Patterns, ConfigError> {
+        let compile = |list: &[String], key: &str| -> Result<Vec<(String, GlobMatcher)>, ConfigError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    globset::GlobBuilder::new(p)
+                        .case_insensitive(true)
+                        .build()
+                        .map(|g: Glob| (p.clone(), g.compile_matcher()))
+                        .map_err(|e| ConfigError::invalid(format!("{path}{key}[{i}]"), e.to_string()))
+                })
+                .collect()
+        };
+        Ok(Patterns { include: compile(include, "include")?, exclude: compile(exclude, "exclude")? })
+    }
+
+    /// `Ok(())` when `name` is selected, else the reason it is not.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if let Some((p, _)) = self.exclude.iter().find(|(_, m)| m.is_match(name)) {
+            return Err(format!("excluded by pattern '{p}'"));
+        }
+        if self.include.iter().any(|(_, m)| m.is_match(name)) { Ok(()) } else { Err("not in the include patterns".into()) }
+    }
+}
+
+impl TidemarkConfig {
+    /// Loads and validates a config file (`${ENV}` substituted from `env`).
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<TidemarkConfig, ConfigError> {
+        let config: TidemarkConfig = tidemark_core::config::load_file(path, env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let sf = &self.salesforce;
+        if !(1..=100).contains(&sf.budget_percent) {
+            return Err(ConfigError::invalid("salesforce.budget_percent", "must be between 1 and 100"));
+        }
+        if sf.api_version.parse::<f32>().map_or(true, |v| v < 31.0) {
+            return Err(ConfigError::invalid("salesforce.api_version", "must be a version like \"66.0\" (31.0 or later)"));
+        }
+        if let AuthSettings::JwtBearer { private_key_file, .. } = &sf.auth {
+            if !private_key_file.is_file() {
+                return Err(ConfigError::invalid("salesforce.auth.private_key_file", format!("{} is not a readable file", private_key_file.display())));
+            }
+        }
+        if let Some(ca) = &sf.ca_file {
+            if !ca.is_file() {
+                return Err(ConfigError::invalid("salesforce.ca_file", format!("{} is not a readable file", ca.display())));
+            }
+        }
+        self.sync.validate()
+    }
+
+    /// The auth settings as the client takes them (reads the private key file).
+    pub fn auth_config(&self) -> Result<AuthConfig, ConfigError> {
+        Ok(match &self.salesforce.auth {
+            AuthSettings::JwtBearer { login_url, client_id, username, private_key_file } => {
+                let pem = std::fs::read_to_string(private_key_file)
+                    .map_err(|e| ConfigError::invalid("salesforce.auth.private_key_file", e.to_string()))?;
+                AuthConfig::JwtBearer { login_url: login_url.clone(), client_id: client_id.clone(), username: username.clone(), private_key_pem: pem.into() }
+            }
+            AuthSettings::ClientCredentials { login_url, client_id, client_secret } => {
+                AuthConfig::ClientCredentials { login_url: login_url.clone(), client_id: client_id.clone(), client_secret: client_secret.clone() }
+            }
+            AuthSettings::RefreshToken { login_url, client_id, client_secret, refresh_token } => AuthConfig::RefreshToken {
+                login_url: login_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                refresh_token: refresh_token.clone(),
+            },
+            AuthSettings::Password { login_url, client_id, client_secret, username, password, security_token } => AuthConfig::Password {
+                login_url: login_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                username: username.clone(),
+                password: password.clone(),
+                security_token: security_token.clone(),
+            },
+            AuthSettings::Session { instance_url, access_token } => {
+                AuthConfig::Session { instance_url: instance_url.clone(), access_token: access_token.clone() }
+            }
+        })
+    }
+}
+
+impl LakeSettings {
+    pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
+        self.storage_options.iter().map(|(k, v)| (k.clone(), v.expose_secret().to_owned())).collect()
+    }
+}
+
+impl SyncSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=64).contains(&self.parallelism) {
+            return Err(ConfigError::invalid("sync.parallelism", "must be between 1 and 64"));
+        }
+        if self.commit_rows == 0 {
+            return Err(ConfigError::invalid("sync.commit_rows", "must be at least 1"));
+        }
+        if !(1..=1_000_000).contains(&self.bulk_page_records) {
+            return Err(ConfigError::invalid("sync.bulk_page_records", "must be between 1 and 1000000"));
+        }
+        self.object_patterns()?;
+        for (name, o) in &self.objects {
+            o.field_patterns(&format!("sync.objects.{name}."))?;
+        }
+        Ok(())
+    }
+
+    pub fn object_patterns(&self) -> Result<Patterns, ConfigError> {
+        Patterns::compile(&self.include, &self.exclude, "sync.")
+    }
+
+    /// Settings for an object (defaults when it has none).
+    pub fn object(&self, name: &str) -> ObjectSettings {
+        self.objects.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
+impl ObjectSettings {
+    pub fn field_patterns(&self, path: &str) -> Result<Patterns, ConfigError> {
+        let include = self.fields.clone().unwrap_or_else(|| vec!["*".into()]);
+        Patterns::compile(&include, &self.exclude_fields, path)
+            .map_err(|e| match e {
+                ConfigError::Invalid { path, message } => ConfigError::Invalid { path: path.replace(".include[", ".fields[").replace(".exclude[", ".exclude_fields["), message },
+                other => other,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<TidemarkConfig, ConfigError> {
+        let c: TidemarkConfig = tidemark_core::config::load_str(yaml, &|v| (v == "SECRET").then(|| "s3cr3t".to_owned()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    const BASE: &str = "salesforce:\n  auth:\n    flow: client_credentials\n    login_url: https://login.example.com\n    client_id: abc\n    client_secret: ${SECRET}\n";
+
+    #[test]
+    fn defaults_and_secrets() {
+        let c = load(BASE).unwrap();
+        assert_eq!(c.sync.parallelism, 4);
+        assert_eq!(c.sync.overlap, Duration::from_secs(300));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t"), "secret in Debug output: {shown}");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = load(&format!("{BASE}sync:\n  parallelism: 0\n")).unwrap_err();
+        assert!(e.to_string().starts_with("sync.parallelism:"), "{e}");
+        let e = load(&format!("{BASE}sync:\n  overlap: 5 minutes\n")).unwrap_err();
+        assert!(e.to_string().contains("sync.overlap"), "{e}");
+        let e = load(&format!("{BASE}sync:\n  objects:\n    Contact:\n      formula_snapshot_evry: 1h\n")).unwrap_err();
+        assert!(e.to_string().contains("sync.objects.Contact"), "{e}");
+        let e = load(&format!("{BASE}sync:\n  exclude: ['[']\n")).unwrap_err();
+        assert!(e.to_string().starts_with("sync.exclude[0]:"), "{e}");
+    }
+
+    #[test]
+    fn patterns_select_objects_with_a_reason() {
+        let p = SyncSettings::default().object_patterns().unwrap();
+        assert!(p.check("Account").is_ok());
+        assert_eq!(p.check("AccountFeed").unwrap_err(), "excluded by pattern '*Feed'");
+        let only = Patterns::compile(&["Acc*".into()], &[], "x.").unwrap();
+        assert!(only.check("account").is_ok());
+        assert!(only.check("Contact").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("5 weeks").is_err());
+    }
+}

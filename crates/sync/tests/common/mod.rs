@@ -1,0 +1,236 @@
+//! A simulated org, a lake in a temporary folder, and the oracle that checks the lake against
+//! the org's truth after each sync.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tidemark_lake::arrow::array::{Array, AsArray, RecordBatch};
+use tidemark_lake::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use tidemark_lake::arrow::datatypes::{Field, Schema, SchemaRef, TimestampMicrosecondType};
+use tidemark_lake::read::{HISTORY, quote, utf8};
+use tidemark_lake::schema_plan::plan;
+use tidemark_lake::{HistoryTable, LakeLocation};
+use tidemark_salesforce::{AuthConfig, ClientConfig, RetryPolicy, SalesforceClient};
+use tidemark_sfsim::changes::{ChangeRoundSpec, apply_change_round};
+use tidemark_sfsim::{SimConfig, SimHandle, SimServer};
+use tidemark_sync::config::ObjectSettings;
+use tidemark_sync::convert::json_batches;
+use tidemark_sync::discovery::source_schema;
+use tidemark_sync::{Sync, SyncReport, SyncSettings};
+
+/// `(Id, version time µs, deleted)`.
+pub type Key = (String, i64, bool);
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub client: Arc<SalesforceClient>,
+    pub lake: LakeLocation,
+    pub dir: tempfile::TempDir,
+    pub settings: SyncSettings,
+    /// Per object: every record key the org held at any sync point so far.
+    pub expected_keys: HashMap<String, HashSet<Key>>,
+    /// Per object: Ids that vanished from the org between sync points while live.
+    pub expected_vanished: HashMap<String, HashSet<String>>,
+    /// Per object: live Ids at the last sync point.
+    live_at_last_sync: HashMap<String, HashSet<String>>,
+    pub syncs: u32,
+}
+
+/// Objects the oracle checks (every kind of field and change the simulator produces).
+pub const CHECKED: [&str; 7] = ["Account", "Contact", "Opportunity", "Case", "Invoice__c", "Subscription__c", "Task"];
+
+pub fn test_settings() -> SyncSettings {
+    let mut settings = SyncSettings {
+        reconcile_every: std::time::Duration::ZERO,
+        // Small enough that both APIs and multi-commit reads are exercised at test scale.
+        bulk_threshold: 100,
+        commit_rows: 400,
+        bulk_page_records: 250,
+        ..SyncSettings::default()
+    };
+    // Formulas re-read on every run, so live state must equal the org's exactly.
+    for object in CHECKED {
+        settings.objects.insert(object.into(), ObjectSettings { formula_snapshot_every: Some(std::time::Duration::ZERO), ..Default::default() });
+    }
+    settings
+}
+
+pub async fn connect(sim: &SimHandle, retry: RetryPolicy) -> SalesforceClient {
+    let auth = AuthConfig::ClientCredentials {
+        login_url: sim.base_url().to_owned(),
+        client_id: sim.credentials.client_id.clone(),
+        client_secret: sim.credentials.client_secret.clone().into(),
+    };
+    SalesforceClient::connect(auth, ClientConfig { retry, ..ClientConfig::default() }).await.expect("client connects")
+}
+
+impl Harness {
+    pub async fn start(accounts: u64, seed: u64) -> Harness {
+        let sim = SimServer::new(SimConfig { accounts, seed, ..SimConfig::default() })
+            .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("simulator starts");
+        let client = Arc::new(connect(&sim, RetryPolicy::immediate(8)).await);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        Harness {
+            sim,
+            client,
+            lake,
+            dir,
+            settings: test_settings(),
+            expected_keys: HashMap::new(),
+            expected_vanished: HashMap::new(),
+            live_at_last_sync: HashMap::new(),
+            syncs: 0,
+        }
+    }
+
+    pub fn sync_builder(&self) -> Sync {
+        Sync::new(self.client.clone(), self.lake.clone(), self.settings.clone()).with_objects(CHECKED.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    /// Syncs the checked objects and records what the org held at this sync point.
+    pub async fn sync(&mut self) -> SyncReport {
+        let report = self.sync_builder().await.expect("sync runs");
+        self.syncs += 1;
+        self.note_sync_point();
+        report
+    }
+
+    /// Records the org's keys at a sync point (call after a sync that completed).
+    pub fn note_sync_point(&mut self) {
+        let org = self.sim.state.org.read();
+        for object in CHECKED {
+            let table = org.table(object).expect("object exists");
+            let stamp_field = table.def.field("SystemModstamp").expect("SystemModstamp");
+            let deleted_field = table.def.field("IsDeleted").expect("IsDeleted");
+            let mut present = HashSet::new();
+            let mut live = HashSet::new();
+            for row in table.rows() {
+                let id = table.id_of(row).to_string();
+                let at = org.field_json(table, row, stamp_field);
+                let at = chrono::DateTime::parse_from_str(at.as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap().timestamp_micros();
+                let deleted = org.field_json(table, row, deleted_field).as_bool().unwrap();
+                self.expected_keys.entry(object.to_owned()).or_default().insert((id.clone(), at, deleted));
+                if !deleted {
+                    live.insert(id.clone());
+                }
+                present.insert(id);
+            }
+            if let Some(before) = self.live_at_last_sync.get(object) {
+                let gone = before.iter().filter(|id| !present.contains(*id)).cloned();
+                self.expected_vanished.entry(object.to_owned()).or_default().extend(gone);
+            }
+            self.live_at_last_sync.insert(object.to_owned(), live);
+        }
+    }
+
+    pub fn change(&self, spec: serde_json::Value, seed: u64) {
+        let spec: ChangeRoundSpec = serde_json::from_value(spec).expect("valid change round");
+        let mut org = self.sim.state.org.write();
+        apply_change_round(&mut org, &spec, seed).expect("change round applies");
+    }
+
+    pub fn schema_change(&self, object: &str, change: serde_json::Value) {
+        let change = serde_json::from_value(change).expect("valid schema change");
+        self.sim.state.org.write().apply_schema_change(object, &change).expect("schema change applies");
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.sim.state.org.write().advance_clock(by);
+    }
+
+    /// The oracle: for every checked object, queried versions are exactly the org's keys at
+    /// the sync points (no gaps, no duplicates), vanished records got exactly one delete
+    /// version each, and the live state equals the org's records value for value.
+    pub async fn check(&self) {
+        for object in CHECKED {
+            let table = HistoryTable::open(&self.lake, object).await.unwrap().expect("table exists");
+            let ctx = table.session().await.unwrap();
+            let sql = format!("SELECT {}, {}, {}, {} FROM {HISTORY}", quote("Id"), quote("_version_at"), quote("_deleted"), quote("_origin"));
+            let mut queried: Vec<Key> = Vec::new();
+            let mut reconciled: Vec<String> = Vec::new();
+            for b in table.collect(&ctx, &sql).await.unwrap() {
+                let ids = utf8(b.column(0)).unwrap();
+                let at = b.column(1).as_primitive::<TimestampMicrosecondType>();
+                let del = b.column(2).as_boolean();
+                let origin = utf8(b.column(3)).unwrap();
+                for i in 0..b.num_rows() {
+                    match origin.value(i) {
+                        "query" => queried.push((ids.value(i).to_owned(), at.value(i), del.value(i))),
+                        "reconcile" => reconciled.push(ids.value(i).to_owned()),
+                        _ => {}
+                    }
+                }
+            }
+            let distinct: HashSet<Key> = queried.iter().cloned().collect();
+            assert_eq!(distinct.len(), queried.len(), "{object}: duplicate versions in the lake");
+            let expected = &self.expected_keys[object];
+            let missing: Vec<_> = expected.difference(&distinct).take(3).collect();
+            let extra: Vec<_> = distinct.difference(expected).take(3).collect();
+            assert!(missing.is_empty() && extra.is_empty(), "{object}: versions missing {missing:?}, unexpected {extra:?}");
+            let reconciled_set: HashSet<String> = reconciled.iter().cloned().collect();
+            assert_eq!(reconciled_set.len(), reconciled.len(), "{object}: a record got two reconcile deletes");
+            let vanished = self.expected_vanished.get(object).cloned().unwrap_or_default();
+            assert_eq!(reconciled_set, vanished, "{object}: reconcile deletes differ from the records that vanished");
+            self.check_live(object, &table).await;
+        }
+    }
+
+    async fn check_live(&self, object: &str, table: &HistoryTable) {
+        let describe = self.client.describe(object).await.unwrap();
+        let (schema, _) = source_schema(&describe, &self.settings);
+        let targets = plan(&table.schema().unwrap(), &schema.fields, &HashSet::new()).targets;
+        let read: SchemaRef = Arc::new(Schema::new(targets.iter().map(|(f, _, t)| Field::new(f, t.clone(), true)).collect::<Vec<_>>()));
+        // The org's live records as the API shows them (formulas computed, encrypted masked).
+        let records: Vec<Box<serde_json::value::RawValue>> = {
+            let org = self.sim.state.org.read();
+            let t = org.table(object).unwrap();
+            t.rows()
+                .iter()
+                .filter(|r| !t.is_deleted(r))
+                .map(|r| {
+                    let fields: BTreeMap<&str, serde_json::Value> = targets
+                        .iter()
+                        .map(|(f, _, _)| (f.as_str(), org.field_json(t, r, t.def.field(f).unwrap())))
+                        .collect();
+                    serde_json::value::to_raw_value(&fields).unwrap()
+                })
+                .collect()
+        };
+        let expected = sorted_by_id(json_batches(&records, &read).unwrap(), &read);
+        let ctx = table.session().await.unwrap();
+        let live = table.live(&ctx).await.unwrap();
+        let select = targets.iter().map(|(f, c, _)| format!("{} AS {}", quote(c), quote(f))).collect::<Vec<_>>().join(", ");
+        ctx.register_table("live", live.into_view()).unwrap();
+        let got = table.collect(&ctx, &format!("SELECT {select} FROM live")).await.unwrap();
+        let got = sorted_by_id(got, &read);
+        assert_eq!(got.num_rows(), expected.num_rows(), "{object}: live record count");
+        for (i, (f, _, _)) in targets.iter().enumerate() {
+            let (a, b) = (got.column(i), expected.column(i));
+            if a.as_ref() != b.as_ref() {
+                let ids = utf8(expected.column(0)).unwrap();
+                let row = (0..a.len()).find(|&r| a.slice(r, 1) != b.slice(r, 1)).unwrap_or(0);
+                panic!("{object}.{f}: live value differs from the org, first at {} (lake {:?}, org {:?})", ids.value(row), a.slice(row, 1), b.slice(row, 1));
+            }
+        }
+    }
+}
+
+fn sorted_by_id(batches: Vec<RecordBatch>, schema: &SchemaRef) -> RecordBatch {
+    // Scans return strings as Utf8View: compare in the schema's own types.
+    let batches: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let cols = b.columns().iter().zip(schema.fields()).map(|(c, f)| tidemark_lake::arrow::compute::cast(c, f.data_type()).unwrap()).collect();
+            RecordBatch::try_new(schema.clone(), cols).unwrap()
+        })
+        .collect();
+    let all = concat_batches(schema, &batches).unwrap();
+    let order = sort_to_indices(all.column(0), None, None).unwrap();
+    take_record_batch(&all, &order).unwrap()
+}
