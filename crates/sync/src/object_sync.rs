@@ -286,28 +286,47 @@ async fn read_changes(
     report.api = Some(extraction.api);
     cx.observer.object_started(object, extraction.api, expected);
     let stamp = stamp(cx, Origin::Query, StampSource::Column(field.to_owned()), StampSource::Column("IsDeleted".to_owned()));
-    let mut max_seen = previous.map(micros);
-    while let Some(batches) = extraction.next().await? {
-        let mut page_rows = 0;
-        for batch in batches {
-            page_rows += batch.num_rows() as u64;
-            let versions = to_history(&batch, Some(plan), table_schema, &stamp)
-                .map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-            let at = versions.column_by_name(VERSION_AT).expect("metadata column").as_primitive::<TimestampMicrosecondType>();
-            if let Some(m) = tidemark_lake::arrow::compute::max(at) {
-                max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
-            }
-            let fresh = drop_known(&versions, &known).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-            report.deletes += count_true(&fresh, DELETED);
-            report.versions_written += fresh.num_rows() as u64;
-            writer.write(fresh).await?;
-            if writer.pending_rows() >= cx.settings.commit_rows {
-                writer.commit(table).await?;
+    // The next page downloads and decodes while this one is encoded and written: a producer
+    // and a consumer joined in this task, one page in flight between them.
+    let (pages, mut received) = tokio::sync::mpsc::channel::<Vec<RecordBatch>>(1);
+    let produce = async move {
+        while let Some(batches) = extraction.next().await? {
+            if pages.send(batches).await.is_err() {
+                break;
             }
         }
-        report.rows_read += page_rows;
-        cx.observer.records_read(object, page_rows);
-    }
+        Ok::<(), SyncError>(())
+    };
+    // `move`: returning (on success or error) drops the receiver, which ends the producer at
+    // its next send instead of leaving it blocked on a full channel.
+    let consume = async move {
+        let mut max_seen = previous.map(micros);
+        while let Some(batches) = received.recv().await {
+            let mut page_rows = 0;
+            for batch in batches {
+                page_rows += batch.num_rows() as u64;
+                let versions = to_history(&batch, Some(plan), table_schema, &stamp)
+                    .map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
+                let at = versions.column_by_name(VERSION_AT).expect("metadata column").as_primitive::<TimestampMicrosecondType>();
+                if let Some(m) = tidemark_lake::arrow::compute::max(at) {
+                    max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
+                }
+                let fresh = drop_known(&versions, &known).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
+                report.deletes += count_true(&fresh, DELETED);
+                report.versions_written += fresh.num_rows() as u64;
+                writer.write(fresh).await?;
+                if writer.pending_rows() >= cx.settings.commit_rows {
+                    writer.commit(table).await?;
+                }
+            }
+            report.rows_read += page_rows;
+            cx.observer.records_read(object, page_rows);
+        }
+        Ok::<(Option<i64>, &mut ObjectReport), SyncError>((max_seen, report))
+    };
+    let (produced, consumed) = tokio::join!(produce, consume);
+    let (max_seen, report) = consumed?;
+    produced?;
     report.bookmark = max_seen.and_then(DateTime::from_timestamp_micros);
     Ok(())
 }
