@@ -5,7 +5,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${TIDEMARK_VENV:-$repo/target/python-venv}"
-req="$repo/tests/python/requirements.txt"
+req="$repo/${TIDEMARK_REQUIREMENTS:-tests/python/requirements.txt}"
 mkdir -p "$(dirname "$venv")"
 exec 9>"$venv.lock"
 flock 9

@@ -19,6 +19,9 @@ use crate::lake_cmd::Outcome;
 #[derive(Debug, Parser)]
 #[command(name = "tidemark", version, about = "A self-hosted CRM data lakehouse")]
 struct Cli {
+    /// Log lines as JSON objects (for log collectors) instead of text.
+    #[arg(long, global = true, env = "TIDEMARK_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,10 +98,17 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,tidemark=info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // On a terminal the progress bars tell the story and only warnings are logged; otherwise
+    // (cron, CI, containers) progress goes to the log at info level. RUST_LOG overrides both.
+    use std::io::IsTerminal;
+    let default = if std::io::stderr().is_terminal() { "warn" } else { "warn,tidemark=info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run(cli.command)));
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

@@ -157,6 +157,11 @@ pub struct ObjectSettings {
     #[serde(deserialize_with = "optional_duration")]
     pub reconcile_every: Option<Duration>,
     pub api: ApiChoice,
+    /// Read the whole object each run and diff it against the lake instead of following a
+    /// timestamp (automatic for objects without `SystemModstamp`, `LastModifiedDate` or
+    /// `CreatedDate`). New and changed records become versions stamped with the org's time;
+    /// records gone from the org become delete versions.
+    pub snapshot_diff: bool,
 }
 
 fn default_api_version() -> String {

@@ -118,7 +118,7 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     report.schema_changes = plan.changes.len();
     let table_schema = table.schema()?;
 
-    let bookmark = bookmark_field(&schema);
+    let bookmark = if settings.snapshot_diff { None } else { bookmark_field(&schema) };
     report.bookmark_field = bookmark.unwrap_or("").to_owned();
     let previous = last_complete.and_then(|r| r.bookmark).filter(|_| !cx.full);
     report.mode = match (previous, created || last_complete.is_none()) {
@@ -358,6 +358,7 @@ async fn read_all(cx: &RunContext, object: &str, soql: &str, include_deleted: bo
     let mut extraction =
         Extraction::start(&cx.client, object, soql, include_deleted, schema, choice, expected, cx.settings.bulk_threshold, cx.settings.bulk_page_records)
             .await?;
+    report.api.get_or_insert(extraction.api);
     let mut out = Vec::new();
     while let Some(batches) = extraction.next().await? {
         report.rows_read += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
@@ -458,7 +459,6 @@ async fn snapshot_diff(
     let soql = format!("SELECT {} FROM {object}", select_list(plan));
     let choice = cx.settings.object(object).api;
     let rows = read_all(cx, object, &soql, false, schema.clone(), choice, report).await?;
-    report.api = Some(crate::extract::Api::Rest);
     let observed_at = micros(org_now(cx));
     let fields: Vec<(String, String)> = plan.targets.iter().map(|(f, c, _)| (f.clone(), c.clone())).collect();
     let changed = compare(table, rows.clone(), schema.clone(), &fields, Comparison::NewOrChanged).await?;

@@ -63,3 +63,28 @@ async fn change_rounds_land_exactly_once() {
     let again = Ledger::new(h.lake.clone()).schema_events().await.unwrap();
     assert_eq!(again.len(), events.len(), "schema events are recorded once");
 }
+
+/// Objects without a usable timestamp are read whole and diffed against the lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_diff_keeps_live_state_exact() {
+    let mut h = Harness::start(60, 8).await;
+    for object in common::CHECKED {
+        h.settings.objects.get_mut(object).unwrap().snapshot_diff = true;
+    }
+    let first = h.sync().await;
+    assert_eq!(first.status(), RunStatus::Complete, "{first:#?}");
+    assert!(first.objects.iter().all(|o| o.bookmark_field.is_empty()), "no timestamp followed");
+    h.check_live_all().await;
+
+    h.advance(chrono::Duration::minutes(10));
+    h.change(json!({"updates": 4, "creates": 2, "deletes": 2, "hard_deletes": 1, "parent_renames": 2}), 5);
+    let second = h.sync().await;
+    assert_eq!(second.status(), RunStatus::Complete, "{second:#?}");
+    let account = second.objects.iter().find(|o| o.object == "Account").unwrap();
+    assert!(account.versions_written >= 4 + 2 + 2 + 1, "every change is a version: {account:#?}");
+    h.check_live_all().await;
+
+    // Nothing changed: nothing written.
+    let idle = h.sync().await;
+    assert_eq!(idle.versions_written(), 0, "{idle:#?}");
+}
