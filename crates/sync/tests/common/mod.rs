@@ -58,6 +58,14 @@ pub fn test_settings() -> SyncSettings {
     settings
 }
 
+/// The interop venv's python (created on first use by `scripts/python-venv.sh`).
+pub fn python() -> std::path::PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/python-venv.sh");
+    let out = std::process::Command::new("bash").arg(script).output().expect("runs the venv script");
+    assert!(out.status.success(), "venv set-up failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    std::path::PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+}
+
 pub async fn connect(sim: &SimHandle, retry: RetryPolicy) -> SalesforceClient {
     let auth = AuthConfig::ClientCredentials {
         login_url: sim.base_url().to_owned(),
@@ -68,14 +76,20 @@ pub async fn connect(sim: &SimHandle, retry: RetryPolicy) -> SalesforceClient {
 }
 
 impl Harness {
+    /// A simulated org and a lake in a temporary folder.
     pub async fn start(accounts: u64, seed: u64) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        Harness::start_with_lake(accounts, seed, lake, dir).await
+    }
+
+    /// A simulated org and the lake at `lake` (an object store, say); `dir` is scratch space.
+    pub async fn start_with_lake(accounts: u64, seed: u64, lake: LakeLocation, dir: tempfile::TempDir) -> Harness {
         let sim = SimServer::new(SimConfig { accounts, seed, ..SimConfig::default() })
             .start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("simulator starts");
         let client = Arc::new(connect(&sim, RetryPolicy::immediate(8)).await);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
         Harness {
             sim,
             client,
