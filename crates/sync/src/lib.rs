@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 mod object_sync;
 pub mod report;
+mod rereads;
 mod run;
 
 pub use config::{SyncSettings, TidemarkConfig};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tidemark_core::{Clock, SourceSchema};
 use tidemark_lake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::compute::filter_record_batch;
-use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use tidemark_lake::arrow::datatypes::TimestampMicrosecondType;
 use tidemark_lake::columns::{DELETED, ID, Origin, VERSION_AT, initial_schema};
 use tidemark_lake::ledger::{RunStatus, SchemaEvent, SyncRunRecord};
 use tidemark_lake::read::VersionKey;
@@ -19,13 +19,13 @@ use tidemark_lake::writer::app_id;
 use tidemark_lake::{HistoryTable, LakeLocation, Ledger, VersionWriter};
 use tidemark_salesforce::SalesforceClient;
 
-use crate::compare::{Comparison, compare};
 use crate::config::{ApiChoice, SyncSettings};
 use crate::convert::{Stamp, StampSource, read_schema, to_history};
 use crate::discovery::{bookmark_field, source_schema};
 use crate::error::SyncError;
 use crate::extract::{Extraction, count};
 use crate::report::{ObjectReport, SyncObserver};
+use crate::rereads::{Target, reconcile, resnapshot, snapshot_diff};
 
 /// Everything one run shares across objects.
 pub(crate) struct RunContext {
@@ -42,7 +42,7 @@ pub(crate) struct RunContext {
     pub past_events: Vec<SchemaEvent>,
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
@@ -135,16 +135,17 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     .await?;
 
     let outcome = async {
+        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer };
         match bookmark {
-            Some(field) => read_changes(cx, object, field, previous, &plan, &mut table, &table_schema, &mut writer, report).await?,
-            None => snapshot_diff(cx, object, &plan, &mut table, &table_schema, &mut writer, report).await?,
+            Some(field) => read_changes(cx, &mut target, field, previous, report).await?,
+            None => snapshot_diff(cx, &mut target, report).await?,
         }
         let now = cx.clock.now();
         let reconcile_every = settings.reconcile_every.unwrap_or(cx.settings.reconcile_every);
         let reconcile_due = report.mode != "initial"
             && (cx.full || last_reconciled.is_none_or(|t| now - t >= chrono::Duration::from_std(reconcile_every).unwrap_or_default()));
         if reconcile_due && bookmark.is_some() {
-            reconcile(cx, object, &plan, &mut table, &table_schema, &mut writer, settings.api, report).await?;
+            reconcile(cx, &mut target, report).await?;
         }
         // A type change converts stored values without moving SystemModstamp: re-read them.
         // Also those of earlier runs that ended before completing (a crash after the event).
@@ -167,7 +168,7 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
             }
         }
         if !snapshot.is_empty() && report.mode != "initial" && bookmark.is_some() {
-            resnapshot(cx, object, &snapshot, &mut table, &table_schema, &mut writer, settings.api, report).await?;
+            resnapshot(cx, &mut target, &snapshot, report).await?;
         }
         Ok::<(), SyncError>(())
     }
@@ -236,33 +237,30 @@ async fn evolve_schema(
     Ok(plan)
 }
 
-fn select_list(plan: &SchemaPlan) -> String {
+pub(crate) fn select_list(plan: &SchemaPlan) -> String {
     plan.targets.iter().map(|(f, _, _)| f.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn stamp(cx: &RunContext, origin: Origin, version_at: StampSource<i64>, deleted: StampSource<bool>) -> Stamp {
+pub(crate) fn stamp(cx: &RunContext, origin: Origin, version_at: StampSource<i64>, deleted: StampSource<bool>) -> Stamp {
     Stamp { origin, run_id: cx.run_id.clone(), ingested_at_micros: micros(cx.clock.now()), version_at, deleted }
 }
 
 /// The org's "now" for versions Tidemark stamps itself.
-fn org_now(cx: &RunContext) -> DateTime<Utc> {
+pub(crate) fn org_now(cx: &RunContext) -> DateTime<Utc> {
     cx.client.server_time().unwrap_or_else(|| cx.clock.now())
 }
 
 /// Reads every version changed since `previous` (minus the overlap) with queryAll and appends
 /// the ones the lake does not have yet.
-#[allow(clippy::too_many_arguments)]
 async fn read_changes(
     cx: &RunContext,
-    object: &str,
+    target: &mut Target<'_>,
     field: &str,
     previous: Option<DateTime<Utc>>,
-    plan: &SchemaPlan,
-    table: &mut HistoryTable,
-    table_schema: &SchemaRef,
-    writer: &mut VersionWriter,
     report: &mut ObjectReport,
 ) -> Result<(), SyncError> {
+    let Target { object, plan, table, schema: table_schema, writer } = target;
+    let (object, plan): (&str, &SchemaPlan) = (object, plan);
     let overlap = chrono::Duration::from_std(cx.settings.overlap).unwrap_or_default();
     let since = previous.map(|b| b - overlap);
     let known: HashSet<VersionKey> = table.version_keys_since(since).await?;
@@ -352,133 +350,3 @@ fn count_true(batch: &RecordBatch, column: &str) -> u64 {
     batch.column_by_name(column).map_or(0, |c| c.as_boolean().true_count() as u64)
 }
 
-/// Reads a query completely into memory (Id-only and formula reads: narrow by design).
-async fn read_all(cx: &RunContext, object: &str, soql: &str, include_deleted: bool, schema: SchemaRef, choice: ApiChoice, report: &mut ObjectReport) -> Result<Vec<RecordBatch>, SyncError> {
-    let expected = if choice == ApiChoice::Auto { Some(count(&cx.client, object, "", include_deleted).await?) } else { None };
-    let mut extraction =
-        Extraction::start(&cx.client, object, soql, include_deleted, schema, choice, expected, cx.settings.bulk_threshold, cx.settings.bulk_page_records)
-            .await?;
-    report.api.get_or_insert(extraction.api);
-    let mut out = Vec::new();
-    while let Some(batches) = extraction.next().await? {
-        report.rows_read += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        out.extend(batches);
-    }
-    Ok(out)
-}
-
-/// Finds live records that vanished from the org (hard deletes, purges the incremental read
-/// cannot see) and appends a delete version for each, carrying its last values.
-#[allow(clippy::too_many_arguments)]
-async fn reconcile(
-    cx: &RunContext,
-    object: &str,
-    plan: &SchemaPlan,
-    table: &mut HistoryTable,
-    table_schema: &SchemaRef,
-    writer: &mut VersionWriter,
-    choice: ApiChoice,
-    report: &mut ObjectReport,
-) -> Result<(), SyncError> {
-    // Pending versions must be visible to the comparison.
-    writer.commit(table).await?;
-    let id_schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(ID, DataType::Utf8, false)]));
-    let ids = read_all(cx, object, &format!("SELECT Id FROM {object}"), true, id_schema.clone(), choice, report).await?;
-    let detected_at = org_now(cx);
-    let gone = compare(table, ids, id_schema, &[(ID.to_owned(), ID.to_owned())], Comparison::Vanished).await?;
-    let stamp = stamp(cx, Origin::Reconcile, StampSource::Fixed(micros(detected_at)), StampSource::Fixed(true));
-    for batch in gone {
-        let mut versions = to_history(&batch, None, table_schema, &stamp).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-        if let Some(column) = plan.column_of("IsDeleted") {
-            versions = set_bool(&versions, column, true);
-        }
-        report.hard_deletes += versions.num_rows() as u64;
-        report.versions_written += versions.num_rows() as u64;
-        writer.write(versions).await?;
-    }
-    report.reconciled_at = Some(cx.clock.now());
-    Ok(())
-}
-
-fn set_bool(batch: &RecordBatch, column: &str, value: bool) -> RecordBatch {
-    let Ok(i) = batch.schema().index_of(column) else { return batch.clone() };
-    let mut columns = batch.columns().to_vec();
-    columns[i] = Arc::new(BooleanArray::from(vec![value; batch.num_rows()]));
-    RecordBatch::try_new(batch.schema(), columns).expect("same schema")
-}
-
-/// Re-reads `fields` (API name, column) of live records and appends a version for each record
-/// whose values changed without its timestamp moving (formulas; values converted by a type
-/// change). The version carries the record's other values from its current version.
-#[allow(clippy::too_many_arguments)]
-async fn resnapshot(
-    cx: &RunContext,
-    object: &str,
-    fields: &[(String, String)],
-    table: &mut HistoryTable,
-    table_schema: &SchemaRef,
-    writer: &mut VersionWriter,
-    choice: ApiChoice,
-    report: &mut ObjectReport,
-) -> Result<(), SyncError> {
-    writer.commit(table).await?;
-    let mut fields: Vec<(String, String)> = fields.to_vec();
-    fields.insert(0, (ID.to_owned(), ID.to_owned()));
-    let read = Arc::new(Schema::new(
-        fields
-            .iter()
-            .map(|(f, c)| Field::new(f, table_schema.field_with_name(c).map(|x| x.data_type().clone()).unwrap_or(DataType::Utf8), true))
-            .collect::<Vec<_>>(),
-    ));
-    let soql = format!("SELECT {} FROM {object}", fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "));
-    let rows = read_all(cx, object, &soql, false, read.clone(), choice, report).await?;
-    let observed_at = org_now(cx);
-    let changed = compare(table, rows, read, &fields, Comparison::Changed).await?;
-    let stamp = stamp(cx, Origin::Snapshot, StampSource::Fixed(micros(observed_at)), StampSource::Fixed(false));
-    for batch in changed {
-        let versions = to_history(&batch, None, table_schema, &stamp).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-        report.snapshot_versions += versions.num_rows() as u64;
-        report.versions_written += versions.num_rows() as u64;
-        writer.write(versions).await?;
-    }
-    Ok(())
-}
-
-/// Objects without a timestamp field: read everything, append new and changed records, and
-/// delete versions for records that vanished.
-async fn snapshot_diff(
-    cx: &RunContext,
-    object: &str,
-    plan: &SchemaPlan,
-    table: &mut HistoryTable,
-    table_schema: &SchemaRef,
-    writer: &mut VersionWriter,
-    report: &mut ObjectReport,
-) -> Result<(), SyncError> {
-    let schema = read_schema(plan);
-    let soql = format!("SELECT {} FROM {object}", select_list(plan));
-    let choice = cx.settings.object(object).api;
-    let rows = read_all(cx, object, &soql, false, schema.clone(), choice, report).await?;
-    let observed_at = micros(org_now(cx));
-    let fields: Vec<(String, String)> = plan.targets.iter().map(|(f, c, _)| (f.clone(), c.clone())).collect();
-    let changed = compare(table, rows.clone(), schema.clone(), &fields, Comparison::NewOrChanged).await?;
-    let upsert = stamp(cx, Origin::Query, StampSource::Fixed(observed_at), StampSource::Fixed(false));
-    for batch in changed {
-        let versions = to_history(&batch, None, table_schema, &upsert).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-        report.versions_written += versions.num_rows() as u64;
-        writer.write(versions).await?;
-    }
-    writer.commit(table).await?;
-    let ids: Vec<RecordBatch> = rows.iter().map(|b| b.project(&[0]).expect("Id is the first field")).collect();
-    let id_schema: SchemaRef = Arc::new(schema.project(&[0]).expect("Id is the first field"));
-    let gone = compare(table, ids, id_schema, &[(ID.to_owned(), ID.to_owned())], Comparison::Vanished).await?;
-    let deleted = stamp(cx, Origin::Reconcile, StampSource::Fixed(observed_at), StampSource::Fixed(true));
-    for batch in gone {
-        let versions = to_history(&batch, None, table_schema, &deleted).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
-        report.hard_deletes += versions.num_rows() as u64;
-        report.versions_written += versions.num_rows() as u64;
-        writer.write(versions).await?;
-    }
-    report.bookmark = DateTime::from_timestamp_micros(observed_at);
-    Ok(())
-}
