@@ -81,19 +81,6 @@ pub fn metadata_fields() -> Vec<Field> {
 /// The Arrow type a field is stored as, or `None` when the field is not replicated.
 pub fn arrow_type(field: &SourceField) -> Option<DataType> {
     Some(match field.field_type {
-        FieldType::Id
-        | FieldType::Reference
-        | FieldType::String
-        | FieldType::Textarea
-        | FieldType::Picklist
-        | FieldType::Multipicklist
-        | FieldType::Combobox
-        | FieldType::Email
-        | FieldType::Phone
-        | FieldType::Url
-        | FieldType::Encryptedstring
-        | FieldType::AnyType
-        | FieldType::Time => DataType::Utf8,
         FieldType::Boolean => DataType::Boolean,
         FieldType::Int => DataType::Int32,
         FieldType::Long => DataType::Int64,
@@ -101,6 +88,9 @@ pub fn arrow_type(field: &SourceField) -> Option<DataType> {
         FieldType::Date => DataType::Date32,
         FieldType::Datetime => timestamp_type(),
         FieldType::Base64 | FieldType::Address | FieldType::Location => return None,
+        // Ids, references, text of every kind, anyType (rendered as text) and time
+        // (`HH:MM:SS.sssZ`): text in every API.
+        _ => DataType::Utf8,
     })
 }
 
