@@ -120,7 +120,9 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
 
     let bookmark = if settings.snapshot_diff { None } else { bookmark_field(&schema) };
     report.bookmark_field = bookmark.unwrap_or("").to_owned();
-    let previous = last_complete.and_then(|r| r.bookmark).filter(|_| !cx.full);
+    // A table created now (first run, or deleted by hand) starts from the beginning whatever
+    // the ledger says.
+    let previous = last_complete.and_then(|r| r.bookmark).filter(|_| !cx.full && !created);
     report.mode = match (previous, created || last_complete.is_none()) {
         (Some(_), _) => "incremental",
         (None, true) => "initial",
