@@ -88,3 +88,17 @@ async fn snapshot_and_diff_keeps_live_state_exact() {
     let idle = h.sync().await;
     assert_eq!(idle.versions_written(), 0, "{idle:#?}");
 }
+
+/// A history table removed by hand is rebuilt from the beginning, not from the ledger's bookmark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_table_is_rebuilt_whole() {
+    let mut h = Harness::start(40, 9).await;
+    h.sync().await;
+    h.advance(chrono::Duration::minutes(10));
+    h.change(json!({"objects": ["Account"], "updates": 3}), 1);
+    std::fs::remove_dir_all(h.dir.path().join("lake/objects/account")).unwrap();
+    let r = h.sync().await;
+    let account = r.objects.iter().find(|o| o.object == "Account").unwrap();
+    assert_eq!((account.status, account.mode), (RunStatus::Complete, "initial"), "{account:#?}");
+    h.check_live_all().await;
+}
