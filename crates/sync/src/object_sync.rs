@@ -148,6 +148,9 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
             && (cx.full || last_reconciled.is_none_or(|t| now - t >= chrono::Duration::from_std(reconcile_every).unwrap_or_default()));
         if reconcile_due && bookmark.is_some() {
             reconcile(cx, &mut target, report).await?;
+        } else if report.mode != "incremental" {
+            // A complete read saw every record: it is as good as a reconciliation.
+            report.reconciled_at = Some(now);
         }
         // A type change converts stored values without moving SystemModstamp: re-read them.
         // Also those of earlier runs that ended before completing (a crash after the event).
