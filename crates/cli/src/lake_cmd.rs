@@ -78,14 +78,10 @@ pub async fn run_sync(
     progress: bool,
 ) -> anyhow::Result<SyncReport> {
     let progress = Arc::new(Progress::new(progress));
-    let mut sync = Sync::new(client.clone(), lake, settings.clone()).with_full(full).with_observer(progress.clone());
-    let selected = if objects.is_empty() {
-        Sync::discover(&client, settings).await?.into_iter().filter(|o| o.skipped.is_none()).count()
-    } else {
-        sync = sync.with_objects(objects.clone());
-        objects.len()
-    };
-    progress.set_objects(selected as u64);
+    let mut sync = Sync::new(client, lake, settings.clone()).with_full(full).with_observer(progress.clone());
+    if !objects.is_empty() {
+        sync = sync.with_objects(objects);
+    }
     let report = sync.await;
     progress.finish();
     Ok(report?)

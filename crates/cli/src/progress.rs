@@ -25,10 +25,6 @@ impl Progress {
         Progress { multi, overall, bars: Mutex::new(HashMap::new()) }
     }
 
-    pub fn set_objects(&self, n: u64) {
-        self.overall.set_length(n);
-    }
-
     pub fn finish(&self) {
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
@@ -36,6 +32,10 @@ impl Progress {
 }
 
 impl SyncObserver for Progress {
+    fn run_started(&self, objects: usize) {
+        self.overall.set_length(objects as u64);
+    }
+
     fn object_started(&self, object: &str, api: Api, expected: Option<u64>) {
         let bar = self.multi.insert_before(&self.overall, ProgressBar::new(expected.unwrap_or(0)));
         let template = if expected.is_some() {

@@ -75,12 +75,11 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
                 out.new_columns.push(Field::new(&column, wanted.clone(), true));
                 out.targets.push((f.name.clone(), column, wanted));
             }
-            Some((&generation, current)) if fits(&wanted, current.data_type()) => {
+            Some((_, current)) if fits(&wanted, current.data_type()) => {
                 if removed.contains(&key) {
                     out.changes.push(change("field_restored", current.name(), format!("{} as {}", f.field_type, current.data_type())));
                 }
                 out.targets.push((f.name.clone(), current.name().clone(), current.data_type().clone()));
-                let _ = generation;
             }
             Some((&generation, current)) => {
                 let column = column_name(&f.name, generation + 1);

@@ -106,10 +106,6 @@ impl VersionWriter {
         self.pending_rows
     }
 
-    /// Approximate Parquet bytes written since the last commit.
-    pub fn pending_bytes(&self) -> usize {
-        self.inner.as_ref().map_or(0, RecordBatchWriter::buffer_len)
-    }
 
     /// Commits everything written since the last commit as one transaction. Does nothing
     /// (and returns `None`) when nothing was written.

@@ -7,7 +7,7 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use tidemark_lake::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array};
+use tidemark_lake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array};
 use tidemark_lake::arrow::compute::cast;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::arrow::error::ArrowError;
@@ -111,8 +111,12 @@ pub fn to_history(batch: &RecordBatch, plan: Option<&SchemaPlan>, table: &Schema
             },
             DELETED => match &stamp.deleted {
                 StampSource::Fixed(d) => Arc::new(BooleanArray::from(vec![*d; rows])),
+                // `_deleted` is never null: a missing flag means "not deleted".
                 StampSource::Column(c) => match source_of(c) {
-                    Some(a) => cast(&a, &DataType::Boolean)?,
+                    Some(a) => {
+                        let flags = cast(&a, &DataType::Boolean)?;
+                        Arc::new(flags.as_boolean().iter().map(|v| Some(v.unwrap_or(false))).collect::<BooleanArray>())
+                    }
                     None => Arc::new(BooleanArray::from(vec![false; rows])),
                 },
             },
@@ -127,18 +131,7 @@ pub fn to_history(batch: &RecordBatch, plan: Option<&SchemaPlan>, table: &Schema
         };
         columns.push(array);
     }
-    // Metadata columns can be null in a result but never in the table: fill `_deleted` nulls.
-    let columns = columns
-        .into_iter()
-        .zip(table.fields())
-        .map(|(a, f)| if f.name() == DELETED && a.null_count() > 0 { fill_false(&a) } else { a })
-        .collect();
     RecordBatch::try_new(table.clone(), columns)
-}
-
-fn fill_false(a: &ArrayRef) -> ArrayRef {
-    let b = a.as_any().downcast_ref::<BooleanArray>().expect("boolean column");
-    Arc::new(b.iter().map(|v| Some(v.unwrap_or(false))).collect::<BooleanArray>())
 }
 
 #[cfg(test)]

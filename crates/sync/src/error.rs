@@ -24,6 +24,8 @@ pub enum SyncError {
     },
     #[error("unknown object '{name}'{hint}")]
     UnknownObject { name: String, hint: String },
+    #[error(transparent)]
+    Config(#[from] tidemark_core::ConfigError),
     #[error("object '{name}' is not synced: {reason}")]
     SkippedObject { name: String, reason: String },
 }

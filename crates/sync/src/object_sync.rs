@@ -137,7 +137,7 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     .await?;
 
     let outcome = async {
-        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer };
+        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer, api: settings.api };
         match bookmark {
             Some(field) => read_changes(cx, &mut target, field, previous, report).await?,
             None => snapshot_diff(cx, &mut target, report).await?,
@@ -194,19 +194,17 @@ async fn evolve_schema(
     table: &mut HistoryTable,
     created: bool,
 ) -> Result<SchemaPlan, SyncError> {
-    let mut last_kind = std::collections::HashMap::new();
-    for e in cx.past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object)) {
-        last_kind.insert(e.field.to_ascii_lowercase(), e.kind.as_str());
-    }
-    let removed: HashSet<String> = last_kind.iter().filter(|(_, k)| **k == "field_removed").map(|(f, _)| f.clone()).collect();
-    let plan = schema_plan::plan(table.schema()?.as_ref(), &schema.fields, &removed);
-    let at = cx.clock.now();
-    // Events are recorded before the columns change, and a change whose event is already the
-    // field's latest (a run that crashed in between) is not recorded twice.
+    // Each field's latest event: (kind, column).
     let mut last_event = std::collections::HashMap::new();
     for e in cx.past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object)) {
         last_event.insert(e.field.to_ascii_lowercase(), (e.kind.as_str(), e.column.as_str()));
     }
+    let removed: HashSet<String> =
+        last_event.iter().filter(|(_, (kind, _))| *kind == "field_removed").map(|(f, _)| f.clone()).collect();
+    let plan = schema_plan::plan(table.schema()?.as_ref(), &schema.fields, &removed);
+    let at = cx.clock.now();
+    // Events are recorded before the columns change, and a change whose event is already the
+    // field's latest (a run that crashed in between) is not recorded twice.
     let mut events: Vec<SchemaEvent> = plan
         .changes
         .iter()
@@ -264,14 +262,14 @@ async fn read_changes(
     previous: Option<DateTime<Utc>>,
     report: &mut ObjectReport,
 ) -> Result<(), SyncError> {
-    let Target { object, plan, table, schema: table_schema, writer } = target;
+    let Target { object, plan, table, schema: table_schema, writer, api: choice } = target;
+    let choice = *choice;
     let (object, plan): (&str, &SchemaPlan) = (object, plan);
     let overlap = chrono::Duration::from_std(cx.settings.overlap).unwrap_or_default();
     let since = previous.map(|b| b - overlap);
     let known: HashSet<VersionKey> = table.version_keys_since(since).await?;
     let where_clause = since.map(|s| format!(" WHERE {field} >= {}", soql_datetime(s))).unwrap_or_default();
     let soql = format!("SELECT {} FROM {object}{where_clause}", select_list(plan));
-    let choice = cx.settings.object(object).api;
     let expected = if choice == ApiChoice::Auto { Some(count(&cx.client, object, &where_clause, true).await?) } else { None };
     let schema = read_schema(plan);
     let mut extraction = Extraction::start(

@@ -92,6 +92,8 @@ impl SyncReport {
 /// Progress hooks. Called from the sync's tasks: implementations must be cheap and must not
 /// block. Record values never pass through here.
 pub trait SyncObserver: Send + Sync {
+    /// The run selected `objects` objects to sync.
+    fn run_started(&self, _objects: usize) {}
     /// Reading started; `expected` is the record count when known.
     fn object_started(&self, _object: &str, _api: Api, _expected: Option<u64>) {}
     fn records_read(&self, _object: &str, _records: u64) {}

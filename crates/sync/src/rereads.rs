@@ -25,6 +25,8 @@ pub(crate) struct Target<'a> {
     pub table: &'a mut HistoryTable,
     pub schema: SchemaRef,
     pub writer: &'a mut VersionWriter,
+    /// Which API reads this object (from its settings).
+    pub api: crate::config::ApiChoice,
 }
 
 /// What kind of version a batch of compared rows becomes.
@@ -72,8 +74,16 @@ fn set_bool(batch: &RecordBatch, column: &str, value: bool) -> RecordBatch {
 }
 
 /// Reads a query completely into memory (Id-only and formula reads: narrow by design).
-async fn read_all(cx: &RunContext, object: &str, soql: &str, include_deleted: bool, schema: SchemaRef, report: &mut ObjectReport) -> Result<Vec<RecordBatch>, SyncError> {
-    let choice = cx.settings.object(object).api;
+/// Takes the object and API rather than the `Target`: a `&Target` held across awaits would
+/// need the writer to be `Sync`.
+async fn read_all(
+    cx: &RunContext,
+    (object, choice): (&str, crate::config::ApiChoice),
+    soql: &str,
+    include_deleted: bool,
+    schema: SchemaRef,
+    report: &mut ObjectReport,
+) -> Result<Vec<RecordBatch>, SyncError> {
     let expected = if choice == crate::config::ApiChoice::Auto { Some(count(&cx.client, object, "", include_deleted).await?) } else { None };
     let mut extraction =
         Extraction::start(&cx.client, object, soql, include_deleted, schema, choice, expected, cx.settings.bulk_threshold, cx.settings.bulk_page_records)
@@ -101,7 +111,7 @@ pub(crate) async fn reconcile(cx: &RunContext, target: &mut Target<'_>, report: 
     // Pending versions must be visible to the comparison.
     target.writer.commit(target.table).await?;
     let object = target.object;
-    let ids = read_all(cx, object, &format!("SELECT Id FROM {object}"), true, id_schema(), report).await?;
+    let ids = read_all(cx, (target.object, target.api), &format!("SELECT Id FROM {object}"), true, id_schema(), report).await?;
     let detected_at = org_now(cx);
     let gone = compare(target.table, ids, id_schema(), &id_only(), Comparison::Vanished).await?;
     let stamp = stamp(cx, Origin::Reconcile, StampSource::Fixed(micros(detected_at)), StampSource::Fixed(true));
@@ -125,7 +135,7 @@ pub(crate) async fn resnapshot(cx: &RunContext, target: &mut Target<'_>, fields:
     ));
     let object = target.object;
     let soql = format!("SELECT {} FROM {object}", fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "));
-    let rows = read_all(cx, object, &soql, false, read.clone(), report).await?;
+    let rows = read_all(cx, (target.object, target.api), &soql, false, read.clone(), report).await?;
     let observed_at = org_now(cx);
     let changed = compare(target.table, rows, read, &fields, Comparison::Changed).await?;
     let stamp = stamp(cx, Origin::Snapshot, StampSource::Fixed(micros(observed_at)), StampSource::Fixed(false));
@@ -138,7 +148,7 @@ pub(crate) async fn snapshot_diff(cx: &RunContext, target: &mut Target<'_>, repo
     let object = target.object;
     let schema = read_schema(target.plan);
     let soql = format!("SELECT {} FROM {object}", select_list(target.plan));
-    let rows = read_all(cx, object, &soql, false, schema.clone(), report).await?;
+    let rows = read_all(cx, (target.object, target.api), &soql, false, schema.clone(), report).await?;
     let observed_at = micros(org_now(cx));
     let fields: Vec<(String, String)> = target.plan.targets.iter().map(|(f, c, _)| (f.clone(), c.clone())).collect();
     let changed = compare(target.table, rows.clone(), schema.clone(), &fields, Comparison::NewOrChanged).await?;

@@ -75,7 +75,7 @@ impl Sync {
     /// The objects the run would sync (and the ones it would skip, with reasons).
     pub async fn discover(client: &SalesforceClient, settings: &SyncSettings) -> Result<Vec<DiscoveredObject>, SyncError> {
         let global = client.describe_global().await?;
-        let patterns = settings.object_patterns().map_err(|e| SyncError::SkippedObject { name: String::new(), reason: e.to_string() })?;
+        let patterns = settings.object_patterns()?;
         Ok(discover(&global, &patterns))
     }
 
@@ -87,6 +87,7 @@ impl Sync {
             None => discovered.iter().filter(|o| o.skipped.is_none()).map(|o| o.name.clone()).collect(),
             Some(wanted) => wanted.iter().map(|w| resolve(w, &discovered)).collect::<Result<_, _>>()?,
         };
+        self.observer.run_started(selected.len());
         let ledger = Ledger::new(self.lake.clone());
         let run_id = self.run_id.clone().unwrap_or_else(|| {
             format!("{}-{}", self.clock.now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
