@@ -16,74 +16,12 @@ Measures (each `tidemark sync` is its own process, so its peak RSS is the sync's
 import argparse
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import time
 
-import requests
+from benchlib import Sim, timed, versions_written, write_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def timed(cmd, env=None):
-    """Runs cmd under /usr/bin/time -v; returns (seconds, peak RSS MB, stdout)."""
-    started = time.monotonic()
-    out = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
-    seconds = time.monotonic() - started
-    if out.returncode != 0:
-        sys.exit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) / 1024
-    return seconds, rss, out.stdout
-
-
-def versions_written(stdout):
-    m = re.search(r"complete: (\d+) new versions", stdout)
-    return int(m.group(1)) if m else 0
-
-
-class Sim:
-    def __init__(self, binary, accounts, seed):
-        self.proc = subprocess.Popen(
-            [binary, "sim", "serve", "--accounts", str(accounts), "--seed", str(seed)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.creds = json.loads(self.proc.stdout.readline())
-        self.base = self.creds["base_url"]
-        self.session = requests.Session()
-        self.session.trust_env = False
-
-    def admin(self, path, body):
-        r = self.session.post(f"{self.base}/__admin/{path}", json=body)
-        r.raise_for_status()
-        return r.json()
-
-    def token(self):
-        r = self.session.post(f"{self.base}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": self.creds["client_id"],
-            "client_secret": self.creds["client_secret"]})
-        r.raise_for_status()
-        return r.json()["access_token"]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def write_config(path, sim, api):
-    with open(path, "w") as f:
-        f.write(f"""salesforce:
-  auth:
-    flow: client_credentials
-    login_url: {sim.base}
-    client_id: {sim.creds['client_id']}
-    client_secret: {sim.creds['client_secret']}
-sync:
-  parallelism: 1
-  objects:
-    Account:
-      api: {api}
-""")
 
 
 def account_soql(sim, headers):
@@ -151,8 +89,8 @@ def main():
     results = {"benchmark": "sync", "accounts": args.accounts}
     try:
         bulk_cfg, rest_cfg = os.path.join(args.work, "bulk.yaml"), os.path.join(args.work, "rest.yaml")
-        write_config(bulk_cfg, sim, "bulk")
-        write_config(rest_cfg, sim, "rest")
+        write_config(bulk_cfg, sim, {"Account": "bulk"})
+        write_config(rest_cfg, sim, {"Account": "rest"})
         bulk_lake, rest_lake = os.path.join(args.work, "lake-bulk"), os.path.join(args.work, "lake-rest")
 
         secs, rss, out = timed([args.bin, "sync", "--quiet", "--objects", "Account", "--config", bulk_cfg, "--lake", bulk_lake], env)

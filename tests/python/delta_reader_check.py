@@ -54,7 +54,7 @@ def read_table(con, path):
     versions = con.execute(f"SELECT count(*) FROM {scan}").fetchone()[0]
     live = con.execute(
         f"""SELECT count(*) FROM (
-              SELECT "_deleted", row_number() OVER (PARTITION BY "Id" ORDER BY "_version_at" DESC, "_ingested_at" DESC) AS rank
+              SELECT "_deleted", row_number() OVER (PARTITION BY "Id" ORDER BY "_version_at" DESC, "_ingested_at" DESC, "_deleted" DESC) AS rank
               FROM {scan})
             WHERE rank = 1 AND NOT "_deleted" """
     ).fetchone()[0]

@@ -60,6 +60,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         return Ok(outcome);
     }
 
+    // The org's time before the changes, for the as-of query printed at the end.
+    let before = chrono::DateTime::from_timestamp_millis(sim.state.org.read().now_millis())
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
     println!("\n2/3 One hour passes in the org:");
     {
         let mut org = sim.state.org.write();
@@ -116,13 +120,16 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     println!("\nSchema events:");
     status(&lake, true).await?;
     let root = lake.root().to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|()| lake.root().to_string());
+    let lake_arg = args.lake.as_str();
     println!(
-        "\nEvery object is a Delta table under {root}objects/<object>. Try, with DuckDB's delta extension:\n\
-         \n  SELECT count(*) FROM delta_scan('{root}objects/account');\
-         \n  SELECT \"Id\", \"Name\", \"Tier__c\", _version_at, _deleted FROM delta_scan('{root}objects/account') WHERE \"Tier__c\" IS NOT NULL ORDER BY _version_at;\
-         \n  SELECT _origin, count(*) FROM delta_scan('{root}objects/contact') GROUP BY _origin;\
-         \n  SELECT * FROM delta_scan('{root}objects/opportunity') WHERE _deleted;\
-         \n\nand `tidemark status --lake {root}` at any time."
+        "\nEvery object is a Delta table under {root}objects/<object>, queryable with SQL:\n\
+         \n  tidemark sql --lake {lake_arg} \"SELECT industry, count(*) AS n FROM account GROUP BY 1 ORDER BY n DESC\"\
+         \n  tidemark sql --lake {lake_arg} \"SELECT id, name, tier__c, valid_from, valid_to, is_current FROM account_scd2 WHERE tier__c IS NOT NULL\"\
+         \n  tidemark sql --lake {lake_arg} \"SELECT _origin, _deleted, count(*) FROM contact_history GROUP BY 1, 2\"\
+         \n  tidemark sql --lake {lake_arg} \"SELECT (SELECT count(*) FROM as_of('opportunity', TIMESTAMP '{before}')) AS before, (SELECT count(*) FROM opportunity) AS now\"\
+         \n  tidemark sql --lake {lake_arg}                      # the shell; \\d lists the tables\
+         \n  tidemark catalog ddl --engine duckdb --lake {lake_arg}   # the same views in DuckDB\
+         \n\nand `tidemark status --lake {lake_arg}` at any time."
     );
     sim.shutdown().await;
     Ok(outcome)

@@ -5,9 +5,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod catalog_cmd;
 mod demo;
 mod lake_cmd;
 mod progress;
+mod shell;
+mod sql_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +71,64 @@ enum Command {
         #[arg(long)]
         events: bool,
     },
+    /// Query the lake with SQL: one query, a script (--file or stdin), or an interactive shell.
+    ///
+    /// Every object is three tables: `account` (live records), `account_history` (every
+    /// version) and `account_scd2` (validity windows); `as_of('account', TIMESTAMP '...')`
+    /// gives the state at an instant.
+    Sql {
+        /// The query (several statements may be separated by ';'). None: the shell.
+        query: Option<String>,
+        /// Run the statements in this file.
+        #[arg(long, short)]
+        file: Option<PathBuf>,
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        lake: Option<String>,
+        /// Record time: every `<object>` table shows the state at this instant
+        /// (2025-01-31T00:00:00Z, 2025-01-31 12:00:00 in UTC, or 2025-01-31).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Lake time: read each Delta table at this table version (commit number).
+        #[arg(long)]
+        table_version: Option<u64>,
+        /// Lake time: read each Delta table as it was at this commit time.
+        #[arg(long)]
+        table_timestamp: Option<String>,
+        /// table, csv, json (one object per line) or parquet (needs --out).
+        #[arg(long, default_value = "table")]
+        format: tidemark_query::Format,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Print each statement's time to standard error.
+        #[arg(long)]
+        timing: bool,
+    },
+    /// Serve the lake over the Postgres wire protocol (psql, BI tools): the same SQL as `sql`.
+    ///
+    /// A password is required when listening beyond loopback: TIDEMARK_SQL_PASSWORD or
+    /// sql.password in the config (user: --user, TIDEMARK_SQL_USER, sql.user, or "tidemark").
+    ServeSql {
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        lake: Option<String>,
+        /// Address to listen on [default: 127.0.0.1:5433, or sql.listen].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[arg(long, env = "TIDEMARK_SQL_USER")]
+        user: Option<String>,
+        /// Record time for every `<object>` table, as `sql --as-of`.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Register the lake in other engines.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// The org's objects and whether they are synced (and why not).
     Objects {
         #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
@@ -77,6 +138,39 @@ enum Command {
     Sim {
         #[command(subcommand)]
         command: tidemark_sfsim::cli::SimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Print the statements that register the lake's tables and the live/SCD2 views.
+    Ddl {
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        lake: Option<String>,
+        /// duckdb, athena, trino, spark or redshift-spectrum.
+        #[arg(long)]
+        engine: tidemark_query::ddl::Engine,
+        /// Database or schema to create the relations in.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Trino: the Delta Lake connector's catalog [default: delta].
+        #[arg(long)]
+        trino_catalog: Option<String>,
+        /// Redshift: the IAM role ARN for the external schema.
+        #[arg(long)]
+        iam_role: Option<String>,
+        /// DuckDB: LOAD the delta extension from this file (offline machines).
+        #[arg(long)]
+        duckdb_extension: Option<String>,
+    },
+    /// Write each table's symlink manifest (what Redshift Spectrum reads); run after each sync.
+    Manifest {
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        lake: Option<String>,
     },
 }
 
@@ -90,6 +184,35 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
             let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
             lake_cmd::status(&lake, events).await
+        }
+        Command::Sql { query, file, config, lake, as_of, table_version, table_timestamp, format, out, timing } => {
+            let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
+            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let args = sql_cmd::SqlArgs { query, file, as_of, table_version, table_timestamp, format, out, timing };
+            sql_cmd::sql(lake, args).await.map(|()| Outcome::Complete)
+        }
+        Command::ServeSql { config, lake, listen, user, as_of } => {
+            let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
+            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let password = std::env::var("TIDEMARK_SQL_PASSWORD").ok().map(secrecy::SecretString::from);
+            let server = catalog_cmd::serve_config(catalog_cmd::ServeArgs { listen, user, password }, config.as_ref())?;
+            let options = sql_cmd::read_options(as_of.as_deref(), None, None)?;
+            catalog_cmd::serve(lake, options, server).await.map(|()| Outcome::Complete)
+        }
+        Command::Catalog { command } => {
+            let (config, lake) = match &command {
+                CatalogCommand::Ddl { config, lake, .. } | CatalogCommand::Manifest { config, lake } => (config, lake),
+            };
+            let config = config.as_ref().map(|c| lake_cmd::load_config(c)).transpose()?;
+            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            match command {
+                CatalogCommand::Ddl { engine, schema, trino_catalog, iam_role, duckdb_extension, .. } => {
+                    let options = tidemark_query::ddl::DdlOptions { schema, trino_catalog, iam_role, duckdb_extension, ..Default::default() };
+                    catalog_cmd::print_ddl(lake, engine, options).await
+                }
+                CatalogCommand::Manifest { .. } => catalog_cmd::manifests(lake).await,
+            }
+            .map(|()| Outcome::Complete)
         }
         Command::Objects { config } => lake_cmd::objects(&config).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),

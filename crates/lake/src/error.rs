@@ -19,6 +19,12 @@ pub enum LakeError {
         #[source]
         source: Box<DataFusionError>,
     },
+    #[error("storage at {location}: {source}")]
+    Store {
+        location: String,
+        #[source]
+        source: Box<deltalake::ObjectStoreError>,
+    },
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
     #[error("table {table} has an unexpected layout: {detail}")]
@@ -35,6 +41,10 @@ impl LakeError {
         LakeError::Delta { table: table.to_owned(), source: Box::new(source) }
     }
 
+    pub(crate) fn store(location: &str, source: deltalake::ObjectStoreError) -> LakeError {
+        LakeError::Store { location: location.to_owned(), source: Box::new(source) }
+    }
+
     pub(crate) fn query(table: &str, source: DataFusionError) -> LakeError {
         LakeError::Query { table: table.to_owned(), source: Box::new(source) }
     }
@@ -48,6 +58,7 @@ impl LakeError {
                     | DeltaTableError::Transaction { .. }
             ),
             LakeError::Query { .. } => false,
+            LakeError::Store { .. } => true,
             LakeError::ConcurrentWriter { .. } => true,
             LakeError::Location { .. } | LakeError::Arrow(_) | LakeError::Layout { .. } => false,
         }

@@ -82,6 +82,34 @@ impl LakeLocation {
         self.join(&format!("_tidemark/{name}/"))
     }
 
+    /// The folder names (lower-case object names) of the history tables in the lake, sorted.
+    /// A folder counts once it holds a Delta log, so a table being created is left out.
+    pub async fn history_tables(&self) -> Result<Vec<String>> {
+        use deltalake::ObjectStore;
+        use deltalake::Path;
+        use futures::TryStreamExt;
+
+        let label = self.root.to_string();
+        let store = deltalake::DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(|e| LakeError::delta(&label, e))?
+            .with_storage_options(self.storage_options.clone())
+            .build_storage()
+            .map_err(|e| LakeError::delta(&label, e))?
+            .object_store(None);
+        let listing = store.list_with_delimiter(Some(&Path::from("objects"))).await.map_err(|e| LakeError::store(&label, e))?;
+        let mut tables = Vec::new();
+        for prefix in listing.common_prefixes {
+            let Some(name) = prefix.filename() else { continue };
+            let log = prefix.clone().join("_delta_log");
+            let mut entries = store.list(Some(&log));
+            if entries.try_next().await.map_err(|e| LakeError::store(&label, e))?.is_some() {
+                tables.push(name.to_owned());
+            }
+        }
+        tables.sort();
+        Ok(tables)
+    }
+
     fn join(&self, rel: &str) -> Url {
         self.root.join(rel).expect("relative path joins a directory URL")
     }
@@ -101,6 +129,19 @@ mod tests {
         assert_eq!(s3.object_table_url("Account").as_str(), "s3://bucket/prefix/objects/account/");
         assert_eq!(s3.internal_table_url("sync_runs").as_str(), "s3://bucket/prefix/_tidemark/sync_runs/");
         assert!(LakeLocation::parse(" ").is_err());
+    }
+
+    #[tokio::test]
+    async fn history_tables_lists_folders_with_a_delta_log() {
+        use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        assert!(lake.history_tables().await.unwrap().is_empty());
+        let schema = Schema::new(vec![Field::new("Id", DataType::Utf8, false)]);
+        crate::HistoryTable::create(&lake, "Invoice__c", &schema).await.unwrap();
+        crate::HistoryTable::create(&lake, "Account", &schema).await.unwrap();
+        std::fs::create_dir_all(dir.path().join("lake/objects/half_made")).unwrap();
+        assert_eq!(lake.history_tables().await.unwrap(), ["account", "invoice__c"]);
     }
 
     #[test]

@@ -38,11 +38,13 @@ pub fn quote(ident: &str) -> String {
 }
 
 /// SQL for the live state of the table registered as `source`: `columns` of each record's
-/// latest version, records whose latest version is a delete left out.
+/// latest version, records whose latest version is a delete left out. Versions are ordered as
+/// everywhere else: `_version_at`, `_ingested_at`, then `_deleted` (a delete at the same
+/// instant in the same run comes last).
 pub fn live_sql(source: &str, columns: &[String]) -> String {
     let cols = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
     format!(
-        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {v} DESC, {i} DESC) AS __tm_rank \
+        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {v} DESC, {i} DESC, {d} DESC) AS __tm_rank \
          FROM {source}) WHERE __tm_rank = 1 AND NOT {d}",
         id = quote(ID),
         v = quote(VERSION_AT),

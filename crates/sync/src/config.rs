@@ -12,6 +12,10 @@
 //!   budget_percent: 80            # stop (incomplete) when this share of the daily API allocation is used
 //! lake:
 //!   location: s3://acme-lake/salesforce   # or a local folder
+//! sql:                            # tidemark serve-sql
+//!   listen: 0.0.0.0:5433
+//!   user: analyst
+//!   password: ${TIDEMARK_SQL_PASSWORD}
 //! sync:
 //!   parallelism: 4
 //!   include: ["*"]
@@ -40,6 +44,22 @@ pub struct TidemarkConfig {
     pub lake: Option<LakeSettings>,
     #[serde(default)]
     pub sync: SyncSettings,
+    /// The Postgres-compatible endpoint (`tidemark serve-sql`).
+    #[serde(default)]
+    pub sql: Option<SqlSettings>,
+}
+
+/// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
+/// when listening beyond loopback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSettings {
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -363,6 +383,17 @@ mod tests {
         assert_eq!(c.sync.overlap, Duration::from_secs(300));
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t"), "secret in Debug output: {shown}");
+    }
+
+    #[test]
+    fn sql_endpoint_settings() {
+        let c = load(&format!("{BASE}sql:\n  listen: 0.0.0.0:5433\n  user: analyst\n  password: ${{SECRET}}\n")).unwrap();
+        let sql = c.sql.as_ref().unwrap();
+        assert_eq!(sql.listen.unwrap().port(), 5433);
+        assert_eq!(sql.password.as_ref().unwrap().expose_secret(), "s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let e = load(&format!("{BASE}sql:\n  listen: nowhere\n")).unwrap_err();
+        assert!(e.to_string().starts_with("sql.listen"), "{e}");
     }
 
     #[test]

@@ -204,11 +204,23 @@ impl Harness {
     }
 
     async fn check_live(&self, object: &str, table: &HistoryTable) {
+        let truth = self.org_truth(object).await;
+        let ctx = table.session().await.unwrap();
+        let live = table.live(&ctx).await.unwrap();
+        let select = truth.targets.iter().map(|(f, c)| format!("{} AS {}", quote(c), quote(f))).collect::<Vec<_>>().join(", ");
+        ctx.register_table("live", live.into_view()).unwrap();
+        let got = table.collect(&ctx, &format!("SELECT {select} FROM live")).await.unwrap();
+        truth.assert_equals(object, "live", got);
+    }
+
+    /// The org's live records now, as the API shows them (formulas computed, encrypted
+    /// masked), in the lake's column types, sorted by Id.
+    pub async fn org_truth(&self, object: &str) -> Truth {
+        let table = HistoryTable::open(&self.lake, object).await.unwrap().expect("table exists");
         let describe = self.client.describe(object).await.unwrap();
         let (schema, _) = source_schema(&describe, &self.settings);
         let targets = plan(&table.schema().unwrap(), &schema.fields, &HashSet::new()).targets;
         let read: SchemaRef = Arc::new(Schema::new(targets.iter().map(|(f, _, t)| Field::new(f, t.clone(), true)).collect::<Vec<_>>()));
-        // The org's live records as the API shows them (formulas computed, encrypted masked).
         let records: Vec<Box<serde_json::value::RawValue>> = {
             let org = self.sim.state.org.read();
             let t = org.table(object).unwrap();
@@ -224,20 +236,33 @@ impl Harness {
                 })
                 .collect()
         };
-        let expected = sorted_by_id(json_batches(&records, &read).unwrap(), &read);
-        let ctx = table.session().await.unwrap();
-        let live = table.live(&ctx).await.unwrap();
-        let select = targets.iter().map(|(f, c, _)| format!("{} AS {}", quote(c), quote(f))).collect::<Vec<_>>().join(", ");
-        ctx.register_table("live", live.into_view()).unwrap();
-        let got = table.collect(&ctx, &format!("SELECT {select} FROM live")).await.unwrap();
-        let got = sorted_by_id(got, &read);
-        assert_eq!(got.num_rows(), expected.num_rows(), "{object}: live record count");
-        for (i, (f, _, _)) in targets.iter().enumerate() {
+        let batch = sorted_by_id(json_batches(&records, &read).unwrap(), &read);
+        Truth { targets: targets.into_iter().map(|(f, c, _)| (f, c)).collect(), schema: read, batch }
+    }
+}
+
+/// An object's live records at one moment: `(field, lake column)` pairs (Id first) and the
+/// records' values with columns named by field, sorted by Id.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub targets: Vec<(String, String)>,
+    pub schema: SchemaRef,
+    pub batch: RecordBatch,
+}
+
+impl Truth {
+    /// Asserts that `got` (columns in `targets` order, any string layout) holds exactly these
+    /// records, value for value.
+    pub fn assert_equals(&self, object: &str, what: &str, got: Vec<RecordBatch>) {
+        let got = sorted_by_id(got, &self.schema);
+        let expected = &self.batch;
+        assert_eq!(got.num_rows(), expected.num_rows(), "{object} {what}: record count");
+        for (i, (f, _)) in self.targets.iter().enumerate() {
             let (a, b) = (got.column(i), expected.column(i));
             if a.as_ref() != b.as_ref() {
                 let ids = utf8(expected.column(0)).unwrap();
                 let row = (0..a.len()).find(|&r| a.slice(r, 1) != b.slice(r, 1)).unwrap_or(0);
-                panic!("{object}.{f}: live value differs from the org, first at {} (lake {:?}, org {:?})", ids.value(row), a.slice(row, 1), b.slice(row, 1));
+                panic!("{object} {what}.{f}: value differs from the org, first at {} (lake {:?}, org {:?})", ids.value(row), a.slice(row, 1), b.slice(row, 1));
             }
         }
     }

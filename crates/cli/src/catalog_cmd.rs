@@ -1,0 +1,85 @@
+//! `tidemark serve-sql` and `tidemark catalog …`: the lake for other programs.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use tidemark_lake::{HistoryTable, LakeLocation};
+use tidemark_query::ddl::{DdlOptions, DdlTable, Engine, ddl, write_symlink_manifests};
+use tidemark_query::pg::{PgCredentials, PgServer, PgServerConfig};
+use tidemark_query::{QuerySession, ReadOptions};
+use tidemark_sync::TidemarkConfig;
+
+use crate::sql_cmd::existing_lake;
+
+/// Where `serve-sql` listens unless told otherwise (PostgreSQL's port plus one, so a local
+/// PostgreSQL keeps its own).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
+
+pub struct ServeArgs {
+    pub listen: Option<SocketAddr>,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+/// The endpoint's settings: flags and environment first, then the config file's `sql` section.
+pub fn serve_config(args: ServeArgs, config: Option<&TidemarkConfig>) -> anyhow::Result<PgServerConfig> {
+    let settings = config.and_then(|c| c.sql.as_ref());
+    let listen = match args.listen.or(settings.and_then(|s| s.listen)) {
+        Some(l) => l,
+        None => DEFAULT_LISTEN.parse()?,
+    };
+    let user = args.user.or(settings.and_then(|s| s.user.clone()));
+    let password = args.password.or(settings.and_then(|s| s.password.clone()));
+    let credentials = match (user, password) {
+        (user, Some(password)) => Some(PgCredentials::new(user.unwrap_or_else(|| "tidemark".into()), password)),
+        (Some(user), None) => bail!("sql user '{user}' has no password: set TIDEMARK_SQL_PASSWORD or sql.password"),
+        (None, None) => None,
+    };
+    Ok(PgServerConfig { credentials, ..PgServerConfig::new(listen) })
+}
+
+pub async fn serve(lake: LakeLocation, options: ReadOptions, config: PgServerConfig) -> anyhow::Result<()> {
+    existing_lake(&lake)?;
+    let session = QuerySession::open(lake, options).await?;
+    let server = PgServer::bind(session.context(), config).await?;
+    // Scripts (and tests) read the address from this line, so it goes out first and whole.
+    println!("listening on {} (postgres protocol); Ctrl-C stops", server.local_addr());
+    server
+        .serve(async {
+            // If the signal cannot be watched the server runs until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await;
+    Ok(())
+}
+
+async fn ddl_tables(lake: &LakeLocation) -> anyhow::Result<Vec<DdlTable>> {
+    let mut tables = Vec::new();
+    for table in lake.history_tables().await? {
+        let history = HistoryTable::open(lake, &table).await?.with_context(|| format!("table {table} vanished while listing"))?;
+        tables.push(DdlTable { object: table.clone(), location: lake.object_table_url(&table), schema: history.schema()? });
+    }
+    if tables.is_empty() {
+        bail!("the lake at {} has no tables yet", lake.root());
+    }
+    Ok(tables)
+}
+
+pub async fn print_ddl(lake: LakeLocation, engine: Engine, options: DdlOptions) -> anyhow::Result<()> {
+    existing_lake(&lake)?;
+    let tables = ddl_tables(&lake).await?;
+    print!("{}", ddl(engine, &tables, &options)?);
+    Ok(())
+}
+
+pub async fn manifests(lake: LakeLocation) -> anyhow::Result<()> {
+    existing_lake(&lake)?;
+    let tables = lake.history_tables().await?;
+    for m in write_symlink_manifests(&lake, &tables).await? {
+        println!("{}: {} files listed in {}", m.object, m.files, m.location);
+    }
+    Ok(())
+}

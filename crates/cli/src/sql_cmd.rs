@@ -1,0 +1,144 @@
+//! `tidemark sql`: one query (or a script) from the command line, or an interactive shell.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use tidemark_lake::LakeLocation;
+use tidemark_query::catalog::parse_instant;
+use tidemark_query::{Format, QueryError, QuerySession, ReadOptions, TableVersion};
+
+pub struct SqlArgs {
+    pub query: Option<String>,
+    pub file: Option<PathBuf>,
+    pub as_of: Option<String>,
+    pub table_version: Option<u64>,
+    pub table_timestamp: Option<String>,
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub timing: bool,
+}
+
+/// Read options from the flags (validated before the lake is touched).
+pub fn read_options(as_of: Option<&str>, table_version: Option<u64>, table_timestamp: Option<&str>) -> anyhow::Result<ReadOptions> {
+    let table_version = match (table_version, table_timestamp) {
+        (Some(_), Some(_)) => bail!("--table-version and --table-timestamp exclude each other"),
+        (Some(v), None) => Some(TableVersion::Version(v)),
+        (None, Some(t)) => Some(TableVersion::Timestamp(parse_instant(t).context("--table-timestamp")?)),
+        (None, None) => None,
+    };
+    Ok(ReadOptions { as_of: as_of.map(parse_instant).transpose().context("--as-of")?, table_version })
+}
+
+/// A lake to read must exist: a local folder with no `objects/` is most likely a typo.
+pub fn existing_lake(lake: &LakeLocation) -> anyhow::Result<()> {
+    if let Ok(path) = lake.root().to_file_path() {
+        if !path.join("objects").is_dir() {
+            bail!("no lake at {}: it has no objects/ folder (run `tidemark sync` or `tidemark demo` first)", path.display());
+        }
+    }
+    Ok(())
+}
+
+pub async fn sql(lake: LakeLocation, args: SqlArgs) -> anyhow::Result<()> {
+    existing_lake(&lake)?;
+    let options = read_options(args.as_of.as_deref(), args.table_version, args.table_timestamp.as_deref())?;
+    if args.format == Format::Parquet && args.out.is_none() {
+        bail!("--format parquet writes a file: add --out <file.parquet>");
+    }
+    let session = QuerySession::open(lake, options).await?;
+    let script = match (&args.query, &args.file) {
+        (Some(q), None) => Some(q.clone()),
+        (None, Some(f)) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?),
+        (Some(_), Some(_)) => bail!("give a query or --file, not both"),
+        (None, None) if !std::io::stdin().is_terminal() => Some(std::io::read_to_string(std::io::stdin()).context("reading stdin")?),
+        (None, None) => None,
+    };
+    match script {
+        Some(script) => run_script(&session, &script, args.format, args.out.as_ref(), args.timing).await.map_err(|e| report(e, &script)),
+        None => crate::shell::shell(&session, args.format).await,
+    }
+}
+
+/// Runs every statement of `script`, writing each result; with `timing`, each statement's
+/// time (planning, reading, writing the result) goes to standard error.
+pub async fn run_script(session: &QuerySession, script: &str, format: Format, out: Option<&PathBuf>, timing: bool) -> Result<(), QueryError> {
+    let statements = session.parse(script)?;
+    if statements.is_empty() {
+        return Err(QueryError::Usage("no statement to run".into()));
+    }
+    let mut sink: Box<dyn Write + Send> = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| QueryError::Output(format!("{}: {e}", path.display())))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    for statement in statements {
+        let started = Instant::now();
+        write_result(session, statement, format, &mut sink).await?;
+        if timing {
+            sink.flush().map_err(|e| QueryError::Output(e.to_string()))?;
+            eprintln!("Time: {}", elapsed(started));
+        }
+    }
+    sink.flush().map_err(|e| QueryError::Output(e.to_string()))
+}
+
+/// Runs one statement; results with columns are written, DDL (`CREATE VIEW`) prints nothing.
+pub async fn write_result(
+    session: &QuerySession,
+    statement: tidemark_query::Statement,
+    format: Format,
+    sink: &mut (dyn Write + Send),
+) -> Result<tidemark_query::OutputMetrics, QueryError> {
+    let frame = session.execute(statement).await?;
+    if frame.schema().fields().is_empty() {
+        return Ok(Default::default());
+    }
+    let stream = frame.execute_stream().await?;
+    tidemark_query::output::write_stream(stream, format, sink).await
+}
+
+/// An error as the user should see it: the message, then the query line with a caret under
+/// the position when DataFusion knows it.
+pub fn report(error: QueryError, script: &str) -> anyhow::Error {
+    match error.position().and_then(|(line, column)| caret(script, line, column)) {
+        Some(pointer) => anyhow::anyhow!("{error}\n{pointer}"),
+        None => anyhow::Error::new(error),
+    }
+}
+
+fn caret(script: &str, line: u64, column: u64) -> Option<String> {
+    let text = script.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let indent = " ".repeat(usize::try_from(column).ok()?.saturating_sub(1));
+    Some(format!("  {text}\n  {indent}^"))
+}
+
+/// Seconds with millisecond precision, for `\timing`.
+pub fn elapsed(started: Instant) -> String {
+    format!("{:.3} s", started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_become_read_options() {
+        let o = read_options(Some("2025-01-31"), Some(3), None).unwrap();
+        assert_eq!(o.as_of.unwrap().to_rfc3339(), "2025-01-31T00:00:00+00:00");
+        assert_eq!(o.table_version, Some(TableVersion::Version(3)));
+        let e = read_options(None, Some(1), Some("2025-01-01")).unwrap_err();
+        assert!(e.to_string().contains("exclude each other"));
+        let e = read_options(Some("yesterday"), None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("--as-of"), "{e:#}");
+    }
+
+    #[test]
+    fn caret_points_at_the_column() {
+        assert_eq!(caret("SELECT *\nFROM acount", 2, 6).unwrap(), "  FROM acount\n       ^");
+        assert!(caret("SELECT 1", 3, 1).is_none());
+    }
+}

@@ -1,0 +1,282 @@
+//! The lake as a DataFusion schema: every history table under three names (see [`Relation`]),
+//! opened when a query first names it.
+//!
+//! Tables are opened lazily so a query over one object never reads the logs of the others, and
+//! a long-running endpoint sees new syncs: an unpinned table's log is re-read when it was last
+//! read more than [`LakeSchema::REFRESH_AFTER`] ago.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
+use tidemark_lake::LakeLocation;
+use tidemark_lake::datafusion::catalog::{SchemaProvider, TableProvider};
+use tidemark_lake::datafusion::common::utils::datafusion_strsim::levenshtein;
+use tidemark_lake::datafusion::datasource::ViewTable;
+use tidemark_lake::datafusion::error::{DataFusionError, Result};
+use tidemark_lake::deltalake::{DeltaTable, DeltaTableBuilder};
+
+use crate::views::{Relation, plan};
+
+/// Which state of the lake a session reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    /// Record time: `<object>` is the state of each record at this instant (the last version
+    /// with `_version_at` at or before it). History and SCD2 relations are not affected.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Lake time: read each Delta table as it was at this table version or commit time, as if
+    /// later syncs had not happened. Applies to every table a query names.
+    pub table_version: Option<TableVersion>,
+}
+
+/// A Delta table version (commit number) or a commit time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TableVersion {
+    Version(u64),
+    Timestamp(DateTime<Utc>),
+}
+
+impl fmt::Display for TableVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableVersion::Version(v) => write!(f, "version {v}"),
+            TableVersion::Timestamp(t) => write!(f, "commit time {}", t.to_rfc3339()),
+        }
+    }
+}
+
+/// Parses an instant given on the command line: RFC 3339 (`2025-01-31T00:00:00Z`,
+/// `2025-01-31T01:00:00+01:00`), a date and time without offset (taken as UTC), or a date
+/// (midnight UTC).
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, crate::QueryError> {
+    let t = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(t, format) {
+            return Ok(at.and_utc());
+        }
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(crate::QueryError::Usage(format!("'{text}' is not an instant: use 2025-01-31T00:00:00Z, 2025-01-31 12:00:00 (UTC) or 2025-01-31")))
+}
+
+struct Opened {
+    provider: Arc<dyn TableProvider>,
+    read_at: Instant,
+}
+
+/// The schema provider over a lake's history tables. Names are case-insensitive: a name is
+/// lower-cased before lookup, quoted or not.
+pub struct LakeSchema {
+    location: LakeLocation,
+    options: ReadOptions,
+    tables: RwLock<BTreeSet<String>>,
+    opened: tokio::sync::Mutex<HashMap<String, Opened>>,
+    /// Providers already opened, for the synchronous `as_of` table function.
+    ready: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Views and tables a session created itself (`CREATE VIEW`).
+    session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+    /// When the table list was last re-read for a name it lacked.
+    relisted: Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for LakeSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LakeSchema").field("location", &self.location).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl LakeSchema {
+    /// How old an unpinned table's log may be before a query re-reads it.
+    pub const REFRESH_AFTER: Duration = Duration::from_secs(2);
+
+    /// Lists the lake's tables (no table log is read yet).
+    pub async fn open(location: LakeLocation, options: ReadOptions) -> tidemark_lake::error::Result<LakeSchema> {
+        let tables = location.history_tables().await?;
+        Ok(LakeSchema {
+            location,
+            options,
+            tables: RwLock::new(tables.into_iter().collect()),
+            opened: tokio::sync::Mutex::new(HashMap::new()),
+            ready: Mutex::new(HashMap::new()),
+            session_tables: RwLock::new(HashMap::new()),
+            relisted: Mutex::new(None),
+        })
+    }
+
+    pub fn location(&self) -> &LakeLocation {
+        &self.location
+    }
+
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
+    }
+
+    /// The lake's tables (lower-case object names).
+    pub fn lake_tables(&self) -> Vec<String> {
+        self.tables.read().iter().cloned().collect()
+    }
+
+    fn is_table(&self, table: &str) -> bool {
+        self.tables.read().contains(table)
+    }
+
+    /// Every name a query can use: three per lake table, plus the session's own.
+    fn all_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.tables.read().iter().flat_map(|t| Relation::ALL.map(|r| r.sql_name(t))).collect();
+        names.extend(self.session_tables.read().keys().cloned());
+        names.sort();
+        names
+    }
+
+    /// The history table's provider, opened (or refreshed) as the read options say.
+    pub async fn history_provider(&self, table: &str) -> Result<Arc<dyn TableProvider>> {
+        let mut opened = self.opened.lock().await;
+        let pinned = self.options.table_version.is_some();
+        if let Some(o) = opened.get(table) {
+            if pinned || o.read_at.elapsed() < Self::REFRESH_AFTER {
+                return Ok(o.provider.clone());
+            }
+        }
+        let delta = self.load(table).await?;
+        let provider = delta.table_provider().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        opened.insert(table.to_owned(), Opened { provider: provider.clone(), read_at: Instant::now() });
+        self.ready.lock().insert(table.to_owned(), provider.clone());
+        Ok(provider)
+    }
+
+    /// A provider opened earlier in this session, if any (see [`crate::as_of`]).
+    pub(crate) fn ready_provider(&self, table: &str) -> Option<Arc<dyn TableProvider>> {
+        self.ready.lock().get(table).cloned()
+    }
+
+    async fn load(&self, table: &str) -> Result<DeltaTable> {
+        let url = self.location.object_table_url(table);
+        let external = |e| DataFusionError::External(Box::new(e));
+        let mut builder =
+            DeltaTableBuilder::from_url(url).map_err(external)?.with_storage_options(self.location.storage_options().clone());
+        builder = match self.options.table_version {
+            None => builder,
+            Some(TableVersion::Version(v)) => builder.with_version(v),
+            Some(TableVersion::Timestamp(t)) => builder.with_timestamp(t),
+        };
+        let loaded = builder.load().await;
+        loaded.map_err(|e| match self.options.table_version {
+            Some(version) => DataFusionError::Plan(format!("table '{table}' has no {version}: {e}")),
+            None => external(e),
+        })
+    }
+
+    /// The relation named `name` (already lower case).
+    async fn relation(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some((table, relation)) = Relation::resolve(name, |t| self.is_table(t)) else { return Ok(None) };
+        let provider = self.history_provider(&table).await?;
+        let as_of = if relation == Relation::Live { self.options.as_of } else { None };
+        let plan = plan(relation, &Relation::History.sql_name(&table), provider, as_of)?;
+        Ok(Some(Arc::new(ViewTable::new(plan, None))))
+    }
+
+    /// Re-lists the lake's tables (a sync may have added one since the session opened).
+    async fn relist(&self) -> Result<()> {
+        let tables = self.location.history_tables().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        *self.tables.write() = tables.into_iter().collect();
+        Ok(())
+    }
+
+    /// The error for a name that is no table, with the closest names.
+    pub fn unknown_table(&self, name: &str) -> DataFusionError {
+        let close = close_matches(name, &self.all_names());
+        let hint = match close.as_slice() {
+            [] => String::new(),
+            names => format!("; did you mean {}?", names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")),
+        };
+        DataFusionError::Plan(format!("table '{name}' not found in the lake{hint} (\\d lists the tables)"))
+    }
+}
+
+/// Names within a small edit distance of `name` (or containing it), best first, at most three.
+pub fn close_matches(name: &str, candidates: &[String]) -> Vec<String> {
+    let limit = (name.len() / 3).max(2);
+    let mut scored: Vec<(usize, &String)> = candidates
+        .iter()
+        .map(|c| (levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= limit || (name.len() >= 3 && c.contains(name)))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+#[async_trait]
+impl SchemaProvider for LakeSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.all_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let name = name.to_lowercase();
+        if let Some(t) = self.session_tables.read().get(&name) {
+            return Ok(Some(t.clone()));
+        }
+        if let Some(found) = self.relation(&name).await? {
+            return Ok(Some(found));
+        }
+        // Not an error yet: DataFusion also looks up names that are table functions (`as_of`).
+        // `QuerySession` turns a planning failure on an unknown name into a list of close ones.
+        if self.relisted.lock().is_none_or(|at| at.elapsed() >= Self::REFRESH_AFTER) {
+            self.relist().await?;
+            *self.relisted.lock() = Some(Instant::now());
+            return self.relation(&name).await;
+        }
+        Ok(None)
+    }
+
+    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+        let name = name.to_lowercase();
+        if Relation::resolve(&name, |t| self.is_table(t)).is_some() {
+            return Err(DataFusionError::Plan(format!("'{name}' is a lake table; choose another name")));
+        }
+        Ok(self.session_tables.write().insert(name, table))
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.session_tables.write().remove(&name.to_lowercase()))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.session_tables.read().contains_key(&name) || Relation::resolve(&name, |t| self.is_table(t)).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_parse_in_three_shapes() {
+        assert_eq!(parse_instant("2025-01-31T01:00:00+01:00").unwrap().to_rfc3339(), "2025-01-31T00:00:00+00:00");
+        assert_eq!(parse_instant("2025-01-31 12:30:00").unwrap().to_rfc3339(), "2025-01-31T12:30:00+00:00");
+        assert_eq!(parse_instant("2025-01-31").unwrap().to_rfc3339(), "2025-01-31T00:00:00+00:00");
+        assert!(parse_instant("last tuesday").unwrap_err().to_string().contains("last tuesday"));
+    }
+
+    #[test]
+    fn close_matches_rank_by_distance() {
+        let names: Vec<String> =
+            ["account", "account_history", "account_scd2", "contact", "opportunity"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(close_matches("acount", &names), ["account"]);
+        assert_eq!(close_matches("account_histroy", &names), ["account_history"]);
+        assert_eq!(close_matches("opp", &names), ["opportunity"]);
+        assert_eq!(close_matches("op", &names), Vec::<String>::new());
+        assert!(close_matches("zzzzzz", &names).is_empty());
+    }
+}

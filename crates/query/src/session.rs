@@ -1,0 +1,131 @@
+//! A query session over a lake: a DataFusion context whose default schema is the lake.
+
+use std::sync::Arc;
+
+use tidemark_lake::LakeLocation;
+use tidemark_lake::arrow::datatypes::SchemaRef;
+use tidemark_lake::datafusion::catalog::SchemaProvider;
+use tidemark_lake::datafusion::dataframe::DataFrame;
+use tidemark_lake::datafusion::error::DataFusionError;
+use tidemark_lake::datafusion::prelude::{SessionConfig, SessionContext};
+use tidemark_lake::datafusion::sql::parser::{DFParserBuilder, Statement};
+use tidemark_lake::datafusion::sql::sqlparser::dialect::GenericDialect;
+use tidemark_lake::deltalake::DeltaTableBuilder;
+
+use crate::as_of::AsOf;
+use crate::catalog::{LakeSchema, ReadOptions};
+use crate::error::{QueryError, Result};
+use crate::views::Relation;
+
+/// The catalog and schema the lake is registered as (the DataFusion defaults, which Postgres
+/// clients also expect).
+pub const CATALOG: &str = "datafusion";
+pub const SCHEMA: &str = "public";
+
+/// One relation a session can query, for listings (`\d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableListing {
+    pub name: String,
+    /// The lake table (lower-case object name).
+    pub table: String,
+    pub relation: Relation,
+}
+
+/// A DataFusion session over a lake. Cheap to share: clone the context for concurrent queries.
+#[derive(Clone)]
+pub struct QuerySession {
+    ctx: Arc<SessionContext>,
+    schema: Arc<LakeSchema>,
+}
+
+impl std::fmt::Debug for QuerySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuerySession").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl QuerySession {
+    /// Lists the lake's tables and prepares a context; no table log is read until a query
+    /// names the table.
+    pub async fn open(location: LakeLocation, options: ReadOptions) -> Result<QuerySession> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_create_default_catalog_and_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        // Object stores are registered once for the lake root; every table lives below it.
+        let root = DeltaTableBuilder::from_url(location.root().clone())
+            .and_then(|b| b.with_storage_options(location.storage_options().clone()).build())
+            .map_err(|e| QueryError::Usage(format!("lake {}: {e}", location.root())))?;
+        root.update_datafusion_session(&ctx.state()).map_err(|e| QueryError::Usage(format!("lake {}: {e}", location.root())))?;
+
+        let schema = Arc::new(LakeSchema::open(location, options).await?);
+        let catalog = ctx.catalog(CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
+        catalog.register_schema(SCHEMA, schema.clone())?;
+        ctx.register_udtf(AsOf::NAME, Arc::new(AsOf::new(&schema)));
+        Ok(QuerySession { ctx: Arc::new(ctx), schema })
+    }
+
+    /// The DataFusion context (for the Postgres endpoint and for embedding).
+    pub fn context(&self) -> Arc<SessionContext> {
+        self.ctx.clone()
+    }
+
+    pub fn read_options(&self) -> &ReadOptions {
+        self.schema.options()
+    }
+
+    /// Parses `sql` into statements (a script may hold several, separated by `;`).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let statements = DFParserBuilder::new(sql).with_dialect(&GenericDialect {}).build()?.parse_statements()?;
+        Ok(statements.into_iter().collect())
+    }
+
+    /// Plans and starts one statement (DDL such as `CREATE VIEW` takes effect here).
+    pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
+        let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| self.explain_unknown_table(e))?;
+        Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// DataFusion's "table 'datafusion.public.x' not found" becomes our error listing the
+    /// closest names; other errors pass unchanged.
+    fn explain_unknown_table(&self, error: DataFusionError) -> DataFusionError {
+        let message = error.find_root().to_string();
+        let name = message
+            .split_once("table '")
+            .and_then(|(_, rest)| rest.split_once("' not found"))
+            .map(|(name, _)| name.rsplit('.').next().unwrap_or(name).to_lowercase());
+        match name {
+            Some(name) if matches!(error.find_root(), DataFusionError::Plan(_)) => self.schema.unknown_table(&name),
+            _ => error,
+        }
+    }
+
+    /// Runs a single-statement query.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => self.execute(statements.remove(0)).await,
+            0 => Err(QueryError::Usage("empty query".into())),
+            n => Err(QueryError::Usage(format!("expected one statement, got {n}; separate runs or use the shell"))),
+        }
+    }
+
+    /// Every relation of every lake table, plus views the session created, sorted by name.
+    pub fn tables(&self) -> Vec<TableListing> {
+        let mut listing: Vec<TableListing> = self
+            .schema
+            .lake_tables()
+            .into_iter()
+            .flat_map(|table| Relation::ALL.map(|relation| TableListing { name: relation.sql_name(&table), table: table.clone(), relation }))
+            .collect();
+        listing.sort_by(|a, b| a.name.cmp(&b.name));
+        listing
+    }
+
+    /// The columns of a relation (`\d name`).
+    pub async fn describe(&self, name: &str) -> Result<SchemaRef> {
+        let provider = self.schema.table(name).await?.ok_or_else(|| self.schema.unknown_table(name))?;
+        Ok(provider.schema())
+    }
+}

@@ -1,0 +1,174 @@
+//! The relations each history table is seen through, as DataFusion logical plans: history (every
+//! version), live (each record's last version; optionally as of an instant) and SCD2.
+//!
+//! Plans are built with `LogicalPlanBuilder` rather than SQL text so that the `as_of` table
+//! function can build one synchronously while a query is being planned. The semantics are the
+//! ones [`crate::ddl`] writes for outside engines (see [`crate::names::VERSION_ORDER`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tidemark_lake::arrow::datatypes::Schema;
+use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
+use tidemark_lake::datafusion::catalog::TableProvider;
+use tidemark_lake::datafusion::common::{Result, ScalarValue};
+use tidemark_lake::datafusion::datasource::provider_as_source;
+use tidemark_lake::datafusion::functions_window::expr_fn::{lead, row_number};
+use tidemark_lake::datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr, ident, lit, not};
+use tidemark_lake::datafusion::prelude::coalesce;
+
+use crate::names::{END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata};
+
+/// Which relation of an object a SQL name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// `<object>`: live records (or their state as of an instant).
+    Live,
+    /// `<object>_history`: every version.
+    History,
+    /// `<object>_scd2`: validity windows.
+    Scd2,
+}
+
+impl Relation {
+    pub const ALL: [Relation; 3] = [Relation::Live, Relation::History, Relation::Scd2];
+
+    /// The SQL name of this relation of the table `table` (a lower-case object name).
+    pub fn sql_name(self, table: &str) -> String {
+        match self {
+            Relation::Live => table.to_owned(),
+            Relation::History => format!("{table}{HISTORY_SUFFIX}"),
+            Relation::Scd2 => format!("{table}{SCD2_SUFFIX}"),
+        }
+    }
+
+    /// Splits a lower-case SQL name into a table and a relation, given the lake's tables. An exact
+    /// table name wins over a suffix, so an object whose API name ends in `_history` (a custom
+    /// object's `Invoice__History`) is still its own live table.
+    pub fn resolve<'a>(name: &str, is_table: impl Fn(&str) -> bool) -> Option<(String, Relation)> {
+        if is_table(name) {
+            return Some((name.to_owned(), Relation::Live));
+        }
+        for (suffix, relation) in [(HISTORY_SUFFIX, Relation::History), (SCD2_SUFFIX, Relation::Scd2)] {
+            if let Some(table) = name.strip_suffix(suffix) {
+                if is_table(table) {
+                    return Some((table.to_owned(), relation));
+                }
+            }
+        }
+        None
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Relation::Live => "live",
+            Relation::History => "history",
+            Relation::Scd2 => "scd2",
+        }
+    }
+}
+
+/// `valid_to` of a current version: 9999-12-31T00:00:00Z in µs.
+fn end_of_time() -> ScalarValue {
+    let micros = NaiveDate::parse_from_str(END_OF_TIME, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros());
+    ScalarValue::TimestampMicrosecond(micros, Some("UTC".into()))
+}
+
+/// A timestamp literal of the metadata columns' type.
+pub fn timestamp_literal(at: DateTime<Utc>) -> Expr {
+    lit(ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into())))
+}
+
+fn version_order(ascending: bool) -> Vec<SortExpr> {
+    VERSION_ORDER.iter().map(|c| ident(*c).sort(ascending, false)).collect()
+}
+
+/// Non-metadata columns, physical names, in table order (`Id` first among them).
+fn field_columns(schema: &Schema) -> impl Iterator<Item = &str> {
+    schema.fields().iter().map(|f| f.name().as_str()).filter(|c| !is_metadata(c))
+}
+
+fn renamed(physical: &str) -> Expr {
+    ident(physical).alias(column_name(physical))
+}
+
+fn scan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlanBuilder> {
+    LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
+}
+
+/// `<object>_history`: every column, renamed to lower case.
+pub fn history_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+    let schema = provider.schema();
+    scan(name, provider)?.project(schema.fields().iter().map(|f| renamed(f.name())))?.build()
+}
+
+/// `<object>`: each Id's last version in [`VERSION_ORDER`] (among versions at or before `as_of`
+/// when given), left out when that version is a delete. Columns: the fields, then `_version_at`.
+pub fn live_plan(name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
+    const RANK: &str = "__tm_rank";
+    let schema = provider.schema();
+    let mut builder = scan(name, provider)?;
+    if let Some(at) = as_of {
+        builder = builder.filter(ident(VERSION_AT).lt_eq(timestamp_literal(at)))?;
+    }
+    let rank = row_number().partition_by(vec![ident(ID)]).order_by(version_order(false)).build()?.alias(RANK);
+    let columns: Vec<Expr> = field_columns(&schema).chain([VERSION_AT]).map(renamed).collect();
+    builder
+        .window(vec![rank])?
+        .filter(ident(RANK).eq(lit(1u64)).and(not(ident(DELETED))))?
+        .project(columns)?
+        .build()
+}
+
+/// `<object>_scd2`: one row per non-delete version, valid from its `_version_at` until the next
+/// version's (a delete closes the window; [`END_OF_TIME`] when nothing followed).
+pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+    const NEXT: &str = "__tm_next";
+    let schema = provider.schema();
+    let next = lead(ident(VERSION_AT), Some(1), None).partition_by(vec![ident(ID)]).order_by(version_order(true)).build()?.alias(NEXT);
+    let mut columns: Vec<Expr> = field_columns(&schema).map(renamed).collect();
+    columns.push(ident(VERSION_AT).alias(VALID_FROM));
+    columns.push(coalesce(vec![ident(NEXT), lit(end_of_time())]).alias(VALID_TO));
+    columns.push(ident(NEXT).is_null().alias(IS_CURRENT));
+    scan(name, provider)?
+        .window(vec![next])?
+        // After the window: a delete must still close the window of the version before it.
+        .filter(not(ident(DELETED)))?
+        .project(columns)?
+        .build()
+}
+
+/// The plan of `relation` over a history table's provider.
+pub fn plan(relation: Relation, name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
+    match relation {
+        Relation::Live => live_plan(name, provider, as_of),
+        Relation::History => history_plan(name, provider),
+        Relation::Scd2 => scd2_plan(name, provider),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_exact_table_first() {
+        let tables = ["account", "invoice__history", "invoice"];
+        let is_table = |t: &str| tables.contains(&t);
+        assert_eq!(Relation::resolve("account", is_table), Some(("account".into(), Relation::Live)));
+        assert_eq!(Relation::resolve("account_history", is_table), Some(("account".into(), Relation::History)));
+        assert_eq!(Relation::resolve("account_scd2", is_table), Some(("account".into(), Relation::Scd2)));
+        assert_eq!(Relation::resolve("invoice__history", is_table), Some(("invoice__history".into(), Relation::Live)));
+        assert_eq!(Relation::resolve("contact", is_table), None);
+        assert_eq!(Relation::Scd2.sql_name("account"), "account_scd2");
+    }
+
+    #[test]
+    fn end_of_time_is_the_last_day_of_9999() {
+        let ScalarValue::TimestampMicrosecond(Some(us), _) = end_of_time() else { panic!("not a timestamp") };
+        assert_eq!(DateTime::from_timestamp_micros(us).unwrap().to_rfc3339(), "9999-12-31T00:00:00+00:00");
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the SQL layer: one test binary, so DataFusion is linked once.
+
+// The sync tests' simulated org, lake and oracle.
+#[path = "../../../sync/tests/common/mod.rs"]
+mod common;
+
+mod ddl;
+mod pg;
+mod views;
