@@ -79,9 +79,7 @@ pub struct LakeSchema {
     location: LakeLocation,
     options: ReadOptions,
     tables: RwLock<BTreeSet<String>>,
-    opened: tokio::sync::Mutex<HashMap<String, Opened>>,
-    /// Providers already opened, for the synchronous `as_of` table function.
-    ready: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    opened: Mutex<HashMap<String, Opened>>,
     /// Views and tables a session created itself (`CREATE VIEW`).
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
     /// When the table list was last re-read for a name it lacked.
@@ -105,8 +103,7 @@ impl LakeSchema {
             location,
             options,
             tables: RwLock::new(tables.into_iter().collect()),
-            opened: tokio::sync::Mutex::new(HashMap::new()),
-            ready: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
             session_tables: RwLock::new(HashMap::new()),
             relisted: Mutex::new(None),
         })
@@ -138,25 +135,24 @@ impl LakeSchema {
         names
     }
 
-    /// The history table's provider, opened (or refreshed) as the read options say.
+    /// The history table's provider, opened (or refreshed) as the read options say. Two
+    /// queries opening the same table at once may both read its log; the later one is kept.
     pub async fn history_provider(&self, table: &str) -> Result<Arc<dyn TableProvider>> {
-        let mut opened = self.opened.lock().await;
         let pinned = self.options.table_version.is_some();
-        if let Some(o) = opened.get(table) {
+        if let Some(o) = self.opened.lock().get(table) {
             if pinned || o.read_at.elapsed() < Self::REFRESH_AFTER {
                 return Ok(o.provider.clone());
             }
         }
         let delta = self.load(table).await?;
         let provider = delta.table_provider().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        opened.insert(table.to_owned(), Opened { provider: provider.clone(), read_at: Instant::now() });
-        self.ready.lock().insert(table.to_owned(), provider.clone());
+        self.opened.lock().insert(table.to_owned(), Opened { provider: provider.clone(), read_at: Instant::now() });
         Ok(provider)
     }
 
-    /// A provider opened earlier in this session, if any (see [`crate::as_of`]).
+    /// A provider opened earlier in this session, if any (for the synchronous `as_of`).
     pub(crate) fn ready_provider(&self, table: &str) -> Option<Arc<dyn TableProvider>> {
-        self.ready.lock().get(table).cloned()
+        self.opened.lock().get(table).map(|o| o.provider.clone())
     }
 
     async fn load(&self, table: &str) -> Result<DeltaTable> {

@@ -5,6 +5,7 @@
 //!
 //! Needs `python3` and PyPI: the venv is created by `scripts/python-venv.sh` on first use.
 
+use crate::common::python;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -153,13 +154,6 @@ async fn write(lake: &LakeLocation, object: &str, schema: &Schema, batches: Vec<
     table
 }
 
-/// The interop venv's python (created on first use by `scripts/python-venv.sh`).
-fn python() -> std::path::PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/python-venv.sh");
-    let out = std::process::Command::new("bash").arg(script).output().expect("runs the venv script");
-    assert!(out.status.success(), "venv set-up failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    std::path::PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
 
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/duckdb_ddl_check.py");
 

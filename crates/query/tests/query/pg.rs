@@ -5,6 +5,7 @@
 //! Helpers for other tests: [`start_server`] / [`start_with`] run a server on a free port,
 //! [`psql`] runs psql against it, [`python`] is the interop venv's python.
 
+use crate::common::python;
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::Arc;
@@ -125,13 +126,6 @@ pub fn failed(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("utf-8 output")
 }
 
-/// The interop venv's python (created on first use by `scripts/python-venv.sh`).
-pub fn python() -> std::path::PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/python-venv.sh");
-    let out = std::process::Command::new("bash").arg(script).output().expect("runs the venv script");
-    assert!(out.status.success(), "venv set-up failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    std::path::PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
 
 /// A context with `public.account`: three rows covering every column type the lake writes
 /// (strings read back from Parquet are Utf8View), nulls in the last.
