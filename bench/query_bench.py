@@ -5,7 +5,7 @@
     target/bench-venv/bin/python bench/query_bench.py --accounts 1000000 --out bench/results/query.json
 
 The lake: a simulated org's Account (1,000,000 Ids, three versions each: the initial sync and
-two rounds updating every Account) and Contact (1.25 versions per Account, one version each),
+two rounds updating every Account, a month apart on the org clock) and Contact (1.25 versions per Account, one version each),
 synced by `tidemark sync`. DuckDB reads the same tables through the views `tidemark catalog ddl
 --engine duckdb` prints, with its delta extension loaded from the pip package.
 
@@ -91,7 +91,8 @@ def build_lake(args, sim, env):
     print(f"  initial sync {secs:.1f}s", flush=True)
     as_of = sim.session.get(f"{sim.base}/__admin/clock").json()["now"]
     for round_no in (1, 2):
-        sim.admin("clock/advance", {"minutes": 10})
+        # A month apart, so the versions span three months (the layout benchmark partitions by month).
+        sim.admin("clock/advance", {"minutes": 30 * 24 * 60})
         sim.admin("changes", {"objects": ["Account"], "updates": {"share": 1.0}, "seed": round_no})
         secs, _, _ = timed(sync, env)
         print(f"  change round {round_no} (every Account updated) synced in {secs:.1f}s", flush=True)
@@ -124,7 +125,7 @@ def main():
                             capture_output=True, text=True, check=True).stdout.splitlines()[1]
     con = duckdb_connection(args.bin, lake)
     results = {"benchmark": "query", "accounts": args.accounts, "repeat": REPEAT, "account_versions_and_live": counts,
-               "as_of": as_of, "queries": {}}
+               "as_of": as_of, "one_id": one_id, "queries": {}}
     for name, (tm_sql, duck_sql) in queries(as_of, one_id).items():
         tm, tm_rows = tidemark_times(args.bin, lake, tm_sql)
         duck, duck_rows = duckdb_times(con, duck_sql)

@@ -1,11 +1,13 @@
 //! The interactive SQL shell: line editing and history, statements across lines up to `;`,
-//! and backslash commands (`\d`, `\d name`, `\timing`, `\q`).
+//! and backslash commands (`\d`, `\d name`, `\timing`, `\q`), which scripts accept too.
 
+use std::io::Write;
 use std::time::Instant;
 
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
-use tidemark_query::{Format, QuerySession};
+use tidemark_lake::arrow::datatypes::SchemaRef;
+use tidemark_query::{Format, QueryError, QuerySession};
 
 use crate::sql_cmd::{elapsed, report, write_result};
 
@@ -15,6 +17,44 @@ const HELP: &str = "\
   \\timing       show how long each statement took (toggle)
   \\q            quit (or Ctrl-D)
   Statements end with ';' and may span lines. Ctrl-C clears the current input.";
+
+/// What the input loop does after a backslash command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// `line` as a backslash command, if it is one: it starts with `\` and no statement is pending,
+/// i.e. `pending` (the input read since the last statement ran) is blank or ends with `;`.
+/// Within a statement a backslash is the statement's (a string literal spanning lines).
+pub fn command<'a>(pending: &str, line: &'a str) -> Option<&'a str> {
+    let pending = pending.trim_end();
+    let line = line.trim();
+    (line.starts_with('\\') && (pending.is_empty() || pending.ends_with(';'))).then_some(line)
+}
+
+/// Runs one backslash command, writing what it shows to `out`; `timing` is the `\timing` switch.
+pub async fn run_command(session: &QuerySession, command: &str, timing: &mut bool, out: &mut (dyn Write + Send)) -> Result<Flow, QueryError> {
+    match command {
+        "\\q" | "\\quit" => return Ok(Flow::Quit),
+        "\\?" | "\\h" | "\\help" => writeln!(out, "{HELP}").map_err(output)?,
+        "\\timing" => {
+            *timing = !*timing;
+            writeln!(out, "Timing is {}.", if *timing { "on" } else { "off" }).map_err(output)?;
+        }
+        "\\d" => list_tables(session, out).map_err(output)?,
+        other => match other.strip_prefix("\\d ") {
+            Some(name) => describe(&session.describe(name.trim()).await?, out).map_err(output)?,
+            None => return Err(QueryError::Usage(format!("unknown command {other}; \\? for help"))),
+        },
+    }
+    Ok(Flow::Continue)
+}
+
+fn output(e: std::io::Error) -> QueryError {
+    QueryError::Output(e.to_string())
+}
 
 fn history_file() -> Option<std::path::PathBuf> {
     std::env::var_os("TIDEMARK_HISTORY").map(Into::into).or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".tidemark_history")))
@@ -41,24 +81,16 @@ pub async fn shell(session: &QuerySession, format: Format) -> anyhow::Result<()>
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         };
-        let trimmed = line.trim();
-        if buffer.is_empty() && trimmed.starts_with('\\') {
-            let _ = editor.add_history_entry(trimmed);
-            match trimmed {
-                "\\q" | "\\quit" => break,
-                "\\?" | "\\h" | "\\help" => println!("{HELP}"),
-                "\\timing" => {
-                    timing = !timing;
-                    println!("Timing is {}.", if timing { "on" } else { "off" });
-                }
-                "\\d" => list_tables(session),
-                other => match other.strip_prefix("\\d ") {
-                    Some(name) => describe(session, name.trim()).await,
-                    None => println!("unknown command {other}; \\? for help"),
-                },
+        if let Some(command) = command(&buffer, &line) {
+            let _ = editor.add_history_entry(command);
+            match run_command(session, command, &mut timing, &mut std::io::stdout()).await {
+                Ok(Flow::Quit) => break,
+                Ok(Flow::Continue) => {}
+                Err(e) => eprintln!("error: {e}"),
             }
             continue;
         }
+        let trimmed = line.trim();
         if trimmed.is_empty() && buffer.is_empty() {
             continue;
         }
@@ -97,27 +129,36 @@ async fn run(session: &QuerySession, script: &str, format: Format, timing: bool)
     }
 }
 
-fn list_tables(session: &QuerySession) {
+fn list_tables(session: &QuerySession, out: &mut dyn Write) -> std::io::Result<()> {
     let tables = session.tables();
     let width = tables.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
-    println!(" {:width$} | kind    | object", "name");
-    println!("-{}-+---------+-{}", "-".repeat(width), "-".repeat(16));
+    writeln!(out, " {:width$} | kind    | object", "name")?;
+    writeln!(out, "-{}-+---------+-{}", "-".repeat(width), "-".repeat(16))?;
     for t in &tables {
-        println!(" {:width$} | {:7} | {}", t.name, t.relation.describe(), t.table);
+        writeln!(out, " {:width$} | {:7} | {}", t.name, t.relation.describe(), t.table)?;
     }
-    println!("({} tables)", tables.len());
+    writeln!(out, "({} tables)", tables.len())
 }
 
-async fn describe(session: &QuerySession, name: &str) {
-    match session.describe(name).await {
-        Ok(schema) => {
-            let width = schema.fields().iter().map(|f| f.name().len()).max().unwrap_or(6).max(6);
-            println!(" {:width$} | type", "column");
-            println!("-{}-+-{}", "-".repeat(width), "-".repeat(24));
-            for f in schema.fields() {
-                println!(" {:width$} | {}", f.name(), f.data_type());
-            }
-        }
-        Err(e) => eprintln!("error: {e}"),
+fn describe(schema: &SchemaRef, out: &mut dyn Write) -> std::io::Result<()> {
+    let width = schema.fields().iter().map(|f| f.name().len()).max().unwrap_or(6).max(6);
+    writeln!(out, " {:width$} | type", "column")?;
+    writeln!(out, "-{}-+-{}", "-".repeat(width), "-".repeat(24))?;
+    for f in schema.fields() {
+        writeln!(out, " {:width$} | {}", f.name(), f.data_type())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backslash_commands_only_between_statements() {
+        assert_eq!(command("", "  \\d account "), Some("\\d account"));
+        assert_eq!(command("SELECT 1;\n\n", "\\d"), Some("\\d"));
+        assert_eq!(command("SELECT 'a\n", "\\d'"), None);
+        assert_eq!(command("", "SELECT 1;"), None);
     }
 }

@@ -9,6 +9,8 @@ use tidemark_lake::LakeLocation;
 use tidemark_query::catalog::parse_instant;
 use tidemark_query::{Format, QueryError, QuerySession, ReadOptions, TableVersion};
 
+use crate::shell::{Flow, command, run_command};
+
 pub struct SqlArgs {
     pub query: Option<String>,
     pub file: Option<PathBuf>,
@@ -61,11 +63,19 @@ pub async fn sql(lake: LakeLocation, args: SqlArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Runs every statement of `script`, writing each result; with `timing`, each statement's
-/// time (planning, reading, writing the result) goes to standard error.
+/// Runs every statement and backslash command of `script`, writing each result; with
+/// `timing`, each statement's time (planning, reading, writing the result) goes to standard
+/// error. The whole script is parsed first, so a syntax error anywhere runs nothing; it stops
+/// at the first error, or at `\q`.
 pub async fn run_script(session: &QuerySession, script: &str, format: Format, out: Option<&PathBuf>, timing: bool) -> Result<(), QueryError> {
-    let statements = session.parse(script)?;
-    if statements.is_empty() {
+    let mut steps = Vec::new();
+    for piece in pieces(script) {
+        match piece {
+            Piece::Command(command) => steps.push(Step::Command(command)),
+            Piece::Sql(sql) => steps.extend(session.parse(&sql)?.into_iter().map(Step::Statement)),
+        }
+    }
+    if steps.is_empty() {
         return Err(QueryError::Usage("no statement to run".into()));
     }
     let mut sink: Box<dyn Write + Send> = match out {
@@ -75,15 +85,64 @@ pub async fn run_script(session: &QuerySession, script: &str, format: Format, ou
         }
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    for statement in statements {
-        let started = Instant::now();
-        write_result(session, statement, format, &mut sink).await?;
-        if timing {
-            sink.flush().map_err(|e| QueryError::Output(e.to_string()))?;
-            eprintln!("Time: {}", elapsed(started));
+    let mut timing = timing;
+    for step in steps {
+        match step {
+            Step::Command(command) => {
+                if run_command(session, command, &mut timing, &mut sink).await? == Flow::Quit {
+                    break;
+                }
+            }
+            Step::Statement(statement) => {
+                let started = Instant::now();
+                write_result(session, statement, format, &mut sink).await?;
+                if timing {
+                    sink.flush().map_err(|e| QueryError::Output(e.to_string()))?;
+                    eprintln!("Time: {}", elapsed(started));
+                }
+            }
         }
     }
     sink.flush().map_err(|e| QueryError::Output(e.to_string()))
+}
+
+enum Step<'a> {
+    Command(&'a str),
+    Statement(tidemark_query::Statement),
+}
+
+/// A part of a script: SQL (one or more statements) or a backslash command on its own line.
+#[derive(Debug, PartialEq)]
+enum Piece<'a> {
+    Sql(String),
+    Command(&'a str),
+}
+
+/// Splits `script` at its backslash commands (recognized as the shell does). Each SQL piece
+/// starts with as many blank lines as precede it, so DataFusion's error positions are the
+/// script's and [`report`] can point into it.
+fn pieces(script: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut sql = String::new();
+    for (number, line) in script.lines().enumerate() {
+        match command(&sql, line) {
+            Some(command) => {
+                if !sql.trim().is_empty() {
+                    pieces.push(Piece::Sql(std::mem::take(&mut sql)));
+                }
+                sql = "\n".repeat(number + 1);
+                pieces.push(Piece::Command(command));
+            }
+            None => {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+        }
+    }
+    if !sql.trim().is_empty() {
+        pieces.push(Piece::Sql(sql));
+    }
+    pieces
 }
 
 /// Runs one statement; results with columns are written, DDL (`CREATE VIEW`) prints nothing.
@@ -134,6 +193,15 @@ mod tests {
         assert!(e.to_string().contains("exclude each other"));
         let e = read_options(Some("yesterday"), None, None).unwrap_err();
         assert!(format!("{e:#}").contains("--as-of"), "{e:#}");
+    }
+
+    #[test]
+    fn scripts_split_at_backslash_commands_keeping_line_numbers() {
+        let got = pieces("\\d\nSELECT 1;\n  \\d account\nSELECT\n  2");
+        assert_eq!(got, [Piece::Command("\\d"), Piece::Sql("\nSELECT 1;\n".into()), Piece::Command("\\d account"), Piece::Sql("\n\n\nSELECT\n  2\n".into())]);
+        // Inside a statement a backslash line is the statement's.
+        assert_eq!(pieces("SELECT 'a\n\\b'"), [Piece::Sql("SELECT 'a\n\\b'\n".into())]);
+        assert!(pieces("  \n").is_empty());
     }
 
     #[test]

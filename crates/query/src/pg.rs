@@ -21,7 +21,9 @@
 //! other client sees, or write files on the server's disk with `COPY … TO`.
 //!
 //! Errors from DataFusion reach the client as an `ErrorResponse` carrying DataFusion's message;
-//! the connection stays usable. Cancel requests are not supported (`statement_timeout` is).
+//! the connection stays usable. When the default schema is a lake, an unknown table lists the
+//! closest names, as `tidemark sql` does. Cancel requests are not supported
+//! (`statement_timeout` is).
 //!
 //! # Authentication
 //!
@@ -90,6 +92,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
+
+use crate::catalog::LakeSchema;
+use crate::session::explain_unknown_table;
 
 /// Connections served at once unless configured otherwise (PostgreSQL's own default).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
@@ -661,7 +666,7 @@ impl ReadOnly {
             .state()
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await
-            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            .map_err(|e| PgWireError::ApiError(Box::new(suggest_tables(ctx, e))))?;
         // Statements (PREPARE, EXECUTE, SET) stay allowed: they only touch this connection's session.
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false);
         if let Err(e) = options.verify_plan(&plan) {
@@ -672,6 +677,18 @@ impl ReadOnly {
             return Err(read_only(&reason));
         }
         Ok(plan)
+    }
+}
+
+/// The "did you mean" of [`explain_unknown_table`] when `ctx`'s default schema is a lake (the
+/// connection's context only knows the schema as a trait object); other errors pass unchanged.
+fn suggest_tables(ctx: &SessionContext, error: DataFusionError) -> DataFusionError {
+    let state = ctx.state();
+    let defaults = &state.config().options().catalog;
+    let schema = ctx.catalog(&defaults.default_catalog).and_then(|c| c.schema(&defaults.default_schema));
+    match schema.as_ref().and_then(|s| s.downcast_ref::<LakeSchema>()) {
+        Some(lake) => explain_unknown_table(lake, error),
+        None => error,
     }
 }
 

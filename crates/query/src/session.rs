@@ -22,6 +22,21 @@ use crate::views::Relation;
 pub const CATALOG: &str = "datafusion";
 pub const SCHEMA: &str = "public";
 
+/// DataFusion's "table 'datafusion.public.x' not found" becomes the lake's error listing the
+/// closest names; other errors pass unchanged. Public for the Postgres endpoint, which plans
+/// with its own copy of the context.
+pub fn explain_unknown_table(schema: &LakeSchema, error: DataFusionError) -> DataFusionError {
+    let message = error.find_root().to_string();
+    let name = message
+        .split_once("table '")
+        .and_then(|(_, rest)| rest.split_once("' not found"))
+        .map(|(name, _)| name.rsplit('.').next().unwrap_or(name).to_lowercase());
+    match name {
+        Some(name) if matches!(error.find_root(), DataFusionError::Plan(_)) => schema.unknown_table(&name),
+        _ => error,
+    }
+}
+
 /// One relation a session can query, for listings (`\d`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableListing {
@@ -83,22 +98,8 @@ impl QuerySession {
 
     /// Plans and starts one statement (DDL such as `CREATE VIEW` takes effect here).
     pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
-        let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| self.explain_unknown_table(e))?;
+        let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| explain_unknown_table(&self.schema, e))?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
-    }
-
-    /// DataFusion's "table 'datafusion.public.x' not found" becomes our error listing the
-    /// closest names; other errors pass unchanged.
-    fn explain_unknown_table(&self, error: DataFusionError) -> DataFusionError {
-        let message = error.find_root().to_string();
-        let name = message
-            .split_once("table '")
-            .and_then(|(_, rest)| rest.split_once("' not found"))
-            .map(|(name, _)| name.rsplit('.').next().unwrap_or(name).to_lowercase());
-        match name {
-            Some(name) if matches!(error.find_root(), DataFusionError::Plan(_)) => self.schema.unknown_table(&name),
-            _ => error,
-        }
     }
 
     /// Runs a single-statement query.

@@ -45,7 +45,10 @@ pub fn csv_batches(page: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>, 
 
 /// Decodes REST query records (raw JSON objects; `attributes` and unknown keys are ignored).
 pub fn json_batches(records: &[Box<serde_json::value::RawValue>], schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
-    let mut decoder = tidemark_lake::arrow::json::ReaderBuilder::new(schema.clone()).with_batch_size(BATCH_ROWS).build_decoder()?;
+    // A number or boolean arriving for a text column (a field whose type changed to text after
+    // the describe this read was planned from) is kept as its text rather than failing the read.
+    let mut decoder =
+        tidemark_lake::arrow::json::ReaderBuilder::new(schema.clone()).with_batch_size(BATCH_ROWS).with_coerce_primitive(true).build_decoder()?;
     let mut out = Vec::new();
     for chunk in records.chunks(BATCH_ROWS) {
         let mut text = String::with_capacity(chunk.iter().map(|r| r.get().len() + 1).sum());
@@ -181,6 +184,16 @@ mod tests {
         assert!(h.column(1).as_boolean().value(1));
         assert_eq!(h.column(0).as_primitive::<tidemark_lake::arrow::datatypes::TimestampMicrosecondType>().value(0), 1_736_154_000_000_000);
         assert!(h.column_by_name("Name").unwrap().is_null(1));
+    }
+
+    #[test]
+    fn a_number_for_a_text_column_keeps_its_text() {
+        let table = initial_schema(&fields());
+        let schema = read_schema(&plan(&table, &fields(), &Default::default()));
+        let raw: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(r#"[{"Id":"001000000000001AAA","Name":53979.75,"Amount":1.5,"IsDeleted":false,"SystemModstamp":null}]"#).unwrap();
+        let batches = json_batches(&raw, &schema).unwrap();
+        assert_eq!(batches[0].column(1).as_string::<i32>().value(0), "53979.75");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tidemark_lake::arrow::array::RecordBatch;
 use tidemark_lake::arrow::datatypes::SchemaRef;
 use tidemark_salesforce::bulk2::BulkQuery;
-use tidemark_salesforce::rest::QueryPager;
+use tidemark_salesforce::rest::{QueryPager, RawQueryPage};
 use tidemark_salesforce::{ErrorClass, SalesforceClient};
 
 use crate::config::ApiChoice;
@@ -38,7 +38,11 @@ pub struct Extraction<'c> {
 
 enum Source<'c> {
     Bulk(BulkQuery<'c>),
-    Rest(QueryPager<'c>),
+    Rest {
+        pager: QueryPager<'c>,
+        /// The page after the one being decoded, fetched meanwhile.
+        ahead: Option<RawQueryPage>,
+    },
 }
 
 /// Counts the records a query's WHERE clause matches (one REST call).
@@ -85,13 +89,15 @@ impl<'c> Extraction<'c> {
         Ok(Extraction {
             object: object.to_owned(),
             schema,
-            source: Source::Rest(client.query(soql, include_deleted).batch_size(2000)),
+            source: Source::Rest { pager: client.query(soql, include_deleted).batch_size(2000), ahead: None },
             api: Api::Rest,
         })
     }
 
     /// The next page's records as Arrow batches, `None` when done. Decoding runs on the blocking
-    /// pool so a large page never stalls other objects' I/O.
+    /// pool so a large page never stalls other objects' I/O. A REST page is decoded while the
+    /// next one is fetched (two small pages in memory); a Bulk page, up to `page_records` rows,
+    /// is not, to keep memory bounded.
     pub async fn next(&mut self) -> Result<Option<Vec<RecordBatch>>, SyncError> {
         let schema = self.schema.clone();
         let object = self.object.clone();
@@ -105,9 +111,20 @@ impl<'c> Extraction<'c> {
                     .map_err(convert)?;
                 Ok(Some(batches))
             }
-            Source::Rest(pager) => {
-                let Some(page) = pager.next_raw_page().await? else { return Ok(None) };
-                let batches = json_batches(&page.records, &schema).map_err(convert)?;
+            Source::Rest { pager, ahead } => {
+                let page = match ahead.take() {
+                    Some(page) => page,
+                    None => match pager.next_raw_page().await? {
+                        Some(page) => page,
+                        None => return Ok(None),
+                    },
+                };
+                // REST pages come one after another (each names the next), so the next request
+                // goes out while this page decodes: the org renders while we parse.
+                let decoding = tokio::task::spawn_blocking(move || json_batches(&page.records, &schema));
+                let (fetched, decoded) = tokio::join!(pager.next_raw_page(), decoding);
+                let batches = decoded.expect("JSON decoding does not panic").map_err(convert)?;
+                *ahead = fetched?;
                 Ok(Some(batches))
             }
         }

@@ -5,7 +5,7 @@
 //! Helpers for other tests: [`start_server`] / [`start_with`] run a server on a free port,
 //! [`psql`] runs psql against it, [`python`] is the interop venv's python.
 
-use crate::common::python;
+use crate::common::{Harness, python};
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use tidemark_lake::datafusion::datasource::MemTable;
 use tidemark_lake::datafusion::prelude::{SessionConfig, SessionContext};
 use tidemark_query::pg::{PgCredentials, PgServer, PgServerConfig, PgServerError};
+use tidemark_query::{QuerySession, ReadOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
@@ -313,17 +314,7 @@ async fn pg_wrong_password_wrong_user_and_no_password_are_refused() {
 /// behind it: returns every message the server sent after its SASL challenge, until it closed
 /// the connection.
 async fn scram_with_a_bad_proof(addr: SocketAddr, user: &str) -> Vec<(u8, Vec<u8>)> {
-    let mut socket = TcpStream::connect(addr).await.expect("connects");
-    let mut startup = Vec::new();
-    startup.extend_from_slice(&196_608_i32.to_be_bytes()); // protocol 3.0
-    for part in ["user", user, "database", "tidemark"] {
-        startup.extend_from_slice(part.as_bytes());
-        startup.push(0);
-    }
-    startup.push(0);
-    socket.write_all(&(startup.len() as i32 + 4).to_be_bytes()).await.expect("writes");
-    socket.write_all(&startup).await.expect("writes");
-
+    let mut socket = connect_as(addr, user).await;
     let (tag, body) = read_message(&mut socket).await.expect("an authentication request");
     assert_eq!((tag, &body[..4]), (b'R', &10_i32.to_be_bytes()[..]), "AuthenticationSASL");
     assert!(body.windows(13).any(|w| w == b"SCRAM-SHA-256"), "SCRAM-SHA-256 offered");
@@ -349,6 +340,34 @@ async fn scram_with_a_bad_proof(addr: SocketAddr, user: &str) -> Vec<(u8, Vec<u8
         received.push(message);
     }
     received
+}
+
+/// A connection that has sent its startup message for `user`.
+async fn connect_as(addr: SocketAddr, user: &str) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.expect("connects");
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608_i32.to_be_bytes()); // protocol 3.0
+    for part in ["user", user, "database", "tidemark"] {
+        startup.extend_from_slice(part.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    socket.write_all(&(startup.len() as i32 + 4).to_be_bytes()).await.expect("writes");
+    socket.write_all(&startup).await.expect("writes");
+    socket
+}
+
+/// Reads messages up to and including the first of type `until`.
+async fn read_until(socket: &mut TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
+    let mut received = Vec::new();
+    loop {
+        let message = read_message(socket).await.unwrap_or_else(|| panic!("closed before '{}': {received:?}", until as char));
+        let done = message.0 == until;
+        received.push(message);
+        if done {
+            return received;
+        }
+    }
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -523,6 +542,32 @@ async fn pg_bad_sql_is_an_error_and_the_server_goes_on() {
     .await);
     assert_eq!(session, "still here\n");
     assert_eq!(ok(&run("SELECT count(*) FROM account").await), "3\n");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_unknown_lake_table_lists_the_closest_names() {
+    let mut h = Harness::start(20, 24).await;
+    h.sync().await;
+    let session = QuerySession::open(h.lake.clone(), ReadOptions::default()).await.expect("session opens");
+    let server = start_server(session.context(), None).await;
+
+    // Simple protocol.
+    let typo = failed(&psql(server.addr, USER, None, &["-c", "SELECT name FROM acount"]).await);
+    assert!(typo.contains("ERROR:") && typo.contains("did you mean 'account'"), "{typo}");
+
+    // Extended protocol: psql 15 cannot send a Parse of its own, so the raw message.
+    let mut socket = connect_as(server.addr, USER).await;
+    read_until(&mut socket, b'Z').await;
+    let mut parse = b"\0SELECT * FROM contact_histroy WHERE id = $1\0".to_vec();
+    parse.extend_from_slice(&0_i16.to_be_bytes());
+    let mut pipelined = frame(b'P', &parse);
+    pipelined.extend(frame(b'S', b""));
+    socket.write_all(&pipelined).await.expect("writes");
+    let received = read_until(&mut socket, b'Z').await;
+    let (_, body) = received.iter().find(|(tag, _)| *tag == b'E').unwrap_or_else(|| panic!("an error: {received:?}"));
+    let message = error_fields(body).into_iter().find(|(code, _)| *code == 'M').expect("a message").1;
+    assert!(message.contains("did you mean 'contact_history'"), "{message}");
     server.stop().await;
 }
 

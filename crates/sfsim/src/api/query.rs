@@ -206,12 +206,7 @@ fn page_response(org: &Org, version: &str, query: &SoqlQuery, rows: &[Row], tota
         let _ = serde_json::to_writer(&mut body, next);
     }
     body.extend_from_slice(b",\"records\":[");
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut body, &query.record_json(org, version, row));
-    }
+    query.write_records_json(org, version, rows, &mut body);
     body.extend_from_slice(b"]}");
     ([(http::header::CONTENT_TYPE, JSON_UTF8)], body).into_response()
 }

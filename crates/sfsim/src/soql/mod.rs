@@ -225,6 +225,23 @@ impl SoqlQuery {
         }
     }
 
+    /// Appends `rows` as comma-separated REST query records: the same output as
+    /// [`record_json`](Self::record_json) for each row, written without building JSON values.
+    pub fn write_records_json(&self, org: &Org, version: &str, rows: &[Row], out: &mut Vec<u8>) {
+        match (&self.plan.selection, self.table(org)) {
+            (Selection::Records { tree, .. }, Some(table)) => project::write_json_rows(org, version, table, rows, tree, out),
+            _ => {
+                for (i, row) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // Serialising a JSON value into memory cannot fail.
+                    let _ = serde_json::to_writer(&mut *out, &self.record_json(org, version, row));
+                }
+            }
+        }
+    }
+
     /// Appends `rows` as Bulk CSV lines: the same output as [`write_csv_row`](Self::write_csv_row)
     /// for each row, with the table and column slots resolved once per call (the Bulk results
     /// hot path).

@@ -5,10 +5,11 @@ use serde_json::{Map, Value as J};
 use tidemark_core::FieldType;
 
 use super::ast::AggFn;
-use super::plan::{AggColumn, AggKind, FieldPath, OutNode, follow};
+use super::plan::{AggColumn, AggKind, FieldLookup, FieldPath, OutNode, follow};
 use crate::org::read::FieldValue;
 use crate::org::{ObjectTable, Org};
 use crate::row::Row;
+use crate::schema::FieldDef;
 use crate::value::{ValueRef, format_datetime_bulk};
 
 const MASK: &str = "************";
@@ -92,17 +93,55 @@ pub fn write_csv(org: &Org, table: &ObjectTable, row: &Row, columns: &[FieldPath
     out.push('\n');
 }
 
+/// Decodes rows once into a slot-indexed buffer, so that reading many fields of a row costs one
+/// scan of its encoding instead of one scan per field.
+struct SlotDecoder<'r> {
+    decoded: Vec<ValueRef<'r>>,
+    /// Slots set by the previous row: clearing only those is cheaper than clearing them all.
+    touched: Vec<usize>,
+    /// Decoding stops after this slot (slots are stored in ascending order).
+    last_slot: usize,
+}
+
+impl<'r> SlotDecoder<'r> {
+    fn new(table: &ObjectTable, last_slot: usize) -> SlotDecoder<'r> {
+        let slots = usize::from(table.def.next_slot);
+        SlotDecoder { decoded: vec![ValueRef::Null; slots], touched: Vec::with_capacity(slots), last_slot }
+    }
+
+    fn decode(&mut self, row: &'r Row) {
+        for slot in self.touched.drain(..) {
+            self.decoded[slot] = ValueRef::Null;
+        }
+        for (slot, v) in row.iter() {
+            let slot = usize::from(slot);
+            if slot > self.last_slot {
+                break;
+            }
+            if let Some(cell) = self.decoded.get_mut(slot) {
+                *cell = v;
+                self.touched.push(slot);
+            }
+        }
+    }
+
+    fn get(&self, slot: usize) -> ValueRef<'r> {
+        self.decoded[slot]
+    }
+}
+
+/// The stored, non-compound field behind a root-row column, if it is one.
+fn stored_slot<'d>(table: &'d ObjectTable, field: &FieldLookup) -> Option<(usize, &'d FieldDef)> {
+    let f = field.resolve(&table.def)?;
+    let slot = f.slot?;
+    (!f.field_type.is_compound()).then_some((usize::from(slot), f))
+}
+
 /// [`write_csv`] for many rows of one table. Columns that are stored fields of the root row are
 /// read from one decode of each row instead of one scan of the encoding per column.
 pub fn write_csv_rows(org: &Org, table: &ObjectTable, rows: &[Row], columns: &[FieldPath], out: &mut String) {
-    let direct: Vec<Option<(usize, &crate::schema::FieldDef)>> = columns
-        .iter()
-        .map(|c| {
-            let f = if c.hops.is_empty() { c.field.resolve(&table.def) } else { None }?;
-            let slot = f.slot?;
-            (!f.field_type.is_compound()).then_some((usize::from(slot), f))
-        })
-        .collect();
+    let direct: Vec<Option<(usize, &FieldDef)>> =
+        columns.iter().map(|c| if c.hops.is_empty() { stored_slot(table, &c.field) } else { None }).collect();
     if direct.iter().any(Option::is_none) {
         // Parent paths and computed fields: the general per-column path.
         for row in rows {
@@ -110,31 +149,16 @@ pub fn write_csv_rows(org: &Org, table: &ObjectTable, rows: &[Row], columns: &[F
         }
         return;
     }
-    // Entries are sorted by slot, so decoding can stop after the highest selected one.
     let last_slot = direct.iter().flatten().map(|(slot, _)| *slot).max().unwrap_or(0);
-    let mut decoded: Vec<ValueRef<'_>> = vec![ValueRef::Null; usize::from(table.def.next_slot)];
-    // Slots set by the previous row: clearing only those is cheaper than clearing them all.
-    let mut touched: Vec<usize> = Vec::with_capacity(decoded.len());
+    let mut decoder = SlotDecoder::new(table, last_slot);
     for row in rows {
-        for slot in touched.drain(..) {
-            decoded[slot] = ValueRef::Null;
-        }
-        for (slot, v) in row.iter() {
-            let slot = usize::from(slot);
-            if slot > last_slot {
-                break;
-            }
-            if let Some(cell) = decoded.get_mut(slot) {
-                *cell = v;
-                touched.push(slot);
-            }
-        }
+        decoder.decode(row);
         for (i, (slot, field)) in direct.iter().flatten().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push('"');
-            let v = decoded[*slot];
+            let v = decoder.get(*slot);
             if field.encrypted && !v.is_null() {
                 out.push_str(MASK);
             } else {
@@ -144,6 +168,111 @@ pub fn write_csv_rows(org: &Org, table: &ObjectTable, rows: &[Row], columns: &[F
         }
         out.push('\n');
     }
+}
+
+/// How one key of a REST record is rendered.
+enum JsonColumn<'q> {
+    /// A stored field of the row itself, read from the decoded slots.
+    Slot(usize, &'q FieldDef),
+    /// Anything else (formulas, compounds, parents, subqueries, unknown fields): the general path.
+    Node(&'q OutNode),
+}
+
+/// Appends `rows` as REST query records separated by commas, exactly as
+/// [`render_record`] under an `attributes` object renders each one, without building JSON
+/// values: the REST query hot path.
+pub fn write_json_rows(org: &Org, version: &str, table: &ObjectTable, rows: &[Row], nodes: &[OutNode], out: &mut Vec<u8>) {
+    let columns: Vec<(Vec<u8>, JsonColumn<'_>)> = nodes
+        .iter()
+        .map(|node| {
+            let (key, column) = match node {
+                OutNode::Field { field } => match stored_slot(table, field) {
+                    Some((slot, f)) => (f.name.as_str(), JsonColumn::Slot(slot, f)),
+                    None => (field.resolve(&table.def).map_or(field.name.as_str(), |f| f.name.as_str()), JsonColumn::Node(node)),
+                },
+                OutNode::Parent { key, .. } | OutNode::Children { key, .. } => (key.as_str(), JsonColumn::Node(node)),
+            };
+            (json_bytes(key), column)
+        })
+        .collect();
+    let id_slot = usize::from(table.def.slot("Id"));
+    let last_slot = columns.iter().filter_map(|(_, c)| if let JsonColumn::Slot(s, _) = c { Some(*s) } else { None }).fold(id_slot, usize::max);
+    let type_json = json_bytes(&table.def.name);
+    let url_prefix = format!("\"/services/data/v{version}/sobjects/{}/", table.def.name);
+    let mut decoder = SlotDecoder::new(table, last_slot);
+    let mut scratch = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        decoder.decode(row);
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"attributes\":{\"type\":");
+        out.extend_from_slice(&type_json);
+        out.extend_from_slice(b",\"url\":");
+        out.extend_from_slice(url_prefix.as_bytes());
+        // Ids are alphanumeric: nothing to escape.
+        out.extend_from_slice(decoder.get(id_slot).as_str().unwrap_or_default().as_bytes());
+        out.extend_from_slice(b"\"}");
+        for (key, column) in &columns {
+            out.push(b',');
+            out.extend_from_slice(key);
+            out.push(b':');
+            match column {
+                JsonColumn::Slot(slot, field) => {
+                    let v = decoder.get(*slot);
+                    if field.encrypted && !v.is_null() {
+                        out.extend_from_slice(b"\"************\"");
+                    } else {
+                        write_json_value(v, field.field_type, field.scale, &mut scratch, out);
+                    }
+                }
+                JsonColumn::Node(node) => {
+                    let mut one = Map::new();
+                    render_record(org, version, table, row, std::slice::from_ref(*node), &mut one);
+                    let value = one.into_iter().next().map_or(J::Null, |(_, v)| v);
+                    // Serialising a JSON value into memory cannot fail.
+                    let _ = serde_json::to_writer(&mut *out, &value);
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+fn json_bytes(s: &str) -> Vec<u8> {
+    // Serialising a string into memory cannot fail.
+    serde_json::to_vec(s).unwrap_or_default()
+}
+
+/// Appends `v` as [`ValueRef::to_json`] renders it for a field of type `ty`.
+fn write_json_value(v: ValueRef<'_>, ty: FieldType, scale: u8, scratch: &mut String, out: &mut Vec<u8>) {
+    // Writes into a Vec cannot fail.
+    match v {
+        ValueRef::Null => out.extend_from_slice(b"null"),
+        ValueRef::Str(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        ValueRef::DateTime(ms) => {
+            scratch.clear();
+            write_datetime(ms, "+0000", scratch);
+            push_json_plain_string(scratch, out);
+        }
+        ValueRef::Date(d) => {
+            scratch.clear();
+            write_date(d, scratch);
+            push_json_plain_string(scratch, out);
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, &other.to_json(ty, scale));
+        }
+    }
+}
+
+/// A string known to need no escaping (digits and punctuation), quoted.
+fn push_json_plain_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 fn write_csv_value(v: FieldValue<'_>, ty: FieldType, scale: u8, out: &mut String) {
@@ -213,11 +342,18 @@ pub fn write_date(days: i32, out: &mut String) {
 
 /// `2022-01-02T17:38:59.000Z`, as [`format_datetime_bulk`] renders it, without allocating.
 pub fn write_datetime_bulk(ms: i64, out: &mut String) {
+    write_datetime(ms, "Z", out);
+}
+
+/// `2022-01-02T17:38:59.000` followed by `zone` (`Z` in Bulk CSV, `+0000` in REST JSON).
+fn write_datetime(ms: i64, zone: &str, out: &mut String) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000) as u32;
     let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
-        out.push_str(&format_datetime_bulk(ms));
+        let text = format_datetime_bulk(ms);
+        out.push_str(text.strip_suffix('Z').unwrap_or(&text));
+        out.push_str(zone);
         return;
     }
     push_date(out, y, m, d);
@@ -229,7 +365,7 @@ pub fn write_datetime_bulk(ms: i64, out: &mut String) {
     push_digits(out, in_day / 1000 % 60, 2);
     out.push('.');
     push_digits(out, in_day % 1000, 3);
-    out.push('Z');
+    out.push_str(zone);
 }
 
 #[cfg(test)]

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `tidemark` binary: one test binary, so the crates link once.
+
+// The sync tests' helpers (the interop venv's python).
+#[path = "../../../sync/tests/common/mod.rs"]
+mod common;
+
+mod crash;
+mod sql;
