@@ -11,6 +11,10 @@ three layouts of the same rows:
 - month_partitioned: rewritten with delta-rs, partitioned by the month of `_version_at`;
 - id_clustered: the appended table after delta-rs `OPTIMIZE ZORDER BY (Id)` (files sorted by Id).
 For the rewrites it also reports how long the rewrite took and how many files each layout has.
+
+It also measures the alternative to computing live state on read: a materialised live table
+(each Id's latest version, written once with delta-rs), the live count over it, and what keeping
+it current costs per sync: a delta-rs MERGE of 10,000 changed records (a 1% change round).
 """
 
 import argparse
@@ -18,10 +22,12 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 
 from query_bench import ROOT, queries, tidemark_times
@@ -59,6 +65,27 @@ def id_clustered(base_lake, work):
     return lake, time.monotonic() - started
 
 
+def materialised_live(binary, base_lake, work):
+    """Writes the live relation as its own table; returns its lake, query and upkeep figures."""
+    lake, _ = variant_lake(base_lake, work, "materialised_live")
+    live_parquet = os.path.join(work, "live.parquet")
+    started = time.monotonic()
+    subprocess.run([binary, "sql", "--lake", base_lake, "--format", "parquet", "--out", live_parquet, "SELECT * FROM account"], check=True)
+    table = os.path.join(lake, "objects", "account_live")
+    write_deltalake(table, pq.read_table(live_parquet), writer_properties=WriterProperties(compression="ZSTD"))
+    build_s = time.monotonic() - started
+    # A 1% change round: 10,000 records with a new value, merged by Id.
+    changes = pq.read_table(live_parquet).slice(0, 10_000)
+    changes = changes.set_column(changes.schema.get_field_index("industry"), "industry", pa.array(["Changed"] * changes.num_rows))
+    started = time.monotonic()
+    (DeltaTable(table).merge(source=changes, predicate="t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_update_all().when_not_matched_insert_all().execute())
+    merge_s = time.monotonic() - started
+    sql = "SELECT industry, count(*) AS n FROM account_live_history GROUP BY industry ORDER BY industry"
+    times, rows = tidemark_times(binary, lake, sql)
+    return {"build_s": build_s, "merge_10k_s": merge_s, "live_count_s": statistics.median(times), "runs": times, "rows": rows}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "tidemark"))
@@ -84,6 +111,9 @@ def main():
             entry["queries"][query] = {"seconds": statistics.median(times), "runs": times, "rows": rows}
             print(f"{name:18} {query:24} {statistics.median(times):.3f}s ({rows} rows)", flush=True)
         results["layouts"][name] = entry
+    print("materialising the live table…", flush=True)
+    results["materialised_live"] = materialised_live(args.bin, args.lake, args.work)
+    print(json.dumps(results["materialised_live"]), flush=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 

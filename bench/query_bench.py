@@ -106,17 +106,25 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "tidemark"))
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-query"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "query.json"))
+    ap.add_argument("--reuse-lake", action="store_true", help="query the lake an earlier run built in --work")
     args = ap.parse_args()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
     env = dict(os.environ, RUST_LOG="warn")
-
-    print(f"building the lake from a {args.accounts:,}-Account org…", flush=True)
-    sim = Sim(args.bin, args.accounts, args.seed)
-    try:
-        lake, as_of = build_lake(args, sim, env)
-    finally:
-        sim.stop()
+    instant_file = os.path.join(args.work, "as_of.txt")
+    if args.reuse_lake:
+        lake = os.path.join(args.work, "lake")
+        with open(instant_file) as f:
+            as_of = f.read().strip()
+    else:
+        shutil.rmtree(args.work, ignore_errors=True)
+        os.makedirs(args.work)
+        print(f"building the lake from a {args.accounts:,}-Account org…", flush=True)
+        sim = Sim(args.bin, args.accounts, args.seed)
+        try:
+            lake, as_of = build_lake(args, sim, env)
+        finally:
+            sim.stop()
+        with open(instant_file, "w") as f:
+            f.write(as_of)
 
     one_id = subprocess.run([args.bin, "sql", "--lake", lake, "--format", "csv", "SELECT min(id) AS id FROM account"],
                             capture_output=True, text=True, check=True).stdout.splitlines()[1]

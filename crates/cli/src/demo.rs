@@ -53,6 +53,13 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let lake = LakeLocation::parse(&args.lake)?;
     let settings = demo_settings();
 
+    // One record per object starts in the recycle bin, so the round of changes can restore it
+    // and the lake shows a delete followed by an undelete.
+    {
+        let binned = ChangeRoundSpec { deletes: Amount::Count(1), ..ChangeRoundSpec::default() };
+        apply_change_round(&mut sim.state.org.write(), &binned, args.seed + 2).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
+    }
+
     println!("\n1/3 Initial sync into {}", lake.root());
     let first = run_sync(client.clone(), lake.clone(), &settings, Vec::new(), false, args.progress).await?;
     let outcome = print_report(&first);
@@ -87,6 +94,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
             org.update_record(id, vec![(slot, Value::str(["Gold", "Silver", "Bronze"][i % 3]))]).map_err(|e| anyhow::anyhow!("update: {e}"))?;
         }
         println!("  - Tier__c set on {} Accounts", ids.len());
+        // Before this round's deletes, so what comes back is what the first sync saw deleted.
+        let undelete = ChangeRoundSpec { undeletes: Amount::Count(1), ..ChangeRoundSpec::default() };
+        let restored = apply_change_round(&mut org, &undelete, args.seed + 1).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
+        println!("  - {} records restored from the recycle bin (deleted before the first sync)", restored.undeleted.len());
         let spec = ChangeRoundSpec {
             objects: None,
             updates: Amount::Share { share: 0.02 },
@@ -105,9 +116,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
             summary.hard_deleted.len(),
             summary.renamed_parents.len()
         );
-        let undelete = ChangeRoundSpec { undeletes: Amount::Count(1), ..ChangeRoundSpec::default() };
-        let restored = apply_change_round(&mut org, &undelete, args.seed + 1).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
-        println!("  - {} records restored from the recycle bin", restored.undeleted.len());
         org.advance_clock(chrono::Duration::minutes(1));
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tidemark_lake::arrow::array::RecordBatch;
 use tidemark_lake::arrow::datatypes::SchemaRef;
-use tidemark_salesforce::bulk2::BulkQuery;
+use tidemark_salesforce::bulk2::{BulkQuery, CsvPage};
 use tidemark_salesforce::rest::{QueryPager, RawQueryPage};
 use tidemark_salesforce::{ErrorClass, SalesforceClient};
 
@@ -33,16 +33,38 @@ pub struct Extraction<'c> {
     object: String,
     schema: SchemaRef,
     source: Source<'c>,
+    /// The page after the one being decoded, fetched meanwhile.
+    ahead: Option<Page>,
     pub api: Api,
 }
 
 enum Source<'c> {
     Bulk(BulkQuery<'c>),
-    Rest {
-        pager: QueryPager<'c>,
-        /// The page after the one being decoded, fetched meanwhile.
-        ahead: Option<RawQueryPage>,
-    },
+    Rest(QueryPager<'c>),
+}
+
+/// One fetched, not yet decoded page.
+enum Page {
+    Bulk(CsvPage),
+    Rest(RawQueryPage),
+}
+
+impl Source<'_> {
+    async fn fetch(&mut self) -> Result<Option<Page>, SyncError> {
+        Ok(match self {
+            Source::Bulk(job) => job.next_page().await?.map(Page::Bulk),
+            Source::Rest(pager) => pager.next_raw_page().await?.map(Page::Rest),
+        })
+    }
+}
+
+impl Page {
+    fn decode(&self, schema: &SchemaRef) -> Result<Vec<RecordBatch>, tidemark_lake::arrow::error::ArrowError> {
+        match self {
+            Page::Bulk(page) => csv_batches(&page.csv, schema),
+            Page::Rest(page) => json_batches(&page.records, schema),
+        }
+    }
 }
 
 /// Counts the records a query's WHERE clause matches (one REST call).
@@ -76,7 +98,7 @@ impl<'c> Extraction<'c> {
             match client.bulk_query(soql, include_deleted, Duration::from_secs(5)).await {
                 Ok(job) => {
                     tracing::info!(object, api = "bulk", expected, job_id = job.job_id(), "reading with Bulk API 2.0");
-                    return Ok(Extraction { object: object.to_owned(), schema, source: Source::Bulk(job.max_records(page_records)), api: Api::Bulk });
+                    return Ok(Extraction { object: object.to_owned(), schema, source: Source::Bulk(job.max_records(page_records)), ahead: None, api: Api::Bulk });
                 }
                 Err(e) if e.class() == ErrorClass::InvalidRequest && choice == ApiChoice::Auto => {
                     tracing::info!(object, error = %e, "Bulk API refused the object; reading with REST");
@@ -89,44 +111,29 @@ impl<'c> Extraction<'c> {
         Ok(Extraction {
             object: object.to_owned(),
             schema,
-            source: Source::Rest { pager: client.query(soql, include_deleted).batch_size(2000), ahead: None },
+            source: Source::Rest(client.query(soql, include_deleted).batch_size(2000)),
+            ahead: None,
             api: Api::Rest,
         })
     }
 
     /// The next page's records as Arrow batches, `None` when done. Decoding runs on the blocking
-    /// pool so a large page never stalls other objects' I/O. A REST page is decoded while the
-    /// next one is fetched (two small pages in memory); a Bulk page, up to `page_records` rows,
-    /// is not, to keep memory bounded.
+    /// pool so a large page never stalls other objects' I/O, and the next page is fetched
+    /// meanwhile: the org renders (or the network carries) one page while we parse the other.
+    /// Two pages are in memory at a time, besides the one the caller is writing.
     pub async fn next(&mut self) -> Result<Option<Vec<RecordBatch>>, SyncError> {
+        let page = match self.ahead.take() {
+            Some(page) => page,
+            None => match self.source.fetch().await? {
+                Some(page) => page,
+                None => return Ok(None),
+            },
+        };
         let schema = self.schema.clone();
-        let object = self.object.clone();
-        let convert = |e| SyncError::Convert { object: object.clone(), source: e };
-        match &mut self.source {
-            Source::Bulk(job) => {
-                let Some(page) = job.next_page().await? else { return Ok(None) };
-                let batches = tokio::task::spawn_blocking(move || csv_batches(&page.csv, &schema))
-                    .await
-                    .expect("CSV decoding does not panic")
-                    .map_err(convert)?;
-                Ok(Some(batches))
-            }
-            Source::Rest { pager, ahead } => {
-                let page = match ahead.take() {
-                    Some(page) => page,
-                    None => match pager.next_raw_page().await? {
-                        Some(page) => page,
-                        None => return Ok(None),
-                    },
-                };
-                // REST pages come one after another (each names the next), so the next request
-                // goes out while this page decodes: the org renders while we parse.
-                let decoding = tokio::task::spawn_blocking(move || json_batches(&page.records, &schema));
-                let (fetched, decoded) = tokio::join!(pager.next_raw_page(), decoding);
-                let batches = decoded.expect("JSON decoding does not panic").map_err(convert)?;
-                *ahead = fetched?;
-                Ok(Some(batches))
-            }
-        }
+        let decoding = tokio::task::spawn_blocking(move || page.decode(&schema));
+        let (fetched, decoded) = tokio::join!(self.source.fetch(), decoding);
+        let batches = decoded.expect("page decoding does not panic").map_err(|e| SyncError::Convert { object: self.object.clone(), source: e })?;
+        self.ahead = fetched?;
+        Ok(Some(batches))
     }
 }
