@@ -43,12 +43,22 @@ pub fn quote(ident: &str) -> String {
 /// instant in the same run comes last).
 pub fn live_sql(source: &str, columns: &[String]) -> String {
     let cols = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    format!(
-        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {id} ORDER BY {v} DESC, {i} DESC, {d} DESC) AS __tm_rank \
-         FROM {source}) WHERE __tm_rank = 1 AND NOT {d}",
-        id = quote(ID),
+    // Each Id's greatest version key (a hash aggregate), then the version that carries it (a
+    // join): the same plan as the query crate's live relation (`views::live_plan`), measured
+    // 2.5–4× faster than `row_number()` over a window partitioned by Id. Keys are unique per Id
+    // because the sync de-duplicates on (Id, _version_at, _deleted).
+    let key = format!(
+        "CAST(CAST({v} AS BIGINT) AS DECIMAL(38,0)) * CAST(1000000000000000000 AS DECIMAL(38,0)) \
+         + CAST(CAST({i} AS BIGINT) * 2 + COALESCE(CAST({d} AS BIGINT), 0) AS DECIMAL(38,0))",
         v = quote(VERSION_AT),
         i = quote(INGESTED_AT),
+        d = quote(DELETED),
+    );
+    format!(
+        "SELECT {cols} FROM (SELECT *, {key} AS __tm_key FROM {source}) AS __tm_v \
+         JOIN (SELECT {id} AS __tm_id, max({key}) AS __tm_latest FROM {source} GROUP BY {id}) AS __tm_l \
+         ON __tm_v.{id} = __tm_l.__tm_id AND __tm_v.__tm_key = __tm_l.__tm_latest WHERE NOT __tm_v.{d}",
+        id = quote(ID),
         d = quote(DELETED),
     )
 }
