@@ -8,15 +8,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tidemark_lake::arrow::datatypes::{DataType, Schema};
-use tidemark_lake::columns::{DELETED, ID, INGESTED_AT, VERSION_AT};
+use tidemark_lake::arrow::datatypes::Schema;
+use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
+use tidemark_lake::read::live_versions;
 use tidemark_lake::datafusion::catalog::TableProvider;
 use tidemark_lake::datafusion::common::{Result, ScalarValue};
 use tidemark_lake::datafusion::datasource::provider_as_source;
-use tidemark_lake::datafusion::common::Column;
-use tidemark_lake::datafusion::functions_aggregate::expr_fn::max;
 use tidemark_lake::datafusion::functions_window::expr_fn::lead;
-use tidemark_lake::datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit, not};
+use tidemark_lake::datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr, ident, lit, not};
 use tidemark_lake::datafusion::prelude::coalesce;
 
 use crate::names::{END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata};
@@ -107,53 +106,17 @@ pub fn history_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<Logi
     scan(name, provider)?.project(schema.fields().iter().map(|f| renamed(f.name())))?.build()
 }
 
-/// One number per version that orders a record's versions as [`VERSION_ORDER`] does:
-/// `_version_at` (µs) · 10¹⁸ + `_ingested_at` (µs) · 2 + `_deleted`, exact in a 38-digit decimal
-/// for any instant up to the year 9999 and ingest times before the year 17800.
-fn version_key() -> Expr {
-    let decimal = DataType::Decimal128(38, 0);
-    let micros = |c: &str| cast(ident(c), DataType::Int64);
-    let deleted = coalesce(vec![cast(ident(DELETED), DataType::Int64), lit(0i64)]);
-    let low = micros(INGESTED_AT) * lit(2i64) + deleted;
-    cast(micros(VERSION_AT), decimal.clone()) * lit(ScalarValue::Decimal128(Some(10i128.pow(18)), 38, 0)) + cast(low, decimal)
-}
-
 /// `<object>`: each Id's last version in [`VERSION_ORDER`] (among versions at or before `as_of`
 /// when given), left out when that version is a delete. Columns: the fields, then `_version_at`.
-///
-/// Planned as a hash aggregate (each Id's greatest [`version_key`]) and a semi join that keeps
-/// the versions carrying it, rather than `row_number()` over a window partitioned by Id: the
-/// window sorts every version and pays per partition, which made live queries 2–3× slower at a
-/// million Ids (BENCHMARKS.md). Version keys are unique per Id (the sync de-duplicates on
-/// `Id`, `_version_at`, `_deleted`), so exactly one version per Id survives.
+/// The plan is the lake's [`live_versions`], shared with `tidemark status` and reconciliation.
 pub fn live_plan(name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
-    const KEY: &str = "__tm_version_key";
-    const LATEST: &str = "__tm_latest";
-    const VERSIONS: &str = "__tm_versions";
     let schema = provider.schema();
     let mut versions = scan(name, provider)?;
     if let Some(at) = as_of {
         versions = versions.filter(ident(VERSION_AT).lt_eq(timestamp_literal(at)))?;
     }
-    let versions = versions.build()?;
-    let latest = LogicalPlanBuilder::from(versions.clone())
-        .aggregate(vec![ident(ID)], vec![max(version_key()).alias(KEY)])?
-        .alias(LATEST)?
-        .build()?;
-    let keyed = LogicalPlanBuilder::from(versions)
-        .project(schema.fields().iter().map(|f| ident(f.name())).chain([version_key().alias(KEY)]))?
-        .alias(VERSIONS)?
-        .build()?;
-    let qualified = |table: &str, column: &str| Expr::Column(Column::new(Some(table), column));
-    let on = vec![qualified(LATEST, ID).eq(qualified(VERSIONS, ID)), qualified(LATEST, KEY).eq(qualified(VERSIONS, KEY))];
-    let columns: Vec<Expr> = field_columns(&schema).chain([VERSION_AT]).map(|c| qualified(VERSIONS, c).alias(column_name(c))).collect();
-    // Which side the hash table is built from is DataFusion's choice (its join selection may
-    // swap the inputs); measured either way, the times were the same within noise.
-    LogicalPlanBuilder::from(latest)
-        .join_on(keyed, JoinType::RightSemi, on)?
-        .filter(not(qualified(VERSIONS, DELETED)))?
-        .project(columns)?
-        .build()
+    let columns: Vec<Expr> = field_columns(&schema).chain([VERSION_AT]).map(renamed).collect();
+    live_versions(versions.build()?)?.project(columns)?.build()
 }
 
 /// `<object>_scd2`: one row per non-delete version, valid from its `_version_at` until the next

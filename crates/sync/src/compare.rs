@@ -9,7 +9,7 @@ use tidemark_lake::arrow::array::RecordBatch;
 use tidemark_lake::arrow::datatypes::SchemaRef;
 use tidemark_lake::columns::ID;
 use tidemark_lake::datafusion::datasource::MemTable;
-use tidemark_lake::read::{HISTORY, live_sql, quote};
+use tidemark_lake::read::{live_sql, quote};
 
 use crate::error::SyncError;
 
@@ -39,7 +39,7 @@ pub async fn compare(
     let mem = MemTable::try_new(fetched_schema, vec![fetched]).map_err(df_err)?;
     ctx.register_table("fetched", Arc::new(mem)).map_err(df_err)?;
     let columns = table.column_names()?;
-    let live = live_sql(HISTORY, &columns);
+    let live = live_sql(&columns);
     let id = quote(ID);
     let fed = |column: &str| fields.iter().find(|(_, c)| c == column).map(|(f, _)| f.as_str());
     let differs = fields
