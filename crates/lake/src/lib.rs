@@ -6,7 +6,8 @@
 //! - [`HistoryTable`] / [`VersionWriter`]: streaming, idempotent appends.
 //! - [`schema_plan`]: schema evolution (new columns, type generations, removed fields).
 //! - [`Ledger`]: sync-run records (bookmarks) and schema events.
-//! - [`read`]: live state and version keys, with DataFusion.
+//! - [`read`]: live state ([`live::LiveTable`], [`latest::LatestVersionExec`]) and version keys,
+//!   with DataFusion.
 //!
 //! Arrow, Parquet and DataFusion come from `deltalake`'s re-exports so the tree has one
 //! version of each.
@@ -14,7 +15,9 @@
 pub mod columns;
 pub mod error;
 pub mod history;
+pub mod latest;
 pub mod ledger;
+pub mod live;
 pub mod location;
 pub mod read;
 pub mod schema_plan;

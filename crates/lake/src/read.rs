@@ -2,8 +2,8 @@
 //!
 //! Live state is computed on read (latest version per `Id` by `_version_at`, then
 //! `_ingested_at`; deleted ones dropped) rather than kept in a second table: one table per
-//! object stays the single source of truth, every sync is a pure append, and the plan
-//! ([`live_versions`]) reads only the columns a query projects.
+//! object stays the single source of truth, every sync is a pure append, and the scan
+//! ([`LiveTable`]) reads only the columns a query projects.
 
 use std::collections::HashSet;
 
@@ -13,16 +13,13 @@ use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use std::sync::Arc;
 
-use deltalake::datafusion::common::{Column, Result as DfResult, ScalarValue};
 use deltalake::datafusion::dataframe::DataFrame;
-use deltalake::datafusion::datasource::{ViewTable, provider_as_source};
-use deltalake::datafusion::functions_aggregate::expr_fn::max;
-use deltalake::datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, cast, ident, lit, not};
-use deltalake::datafusion::prelude::{SessionContext, coalesce};
+use deltalake::datafusion::prelude::SessionContext;
 
-use crate::columns::{DELETED, ID, INGESTED_AT, ORIGIN, Origin, VERSION_AT};
+use crate::columns::{DELETED, ID, ORIGIN, Origin, VERSION_AT};
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
+pub use crate::live::LiveTable;
 
 /// The table name a history table is registered under in [`HistoryTable::session`].
 pub const HISTORY: &str = "history";
@@ -47,49 +44,6 @@ pub fn quote(ident: &str) -> String {
 /// record's latest version, records whose latest version is a delete left out.
 pub const LIVE: &str = "live_versions";
 
-/// One number per version that orders a record's versions as everywhere else (`_version_at`,
-/// then `_ingested_at`, then `_deleted`: a delete at the same instant in the same run comes
-/// last): `_version_at` (µs) · 10¹⁸ + `_ingested_at` (µs) · 2 + `_deleted`, exact in a 38-digit
-/// decimal for any instant up to the year 9999 and ingest times before the year 17800.
-pub fn version_key() -> Expr {
-    let decimal = DataType::Decimal128(38, 0);
-    let micros = |c: &str| cast(ident(c), DataType::Int64);
-    let deleted = coalesce(vec![cast(ident(DELETED), DataType::Int64), lit(0i64)]);
-    let low = micros(INGESTED_AT) * lit(2i64) + deleted;
-    cast(micros(VERSION_AT), decimal.clone()) * lit(ScalarValue::Decimal128(Some(10i128.pow(18)), 38, 0)) + cast(low, decimal)
-}
-
-/// Each Id's latest version among `versions` (a plan over a history table's columns), deletes
-/// left out; the output has the input's columns, unqualified.
-///
-/// Planned as a hash aggregate (each Id's greatest [`version_key`]) and a semi join that keeps
-/// the versions carrying it, rather than `row_number()` over a window partitioned by Id: the
-/// window sorts every version and pays per partition, 2.5–4× slower at a million Ids
-/// (BENCHMARKS.md). Version keys are unique per Id (the sync de-duplicates on `Id`,
-/// `_version_at`, `_deleted`), so exactly one version per Id survives.
-pub fn live_versions(versions: LogicalPlan) -> DfResult<LogicalPlanBuilder> {
-    const KEY: &str = "__tm_version_key";
-    const LATEST: &str = "__tm_latest";
-    const VERSIONS: &str = "__tm_versions";
-    let columns: Vec<String> = versions.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let latest = LogicalPlanBuilder::from(versions.clone())
-        .aggregate(vec![ident(ID)], vec![max(version_key()).alias(KEY)])?
-        .alias(LATEST)?
-        .build()?;
-    let keyed = LogicalPlanBuilder::from(versions)
-        .project(columns.iter().map(|c| ident(c)).chain([version_key().alias(KEY)]))?
-        .alias(VERSIONS)?
-        .build()?;
-    let qualified = |table: &str, column: &str| Expr::Column(Column::new(Some(table), column));
-    let on = vec![qualified(LATEST, ID).eq(qualified(VERSIONS, ID)), qualified(LATEST, KEY).eq(qualified(VERSIONS, KEY))];
-    // Which side the hash table is built from is DataFusion's choice (its join selection may
-    // swap the inputs); measured either way, the times were the same within noise.
-    LogicalPlanBuilder::from(latest)
-        .join_on(keyed, JoinType::RightSemi, on)?
-        .filter(not(qualified(VERSIONS, DELETED)))?
-        .project(columns.iter().map(|c| qualified(VERSIONS, c).alias(c)))
-}
-
 /// SQL selecting `columns` of the live state ([`LIVE`]) in a [`HistoryTable::session`].
 pub fn live_sql(columns: &[String]) -> String {
     let cols = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
@@ -103,10 +57,8 @@ impl HistoryTable {
         self.delta().update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(self.object(), e))?;
         let provider = self.delta().table_provider().await.map_err(|e| LakeError::query(self.object(), e))?;
         let err = |e| LakeError::query(self.object(), e);
-        let history = LogicalPlanBuilder::scan(HISTORY, provider_as_source(provider.clone()), None).and_then(|b| b.build()).map_err(err)?;
-        ctx.register_table(HISTORY, provider).map_err(err)?;
-        let live = live_versions(history).and_then(|b| b.build()).map_err(err)?;
-        ctx.register_table(LIVE, Arc::new(ViewTable::new(live, None))).map_err(err)?;
+        ctx.register_table(HISTORY, provider.clone()).map_err(err)?;
+        ctx.register_table(LIVE, Arc::new(LiveTable::new(provider))).map_err(err)?;
         Ok(ctx)
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use tidemark_lake::arrow::datatypes::Schema;
 use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
-use tidemark_lake::read::live_versions;
+use tidemark_lake::live::LiveTable;
 use tidemark_lake::datafusion::catalog::TableProvider;
 use tidemark_lake::datafusion::common::{Result, ScalarValue};
 use tidemark_lake::datafusion::datasource::provider_as_source;
@@ -78,11 +78,6 @@ fn end_of_time() -> ScalarValue {
     ScalarValue::TimestampMicrosecond(micros, Some("UTC".into()))
 }
 
-/// A timestamp literal of the metadata columns' type.
-pub fn timestamp_literal(at: DateTime<Utc>) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into())))
-}
-
 fn version_order(ascending: bool) -> Vec<SortExpr> {
     VERSION_ORDER.iter().map(|c| ident(*c).sort(ascending, false)).collect()
 }
@@ -108,15 +103,15 @@ pub fn history_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<Logi
 
 /// `<object>`: each Id's last version in [`VERSION_ORDER`] (among versions at or before `as_of`
 /// when given), left out when that version is a delete. Columns: the fields, then `_version_at`.
-/// The plan is the lake's [`live_versions`], shared with `tidemark status` and reconciliation.
+/// The scan is the lake's [`LiveTable`], shared with `tidemark status` and reconciliation.
 pub fn live_plan(name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
     let schema = provider.schema();
-    let mut versions = scan(name, provider)?;
-    if let Some(at) = as_of {
-        versions = versions.filter(ident(VERSION_AT).lt_eq(timestamp_literal(at)))?;
-    }
+    let live = match as_of {
+        Some(at) => LiveTable::as_of(provider, at),
+        None => LiveTable::new(provider),
+    };
     let columns: Vec<Expr> = field_columns(&schema).chain([VERSION_AT]).map(renamed).collect();
-    live_versions(versions.build()?)?.project(columns)?.build()
+    scan(name, Arc::new(live))?.project(columns)?.build()
 }
 
 /// `<object>_scd2`: one row per non-delete version, valid from its `_version_at` until the next
