@@ -78,6 +78,12 @@ pub async fn run_script(session: &QuerySession, script: &str, format: Format, ou
     if steps.is_empty() {
         return Err(QueryError::Usage("no statement to run".into()));
     }
+    // A Parquet file holds one table: a listing or a second result would corrupt it.
+    let one_table = format == Format::Parquet;
+    if one_table && steps.iter().any(|s| matches!(s, Step::Command(c) if prints(c))) {
+        return Err(QueryError::Usage("--format parquet writes one result to a file: run the script's \\d commands without it".into()));
+    }
+    let mut results = 0;
     let mut sink: Box<dyn Write + Send> = match out {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| QueryError::Output(format!("{}: {e}", path.display())))?;
@@ -95,7 +101,16 @@ pub async fn run_script(session: &QuerySession, script: &str, format: Format, ou
             }
             Step::Statement(statement) => {
                 let started = Instant::now();
-                write_result(session, statement, format, &mut sink).await?;
+                let frame = session.execute(statement).await?;
+                if !frame.schema().fields().is_empty() {
+                    results += 1;
+                    if one_table && results > 1 {
+                        return Err(QueryError::Usage(
+                            "--format parquet writes one result to a file, and the script has a second: the file holds the first; run the others separately".into(),
+                        ));
+                    }
+                }
+                write_frame(frame, format, &mut sink).await?;
                 if timing {
                     sink.flush().map_err(|e| QueryError::Output(e.to_string()))?;
                     eprintln!("Time: {}", elapsed(started));
@@ -152,12 +167,24 @@ pub async fn write_result(
     format: Format,
     sink: &mut (dyn Write + Send),
 ) -> Result<tidemark_query::OutputMetrics, QueryError> {
-    let frame = session.execute(statement).await?;
+    write_frame(session.execute(statement).await?, format, sink).await
+}
+
+async fn write_frame(
+    frame: tidemark_lake::datafusion::dataframe::DataFrame,
+    format: Format,
+    sink: &mut (dyn Write + Send),
+) -> Result<tidemark_query::OutputMetrics, QueryError> {
     if frame.schema().fields().is_empty() {
         return Ok(Default::default());
     }
     let stream = frame.execute_stream().await?;
     tidemark_query::output::write_stream(stream, format, sink).await
+}
+
+/// Whether a backslash command writes a listing (rather than only changing a setting).
+fn prints(command: &str) -> bool {
+    command == "\\d" || command.starts_with("\\d ") || matches!(command, "\\?" | "\\h" | "\\help" | "\\timing")
 }
 
 /// An error as the user should see it: the message, then the query line with a caret under

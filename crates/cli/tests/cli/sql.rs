@@ -297,21 +297,31 @@ fn demo_lake_answers_sql_in_every_format_and_in_duckdb() {
     assert_eq!(metadata.num_rows(), accounts.len() as i64);
     let columns: Vec<&str> = metadata.schema_descr().columns().iter().map(|c| c.name()).collect();
     assert_eq!(columns, ["id", "name"]);
+    // A Parquet file holds one result: a second one, or a listing, is refused, not appended.
+    let two = lake.dir.path().join("two.parquet");
+    let two_arg = two.to_str().expect("utf-8 path");
+    let message = failed(&run(&mut lake.sql(&["--format", "parquet", "--out", two_arg, "SELECT 1 AS a; SELECT 2 AS b"])), "two results");
+    assert!(message.contains("one result to a file"), "{message}");
+    let reader = SerializedFileReader::new(std::fs::File::open(&two).expect("the first result")).expect("a valid parquet file");
+    let columns: Vec<&str> = reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name()).collect();
+    assert_eq!((reader.metadata().file_metadata().num_rows(), columns), (1, vec!["a"]));
+    let message = failed(&piped(&lake, &["--format", "parquet", "--out", two_arg], "\\d\nSELECT 1 AS a;\n"), "a listing into a Parquet file");
+    assert!(message.contains("\\d commands"), "{message}");
 
     let message = failed(&run(&mut lake.sql(&["SELECT * FROM acount"])), "a misspelt table");
     assert!(message.contains("did you mean") && message.contains("'account'"), "{message}");
 
     // Scripts on standard input take the shell's backslash commands.
     let relations = 3 * lake.tables().len();
-    let out = succeeded(&piped(&lake, "\\d\nSELECT 41 + 1 AS answer;\n\\d account\n"), "a script with \\d");
+    let out = succeeded(&piped(&lake, &[], "\\d\nSELECT 41 + 1 AS answer;\n\\d account\n"), "a script with \\d");
     assert!(out.contains(" account_scd2 ") && out.contains(&format!("({relations} tables)")), "{out}");
     assert!(out.contains("answer") && out.contains("42"), "{out}");
     assert!(out.contains(" tier__c ") && out.contains(" _version_at "), "\\d account describes it: {out}");
-    let out = succeeded(&piped(&lake, "SELECT 'before' AS here;\n\\q\nSELECT * FROM nowhere;\n"), "a script with \\q");
+    let out = succeeded(&piped(&lake, &[], "SELECT 'before' AS here;\n\\q\nSELECT * FROM nowhere;\n"), "a script with \\q");
     assert!(out.contains("before"), "{out}");
-    let message = failed(&piped(&lake, "\\d acount\n"), "\\d of a misspelt table");
+    let message = failed(&piped(&lake, &[], "\\d acount\n"), "\\d of a misspelt table");
     assert!(message.contains("did you mean") && message.contains("'account'"), "{message}");
-    let message = failed(&piped(&lake, "SELECT 1;\n\\frobnicate\n"), "an unknown command");
+    let message = failed(&piped(&lake, &[], "SELECT 1;\n\\frobnicate\n"), "an unknown command");
     assert!(message.contains("unknown command \\frobnicate"), "{message}");
 
     check_duckdb_views(&lake);
@@ -327,9 +337,9 @@ fn lake_with_undeletes_answers_alike_in_sql_and_duckdb() {
     check_duckdb_views(&lake);
 }
 
-/// `tidemark sql` with `script` on standard input.
-fn piped(lake: &Lake, script: &str) -> Output {
-    let mut child = lake.sql(&[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tidemark runs");
+/// `tidemark sql <args>` with `script` on standard input.
+fn piped(lake: &Lake, args: &[&str], script: &str) -> Output {
+    let mut child = lake.sql(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tidemark runs");
     child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("writes the script");
     child.wait_with_output().expect("tidemark ends")
 }
