@@ -241,6 +241,13 @@ impl Latest {
         let deleted: BooleanArray = batch.column(c.deleted).as_boolean().clone();
         let ids = Ids::new(batch.column(c.id))?;
         let rows = batch.num_rows();
+        // Slots address rows with 32-bit numbers, which keeps the hash table's entries small.
+        if self.slots.len() + rows > u32::MAX as usize || rows > u32::MAX as usize {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "LatestVersionExec holds at most {} records per partition: raise datafusion.execution.target_partitions",
+                u32::MAX
+            )));
+        }
         let index = u32::try_from(self.retained.len()).map_err(|_| DataFusionError::Internal("too many batches".into()))?;
         self.retained.push(Retained { batch, ids });
         self.retained_rows += rows;
