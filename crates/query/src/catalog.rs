@@ -20,7 +20,7 @@ use tidemark_lake::datafusion::datasource::ViewTable;
 use tidemark_lake::datafusion::error::{DataFusionError, Result};
 use tidemark_lake::deltalake::{DeltaTable, DeltaTableBuilder};
 
-use crate::views::{Relation, plan};
+use crate::views::{Relation, StoredVersions, plan};
 
 /// Which state of the lake a session reads.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -177,8 +177,11 @@ impl LakeSchema {
         let Some((table, relation)) = Relation::resolve(name, |t| self.is_table(t)) else { return Ok(None) };
         let provider = self.history_provider(&table).await?;
         let as_of = if relation == Relation::Live { self.options.as_of } else { None };
-        let plan = plan(relation, &Relation::History.sql_name(&table), provider, as_of)?;
-        Ok(Some(Arc::new(ViewTable::new(plan, None))))
+        let view = ViewTable::new(plan(relation, &Relation::History.sql_name(&table), provider, as_of)?, None);
+        Ok(Some(match relation {
+            Relation::History => Arc::new(StoredVersions(view)),
+            Relation::Live | Relation::Scd2 => Arc::new(view),
+        }))
     }
 
     /// Re-lists the lake's tables (a sync may have added one since the session opened).

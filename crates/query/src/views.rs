@@ -5,17 +5,22 @@
 //! function can build one synchronously while a query is being planned. The semantics are the
 //! ones [`crate::ddl`] writes for outside engines (see [`crate::names::VERSION_ORDER`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use tidemark_lake::arrow::datatypes::Schema;
+use tidemark_lake::arrow::datatypes::{Schema, SchemaRef};
 use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
 use tidemark_lake::live::LiveTable;
-use tidemark_lake::datafusion::catalog::TableProvider;
+use tidemark_lake::datafusion::catalog::{Session, TableProvider};
 use tidemark_lake::datafusion::common::{Result, ScalarValue};
-use tidemark_lake::datafusion::datasource::provider_as_source;
+use tidemark_lake::datafusion::datasource::{TableType, ViewTable, provider_as_source};
 use tidemark_lake::datafusion::functions_window::expr_fn::lead;
-use tidemark_lake::datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr, ident, lit, not};
+use tidemark_lake::datafusion::logical_expr::{
+    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr, TableProviderFilterPushDown, ident, lit, not,
+};
+use tidemark_lake::datafusion::physical_plan::ExecutionPlan;
 use tidemark_lake::datafusion::prelude::coalesce;
 
 use crate::names::{END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata};
@@ -93,6 +98,35 @@ fn renamed(physical: &str) -> Expr {
 
 fn scan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlanBuilder> {
     LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
+}
+
+/// How catalogs (psql's `\\dt`, `information_schema.tables`, BI tools' table lists) see
+/// `<object>_history`: as the stored table it is, though it is planned as a view renaming the
+/// Delta table's columns. Everything else is the view's, so queries are planned through it.
+#[derive(Debug)]
+pub struct StoredVersions(pub ViewTable);
+
+#[async_trait]
+impl TableProvider for StoredVersions {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        self.0.get_logical_plan()
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.0.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.0.scan(state, projection, filters, limit).await
+    }
 }
 
 /// `<object>_history`: every column, renamed to lower case.

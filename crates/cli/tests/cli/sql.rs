@@ -440,6 +440,16 @@ fn serve_sql_gives_psql_what_sql_prints() {
     );
     assert_eq!(succeeded(&prepared, "PREPARE/EXECUTE").lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(), [name.as_str()]);
 
+    // psql's listings: the stored version tables under \\dt, the relations derived from them under \\dv.
+    let tables = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dt"]), "\\dt");
+    let views = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dv"]), "\\dv");
+    for table in lake.tables() {
+        assert!(tables.lines().any(|l| l.starts_with(&format!("public|{table}_history|table|"))), "{table}_history in:\n{tables}");
+        for view in [table.clone(), format!("{table}_scd2")] {
+            assert!(views.lines().any(|l| l.starts_with(&format!("public|{view}|view|"))), "{view} in:\n{views}");
+        }
+    }
+
     let typo = failed(&server.psql(SQL_PASSWORD, &["-c", "SELECT * FROM acount"]), "a misspelt table over psql");
     assert!(typo.contains("did you mean 'account'"), "{typo}");
 
