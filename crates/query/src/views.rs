@@ -100,7 +100,7 @@ fn scan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlanBuild
     LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
 }
 
-/// How catalogs (psql's `\\dt`, `information_schema.tables`, BI tools' table lists) see
+/// How catalogs (psql's `\dt`, `information_schema.tables`, BI tools' table lists) see
 /// `<object>_history`: as the stored table it is, though it is planned as a view renaming the
 /// Delta table's columns. Everything else is the view's, so queries are planned through it.
 #[derive(Debug)]

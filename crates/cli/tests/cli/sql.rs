@@ -440,7 +440,7 @@ fn serve_sql_gives_psql_what_sql_prints() {
     );
     assert_eq!(succeeded(&prepared, "PREPARE/EXECUTE").lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(), [name.as_str()]);
 
-    // psql's listings: the stored version tables under \\dt, the relations derived from them under \\dv.
+    // psql's listings: the stored version tables under \dt, the relations derived from them under \dv.
     let tables = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dt"]), "\\dt");
     let views = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dv"]), "\\dv");
     for table in lake.tables() {
