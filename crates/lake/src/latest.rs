@@ -447,6 +447,15 @@ pub(crate) mod tests {
         assert_eq!(names, expect.iter().map(|(id, n)| (id.map(str::to_owned), (*n).to_owned())).collect());
     }
 
+    #[test]
+    fn a_memory_limit_is_an_error_not_an_abort() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1024));
+        let mut latest = Latest::new(columns(), MemoryConsumer::new("test").register(&pool));
+        let versions: Vec<Version> = (0..100).map(|i| v(Some("r"), Some(i), Some(i), Some(false), "a name")).collect();
+        let err = latest.push(batch(&versions)).unwrap_err();
+        assert!(matches!(err, DataFusionError::ResourcesExhausted(_)), "{err}");
+    }
+
     #[tokio::test]
     async fn compaction_keeps_the_winners_and_bounds_retained_rows() {
         const IDS: [&str; 7] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6"];
