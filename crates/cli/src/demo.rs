@@ -57,7 +57,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     // and the lake shows a delete followed by an undelete.
     {
         let binned = ChangeRoundSpec { deletes: Amount::Count(1), ..ChangeRoundSpec::default() };
-        apply_change_round(&mut sim.state.org.write(), &binned, args.seed + 2).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
+        apply_change_round(&mut sim.state.org.write(), &binned, args.seed + 2)
+            .map_err(|e| anyhow::anyhow!("change round: {e}"))?;
     }
 
     println!("\n1/3 Initial sync into {}", lake.root());
@@ -91,12 +92,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         let slot = table.def.slot("Tier__c");
         let ids: Vec<_> = table.rows().iter().filter(|r| !table.is_deleted(r)).take(25).map(|r| table.id_of(r)).collect();
         for (i, id) in ids.iter().enumerate() {
-            org.update_record(id, vec![(slot, Value::str(["Gold", "Silver", "Bronze"][i % 3]))]).map_err(|e| anyhow::anyhow!("update: {e}"))?;
+            org.update_record(id, vec![(slot, Value::str(["Gold", "Silver", "Bronze"][i % 3]))])
+                .map_err(|e| anyhow::anyhow!("update: {e}"))?;
         }
         println!("  - Tier__c set on {} Accounts", ids.len());
         // Before this round's deletes, so what comes back is what the first sync saw deleted.
         let undelete = ChangeRoundSpec { undeletes: Amount::Count(1), ..ChangeRoundSpec::default() };
-        let restored = apply_change_round(&mut org, &undelete, args.seed + 1).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
+        let restored =
+            apply_change_round(&mut org, &undelete, args.seed + 1).map_err(|e| anyhow::anyhow!("change round: {e}"))?;
         println!("  - {} records restored from the recycle bin (deleted before the first sync)", restored.undeleted.len());
         let spec = ChangeRoundSpec {
             objects: None,

@@ -109,7 +109,10 @@ pub fn print_report(report: &SyncReport) -> Outcome {
             ]
         })
         .collect();
-    print_table(&["object", "status", "mode", "api", "read", "versions", "deletes", "hard deletes", "snapshot", "schema", "time"], &rows);
+    print_table(
+        &["object", "status", "mode", "api", "read", "versions", "deletes", "hard deletes", "snapshot", "schema", "time"],
+        &rows,
+    );
     for o in report.objects.iter().filter(|o| o.message.is_some()) {
         eprintln!("{}: {}", o.object, o.message.as_deref().unwrap_or_default());
     }
@@ -157,7 +160,14 @@ pub async fn objects(config_path: &Path) -> anyhow::Result<Outcome> {
     let found = Sync::discover(&client, &config.sync).await?;
     let rows: Vec<Vec<String>> = found
         .iter()
-        .map(|o| vec![o.name.clone(), o.label.clone(), if o.skipped.is_none() { "yes".into() } else { "no".into() }, o.skipped.clone().unwrap_or_default()])
+        .map(|o| {
+            vec![
+                o.name.clone(),
+                o.label.clone(),
+                if o.skipped.is_none() { "yes".into() } else { "no".into() },
+                o.skipped.clone().unwrap_or_default(),
+            ]
+        })
         .collect();
     print_table(&["object", "label", "synced", "why not"], &rows);
     let synced = found.iter().filter(|o| o.skipped.is_none()).count();
@@ -172,7 +182,16 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
     if events {
         let rows: Vec<Vec<String>> = all_events
             .iter()
-            .map(|e| vec![e.at.format("%Y-%m-%d %H:%M:%S").to_string(), e.object.clone(), e.kind.clone(), e.field.clone(), e.column.clone(), e.detail.clone()])
+            .map(|e| {
+                vec![
+                    e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    e.object.clone(),
+                    e.kind.clone(),
+                    e.field.clone(),
+                    e.column.clone(),
+                    e.detail.clone(),
+                ]
+            })
             .collect();
         print_table(&["at", "object", "event", "field", "column", "detail"], &rows);
         return Ok(Outcome::Complete);
@@ -187,7 +206,8 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
     let mut rows = Vec::new();
     for object in &objects {
         let last = runs.iter().filter(|r| &r.object == object).last().expect("object has runs");
-        let bookmark = runs.iter().filter(|r| &r.object == object && r.status == RunStatus::Complete).filter_map(|r| r.bookmark).last();
+        let bookmark =
+            runs.iter().filter(|r| &r.object == object && r.status == RunStatus::Complete).filter_map(|r| r.bookmark).last();
         let (versions, live) = match HistoryTable::open(lake, object).await? {
             Some(t) => t.counts().await?,
             None => (0, 0),

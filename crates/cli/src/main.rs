@@ -176,7 +176,9 @@ enum CatalogCommand {
 
 async fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
-        Command::Demo { lake, accounts, seed, quiet } => demo::demo(demo::DemoArgs { lake, accounts, seed, progress: !quiet }).await,
+        Command::Demo { lake, accounts, seed, quiet } => {
+            demo::demo(demo::DemoArgs { lake, accounts, seed, progress: !quiet }).await
+        }
         Command::Sync { config, lake, objects, full, quiet } => {
             lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, full, progress: !quiet }).await
         }
@@ -207,7 +209,13 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
             match command {
                 CatalogCommand::Ddl { engine, schema, trino_catalog, iam_role, duckdb_extension, .. } => {
-                    let options = tidemark_query::ddl::DdlOptions { schema, trino_catalog, iam_role, duckdb_extension, ..Default::default() };
+                    let options = tidemark_query::ddl::DdlOptions {
+                        schema,
+                        trino_catalog,
+                        iam_role,
+                        duckdb_extension,
+                        ..Default::default()
+                    };
                     catalog_cmd::print_ddl(lake, engine, options).await
                 }
                 CatalogCommand::Manifest { .. } => catalog_cmd::manifests(lake).await,

@@ -17,10 +17,13 @@ pub struct Progress {
 impl Progress {
     /// Bars when stderr is a terminal and `enabled`; a hidden display otherwise.
     pub fn new(enabled: bool) -> Progress {
-        let target = if enabled && std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target =
+            if enabled && std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(ProgressStyle::with_template("{prefix:>12} {wide_bar} {pos}/{len} objects {elapsed}").expect("valid template"));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:>12} {wide_bar} {pos}/{len} objects {elapsed}").expect("valid template"),
+        );
         overall.set_prefix("sync");
         Progress { multi, overall, bars: Mutex::new(HashMap::new()) }
     }

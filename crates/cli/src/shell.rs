@@ -35,7 +35,12 @@ pub fn command<'a>(pending: &str, line: &'a str) -> Option<&'a str> {
 }
 
 /// Runs one backslash command, writing what it shows to `out`; `timing` is the `\timing` switch.
-pub async fn run_command(session: &QuerySession, command: &str, timing: &mut bool, out: &mut (dyn Write + Send)) -> Result<Flow, QueryError> {
+pub async fn run_command(
+    session: &QuerySession,
+    command: &str,
+    timing: &mut bool,
+    out: &mut (dyn Write + Send),
+) -> Result<Flow, QueryError> {
     match command {
         "\\q" | "\\quit" => return Ok(Flow::Quit),
         "\\?" | "\\h" | "\\help" => writeln!(out, "{HELP}").map_err(output)?,
@@ -57,7 +62,9 @@ fn output(e: std::io::Error) -> QueryError {
 }
 
 fn history_file() -> Option<std::path::PathBuf> {
-    std::env::var_os("TIDEMARK_HISTORY").map(Into::into).or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".tidemark_history")))
+    std::env::var_os("TIDEMARK_HISTORY")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".tidemark_history")))
 }
 
 pub async fn shell(session: &QuerySession, format: Format) -> anyhow::Result<()> {

@@ -23,7 +23,11 @@ pub struct SqlArgs {
 }
 
 /// Read options from the flags (validated before the lake is touched).
-pub fn read_options(as_of: Option<&str>, table_version: Option<u64>, table_timestamp: Option<&str>) -> anyhow::Result<ReadOptions> {
+pub fn read_options(
+    as_of: Option<&str>,
+    table_version: Option<u64>,
+    table_timestamp: Option<&str>,
+) -> anyhow::Result<ReadOptions> {
     let table_version = match (table_version, table_timestamp) {
         (Some(_), Some(_)) => bail!("--table-version and --table-timestamp exclude each other"),
         (Some(v), None) => Some(TableVersion::Version(v)),
@@ -54,11 +58,15 @@ pub async fn sql(lake: LakeLocation, args: SqlArgs) -> anyhow::Result<()> {
         (Some(q), None) => Some(q.clone()),
         (None, Some(f)) => Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?),
         (Some(_), Some(_)) => bail!("give a query or --file, not both"),
-        (None, None) if !std::io::stdin().is_terminal() => Some(std::io::read_to_string(std::io::stdin()).context("reading stdin")?),
+        (None, None) if !std::io::stdin().is_terminal() => {
+            Some(std::io::read_to_string(std::io::stdin()).context("reading stdin")?)
+        }
         (None, None) => None,
     };
     match script {
-        Some(script) => run_script(&session, &script, args.format, args.out.as_ref(), args.timing).await.map_err(|e| report(e, &script)),
+        Some(script) => {
+            run_script(&session, &script, args.format, args.out.as_ref(), args.timing).await.map_err(|e| report(e, &script))
+        }
         None => crate::shell::shell(&session, args.format).await,
     }
 }
@@ -67,7 +75,13 @@ pub async fn sql(lake: LakeLocation, args: SqlArgs) -> anyhow::Result<()> {
 /// `timing`, each statement's time (planning, reading, writing the result) goes to standard
 /// error. The whole script is parsed first, so a syntax error anywhere runs nothing; it stops
 /// at the first error, or at `\q`.
-pub async fn run_script(session: &QuerySession, script: &str, format: Format, out: Option<&PathBuf>, timing: bool) -> Result<(), QueryError> {
+pub async fn run_script(
+    session: &QuerySession,
+    script: &str,
+    format: Format,
+    out: Option<&PathBuf>,
+    timing: bool,
+) -> Result<(), QueryError> {
     let mut steps = Vec::new();
     for piece in pieces(script) {
         match piece {
@@ -81,7 +95,9 @@ pub async fn run_script(session: &QuerySession, script: &str, format: Format, ou
     // A Parquet file holds one table: a listing or a second result would corrupt it.
     let one_table = format == Format::Parquet;
     if one_table && steps.iter().any(|s| matches!(s, Step::Command(c) if prints(c))) {
-        return Err(QueryError::Usage("--format parquet writes one result to a file: run the script's \\d commands without it".into()));
+        return Err(QueryError::Usage(
+            "--format parquet writes one result to a file: run the script's \\d commands without it".into(),
+        ));
     }
     let mut results = 0;
     let mut sink: Box<dyn Write + Send> = match out {
@@ -225,7 +241,15 @@ mod tests {
     #[test]
     fn scripts_split_at_backslash_commands_keeping_line_numbers() {
         let got = pieces("\\d\nSELECT 1;\n  \\d account\nSELECT\n  2");
-        assert_eq!(got, [Piece::Command("\\d"), Piece::Sql("\nSELECT 1;\n".into()), Piece::Command("\\d account"), Piece::Sql("\n\n\nSELECT\n  2\n".into())]);
+        assert_eq!(
+            got,
+            [
+                Piece::Command("\\d"),
+                Piece::Sql("\nSELECT 1;\n".into()),
+                Piece::Command("\\d account"),
+                Piece::Sql("\n\n\nSELECT\n  2\n".into())
+            ]
+        );
         // Inside a statement a backslash line is the statement's.
         assert_eq!(pieces("SELECT 'a\n\\b'"), [Piece::Sql("SELECT 'a\n\\b'\n".into())]);
         assert!(pieces("  \n").is_empty());

@@ -88,9 +88,7 @@ fn expand(s: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
         }
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| ConfigError::invalid(path, "unterminated ${ in value"))?;
+        let end = after.find('}').ok_or_else(|| ConfigError::invalid(path, "unterminated ${ in value"))?;
         let expr = &after[..end];
         let (var, default) = match expr.split_once(":-") {
             Some((v, d)) => (v, Some(d)),
@@ -142,7 +140,11 @@ mod tests {
 
     #[test]
     fn substitutes_env_in_values_only() {
-        let c: Conf = load_str("name: demo\nauth:\n  client_id: ${MISSING:-abc}\n  secret: ${SECRET}\n  port: 1\nobjects: [a, '$${literal}']\n", &env).unwrap();
+        let c: Conf = load_str(
+            "name: demo\nauth:\n  client_id: ${MISSING:-abc}\n  secret: ${SECRET}\n  port: 1\nobjects: [a, '$${literal}']\n",
+            &env,
+        )
+        .unwrap();
         assert_eq!(c.auth.secret, "s3cr3t: #not yaml");
         assert_eq!(c.auth.client_id, "abc");
         assert_eq!(c.objects, vec!["a".to_owned(), "${literal}".to_owned()]);
@@ -153,7 +155,10 @@ mod tests {
         let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: ${NOPE}\n  port: 1\n", &env).unwrap_err();
         assert_eq!(e, ConfigError::MissingEnv { path: "auth.secret".into(), var: "NOPE".into() });
         let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: b\n  port: 1\n  colour: red\n", &env).unwrap_err();
-        assert!(matches!(&e, ConfigError::Invalid { path, message } if path == "auth.colour" && message.contains("unknown field")), "{e}");
+        assert!(
+            matches!(&e, ConfigError::Invalid { path, message } if path == "auth.colour" && message.contains("unknown field")),
+            "{e}"
+        );
         let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: b\n  port: lots\n", &env).unwrap_err();
         assert!(matches!(&e, ConfigError::Invalid { path, .. } if path == "auth.port"), "{e}");
         let e = load_str::<Conf>("name: [unclosed\n", &env).unwrap_err();

@@ -135,10 +135,7 @@ impl FieldType {
 
     /// Numeric types (`precision`/`scale` or `digits` apply).
     pub fn is_numeric(self) -> bool {
-        matches!(
-            self,
-            FieldType::Int | FieldType::Long | FieldType::Double | FieldType::Currency | FieldType::Percent
-        )
+        matches!(self, FieldType::Int | FieldType::Long | FieldType::Double | FieldType::Currency | FieldType::Percent)
     }
 }
 

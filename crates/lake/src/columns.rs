@@ -113,7 +113,9 @@ pub fn fits(new: &DataType, existing: &DataType) -> bool {
         (a, b) if a == b => true,
         (Int32, Int64) => true,
         (Int32 | Int64, Decimal128(p, 0)) => *p >= 19,
-        (Decimal128(np, ns), Decimal128(ep, es)) => ns <= es && (i16::from(*np) - i16::from(*ns)) <= (i16::from(*ep) - i16::from(*es)),
+        (Decimal128(np, ns), Decimal128(ep, es)) => {
+            ns <= es && (i16::from(*np) - i16::from(*ns)) <= (i16::from(*ep) - i16::from(*es))
+        }
         _ => false,
     }
 }

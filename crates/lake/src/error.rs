@@ -54,7 +54,9 @@ impl LakeError {
         match self {
             LakeError::Delta { source, .. } => matches!(
                 source.as_ref(),
-                DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } | DeltaTableError::VersionAlreadyExists(_)
+                DeltaTableError::ObjectStore { .. }
+                    | DeltaTableError::Io { .. }
+                    | DeltaTableError::VersionAlreadyExists(_)
                     | DeltaTableError::Transaction { .. }
             ),
             LakeError::Query { .. } => false,

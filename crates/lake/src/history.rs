@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{Schema, SchemaRef};
-use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::StructField;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 use crate::error::{LakeError, Result};
@@ -15,11 +15,8 @@ use crate::location::LakeLocation;
 /// - Statistics on the first 40 columns: the metadata columns and `Id` come first, so the
 ///   bookmark and overlap scans prune files by `_version_at`.
 /// - Checkpoints every 50 commits keep opening a long-lived table fast.
-const TABLE_PROPERTIES: [(&str, &str); 3] = [
-    ("delta.dataSkippingNumIndexedCols", "40"),
-    ("delta.checkpointInterval", "50"),
-    ("delta.appendOnly", "true"),
-];
+const TABLE_PROPERTIES: [(&str, &str); 3] =
+    [("delta.dataSkippingNumIndexedCols", "40"), ("delta.checkpointInterval", "50"), ("delta.appendOnly", "true")];
 
 /// An object's history table.
 #[derive(Debug, Clone)]
@@ -143,9 +140,6 @@ impl HistoryTable {
     /// The last transaction number `app_id` committed, if any.
     pub async fn transaction_version(&self, app_id: &str) -> Result<Option<i64>> {
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?;
-        snapshot
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await
-            .map_err(|e| LakeError::delta(&self.object, e))
+        snapshot.transaction_version(self.table.log_store().as_ref(), app_id).await.map_err(|e| LakeError::delta(&self.object, e))
     }
 }

@@ -112,7 +112,10 @@ impl ExecutionPlan for LatestVersionExec {
         vec![Distribution::KeyPartitioned(vec![id])]
     }
 
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -373,7 +376,9 @@ pub(crate) mod tests {
             schema(),
             vec![
                 Arc::new(StringViewArray::from(versions.iter().map(|v| v.0).collect::<Vec<_>>())),
-                Arc::new(deltalake::arrow::array::StringArray::from(versions.iter().map(|v| Some(v.4.clone())).collect::<Vec<_>>())),
+                Arc::new(deltalake::arrow::array::StringArray::from(
+                    versions.iter().map(|v| Some(v.4.clone())).collect::<Vec<_>>(),
+                )),
                 ts(|v| v.1),
                 Arc::new(BooleanArray::from(versions.iter().map(|v| v.3).collect::<Vec<_>>())),
                 ts(|v| v.2),

@@ -64,7 +64,15 @@ impl TableProvider for LiveTable {
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| if selects_records(f) { TableProviderFilterPushDown::Inexact } else { TableProviderFilterPushDown::Unsupported })
+            .map(
+                |f| {
+                    if selects_records(f) {
+                        TableProviderFilterPushDown::Inexact
+                    } else {
+                        TableProviderFilterPushDown::Unsupported
+                    }
+                },
+            )
             .collect())
     }
 
@@ -134,7 +142,9 @@ mod tests {
 
     /// Versions of five records spread over three partitions, in no particular order.
     fn partitions() -> Vec<Vec<RecordBatch>> {
-        let v = |id, at, ingested, deleted, name: &str| -> Version { (Some(id), Some(at), Some(ingested), Some(deleted), name.to_owned()) };
+        let v = |id, at, ingested, deleted, name: &str| -> Version {
+            (Some(id), Some(at), Some(ingested), Some(deleted), name.to_owned())
+        };
         vec![
             vec![batch(&[v("a", 30, 3, false, "a3"), v("b", 10, 1, false, "b1"), v("e", 10, 1, false, "e1")])],
             vec![
@@ -175,7 +185,11 @@ mod tests {
         for target_partitions in [1, 2, 4] {
             let ctx = context(target_partitions).await;
             let live = names(&ctx, r#"SELECT "Id", "Name" FROM live"#).await;
-            assert_eq!(live, expect(&[("a", "a3"), ("c", "c3-undeleted"), ("d", "d3"), ("e", "e2")]), "{target_partitions} partitions");
+            assert_eq!(
+                live,
+                expect(&[("a", "a3"), ("c", "c3-undeleted"), ("d", "d3"), ("e", "e2")]),
+                "{target_partitions} partitions"
+            );
             let at = names(&ctx, r#"SELECT "Id", "Name" FROM at25"#).await;
             assert_eq!(at, expect(&[("a", "a2"), ("e", "e2")]), "{target_partitions} partitions");
             let count = ctx.sql("SELECT count(*) AS n FROM live").await.unwrap().collect().await.unwrap();

@@ -116,7 +116,8 @@ impl HistoryTable {
 
     async fn count(&self, ctx: &SessionContext, sql: &str) -> Result<u64> {
         let batches = self.collect(ctx, sql).await?;
-        let b = batches.first().ok_or_else(|| LakeError::Layout { table: self.object().to_owned(), detail: "empty count".into() })?;
+        let b =
+            batches.first().ok_or_else(|| LakeError::Layout { table: self.object().to_owned(), detail: "empty count".into() })?;
         let col = b.column(0).as_primitive::<Int64Type>();
         Ok(if col.is_empty() { 0 } else { u64::try_from(col.value(0)).unwrap_or(0) })
     }

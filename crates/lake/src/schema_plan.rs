@@ -62,12 +62,8 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
         let Some(wanted) = arrow_type(f) else { continue };
         let key = f.name.to_ascii_lowercase();
         seen.insert(key.clone());
-        let change = |kind, column: &str, detail: String| PlannedChange {
-            kind,
-            field: f.name.clone(),
-            column: column.to_owned(),
-            detail,
-        };
+        let change =
+            |kind, column: &str, detail: String| PlannedChange { kind, field: f.name.clone(), column: column.to_owned(), detail };
         match by_field.get(&key).and_then(|g| g.last_key_value()) {
             None => {
                 let column = f.name.clone();
@@ -77,7 +73,11 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
             }
             Some((_, current)) if fits(&wanted, current.data_type()) => {
                 if removed.contains(&key) {
-                    out.changes.push(change("field_restored", current.name(), format!("{} as {}", f.field_type, current.data_type())));
+                    out.changes.push(change(
+                        "field_restored",
+                        current.name(),
+                        format!("{} as {}", f.field_type, current.data_type()),
+                    ));
                 }
                 out.targets.push((f.name.clone(), current.name().clone(), current.data_type().clone()));
             }
@@ -86,7 +86,12 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
                 out.changes.push(change(
                     "type_changed",
                     &column,
-                    format!("{} no longer fits {} ({}): new values go to {column}", f.field_type, current.name(), current.data_type()),
+                    format!(
+                        "{} no longer fits {} ({}): new values go to {column}",
+                        f.field_type,
+                        current.name(),
+                        current.data_type()
+                    ),
                 ));
                 out.new_columns.push(Field::new(&column, wanted.clone(), true));
                 out.targets.push((f.name.clone(), column, wanted));
@@ -121,7 +126,12 @@ mod tests {
 
     #[test]
     fn new_removed_widened_and_changed_fields() {
-        let before = vec![SourceField::of("Id", FieldType::Id), SourceField::text("Name"), money("Amount__c", 16, 2), money("Old__c", 18, 0)];
+        let before = vec![
+            SourceField::of("Id", FieldType::Id),
+            SourceField::text("Name"),
+            money("Amount__c", 16, 2),
+            money("Old__c", 18, 0),
+        ];
         let schema = initial_schema(&before);
         let after = vec![
             SourceField::of("Id", FieldType::Id),
@@ -146,7 +156,11 @@ mod tests {
     #[test]
     fn a_returning_field_resumes_its_latest_column() {
         let schema = initial_schema(&[SourceField::of("Id", FieldType::Id), SourceField::text("Tier__c")]);
-        let p = plan(&schema, &[SourceField::of("Id", FieldType::Id), SourceField::text("Tier__c")], &HashSet::from(["tier__c".to_owned()]));
+        let p = plan(
+            &schema,
+            &[SourceField::of("Id", FieldType::Id), SourceField::text("Tier__c")],
+            &HashSet::from(["tier__c".to_owned()]),
+        );
         assert_eq!(p.changes.iter().map(|c| c.kind).collect::<Vec<_>>(), vec!["field_restored"]);
         assert!(p.new_columns.is_empty());
     }

@@ -106,7 +106,6 @@ impl VersionWriter {
         self.pending_rows
     }
 
-
     /// Commits everything written since the last commit as one transaction. Does nothing
     /// (and returns `None`) when nothing was written.
     pub async fn commit(&mut self, table: &mut HistoryTable) -> Result<Option<CommitMetrics>> {

@@ -65,7 +65,9 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, crate::QueryError> {
     if let Ok(day) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
     }
-    Err(crate::QueryError::Usage(format!("'{text}' is not an instant: use 2025-01-31T00:00:00Z, 2025-01-31 12:00:00 (UTC) or 2025-01-31")))
+    Err(crate::QueryError::Usage(format!(
+        "'{text}' is not an instant: use 2025-01-31T00:00:00Z, 2025-01-31 12:00:00 (UTC) or 2025-01-31"
+    )))
 }
 
 struct Opened {
@@ -128,8 +130,7 @@ impl LakeSchema {
 
     /// Every name a query can use: three per lake table, plus the session's own.
     fn all_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.tables.read().iter().flat_map(|t| Relation::ALL.map(|r| r.sql_name(t))).collect();
+        let mut names: Vec<String> = self.tables.read().iter().flat_map(|t| Relation::ALL.map(|r| r.sql_name(t))).collect();
         names.extend(self.session_tables.read().keys().cloned());
         names.sort();
         names

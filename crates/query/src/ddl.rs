@@ -23,16 +23,18 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
+use tidemark_lake::LakeError;
 use tidemark_lake::arrow::datatypes::{DataType, SchemaRef};
 use tidemark_lake::columns::{DELETED, ID, INGESTED_AT, VERSION_AT};
-use tidemark_lake::deltalake::logstore::object_store::{ObjectStoreExt as _, PutPayload};
-use tidemark_lake::deltalake::{ObjectStoreError, Path};
-use tidemark_lake::{HistoryTable, LakeError, LakeLocation};
+use tidemark_lake::deltalake::ObjectStoreError;
 use url::Url;
 
+mod manifest;
+pub use manifest::{MANIFEST_PATH, Manifest, write_symlink_manifests};
+
 use crate::names::{
-    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, id_column, is_metadata,
-    table_name,
+    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, id_column,
+    is_metadata, table_name,
 };
 
 /// An outside engine [`ddl`] writes statements for.
@@ -272,7 +274,9 @@ const EXTERNAL_SCHEMA: &str = "tidemark_lake";
 impl<'a> Target<'a> {
     fn new(engine: Engine, options: &'a DdlOptions) -> Target<'a> {
         let namespace = match engine {
-            Engine::Trino => vec![trino_catalog(options).to_owned(), options.schema.clone().unwrap_or_else(|| TRINO_SCHEMA.into())],
+            Engine::Trino => {
+                vec![trino_catalog(options).to_owned(), options.schema.clone().unwrap_or_else(|| TRINO_SCHEMA.into())]
+            }
             Engine::RedshiftSpectrum => vec![options.schema.clone().unwrap_or_else(|| REDSHIFT_SCHEMA.into())],
             _ => options.schema.iter().cloned().collect(),
         };
@@ -311,7 +315,8 @@ fn header(engine: Engine, tables: &[Prepared<'_>], options: &DdlOptions) -> Stri
     let mut lakes: Vec<String> = tables.iter().map(|t| lake_root(&t.table.location).to_string()).collect();
     lakes.sort();
     lakes.dedup();
-    let mut out = format!("-- Tidemark history lake registered in {} (`tidemark catalog ddl --engine {engine}`).\n", engine.label());
+    let mut out =
+        format!("-- Tidemark history lake registered in {} (`tidemark catalog ddl --engine {engine}`).\n", engine.label());
     let _ = writeln!(out, "-- Lake: {}", if lakes.is_empty() { "(no tables)".to_owned() } else { lakes.join(", ") });
     let _ = writeln!(out, "-- Objects: {}", tables.iter().map(|t| t.table.object.as_str()).collect::<Vec<_>>().join(", "));
     out.push_str(&format!(
@@ -325,7 +330,13 @@ fn header(engine: Engine, tables: &[Prepared<'_>], options: &DdlOptions) -> Stri
         let _ = writeln!(out, "-- {note}");
     }
     for t in tables.iter().filter(|t| engine != Engine::DuckDb && t.table.location.scheme() == "file") {
-        let _ = writeln!(out, "-- WARNING: {} is a local folder ({}): {} must be able to read that path.", t.table.object, t.table.location, engine.label());
+        let _ = writeln!(
+            out,
+            "-- WARNING: {} is a local folder ({}): {} must be able to read that path.",
+            t.table.object,
+            t.table.location,
+            engine.label()
+        );
     }
     out
 }
@@ -343,7 +354,10 @@ fn engine_notes(engine: Engine, options: &DdlOptions) -> Vec<String> {
             "read from the Delta log. Athena reads timestamps to the millisecond.".into(),
         ],
         Engine::Trino => vec![
-            format!("Needs catalog {} on the Delta Lake connector with delta.register-table-procedure.enabled=true.", trino_catalog(options)),
+            format!(
+                "Needs catalog {} on the Delta Lake connector with delta.register-table-procedure.enabled=true.",
+                trino_catalog(options)
+            ),
             "register_table fails for a table already registered: drop those lines when running this again.".into(),
             "Trino reads Delta timestamps to the millisecond.".into(),
         ],
@@ -387,7 +401,9 @@ fn preamble(target: &Target<'_>) -> String {
         }
         // Athena DDL is Hive's: backquoted identifiers.
         Engine::Athena => out.extend(schema.map(|s| create_schema("DATABASE", backquoted(s)))),
-        Engine::Trino => out.push_str(&create_schema("SCHEMA", target.namespace.iter().map(|p| target.ident(p)).collect::<Vec<_>>().join("."))),
+        Engine::Trino => {
+            out.push_str(&create_schema("SCHEMA", target.namespace.iter().map(|p| target.ident(p)).collect::<Vec<_>>().join(".")))
+        }
         Engine::Spark => out.extend(schema.map(|s| create_schema("SCHEMA", target.ident(s)))),
         Engine::RedshiftSpectrum => {
             let external = external_schema(options);
@@ -417,7 +433,14 @@ fn table_statements(target: &Target<'_>, table: &Prepared<'_>) -> Result<String,
             // Registered as the history relation itself: Athena lower-cases column names.
             out.push_str(&format!(
                 "CREATE EXTERNAL TABLE IF NOT EXISTS {}\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
-                target.namespace.iter().map(String::as_str).chain([history.as_str()]).map(backquoted).collect::<Vec<_>>().join("."),
+                target
+                    .namespace
+                    .iter()
+                    .map(String::as_str)
+                    .chain([history.as_str()])
+                    .map(backquoted)
+                    .collect::<Vec<_>>()
+                    .join("."),
                 backslash_string(table.table.location.as_str()),
             ));
         }
@@ -433,7 +456,10 @@ fn table_statements(target: &Target<'_>, table: &Prepared<'_>) -> Result<String,
         }
         Engine::Spark => {
             let raw = target.qualified(&format!("{}_delta", table.name));
-            out.push_str(&format!("CREATE TABLE IF NOT EXISTS {raw} USING DELTA LOCATION {};\n", target.string(table.table.location.as_str())));
+            out.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {raw} USING DELTA LOCATION {};\n",
+                target.string(table.table.location.as_str())
+            ));
             out.push_str(&target.create_view(&history, &history_query(d, table, &raw, Names::Physical)));
         }
         Engine::RedshiftSpectrum => {
@@ -560,70 +586,6 @@ fn redshift_external_table(target: &Target<'_>, table: &Prepared<'_>, external: 
     ))
 }
 
-/// Where a table's symlink manifest lives, relative to the table root.
-pub const MANIFEST_PATH: &str = "_symlink_format_manifest/manifest";
-
-/// What [`write_symlink_manifests`] wrote for one table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
-    pub object: String,
-    /// `<table root>/_symlink_format_manifest/manifest`.
-    pub location: Url,
-    /// Data files listed: those of the table's current snapshot.
-    pub files: usize,
-}
-
-/// Writes each object's symlink manifest, `<table root>/`[`MANIFEST_PATH`]: the absolute URI of
-/// every data file of the table's current snapshot, one per line, sorted. Redshift Spectrum
-/// (and other Hive-style readers) read the table through it, so it must be written again after
-/// every sync. The manifest is replaced in one put, so readers see the old list or the new one;
-/// an empty table gets an empty manifest, which Spectrum refuses until the first sync writes rows.
-pub async fn write_symlink_manifests(location: &LakeLocation, objects: &[String]) -> Result<Vec<Manifest>, DdlError> {
-    let mut written = Vec::with_capacity(objects.len());
-    for object in objects {
-        written.push(write_manifest(location, object).await?);
-    }
-    Ok(written)
-}
-
-async fn write_manifest(location: &LakeLocation, object: &str) -> Result<Manifest, DdlError> {
-    let table_url = location.object_table_url(object);
-    let table = HistoryTable::open(location, object)
-        .await?
-        .ok_or_else(|| DdlError::NoTable { object: object.to_owned(), location: table_url.to_string() })?;
-    let uris = data_file_uris(&table)?;
-    let manifest = table_url.join(MANIFEST_PATH).map_err(|e| layout(object, format!("manifest location: {e}")))?;
-    let body: String = uris.iter().map(|u| format!("{u}\n")).collect();
-    let store = table.delta().object_store();
-    let put = store.put(&Path::from(MANIFEST_PATH), PutPayload::from(body)).await;
-    put.map_err(|e| DdlError::Manifest { manifest: manifest.to_string(), source: Box::new(e) })?;
-    Ok(Manifest { object: object.to_owned(), location: manifest, files: uris.len() })
-}
-
-fn layout(object: &str, detail: String) -> DdlError {
-    DdlError::Lake(LakeError::Layout { table: object.to_owned(), detail })
-}
-
-/// Absolute URIs of the current snapshot's data files, sorted.
-fn data_file_uris(table: &HistoryTable) -> Result<Vec<String>, DdlError> {
-    let object = table.object();
-    let snapshot = table.delta().snapshot().map_err(|e| LakeError::Delta { table: object.to_owned(), source: Box::new(e) })?;
-    let mut root = table.delta().table_url().clone();
-    if !root.path().ends_with('/') {
-        let path = format!("{}/", root.path());
-        root.set_path(&path);
-    }
-    let mut uris = Vec::new();
-    for file in snapshot.log_data() {
-        // Log paths are decoded here; re-escape what a URL would otherwise read as syntax.
-        let path = file.path().replace('%', "%25").replace('#', "%23").replace('?', "%3F");
-        let uri = root.join(&path).map_err(|e| layout(object, format!("data file {path}: {e}")))?;
-        uris.push(uri.to_string());
-    }
-    uris.sort();
-    Ok(uris)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -721,7 +683,10 @@ mod tests {
 
     #[test]
     fn trino_calls_register_table() {
-        let out = render(Engine::Trino, &DdlOptions { trino_catalog: Some("lake".into()), schema: Some("sf".into()), ..DdlOptions::default() });
+        let out = render(
+            Engine::Trino,
+            &DdlOptions { trino_catalog: Some("lake".into()), schema: Some("sf".into()), ..DdlOptions::default() },
+        );
         assert!(out.contains("CREATE SCHEMA IF NOT EXISTS \"lake\".\"sf\";\n"));
         assert!(out.contains(
             "CALL \"lake\".system.register_table(schema_name => 'sf', table_name => 'account_history', table_location => 's3://acme/lake/objects/account/');\n"
@@ -736,7 +701,12 @@ mod tests {
         let mut tables = s3_tables();
         tables[0].location = Url::parse("file:///data/it's/objects/account/").unwrap();
         let out = ddl(Engine::Spark, &tables, &DdlOptions::default()).unwrap();
-        assert!(out.contains("CREATE TABLE IF NOT EXISTS `account_delta` USING DELTA LOCATION 'file:///data/it\\'s/objects/account/';\n"), "{out}");
+        assert!(
+            out.contains(
+                "CREATE TABLE IF NOT EXISTS `account_delta` USING DELTA LOCATION 'file:///data/it\\'s/objects/account/';\n"
+            ),
+            "{out}"
+        );
         assert!(out.contains("CREATE OR REPLACE VIEW `account_history` AS\nSELECT `_version_at` AS `_version_at`"));
         assert!(out.contains("`Id` AS `id`, `AnnualRevenue` AS `annualrevenue`"));
         assert!(out.contains("FROM `account_delta`;\n"));
@@ -754,9 +724,16 @@ mod tests {
         ), "{out}");
         assert!(out.contains("DROP TABLE IF EXISTS \"tidemark_lake\".\"account_history\";\nCREATE EXTERNAL TABLE \"tidemark_lake\".\"account_history\" (\n"));
         for column in [
-            "\"_version_at\" TIMESTAMP,", "\"_deleted\" BOOLEAN,", "\"_origin\" VARCHAR(65535),", "\"id\" VARCHAR(65535),",
-            "\"annualrevenue\" DECIMAL(18,2),", "\"amount_v2\" DECIMAL(38,4),", "\"closedate\" DATE,", "\"isactive__c\" BOOLEAN,",
-            "\"employees\" INTEGER,", "\"score\" DOUBLE PRECISION\n)",
+            "\"_version_at\" TIMESTAMP,",
+            "\"_deleted\" BOOLEAN,",
+            "\"_origin\" VARCHAR(65535),",
+            "\"id\" VARCHAR(65535),",
+            "\"annualrevenue\" DECIMAL(18,2),",
+            "\"amount_v2\" DECIMAL(38,4),",
+            "\"closedate\" DATE,",
+            "\"isactive__c\" BOOLEAN,",
+            "\"employees\" INTEGER,",
+            "\"score\" DOUBLE PRECISION\n)",
         ] {
             assert!(out.contains(column), "{column}:\n{out}");
         }

@@ -64,7 +64,11 @@ pub async fn write_stream<W: Write + Send>(stream: SendableRecordBatchStream, fo
     let schema = stream.schema();
     let mut sink: Box<dyn BatchSink + '_> = match format {
         Format::Table => Box::new(TableSink::new(schema.clone(), out)),
-        Format::Csv => Box::new(CsvSink { writer: CsvWriterBuilder::new().with_header(true).build(out), wrote: false, schema: schema.clone() }),
+        Format::Csv => Box::new(CsvSink {
+            writer: CsvWriterBuilder::new().with_header(true).build(out),
+            wrote: false,
+            schema: schema.clone(),
+        }),
         Format::Json => Box::new(JsonSink(LineDelimitedWriter::new(out))),
         Format::Parquet => {
             let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
@@ -146,13 +150,18 @@ impl<W: Write> TableSink<W> {
     }
 
     fn right_aligned(&self) -> Vec<bool> {
-        self.schema.fields().iter().map(|f| f.data_type().is_numeric() || matches!(f.data_type(), DataType::Decimal128(..))).collect()
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().is_numeric() || matches!(f.data_type(), DataType::Decimal128(..)))
+            .collect()
     }
 
     fn print_header(&mut self, widths: &[usize]) -> Result<()> {
         let names: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
         let right = self.right_aligned();
-        let line = names.iter().zip(widths).zip(&right).map(|((n, w), r)| pad(&fit(n, *w), *w, *r)).collect::<Vec<_>>().join(" | ");
+        let line =
+            names.iter().zip(widths).zip(&right).map(|((n, w), r)| pad(&fit(n, *w), *w, *r)).collect::<Vec<_>>().join(" | ");
         let rule = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-");
         writeln!(self.out, " {}\n-{}-", line.trim_end(), rule).map_err(io)
     }
@@ -187,8 +196,12 @@ impl<W: Write> TableSink<W> {
 impl<W: Write> BatchSink for TableSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let options = FormatOptions::default().with_null("NULL");
-        let formatters: Vec<ArrayFormatter> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref() as &dyn Array, &options)).collect::<Result<_, _>>().map_err(io)?;
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref() as &dyn Array, &options))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
         for row in 0..batch.num_rows() {
             let cells = formatters.iter().map(|f| f.value(row).to_string().replace(['\n', '\r', '\t'], " ")).collect();
             self.pending.push(cells);
@@ -257,7 +270,10 @@ mod tests {
             )
             .unwrap()
         };
-        let batches = vec![batch(vec![Some("Acme"), None], vec![1, 22], vec![Some(12345), None]), batch(vec![Some("Globex, Inc.")], vec![3], vec![Some(-5)])];
+        let batches = vec![
+            batch(vec![Some("Acme"), None], vec![1, 22], vec![Some(12345), None]),
+            batch(vec![Some("Globex, Inc.")], vec![3], vec![Some(-5)]),
+        ];
         (batches, schema)
     }
 
@@ -307,10 +323,12 @@ mod tests {
             let m = write_stream(stream(batches, schema), Format::Parquet, &mut out).await.unwrap();
             (out, m)
         };
-        let reader = tidemark_lake::deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-            .unwrap()
-            .build()
-            .unwrap();
+        let reader = tidemark_lake::deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::from(bytes),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
         let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 3);
     }

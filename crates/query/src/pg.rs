@@ -60,19 +60,17 @@ use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::auth::sasl::scram::{
-    SCRAM_ITERATIONS, ScramAuth, gen_salted_password, random_nonce,
-};
+use datafusion_postgres::pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password, random_nonce};
 use datafusion_postgres::pgwire::api::auth::sasl::{SASLState, SCRAM_SHA_256_METHOD};
 use datafusion_postgres::pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
-    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
 };
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+    ClientInfo, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::{Authentication, PasswordMessageFamily};
@@ -224,8 +222,7 @@ impl PgServer {
         let local_addr = listener.local_addr().map_err(|source| PgServerError::Bind { listen, source })?;
 
         let catalog = ctx.state().config().options().catalog.default_catalog.clone();
-        setup_pg_catalog(&ctx, &catalog, EmptyContextProvider)
-            .map_err(|source| PgServerError::Catalog { catalog, source })?;
+        setup_pg_catalog(&ctx, &catalog, EmptyContextProvider).map_err(|source| PgServerError::Catalog { catalog, source })?;
 
         let mut parameters = DefaultServerParameterProvider::default();
         // Tell clients the truth: nobody here is a superuser and nothing can be written.
@@ -559,10 +556,7 @@ impl Startup {
                 };
                 match scram.process_scram_message(client, message, &sasl).await {
                     Ok((reply, next)) => {
-                        client
-                            .send(PgWireBackendMessage::Authentication(reply))
-                            .await
-                            .map_err(|e| Refusal::Broken(e.into()))?;
+                        client.send(PgWireBackendMessage::Authentication(reply)).await.map_err(|e| Refusal::Broken(e.into()))?;
                         if matches!(next, SASLState::Finished) {
                             self.finish(client, &user).await?;
                             Ok(Phase::Ready { user })
@@ -572,10 +566,9 @@ impl Startup {
                     }
                     // PostgreSQL's wording, naming the user of the startup message (SCRAM's own
                     // user field is empty with libpq).
-                    Err(PgWireError::InvalidPassword(_)) => Err(Refusal::tell(
-                        "28P01",
-                        format!("password authentication failed for user \"{user}\""),
-                    )),
+                    Err(PgWireError::InvalidPassword(_)) => {
+                        Err(Refusal::tell("28P01", format!("password authentication failed for user \"{user}\"")))
+                    }
                     Err(e) => Err(Refusal::protocol(e)),
                 }
             }

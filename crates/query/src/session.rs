@@ -118,7 +118,9 @@ impl QuerySession {
             .schema
             .lake_tables()
             .into_iter()
-            .flat_map(|table| Relation::ALL.map(|relation| TableListing { name: relation.sql_name(&table), table: table.clone(), relation }))
+            .flat_map(|table| {
+                Relation::ALL.map(|relation| TableListing { name: relation.sql_name(&table), table: table.clone(), relation })
+            })
             .collect();
         listing.sort_by(|a, b| a.name.cmp(&b.name));
         listing

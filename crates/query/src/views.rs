@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tidemark_lake::arrow::datatypes::{Schema, SchemaRef};
 use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
-use tidemark_lake::live::LiveTable;
 use tidemark_lake::datafusion::catalog::{Session, TableProvider};
 use tidemark_lake::datafusion::common::{Result, ScalarValue};
 use tidemark_lake::datafusion::datasource::{TableType, ViewTable, provider_as_source};
@@ -22,8 +21,11 @@ use tidemark_lake::datafusion::logical_expr::{
 };
 use tidemark_lake::datafusion::physical_plan::ExecutionPlan;
 use tidemark_lake::datafusion::prelude::coalesce;
+use tidemark_lake::live::LiveTable;
 
-use crate::names::{END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata};
+use crate::names::{
+    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata,
+};
 
 /// Which relation of an object a SQL name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +126,13 @@ impl TableProvider for StoredVersions {
         self.0.supports_filters_pushdown(filters)
     }
 
-    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.0.scan(state, projection, filters, limit).await
     }
 }
@@ -153,7 +161,8 @@ pub fn live_plan(name: &str, provider: Arc<dyn TableProvider>, as_of: Option<Dat
 pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
     const NEXT: &str = "__tm_next";
     let schema = provider.schema();
-    let next = lead(ident(VERSION_AT), Some(1), None).partition_by(vec![ident(ID)]).order_by(version_order(true)).build()?.alias(NEXT);
+    let next =
+        lead(ident(VERSION_AT), Some(1), None).partition_by(vec![ident(ID)]).order_by(version_order(true)).build()?.alias(NEXT);
     let mut columns: Vec<Expr> = field_columns(&schema).map(renamed).collect();
     columns.push(ident(VERSION_AT).alias(VALID_FROM));
     columns.push(coalesce(vec![ident(NEXT), lit(end_of_time())]).alias(VALID_TO));
@@ -167,7 +176,12 @@ pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<Logical
 }
 
 /// The plan of `relation` over a history table's provider.
-pub fn plan(relation: Relation, name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
+pub fn plan(
+    relation: Relation,
+    name: &str,
+    provider: Arc<dyn TableProvider>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<LogicalPlan> {
     match relation {
         Relation::Live => live_plan(name, provider, as_of),
         Relation::History => history_plan(name, provider),

@@ -67,11 +67,17 @@ impl AuthConfig {
     pub async fn login(&self, http: &reqwest::Client) -> Result<Session, SalesforceError> {
         let (login_url, form): (&str, Vec<(&str, String)>) = match self {
             AuthConfig::Session { instance_url, access_token } => {
-                return Ok(Session { instance_url: instance_url.trim_end_matches('/').to_owned(), access_token: access_token.clone() });
+                return Ok(Session {
+                    instance_url: instance_url.trim_end_matches('/').to_owned(),
+                    access_token: access_token.clone(),
+                });
             }
             AuthConfig::JwtBearer { login_url, client_id, username, private_key_pem } => {
                 let assertion = jwt_assertion(login_url, client_id, username, private_key_pem)?;
-                (login_url, vec![("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()), ("assertion", assertion)])
+                (
+                    login_url,
+                    vec![("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()), ("assertion", assertion)],
+                )
             }
             AuthConfig::ClientCredentials { login_url, client_id, client_secret } => (
                 login_url,
@@ -117,7 +123,8 @@ impl AuthConfig {
             .await
             .map_err(|source| SalesforceError::Transport { url: url.clone(), source: source.without_url() })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|source| SalesforceError::Transport { url: url.clone(), source: source.without_url() })?;
+        let body =
+            resp.bytes().await.map_err(|source| SalesforceError::Transport { url: url.clone(), source: source.without_url() })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<TokenError>(&body) {
                 Ok(e) => SalesforceError::OAuth { error: e.error, description: e.error_description },
@@ -132,7 +139,10 @@ impl AuthConfig {
         }
         let token: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| SalesforceError::Decode { what: "token response".to_owned(), detail: e.to_string() })?;
-        Ok(Session { instance_url: token.instance_url.trim_end_matches('/').to_owned(), access_token: SecretString::from(token.access_token) })
+        Ok(Session {
+            instance_url: token.instance_url.trim_end_matches('/').to_owned(),
+            access_token: SecretString::from(token.access_token),
+        })
     }
 }
 

@@ -55,7 +55,8 @@ impl SalesforceClient {
             .json("Bulk query job")?;
         let mut wait = Duration::from_millis(50);
         loop {
-            let info: QueryJobInfo = self.execute(&Request::get(format!("{path}/{}", created.id))).await?.json("Bulk job info")?;
+            let info: QueryJobInfo =
+                self.execute(&Request::get(format!("{path}/{}", created.id))).await?.json("Bulk job info")?;
             match info.state.as_str() {
                 "JobComplete" => break,
                 "Failed" | "Aborted" => {

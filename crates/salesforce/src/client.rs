@@ -73,7 +73,14 @@ impl Request {
     }
 
     pub fn post_json(path: impl Into<String>, body: serde_json::Value) -> Request {
-        Request { method: Method::POST, path: path.into(), query: Vec::new(), json: Some(body), accept: None, headers: Vec::new() }
+        Request {
+            method: Method::POST,
+            path: path.into(),
+            query: Vec::new(),
+            json: Some(body),
+            accept: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn query(mut self, key: &str, value: impl Into<String>) -> Request {
@@ -147,7 +154,11 @@ impl SalesforceClient {
 
     /// Like [`connect`](Self::connect), also trusting the root certificates in `ca_pem` (a
     /// private CA, or the simulator's local one).
-    pub async fn connect_trusting(auth: AuthConfig, config: ClientConfig, ca_pem: &[u8]) -> Result<SalesforceClient, SalesforceError> {
+    pub async fn connect_trusting(
+        auth: AuthConfig,
+        config: ClientConfig,
+        ca_pem: &[u8],
+    ) -> Result<SalesforceClient, SalesforceError> {
         let certs = reqwest::Certificate::from_pem_bundle(ca_pem)
             .map_err(|e| SalesforceError::Config(format!("the CA file is not PEM certificates: {e}")))?;
         let builder = certs.into_iter().fold(reqwest::Client::builder(), |b, c| b.add_root_certificate(c));
@@ -206,7 +217,11 @@ impl SalesforceClient {
         loop {
             attempt += 1;
             if let Some(usage) = self.budget.exhausted() {
-                return Err(SalesforceError::BudgetExhausted { used: usage.used, max: usage.max, budget_percent: self.budget.percent() });
+                return Err(SalesforceError::BudgetExhausted {
+                    used: usage.used,
+                    max: usage.max,
+                    budget_percent: self.budget.percent(),
+                });
             }
             let session = self.current_session().await?;
             let result = self.send_once(&session, req).await;
@@ -252,7 +267,8 @@ impl SalesforceClient {
         if let Some(accept) = req.accept {
             builder = builder.header(reqwest::header::ACCEPT, accept);
         }
-        let transport = |source: reqwest::Error| SalesforceError::Transport { url: strip_query(&url), source: source.without_url() };
+        let transport =
+            |source: reqwest::Error| SalesforceError::Transport { url: strip_query(&url), source: source.without_url() };
         self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = builder.send().await.map_err(transport)?;
         let status = resp.status();

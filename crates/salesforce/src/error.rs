@@ -96,11 +96,7 @@ fn classify_api(status: u16, code: &str, message: &str) -> ErrorClass {
 /// Distinguishes the two meanings of `REQUEST_LIMIT_EXCEEDED`: the concurrent long-running
 /// request limit (transient) and the daily allocation (quota).
 fn request_limit_class(message: &str) -> ErrorClass {
-    if message.contains("Concurrent") || message.contains("concurrent") {
-        ErrorClass::Retryable
-    } else {
-        ErrorClass::Quota
-    }
+    if message.contains("Concurrent") || message.contains("concurrent") { ErrorClass::Retryable } else { ErrorClass::Quota }
 }
 
 #[cfg(test)]
@@ -120,9 +116,6 @@ mod tests {
         assert_eq!(api(400, "MALFORMED_QUERY", "x").class(), ErrorClass::InvalidRequest);
         assert_eq!(api(404, "NOT_FOUND", "x").class(), ErrorClass::InvalidRequest);
         assert_eq!(api(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").class(), ErrorClass::Quota);
-        assert_eq!(
-            api(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.").class(),
-            ErrorClass::Retryable
-        );
+        assert_eq!(api(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.").class(), ErrorClass::Retryable);
     }
 }

@@ -125,13 +125,23 @@ impl SalesforceClient {
         }
     }
 
-    pub async fn get_deleted(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<DeletedRecords, SalesforceError> {
+    pub async fn get_deleted(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<DeletedRecords, SalesforceError> {
         let mut req = Request::get(format!("{}/sobjects/{object}/deleted/", self.data_path()));
         req.query.extend(window(start, end));
         self.execute(&req).await?.json("getDeleted")
     }
 
-    pub async fn get_updated(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<UpdatedRecords, SalesforceError> {
+    pub async fn get_updated(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<UpdatedRecords, SalesforceError> {
         let mut req = Request::get(format!("{}/sobjects/{object}/updated/", self.data_path()));
         req.query.extend(window(start, end));
         self.execute(&req).await?.json("getUpdated")

@@ -66,7 +66,8 @@ async fn every_flow_logs_in_and_survives_session_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let sim = tls_sim(&dir).await;
     for (name, auth) in flows(&sim) {
-        let client = SalesforceClient::connect_with(trusting(&sim), auth, config()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let client =
+            SalesforceClient::connect_with(trusting(&sim), auth, config()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(client.instance_url().await.unwrap().starts_with("https://"), "{name}");
         client.describe("Account").await.unwrap_or_else(|e| panic!("{name}: {e}"));
         // Every session dies; the client logs in again and replays the call.
@@ -87,7 +88,12 @@ async fn refresh_token_flow_renews_sessions() {
     let http = trusting(&sim).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let authorize = http
         .get(format!("{}/services/oauth2/authorize", c.base_url))
-        .query(&[("response_type", "code"), ("client_id", &c.client_id), ("redirect_uri", "http://localhost/cb"), ("state", "s1")])
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", &c.client_id),
+            ("redirect_uri", "http://localhost/cb"),
+            ("state", "s1"),
+        ])
         .send()
         .await
         .unwrap();

@@ -61,7 +61,13 @@ async fn retries_through_server_errors_and_dropped_connections() {
     add_accounts(&sim, 300);
     let client = SalesforceClient::connect(session_auth(&sim), fast_retries(30)).await.unwrap();
     sim.state.faults.set(
-        FaultConfig { http_500_rate: 0.2, http_503_rate: 0.1, drop_connection_rate: 0.2, concurrent_limit_rate: 0.1, ..Default::default() },
+        FaultConfig {
+            http_500_rate: 0.2,
+            http_503_rate: 0.1,
+            drop_connection_rate: 0.2,
+            concurrent_limit_rate: 0.1,
+            ..Default::default()
+        },
         5,
     );
     for _ in 0..10 {
@@ -79,7 +85,8 @@ async fn stops_cleanly_at_the_api_budget() {
     let sim = sim().await;
     let now = sim.state.now_millis();
     sim.state.usage.set_max(100);
-    let client = SalesforceClient::connect(session_auth(&sim), ClientConfig { budget_percent: 50, ..fast_retries(1) }).await.unwrap();
+    let client =
+        SalesforceClient::connect(session_auth(&sim), ClientConfig { budget_percent: 50, ..fast_retries(1) }).await.unwrap();
     sim.state.usage.set_used(now, 48);
     client.describe("Account").await.expect("49th request is within budget");
     client.describe("Account").await.expect("50th request is within budget");

@@ -28,8 +28,7 @@ fn main() {
     let mut org = Org::new(tidemark_sfsim::catalog::standard_objects(), clock);
     org.keep_change_log = keep_change_log;
     let start = Instant::now();
-    let summary =
-        generate(&mut org, &GenerateSpec { seed: 42, accounts, username: "integration@tidemark.example".into() });
+    let summary = generate(&mut org, &GenerateSpec { seed: 42, accounts, username: "integration@tidemark.example".into() });
     let secs = start.elapsed().as_secs_f64();
     if args.iter().any(|a| a == "--tables") {
         per_table(&org);

@@ -24,7 +24,12 @@ fn main() -> anyhow::Result<()> {
             bytes += body.len();
         }
         let secs = started.elapsed().as_secs_f64();
-        println!("round {round}: {} rows, {:.1} MB in {secs:.3}s = {:.0} MB/s", rows.len(), bytes as f64 / 1e6, bytes as f64 / 1e6 / secs);
+        println!(
+            "round {round}: {} rows, {:.1} MB in {secs:.3}s = {:.0} MB/s",
+            rows.len(),
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / secs
+        );
     }
     Ok(())
 }

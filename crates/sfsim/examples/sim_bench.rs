@@ -70,9 +70,7 @@ fn spawn_single_core<F>(fut: F) -> std::thread::JoinHandle<()>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(fut)
-    })
+    std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(fut))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,7 +85,9 @@ fn main() -> anyhow::Result<()> {
     let rss_after_generate = peak_rss_mb();
     let records: usize = org.tables().iter().map(|t| t.len()).sum();
     let account_rows = org.table("Account").map(|t| t.len()).unwrap_or(0);
-    eprintln!("generated {records} records ({account_rows} accounts) in {generate_secs:.2}s, peak RSS {rss_after_generate:.0} MB");
+    eprintln!(
+        "generated {records} records ({account_rows} accounts) in {generate_secs:.2}s, peak RSS {rss_after_generate:.0} MB"
+    );
 
     // 2. Serve on one core.
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -120,7 +120,8 @@ fn main() -> anyhow::Result<()> {
             .await?;
         let id = job["id"].as_str().ok_or_else(|| anyhow::anyhow!("no job id: {job}"))?.to_owned();
         loop {
-            let info: serde_json::Value = http.get(format!("{api}/jobs/query/{id}")).bearer_auth(&token).send().await?.json().await?;
+            let info: serde_json::Value =
+                http.get(format!("{api}/jobs/query/{id}")).bearer_auth(&token).send().await?.json().await?;
             match info["state"].as_str() {
                 Some("JobComplete") => break,
                 Some("Failed" | "Aborted") => anyhow::bail!("job ended {info}"),
@@ -134,10 +135,8 @@ fn main() -> anyhow::Result<()> {
                 let (mut bytes, mut rows, mut pages) = (0usize, 0usize, 0usize);
                 let mut locator: Option<String> = None;
                 loop {
-                    let mut req = http
-                        .get(format!("{api}/jobs/query/{id}/results"))
-                        .bearer_auth(&token)
-                        .query(&[("maxRecords", "100000")]);
+                    let mut req =
+                        http.get(format!("{api}/jobs/query/{id}/results")).bearer_auth(&token).query(&[("maxRecords", "100000")]);
                     if gzip {
                         req = req.header("Accept-Encoding", "gzip");
                     }
@@ -146,7 +145,12 @@ fn main() -> anyhow::Result<()> {
                     }
                     let resp = req.send().await?;
                     let next = resp.headers().get("Sforce-Locator").and_then(|v| v.to_str().ok()).unwrap_or("null").to_owned();
-                    rows += resp.headers().get("Sforce-NumberOfRecords").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+                    rows += resp
+                        .headers()
+                        .get("Sforce-NumberOfRecords")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
                     bytes += resp.bytes().await?.len();
                     pages += 1;
                     if next == "null" {
@@ -159,11 +163,18 @@ fn main() -> anyhow::Result<()> {
         };
         let (gz_bytes, _, gz_secs, _) = fetch_all(true).await?;
         let (bytes, rows, secs, pages) = fetch_all(false).await?;
-        eprintln!("bulk gzip: {:.1} MB compressed in {gz_secs:.2}s ({:.0} MB/s of CSV)", gz_bytes as f64 / 1e6, bytes as f64 / 1e6 / gz_secs);
+        eprintln!(
+            "bulk gzip: {:.1} MB compressed in {gz_secs:.2}s ({:.0} MB/s of CSV)",
+            gz_bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / gz_secs
+        );
         Ok::<_, anyhow::Error>((bytes, rows, secs, pages, gz_bytes, gz_secs))
     })?;
     let bulk_mb_s = bulk_bytes as f64 / 1e6 / bulk_secs;
-    eprintln!("bulk: {bulk_rows} rows, {:.1} MB in {bulk_secs:.2}s over {bulk_pages} pages = {bulk_mb_s:.0} MB/s", bulk_bytes as f64 / 1e6);
+    eprintln!(
+        "bulk: {bulk_rows} rows, {:.1} MB in {bulk_secs:.2}s over {bulk_pages} pages = {bulk_mb_s:.0} MB/s",
+        bulk_bytes as f64 / 1e6
+    );
 
     // 4. REST query pages (`--skip-rest` leaves them out, e.g. to profile the Bulk path alone).
     let rest_limit = if std::env::args().any(|a| a == "--skip-rest") { 0 } else { (account_rows as u64).min(200_000) };
@@ -202,11 +213,28 @@ fn main() -> anyhow::Result<()> {
     let (bp, rp) = (bulk_page.clone(), rest_page.clone());
     let ref_server = spawn_single_core(async move {
         let app = axum::Router::new()
-            .route("/bulk", get(move || { let p = bp.clone(); async move { p.as_ref().clone() } }))
-            .route("/rest", get(move || { let p = rp.clone(); async move { p.as_ref().clone() } }));
+            .route(
+                "/bulk",
+                get(move || {
+                    let p = bp.clone();
+                    async move { p.as_ref().clone() }
+                }),
+            )
+            .route(
+                "/rest",
+                get(move || {
+                    let p = rp.clone();
+                    async move { p.as_ref().clone() }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
         ref_addr_tx.send(listener.local_addr().expect("addr")).expect("report");
-        axum::serve(listener, app).with_graceful_shutdown(async { let _ = ref_stop_rx.await; }).await.expect("serves");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = ref_stop_rx.await;
+            })
+            .await
+            .expect("serves");
     });
     let ref_addr = ref_addr_rx.recv()?;
     let (ref_bulk_secs, ref_rest_secs) = client_rt.block_on(async {

@@ -127,8 +127,7 @@ pub fn apply_change_round(org: &mut Org, spec: &ChangeRoundSpec, seed: u64) -> R
         }
         let live = ids(org, object, false);
         let (u, d, h) = (spec.updates.of(live.len()), spec.deletes.of(live.len()), spec.hard_deletes.of(live.len()));
-        let picked: Vec<SfId> =
-            sample(&mut rng, live.len(), (u + d + h).min(live.len())).into_iter().map(|i| live[i]).collect();
+        let picked: Vec<SfId> = sample(&mut rng, live.len(), (u + d + h).min(live.len())).into_iter().map(|i| live[i]).collect();
         let (to_update, rest) = picked.split_at(u.min(picked.len()));
         let (to_delete, to_hard_delete) = rest.split_at(d.min(rest.len()));
         for id in to_update {
@@ -264,19 +263,13 @@ fn random_value(f: &FieldDef, now: i64, rng: &mut ChaCha8Rng) -> Option<Value> {
             Value::DateTime(t - t % 1000)
         }
         FieldType::Time => Value::Time(rng.random_range(0..48) * 30 * 60_000),
-        FieldType::Email => Value::Str(format!(
-            "contact{}@{}.com",
-            rng.random_range(1..100_000),
-            pick(rng, &COMPANY_WORDS).to_ascii_lowercase()
-        )),
-        FieldType::Phone => {
-            Value::Str(format!("({}) 555-{:04}", rng.random_range(201..990), rng.random_range(0..10_000)))
+        FieldType::Email => {
+            Value::Str(format!("contact{}@{}.com", rng.random_range(1..100_000), pick(rng, &COMPANY_WORDS).to_ascii_lowercase()))
         }
-        FieldType::Url => Value::Str(format!(
-            "https://www.{}.com/{}",
-            pick(rng, &STREET_NAMES).to_ascii_lowercase(),
-            rng.random_range(1..1000)
-        )),
+        FieldType::Phone => Value::Str(format!("({}) 555-{:04}", rng.random_range(201..990), rng.random_range(0..10_000))),
+        FieldType::Url => {
+            Value::Str(format!("https://www.{}.com/{}", pick(rng, &STREET_NAMES).to_ascii_lowercase(), rng.random_range(1..1000)))
+        }
         FieldType::Encryptedstring => Value::Str(format!("{:012}", rng.random_range(0..1_000_000_000_000u64))),
         _ => return None,
     })
@@ -380,8 +373,7 @@ fn create(org: &mut Org, object: &str, n: usize, seed: u64) -> Result<Vec<String
 fn account_info(org: &Org, id: &SfId, rng: &mut ChaCha8Rng) -> Option<AccountInfo> {
     let (table, row) = org.find(id)?;
     let name = row.get(table.def.field("Name")?.slot?).as_str().unwrap_or("Account").to_owned();
-    let domain =
-        format!("{}.com", name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase());
+    let domain = format!("{}.com", name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase());
     let city = CITIES[rng.random_range(0..CITIES.len())];
     Some(AccountInfo {
         id: id.to_string(),

@@ -106,7 +106,10 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
 /// Entry point of the `tidemark-sfsim` binary.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(cli.command))
 }
@@ -117,8 +120,9 @@ mod tests {
 
     #[test]
     fn serve_flags_shape_the_config() {
-        let cli = Cli::try_parse_from(["tidemark-sfsim", "serve", "--accounts", "7", "--seed", "9", "--token-lifetime-minutes", "5"])
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["tidemark-sfsim", "serve", "--accounts", "7", "--seed", "9", "--token-lifetime-minutes", "5"])
+                .expect("parses");
         let SimCommand::Serve(args) = cli.command;
         let config = args.config();
         assert_eq!((config.accounts, config.seed), (7, 9));

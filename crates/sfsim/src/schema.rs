@@ -145,18 +145,14 @@ impl FieldDef {
             auto_number: false,
             html_formatted: false,
             encrypted: ty == FieldType::Encryptedstring,
-            filterable: !matches!(ty, FieldType::Textarea | FieldType::Base64 | FieldType::Location)
-                && !compound,
+            filterable: !matches!(ty, FieldType::Textarea | FieldType::Base64 | FieldType::Location) && !compound,
             sortable: !matches!(
                 ty,
                 FieldType::Textarea | FieldType::Multipicklist | FieldType::Base64 | FieldType::Encryptedstring
             ) && !compound,
-            groupable: is_text_like
-                || matches!(ty, FieldType::Boolean | FieldType::Int | FieldType::Date | FieldType::Picklist),
-            aggregatable: !matches!(
-                ty,
-                FieldType::Textarea | FieldType::Multipicklist | FieldType::Base64 | FieldType::Boolean
-            ) && !compound,
+            groupable: is_text_like || matches!(ty, FieldType::Boolean | FieldType::Int | FieldType::Date | FieldType::Picklist),
+            aggregatable: !matches!(ty, FieldType::Textarea | FieldType::Multipicklist | FieldType::Base64 | FieldType::Boolean)
+                && !compound,
             restricted_picklist: false,
             picklist_values: Vec::new(),
             reference_to: Vec::new(),
@@ -535,10 +531,26 @@ impl ObjectDef {
         self.add_field(FieldDef::new("Id", FieldType::Id).label(&format!("{label} ID")));
         self.add_field(FieldDef::new("IsDeleted", FieldType::Boolean).label("Deleted").read_only());
         self.add_field(FieldDef::new("CreatedDate", FieldType::Datetime).read_only().defaulted().not_nillable());
-        self.add_field(FieldDef::new("CreatedById", FieldType::Reference).lookup(&["User"]).label("Created By ID").read_only().defaulted().not_nillable());
+        self.add_field(
+            FieldDef::new("CreatedById", FieldType::Reference)
+                .lookup(&["User"])
+                .label("Created By ID")
+                .read_only()
+                .defaulted()
+                .not_nillable(),
+        );
         self.add_field(FieldDef::new("LastModifiedDate", FieldType::Datetime).read_only().defaulted().not_nillable());
-        self.add_field(FieldDef::new("LastModifiedById", FieldType::Reference).lookup(&["User"]).label("Last Modified By ID").read_only().defaulted().not_nillable());
-        self.add_field(FieldDef::new("SystemModstamp", FieldType::Datetime).label("System Modstamp").read_only().defaulted().not_nillable());
+        self.add_field(
+            FieldDef::new("LastModifiedById", FieldType::Reference)
+                .lookup(&["User"])
+                .label("Last Modified By ID")
+                .read_only()
+                .defaulted()
+                .not_nillable(),
+        );
+        self.add_field(
+            FieldDef::new("SystemModstamp", FieldType::Datetime).label("System Modstamp").read_only().defaulted().not_nillable(),
+        );
     }
 
     /// Case-insensitive field lookup, as SOQL and the REST API resolve names.
@@ -557,9 +569,7 @@ impl ObjectDef {
 
     /// The reference field whose relationship name is `relationship` (case-insensitive).
     pub fn relationship(&self, relationship: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| {
-            f.relationship_name.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(relationship))
-        })
+        self.fields.iter().find(|f| f.relationship_name.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(relationship)))
     }
 
     pub fn has_field(&self, name: &str) -> bool {

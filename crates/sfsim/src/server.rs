@@ -83,11 +83,7 @@ impl SimServer {
         org.keep_change_log = config.keep_change_log;
         crate::generate::generate(
             &mut org,
-            &crate::generate::GenerateSpec {
-                seed: config.seed,
-                accounts: config.accounts,
-                username: config.username.clone(),
-            },
+            &crate::generate::GenerateSpec { seed: config.seed, accounts: config.accounts, username: config.username.clone() },
         );
         org
     }

@@ -202,8 +202,7 @@ mod tests {
         let contacts = lines(&org, &TruthFilter { object: Some("contact".into()), ..TruthFilter::default() });
         assert!(contacts.iter().all(|l| l["object"] == "Contact"));
         assert_eq!(contacts.len(), org.table("Contact").unwrap().len());
-        let deleted =
-            lines(&org, &TruthFilter { object: Some("Account".into()), changes: false, ..TruthFilter::default() });
+        let deleted = lines(&org, &TruthFilter { object: Some("Account".into()), changes: false, ..TruthFilter::default() });
         assert_eq!(deleted.iter().filter(|l| l["deleted"] == true).count(), 1);
     }
 }

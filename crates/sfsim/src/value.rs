@@ -213,8 +213,7 @@ pub fn format_datetime_bulk(ms: i64) -> String {
 
 /// Time field: `00:30:00.000Z`.
 pub fn format_time(ms: u32) -> String {
-    let t = NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, (ms % 1000) * 1_000_000)
-        .unwrap_or(NaiveTime::MIN);
+    let t = NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, (ms % 1000) * 1_000_000).unwrap_or(NaiveTime::MIN);
     format!("{:02}:{:02}:{:02}.{:03}Z", t.hour(), t.minute(), t.second(), ms % 1000)
 }
 
@@ -230,10 +229,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
             return Some(t.timestamp_millis());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|dt| dt.and_utc().timestamp_millis())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|dt| dt.and_utc().timestamp_millis())
 }
 
 /// Parses `yyyy-MM-dd`; a trailing `Z` is accepted because Salesforce's own Bulk sample CSVs

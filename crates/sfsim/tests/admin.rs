@@ -46,9 +46,8 @@ async fn clock_advances_and_the_recycle_bin_is_purged_after_15_days() {
     let clock = org.admin_json(Method::GET, "/clock", None, 200).await;
     assert_eq!(clock["now"], "2025-01-06T09:00:00.000+0000");
     assert_eq!(clock["manual"], true);
-    let round = org
-        .admin_json(Method::POST, "/changes", Some(json!({"objects": ["Account"], "deletes": 2, "seed": 1})), 200)
-        .await;
+    let round =
+        org.admin_json(Method::POST, "/changes", Some(json!({"objects": ["Account"], "deletes": 2, "seed": 1})), 200).await;
     let deleted: Vec<String> = serde_json::from_value(round["deleted"].clone()).unwrap();
     assert_eq!(deleted.len(), 2);
     let accounts = org.truth("?object=Account&changes=false").await;
@@ -154,27 +153,16 @@ async fn schema_changes_show_in_describe_and_the_truth_dump() {
     assert!(schema.iter().all(|e| e["object"] == "Contact" && e["id"].is_null() && e["fields"].is_null()));
     assert_eq!(schema[3]["detail"], "remove_field Languages__c");
 
-    let no_object =
-        org.admin_json(Method::POST, "/schema", Some(json!({"op": "remove_field", "field": "X__c"})), 400).await;
+    let no_object = org.admin_json(Method::POST, "/schema", Some(json!({"op": "remove_field", "field": "X__c"})), 400).await;
     assert_eq!(no_object["field"], "object");
     let bad_op = org.admin_json(Method::POST, "/schema", Some(json!({"object": "Contact", "op": "rename"})), 400).await;
     assert_eq!(bad_op["field"], "op");
     let standard = org
-        .admin_json(
-            Method::POST,
-            "/schema",
-            Some(json!({"object": "Contact", "op": "remove_field", "field": "Email"})),
-            400,
-        )
+        .admin_json(Method::POST, "/schema", Some(json!({"object": "Contact", "op": "remove_field", "field": "Email"})), 400)
         .await;
     assert_eq!(standard["field"], "field");
     let unknown = org
-        .admin_json(
-            Method::POST,
-            "/schema",
-            Some(json!({"object": "Nope", "op": "remove_field", "field": "X__c"})),
-            400,
-        )
+        .admin_json(Method::POST, "/schema", Some(json!({"object": "Nope", "op": "remove_field", "field": "X__c"})), 400)
         .await;
     assert_eq!(unknown["field"], "object");
 }
@@ -226,8 +214,7 @@ async fn save_and_reload_round_trip() {
     let config = SimConfig { data_dir: Some(dir.path().to_owned()), accounts: 30, ..SimConfig::default() };
     let org = TestOrg::start_with(config.clone()).await;
     org.admin_json(Method::POST, "/clock/advance", Some(json!({"hours": 1})), 200).await;
-    org.admin_json(Method::POST, "/changes", Some(json!({"updates": 2, "deletes": 1, "creates": 1, "seed": 3})), 200)
-        .await;
+    org.admin_json(Method::POST, "/changes", Some(json!({"updates": 2, "deletes": 1, "creates": 1, "seed": 3})), 200).await;
     let saved = org.admin_json(Method::POST, "/save", None, 200).await;
     assert_eq!(saved["saved"], true);
     let before = org.truth("").await;

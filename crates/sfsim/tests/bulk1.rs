@@ -119,10 +119,14 @@ async fn xml_query_job_without_chunking() {
     let got = batch_ids_from_results(&org, &job, &batch).await;
     assert_eq!(got.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
 
-    let closed = post_xml(&org, &format!("/job/{job}"), format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><jobInfo xmlns=\"{NS}\"><state>Closed</state></jobInfo>"))
-        .send()
-        .await
-        .unwrap();
+    let closed = post_xml(
+        &org,
+        &format!("/job/{job}"),
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><jobInfo xmlns=\"{NS}\"><state>Closed</state></jobInfo>"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(closed.status(), 200);
     let closed = closed.text().await.unwrap();
     assert_eq!(one(&closed, "state"), "Closed");
@@ -172,7 +176,9 @@ async fn pk_chunking_splits_by_id_range_without_duplicates() {
     let job = create_job(&org, "Account", Some("true")).await;
     add_batch(&org, &job, "SELECT Id, Name FROM Account").await;
     assert_eq!(all(&settled_batches(&org, &job).await, "state"), ["NotProcessed", "Completed"]);
-    let body = format!("<jobInfo xmlns=\"{NS}\"><operation>query</operation><object>Account</object><contentType>CSV</contentType></jobInfo>");
+    let body = format!(
+        "<jobInfo xmlns=\"{NS}\"><operation>query</operation><object>Account</object><contentType>CSV</contentType></jobInfo>"
+    );
     let resp = post_xml(&org, "/job", body).header("Sforce-Enable-PKChunking", "chunkSize=250001").send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
@@ -220,7 +226,10 @@ async fn sessions_and_errors_are_bulk_xml() {
     assert_eq!(one(&text, "exceptionCode"), "InvalidSessionId");
     assert_eq!(one(&text, "exceptionMessage"), "Invalid session id");
 
-    let resp = post_xml(&org, "/job", "<jobInfo><operation>query</operation><object>Nope__c</object></jobInfo>".to_owned()).send().await.unwrap();
+    let resp = post_xml(&org, "/job", "<jobInfo><operation>query</operation><object>Nope__c</object></jobInfo>".to_owned())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
     assert_eq!(one(&text, "exceptionCode"), "InvalidJob");
@@ -275,7 +284,8 @@ async fn json_jobs_answer_in_json() {
     assert_eq!(state, "Completed");
     let results: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}/result")).send().await.unwrap().json().await.unwrap();
     let result_id = results[0].as_str().unwrap();
-    let records: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}/result/{result_id}")).send().await.unwrap().json().await.unwrap();
+    let records: J =
+        get(&org, &format!("/job/{job_id}/batch/{batch_id}/result/{result_id}")).send().await.unwrap().json().await.unwrap();
     let got: HashSet<&str> = records.as_array().unwrap().iter().map(|r| r["Id"].as_str().unwrap()).collect();
     assert_eq!(got, ids.iter().map(String::as_str).collect());
     assert_eq!(records[0]["attributes"]["type"], "Account");

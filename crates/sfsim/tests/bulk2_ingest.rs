@@ -58,13 +58,24 @@ async fn create(org: &TestOrg, body: J) -> J {
 }
 
 async fn upload(org: &TestOrg, id: &str, csv: &str) {
-    let resp = org.put(&format!("/jobs/ingest/{id}/batches")).header("Content-Type", "text/csv").body(csv.to_owned()).send().await.unwrap();
+    let resp = org
+        .put(&format!("/jobs/ingest/{id}/batches"))
+        .header("Content-Type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     assert!(resp.text().await.unwrap().is_empty());
 }
 
 async fn close(org: &TestOrg, id: &str) -> J {
-    let resp = org.patch(&format!("/jobs/ingest/{id}")).json(&corpus_json("bulk2-ingest-uploadcomplete-request.json")).send().await.unwrap();
+    let resp = org
+        .patch(&format!("/jobs/ingest/{id}"))
+        .json(&corpus_json("bulk2-ingest-uploadcomplete-request.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -103,7 +114,8 @@ fn corpus_header(name: &str) -> String {
 #[tokio::test]
 async fn insert_lifecycle_with_partial_failures_and_three_result_files() {
     let org = org_with_widgets().await;
-    let created = create(&org, json!({"object": "Widget__c", "contentType": "CSV", "operation": "insert", "lineEnding": "LF"})).await;
+    let created =
+        create(&org, json!({"object": "Widget__c", "contentType": "CSV", "operation": "insert", "lineEnding": "LF"})).await;
     assert_eq!(keys(&created), keys(&corpus_json("bulk2-ingest-create-insert-response.json")));
     assert_eq!(created["state"], "Open");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -155,7 +167,15 @@ async fn update_upsert_delete_and_hard_delete() {
         let mut o = org.sim.state.org.write();
         ["W1", "W2", "W3", "W4"]
             .iter()
-            .map(|n| o.api_create("Widget__c", &[("Name", Input::Text(n)), ("Ext_Id__c", Input::Text(&n.to_lowercase())), ("Count__c", Input::Text("1"))]).unwrap().as_str().to_owned())
+            .map(|n| {
+                o.api_create(
+                    "Widget__c",
+                    &[("Name", Input::Text(n)), ("Ext_Id__c", Input::Text(&n.to_lowercase())), ("Count__c", Input::Text("1"))],
+                )
+                .unwrap()
+                .as_str()
+                .to_owned()
+            })
             .collect()
     };
     let unknown = SfId::from_parts("a01", "Dn", 999_999).as_str().to_owned();
@@ -170,7 +190,8 @@ async fn update_upsert_delete_and_hard_delete() {
     let failed = result(&org, &id, "failedResults").await;
     assert!(failed.lines().nth(1).unwrap().starts_with(&format!("\"{unknown}\",\"")), "{failed}");
 
-    let upsert_job = json!({"object": "Widget__c", "operation": "upsert", "externalIdFieldName": "Ext_Id__c", "contentType": "CSV"});
+    let upsert_job =
+        json!({"object": "Widget__c", "operation": "upsert", "externalIdFieldName": "Ext_Id__c", "contentType": "CSV"});
     let (id, info) = run(&org, upsert_job.clone(), "Ext_Id__c,Name,Count__c\nw3,W3 renamed,30\nnew1,Brand New,1\n").await;
     assert!(keys(&info).contains(&"externalIdFieldName".to_owned()));
     assert_eq!(info["numberRecordsFailed"], 0);
@@ -181,7 +202,8 @@ async fn update_upsert_delete_and_hard_delete() {
     assert!(lines[2].contains("\"true\",\"new1\",\"Brand New\",\"1\""));
     assert_eq!(field(&org, &ids[2], "Name").as_deref(), Some("W3 renamed"));
 
-    let (_, info) = run(&org, json!({"object": "Widget__c", "operation": "delete"}), &format!("Id\n{}\n{unknown}\n", ids[0])).await;
+    let (_, info) =
+        run(&org, json!({"object": "Widget__c", "operation": "delete"}), &format!("Id\n{}\n{unknown}\n", ids[0])).await;
     assert_eq!(info["numberRecordsFailed"], 1);
     {
         let o = org.sim.state.org.read();
@@ -197,7 +219,12 @@ async fn update_upsert_delete_and_hard_delete() {
 async fn semicolon_delimiter_with_crlf_line_endings() {
     let org = org_with_widgets().await;
     let csv = "Name;Notes__c\r\nTom;\"Self-described as \"\"the top\"\" guru\"\r\nIan;\"Fuzzy logic; AI\r\nInfluential.\"\r\n";
-    let (id, info) = run(&org, json!({"object": "Widget__c", "operation": "insert", "columnDelimiter": "SEMICOLON", "lineEnding": "CRLF"}), csv).await;
+    let (id, info) = run(
+        &org,
+        json!({"object": "Widget__c", "operation": "insert", "columnDelimiter": "SEMICOLON", "lineEnding": "CRLF"}),
+        csv,
+    )
+    .await;
     assert_eq!(info["columnDelimiter"], "SEMICOLON");
     assert_eq!(info["lineEnding"], "CRLF");
     assert_eq!(info["numberRecordsFailed"], 0, "{info}");
@@ -219,7 +246,13 @@ async fn semicolon_delimiter_with_crlf_line_endings() {
 async fn multipart_create_starts_in_upload_complete() {
     let org = org_with_widgets().await;
     let body = "--BOUNDARY\r\nContent-Type: application/json\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{\"object\":\"Widget__c\",\"contentType\":\"CSV\",\"operation\":\"insert\",\"lineEnding\":\"LF\"}\r\n--BOUNDARY\r\nContent-Type: text/csv\r\nContent-Disposition: form-data; name=\"content\"; filename=\"content\"\r\n\r\nName,Notes__c\nAstro,San Francisco\nHootie,San Francisco\n\r\n--BOUNDARY--\r\n";
-    let resp = org.post("/jobs/ingest/").header("Content-Type", "multipart/form-data; boundary=\"BOUNDARY\"").body(body).send().await.unwrap();
+    let resp = org
+        .post("/jobs/ingest/")
+        .header("Content-Type", "multipart/form-data; boundary=\"BOUNDARY\"")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let created: J = resp.json().await.unwrap();
     let doc = corpus("bulk2-ingest-multipart-create.http");
@@ -233,8 +266,12 @@ async fn multipart_create_starts_in_upload_complete() {
     let ok = result(&org, id, "successfulResults").await;
     assert_eq!(ok.lines().count(), 3);
     assert!(ok.lines().nth(2).unwrap().ends_with("\"true\",\"Hootie\",\"San Francisco\""));
-    let too_big = format!("--B\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{{\"object\":\"Widget__c\",\"operation\":\"insert\"}}\r\n--B\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\nName\n{}\r\n--B--\r\n", "x".repeat(100_001));
-    let resp = org.post("/jobs/ingest").header("Content-Type", "multipart/form-data; boundary=B").body(too_big).send().await.unwrap();
+    let too_big = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{{\"object\":\"Widget__c\",\"operation\":\"insert\"}}\r\n--B\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\nName\n{}\r\n--B--\r\n",
+        "x".repeat(100_001)
+    );
+    let resp =
+        org.post("/jobs/ingest").header("Content-Type", "multipart/form-data; boundary=B").body(too_big).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
 
@@ -247,13 +284,17 @@ async fn relationship_columns_resolve_parents_by_external_id() {
         let a = o.api_create("Account", &[("Name", Input::Text("Acme"))]).unwrap();
         (w.as_str().to_owned(), a.as_str().to_owned())
     };
-    let (id, info) = run(&org, json!({"object": "Part__c", "operation": "insert"}), "Name,Widget__r.Ext_Id__c\nbolt,p-1\nnut,missing\n").await;
+    let (id, info) =
+        run(&org, json!({"object": "Part__c", "operation": "insert"}), "Name,Widget__r.Ext_Id__c\nbolt,p-1\nnut,missing\n").await;
     assert_eq!(info["numberRecordsFailed"], 1);
     let ok = result(&org, &id, "successfulResults").await;
     let part = &ok.lines().nth(1).unwrap()[1..19];
     assert_eq!(field(&org, part, "Widget__c").as_deref(), Some(widget.as_str()));
     let failed = result(&org, &id, "failedResults").await;
-    assert!(failed.contains("INVALID_FIELD:Foreign key external ID: missing not found for field Ext_Id__c in entity Widget__c:--"), "{failed}");
+    assert!(
+        failed.contains("INVALID_FIELD:Foreign key external ID: missing not found for field Ext_Id__c in entity Widget__c:--"),
+        "{failed}"
+    );
 
     let csv = format!("Name,Widget__c:Target__r.Ext_Id__c,Target__r.Id\nn1,P-1,\nn2,,{account}\n");
     let (id, info) = run(&org, json!({"object": "Note__c", "operation": "insert"}), &csv).await;
@@ -290,7 +331,10 @@ async fn lock_contention_and_failed_jobs_from_faults() {
     assert_eq!(info["state"], "JobComplete");
     assert_eq!(info["numberRecordsFailed"], 2);
     let failed = result(&org, &id, "failedResults").await;
-    assert_eq!(failed.lines().nth(1).unwrap(), "\"\",\"UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--\",\"a\"");
+    assert_eq!(
+        failed.lines().nth(1).unwrap(),
+        "\"\",\"UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--\",\"a\""
+    );
 
     org.sim.state.faults.set(FaultConfig { bulk_job_failure_rate: 1.0, ..Default::default() }, 3);
     let (id, info) = run(&org, json!({"object": "Widget__c", "operation": "insert"}), "Name\na\nb\n").await;
@@ -306,14 +350,29 @@ async fn state_rules_uploads_deletes_and_listing() {
     let org = org_with_widgets().await;
     let job = create(&org, json!({"object": "Widget__c", "operation": "insert"})).await;
     let id = job["id"].as_str().unwrap().to_owned();
-    let resp = org.put(&format!("/jobs/ingest/{id}/batches")).header("Content-Type", "application/json").body("{}").send().await.unwrap();
+    let resp = org
+        .put(&format!("/jobs/ingest/{id}/batches"))
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
     let resp = org.delete(&format!("/jobs/ingest/{id}")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<J>().await.unwrap(), corpus_json("bulk2-query-delete-not-terminated-error.json"));
-    let aborted: J = org.patch(&format!("/jobs/ingest/{id}")).json(&corpus_json("bulk2-ingest-abort-request.json")).send().await.unwrap().json().await.unwrap();
+    let aborted: J = org
+        .patch(&format!("/jobs/ingest/{id}"))
+        .json(&corpus_json("bulk2-ingest-abort-request.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(aborted["state"], "Aborted");
-    let resp = org.put(&format!("/jobs/ingest/{id}/batches")).header("Content-Type", "text/csv").body("Name\nx\n").send().await.unwrap();
+    let resp =
+        org.put(&format!("/jobs/ingest/{id}/batches")).header("Content-Type", "text/csv").body("Name\nx\n").send().await.unwrap();
     assert_eq!(resp.status(), 400, "no uploads after abort");
 
     let list = org.get_json("/jobs/ingest", 200).await;
@@ -324,7 +383,12 @@ async fn state_rules_uploads_deletes_and_listing() {
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.json::<J>().await.unwrap(), corpus_json("bulk2-job-not-found-error.json"));
 
-    let resp = org.post("/jobs/ingest").json(&json!({"object": "Widget__c", "operation": "upsert", "externalIdFieldName": "Count__c"})).send().await.unwrap();
+    let resp = org
+        .post("/jobs/ingest")
+        .json(&json!({"object": "Widget__c", "operation": "upsert", "externalIdFieldName": "Count__c"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let resp = org.post("/jobs/ingest").json(&json!({"object": "Nope__c", "operation": "insert"})).send().await.unwrap();
     assert_eq!(resp.status(), 400);

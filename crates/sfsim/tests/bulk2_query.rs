@@ -147,7 +147,13 @@ async fn gzip_caret_crlf_and_version_mismatch() {
     assert_eq!(text.matches("\r\n").count(), 4);
     assert!(text.contains("\"Account \"\"0\"\", Ltd\""));
 
-    let resp = org.http.get(org.url(&format!("/services/data/v60.0/jobs/query/{id}/results"))).bearer_auth(&org.token).send().await.unwrap();
+    let resp = org
+        .http
+        .get(org.url(&format!("/services/data/v60.0/jobs/query/{id}/results")))
+        .bearer_auth(&org.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 409);
     let body: J = resp.json().await.unwrap();
     assert!(body[0]["errorCode"].is_string() && body[0]["message"].is_string());
@@ -164,7 +170,8 @@ async fn abort_and_delete_follow_the_state_rules() {
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<J>().await.unwrap(), corpus_json("bulk2-query-delete-not-terminated-error.json"));
 
-    let aborted = org.patch(&format!("/jobs/query/{held_id}")).json(&corpus_json("bulk2-query-abort-request.json")).send().await.unwrap();
+    let aborted =
+        org.patch(&format!("/jobs/query/{held_id}")).json(&corpus_json("bulk2-query-abort-request.json")).send().await.unwrap();
     assert_eq!(aborted.status(), 200);
     let aborted: J = aborted.json().await.unwrap();
     assert_eq!(keys(&aborted), keys(&corpus_json("bulk2-query-job-aborted.json")));
@@ -226,7 +233,12 @@ async fn bulk_refuses_compound_fields_and_unqueryable_objects() {
         feed.flags.bulk_queryable = false;
         o.add_object(feed);
     }
-    let resp = org.post("/jobs/query").json(&json!({"operation": "query", "query": "SELECT Id, Where__c FROM Site__c"})).send().await.unwrap();
+    let resp = org
+        .post("/jobs/query")
+        .json(&json!({"operation": "query", "query": "SELECT Id, Where__c FROM Site__c"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: J = resp.json().await.unwrap();
     assert_eq!(body[0]["errorCode"], "FUNCTIONALITY_NOT_ENABLED");
@@ -234,10 +246,12 @@ async fn bulk_refuses_compound_fields_and_unqueryable_objects() {
     let ok = create(&org, json!({"operation": "query", "query": "SELECT Id, Where__Latitude__s FROM Site__c"})).await;
     assert_eq!(ok["object"], "Site__c");
 
-    let resp = org.post("/jobs/query").json(&json!({"operation": "query", "query": "SELECT Id FROM Feed__c"})).send().await.unwrap();
+    let resp =
+        org.post("/jobs/query").json(&json!({"operation": "query", "query": "SELECT Id FROM Feed__c"})).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<J>().await.unwrap()[0]["errorCode"], "INVALIDENTITY");
-    let resp = org.post("/jobs/query").json(&json!({"operation": "upsert", "query": "SELECT Id FROM Account"})).send().await.unwrap();
+    let resp =
+        org.post("/jobs/query").json(&json!({"operation": "upsert", "query": "SELECT Id FROM Account"})).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
 

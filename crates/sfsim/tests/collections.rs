@@ -10,8 +10,7 @@ use tidemark_sfsim::faults::FaultConfig;
 use tidemark_sfsim::row::Row;
 use tidemark_sfsim::schema::{FieldDef, ObjectDef};
 
-const ROLLED_BACK: &str =
-    "Record rolled back because not all records were valid and the request was using AllOrNone header";
+const ROLLED_BACK: &str = "Record rolled back because not all records were valid and the request was using AllOrNone header";
 
 /// Vendor__c with a unique external id and an optional Ref__c, and Line__c, its master-detail
 /// child.
@@ -44,8 +43,6 @@ fn snapshot(org: &TestOrg) -> Snapshot {
     let tables = o.tables().iter().map(|t| (t.def.name.clone(), t.rows().to_vec(), t.delete_log().to_vec())).collect();
     (o.change_log().len(), tables)
 }
-
-
 
 async fn send(req: reqwest::RequestBuilder) -> J {
     let resp = req.send().await.unwrap();
@@ -88,7 +85,11 @@ async fn create_partial_failure_and_all_or_none_rollback() {
         {"attributes": {"type": "Account"}, "Name": "Fine"},
     ]);
     let r = send(org.post("/composite/sobjects").json(&json!({"allOrNone": false, "records": records}))).await;
-    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-create-partial-failure-allornone-false.json"), &r);
+    common::shape::assert_same_shape_in_order(
+        "collections",
+        &corpus_json("collections-create-partial-failure-allornone-false.json"),
+        &r,
+    );
     assert_eq!(r[0]["errors"][0]["statusCode"], "DUPLICATE_VALUE");
     assert_eq!(r[1]["success"], true);
 
@@ -116,7 +117,10 @@ async fn duplicates_within_one_request_fail_the_later_record_and_roll_back_the_e
         {"attributes": {"type": "Vendor__c"}, "Name": "Second", "Code__c": "same"},
     ]});
     let r = send(org.post("/composite/sobjects").json(&body)).await;
-    assert_eq!(r[0], json!({"success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": ROLLED_BACK, "fields": []}]}));
+    assert_eq!(
+        r[0],
+        json!({"success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": ROLLED_BACK, "fields": []}]})
+    );
     assert_eq!(r[1]["errors"][0]["statusCode"], "DUPLICATE_VALUE");
     assert_eq!(snapshot(&org), before);
 }
@@ -126,17 +130,21 @@ async fn update_partial_failure_and_rollback() {
     let org = setup().await;
     let a = create_vendor(&org, "A", "A-1").await;
     let b = create_vendor(&org, "B", "B-1").await;
-    let body = |all: bool| json!({"allOrNone": all, "records": [
-        {"attributes": {"type": "Vendor__c"}, "id": a, "Seats__c": 27000},
-        {"attributes": {"type": "Vendor__c"}, "id": b, "Name": "B2"},
-    ]});
+    let body = |all: bool| {
+        json!({"allOrNone": all, "records": [
+            {"attributes": {"type": "Vendor__c"}, "id": a, "Seats__c": 27000},
+            {"attributes": {"type": "Vendor__c"}, "id": b, "Name": "B2"},
+        ]})
+    };
     let r = send(org.patch("/composite/sobjects").json(&body(false))).await;
     common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-update-response.json"), &r);
     assert_eq!(r[0]["id"], a.as_str());
     assert_eq!(org.get_json(&format!("/sobjects/Vendor__c/{b}"), 200).await["Name"], "B2");
 
     // A Vendor update naming an Account id fails exactly like the corpus's Contact example.
-    let account = send(org.post("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Account"}, "Name": "Acc"}]}))).await;
+    let account =
+        send(org.post("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Account"}, "Name": "Acc"}]})))
+            .await;
     let account = account[0]["id"].as_str().unwrap().to_owned();
     let records = json!([
         {"attributes": {"type": "Vendor__c"}, "id": a, "Seats__c": 1},
@@ -145,7 +153,10 @@ async fn update_partial_failure_and_rollback() {
     let r = send(org.patch("/composite/sobjects").json(&json!({"allOrNone": false, "records": records}))).await;
     let real = corpus_json("collections-update-partial-failure-allornone-false.json");
     common::shape::assert_same_shape_in_order("collections", &real, &r);
-    assert_eq!(r[1]["errors"][0], json!({"statusCode": "MALFORMED_ID", "message": format!("Vendor ID: id value of incorrect type: {account}"), "fields": ["Id"]}));
+    assert_eq!(
+        r[1]["errors"][0],
+        json!({"statusCode": "MALFORMED_ID", "message": format!("Vendor ID: id value of incorrect type: {account}"), "fields": ["Id"]})
+    );
 
     let before = snapshot(&org);
     let r = send(org.patch("/composite/sobjects").json(&json!({"allOrNone": true, "records": records}))).await;
@@ -156,7 +167,9 @@ async fn update_partial_failure_and_rollback() {
     assert_eq!(snapshot(&org), before);
     assert_eq!(org.get_json(&format!("/sobjects/Vendor__c/{a}"), 200).await["Seats__c"], 1);
 
-    let missing = send(org.patch("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Vendor__c"}, "Name": "x"}]}))).await;
+    let missing =
+        send(org.patch("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Vendor__c"}, "Name": "x"}]})))
+            .await;
     assert_eq!(missing[0]["errors"][0]["statusCode"], "MISSING_ARGUMENT");
 }
 
@@ -186,7 +199,11 @@ async fn upsert_reports_created_and_rolls_back() {
     // the simulator keeps it; everything else matches the example.
     let mut without_created = r.clone();
     assert_eq!(without_created[0].as_object_mut().unwrap().remove("created"), Some(json!(false)));
-    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-upsert-partial-failure-allornone-false.json"), &without_created);
+    common::shape::assert_same_shape_in_order(
+        "collections",
+        &corpus_json("collections-upsert-partial-failure-allornone-false.json"),
+        &without_created,
+    );
     assert_eq!(r[1]["errors"][0]["statusCode"], "STRING_TOO_LONG");
 
     let before = snapshot(&org);
@@ -229,7 +246,8 @@ async fn delete_partial_failure_and_rollback_with_cascade() {
     let lines = send(org.post("/composite/sobjects").json(&json!({"records": [
         {"attributes": {"type": "Line__c"}, "Name": "L1", "Vendor__c": c},
         {"attributes": {"type": "Line__c"}, "Name": "L2", "Vendor__c": c},
-    ]}))).await;
+    ]})))
+    .await;
     let l1 = lines[0]["id"].as_str().unwrap().to_owned();
     let bad = "001RM000003oLrB000";
     let before = snapshot(&org);
@@ -243,7 +261,11 @@ async fn delete_partial_failure_and_rollback_with_cascade() {
     assert_eq!(org.get_json(&format!("/sobjects/Line__c/{l1}"), 200).await["IsDeleted"], false);
 
     let r = send(org.delete(&format!("/composite/sobjects?ids={c},{bad}&allOrNone=false"))).await;
-    common::shape::assert_same_shape_in_order("collections", &corpus_json("collections-delete-partial-failure-allornone-false.json"), &r);
+    common::shape::assert_same_shape_in_order(
+        "collections",
+        &corpus_json("collections-delete-partial-failure-allornone-false.json"),
+        &r,
+    );
     assert_eq!(org.get(&format!("/sobjects/Line__c/{l1}")).send().await.unwrap().status(), 404);
 }
 
@@ -254,10 +276,15 @@ async fn retrieve_by_get_and_post() {
     let b = create_vendor(&org, "B", "B-1").await;
     let missing = SfId::from_parts("a01", "Dn", 99_999);
     let r = org.get_json(&format!("/composite/sobjects/Vendor__c?ids={a},{missing},{b}&fields=id,name"), 200).await;
-    assert_eq!(r[0], json!({"attributes": {"type": "Vendor__c", "url": format!("/services/data/v66.0/sobjects/Vendor__c/{a}")}, "Id": a, "Name": "A"}));
+    assert_eq!(
+        r[0],
+        json!({"attributes": {"type": "Vendor__c", "url": format!("/services/data/v66.0/sobjects/Vendor__c/{a}")}, "Id": a, "Name": "A"})
+    );
     assert_eq!(r[1], J::Null);
     assert_eq!(r[2]["Name"], "B");
-    let posted = send(org.post("/composite/sobjects/Vendor__c").json(&json!({"ids": [a, missing.as_str(), b], "fields": ["Id", "Name"]}))).await;
+    let posted =
+        send(org.post("/composite/sobjects/Vendor__c").json(&json!({"ids": [a, missing.as_str(), b], "fields": ["Id", "Name"]})))
+            .await;
     assert_eq!(posted, r);
     let bad = org.get(&format!("/composite/sobjects/Vendor__c?ids={a}&fields=Nope")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
@@ -270,12 +297,24 @@ async fn malformed_requests_answer_400() {
     let resp = org.post("/composite/sobjects").json(&json!({"records": many})).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     let body: J = resp.json().await.unwrap();
-    assert_eq!(body, json!([{"message": "record limit reached. cannot submit more than 200 records into this call", "errorCode": "EXCEEDED_ID_LIMIT"}]));
+    assert_eq!(
+        body,
+        json!([{"message": "record limit reached. cannot submit more than 200 records into this call", "errorCode": "EXCEEDED_ID_LIMIT"}])
+    );
     let no_type = org.post("/composite/sobjects").json(&json!({"records": [{"Name": "x"}]})).send().await.unwrap();
     assert_eq!(no_type.status(), 400);
-    let bad_field = org.post("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Account"}, "Nope": 1}]})).send().await.unwrap();
+    let bad_field = org
+        .post("/composite/sobjects")
+        .json(&json!({"records": [{"attributes": {"type": "Account"}, "Nope": 1}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_field.status(), 400);
-    let with_id = send(org.post("/composite/sobjects").json(&json!({"records": [{"attributes": {"type": "Account"}, "Name": "x", "Id": "001Dn0000000001AAA"}]}))).await;
+    let with_id = send(
+        org.post("/composite/sobjects")
+            .json(&json!({"records": [{"attributes": {"type": "Account"}, "Name": "x", "Id": "001Dn0000000001AAA"}]})),
+    )
+    .await;
     assert_eq!(with_id[0]["errors"][0]["statusCode"], "INVALID_FIELD");
 }
 

@@ -119,11 +119,22 @@ fn ids_of(body: &J) -> Vec<String> {
 #[tokio::test]
 async fn rest_query_pages_have_the_documented_shapes() {
     let org = TestOrg::start_with(tidemark_sfsim::SimConfig { accounts: 450, ..Default::default() }).await;
-    let first = org.get("/query").query(&[("q", "SELECT Id, Name FROM Account")]).header("Sforce-Query-Options", "batchSize=200").send().await.unwrap();
+    let first = org
+        .get("/query")
+        .query(&[("q", "SELECT Id, Name FROM Account")])
+        .header("Sforce-Query-Options", "batchSize=200")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.headers()["content-type"], "application/json;charset=UTF-8");
     let first: J = first.json().await.unwrap();
     assert_same_shape("first page", &corpus_json("query-page1.json"), &first, Keys::Exact);
-    assert_same_shape("first page (restforce)", &records_as_attributes(&corpus_json("query-paginated-first-page-restforce.json")), &first, Keys::AllowExtra);
+    assert_same_shape(
+        "first page (restforce)",
+        &records_as_attributes(&corpus_json("query-paginated-first-page-restforce.json")),
+        &first,
+        Keys::AllowExtra,
+    );
     // The continuation URL has the documented form and is fetched verbatim.
     let next = first["nextRecordsUrl"].as_str().expect("more pages").to_owned();
     let (request_line, _, _, _) = transcript("query-more-request.http");
@@ -135,7 +146,12 @@ async fn rest_query_pages_have_the_documented_shapes() {
         page = org.http.get(org.url(&next)).bearer_auth(&org.token).send().await.unwrap().json().await.unwrap();
     }
     assert_same_shape("last page", &corpus_json("query-more-last-page.json"), &page, Keys::Exact);
-    assert_same_shape("last page (restforce)", &records_as_attributes(&corpus_json("query-paginated-last-page-restforce.json")), &page, Keys::AllowExtra);
+    assert_same_shape(
+        "last page (restforce)",
+        &records_as_attributes(&corpus_json("query-paginated-last-page-restforce.json")),
+        &page,
+        Keys::AllowExtra,
+    );
 
     let single = org.get_json("/query?q=SELECT+Name+FROM+Account+LIMIT+3", 200).await;
     assert_same_shape("single page", &corpus_json("query-simple-done.json"), &single, Keys::Exact);
@@ -148,15 +164,24 @@ async fn relationship_and_aggregate_queries_have_the_documented_shapes() {
     let org = TestOrg::start().await;
     let example = corpus_json("query-relationships-parent-child.json");
     let body = org
-        .get_json("/query?q=SELECT+Id,+LastName,+Account.Name,+Account.Industry+FROM+Contact+WHERE+AccountId+!=+null+LIMIT+5", 200)
+        .get_json(
+            "/query?q=SELECT+Id,+LastName,+Account.Name,+Account.Industry+FROM+Contact+WHERE+AccountId+!=+null+LIMIT+5",
+            200,
+        )
         .await;
     // The example's fields belong to its custom object; the structure is what must match: a
     // nested record with its own `attributes`.
     let parent = &body["records"][0]["Account"];
-    assert_same_shape("parent record", &json!({"attributes": example["records"][0]["ParentWhizbang__r"]["attributes"]}), parent, Keys::AllowExtra);
+    assert_same_shape(
+        "parent record",
+        &json!({"attributes": example["records"][0]["ParentWhizbang__r"]["attributes"]}),
+        parent,
+        Keys::AllowExtra,
+    );
     assert!(parent["Name"].is_string(), "{parent}");
     let parents = org.get_json("/query?q=SELECT+Id,+Name,+(SELECT+Id,+LastName+FROM+Contacts)+FROM+Account+LIMIT+20", 200).await;
-    let with_children = parents["records"].as_array().unwrap().iter().find(|r| !r["Contacts"].is_null()).expect("an account with contacts");
+    let with_children =
+        parents["records"].as_array().unwrap().iter().find(|r| !r["Contacts"].is_null()).expect("an account with contacts");
     let child_example = &example["records"][0]["Whizbangs__r"];
     let child_structure = json!({
         "totalSize": child_example["totalSize"],
@@ -168,7 +193,10 @@ async fn relationship_and_aggregate_queries_have_the_documented_shapes() {
     let sums = org.get_json("/query?q=SELECT+CampaignId,+SUM(Amount)+FROM+Opportunity+GROUP+BY+CampaignId", 200).await;
     assert_same_shape("aggregate", &corpus_json("query-aggregate-restforce.json"), &sums, Keys::Exact);
     let grouped = org
-        .get_json("/query?q=SELECT+WhatId,+ActivityDate,+Status,+COUNT(Id)+MyCount+FROM+Task+GROUP+BY+WhatId,+ActivityDate,+Status", 200)
+        .get_json(
+            "/query?q=SELECT+WhatId,+ActivityDate,+Status,+COUNT(Id)+MyCount+FROM+Task+GROUP+BY+WhatId,+ActivityDate,+Status",
+            200,
+        )
         .await;
     assert_same_shape("aliased aggregate", &corpus_json("query-aggregate-groupby.json"), &grouped, Keys::Exact);
 }
@@ -190,7 +218,12 @@ async fn discovery_resources_have_the_documented_shapes() {
 
     let global = org.get_json("/sobjects", 200).await;
     assert_same_shape("describeGlobal (doc)", &corpus_json("describe-global-doc.json"), &global, Keys::AllowExtra);
-    assert_same_shape("describeGlobal (restforce)", &corpus_json("describe-global-restforce-minimal.json"), &global, Keys::AllowExtra);
+    assert_same_shape(
+        "describeGlobal (restforce)",
+        &corpus_json("describe-global-restforce-minimal.json"),
+        &global,
+        Keys::AllowExtra,
+    );
 
     let account = org.get_json("/sobjects/Account/describe", 200).await;
     let real = corpus_json("describe-account.json");
@@ -200,7 +233,12 @@ async fn discovery_resources_have_the_documented_shapes() {
     for field in real["fields"].as_array().unwrap() {
         if let Some(o) = ours.get(field["name"].as_str().unwrap()) {
             assert_same_shape(&format!("Account.{}", field["name"]), field, o, Keys::Exact);
-            assert_eq!((o["type"].clone(), o["soapType"].clone()), (field["type"].clone(), field["soapType"].clone()), "Account.{}", field["name"]);
+            assert_eq!(
+                (o["type"].clone(), o["soapType"].clone()),
+                (field["type"].clone(), field["soapType"].clone()),
+                "Account.{}",
+                field["name"]
+            );
             shared += 1;
         }
     }
@@ -259,16 +297,27 @@ async fn describe_field_objects_match_the_published_samples_per_type() {
 #[tokio::test]
 async fn records_and_updates_match_the_documented_exchanges() {
     let org = TestOrg::start().await;
-    let account_id = ids_of(&org.get_json("/query?q=SELECT+Id+FROM+Account+WHERE+BillingCity+!=+null+LIMIT+1", 200).await).remove(0);
+    let account_id =
+        ids_of(&org.get_json("/query?q=SELECT+Id+FROM+Account+WHERE+BillingCity+!=+null+LIMIT+1", 200).await).remove(0);
     let record = org.get_json(&format!("/sobjects/Account/{account_id}"), 200).await;
     let example = corpus_json("record-get-account-swiftly.json");
     // Their org has managed-package fields ours doesn't: compare the fields both have.
-    let common_fields: serde_json::Map<String, J> =
-        example.as_object().unwrap().iter().filter(|(k, _)| record.get(*k).is_some()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let common_fields: serde_json::Map<String, J> = example
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| record.get(*k).is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     assert!(common_fields.len() > 20, "most standard Account fields are present ({})", common_fields.len());
     assert_same_shape("Account record", &J::Object(common_fields), &record, Keys::AllowExtra);
     assert_same_shape("BillingAddress", &example["BillingAddress"], &record["BillingAddress"], Keys::Exact);
-    assert_same_shape("attributes", &corpus_json("record-get-custom-object-restforce.json")["attributes"], &record["attributes"], Keys::Exact);
+    assert_same_shape(
+        "attributes",
+        &corpus_json("record-get-custom-object-restforce.json")["attributes"],
+        &record["attributes"],
+        Keys::Exact,
+    );
 
     let (request_line, body, status, _) = transcript("record-update-no-content.http");
     assert!(request_line.starts_with("PATCH /services/data/v60.0/sobjects/Account/"));
@@ -285,7 +334,12 @@ async fn records_and_updates_match_the_documented_exchanges() {
     assert_eq!(resp.status(), 400);
     let dup: J = resp.json().await.unwrap();
     assert_same_shape("duplicate value", &corpus_json("error-duplicate-value.json"), &dup, Keys::Exact);
-    assert!(dup[0]["message"].as_str().unwrap().starts_with("duplicate value found: Invoice_Number__c duplicates value on record with id: "));
+    assert!(
+        dup[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("duplicate value found: Invoice_Number__c duplicates value on record with id: ")
+    );
 
     let (_, _, status, body) = transcript("error-invalid-session.http");
     let resp = org.http.get(org.data_url("/sobjects")).bearer_auth("expired").send().await.unwrap();
@@ -293,7 +347,9 @@ async fn records_and_updates_match_the_documented_exchanges() {
     assert_eq!(resp.headers()["content-type"], "application/json;charset=UTF-8");
     assert_eq!(resp.json::<J>().await.unwrap(), serde_json::from_str::<J>(&body).unwrap());
 
-    let updated = org.get_json("/sobjects/Contact/updated/?start=2025-01-05T00%3A00%3A00%2B00%3A00&end=2025-01-06T09%3A00%3A00%2B00%3A00", 200).await;
+    let updated = org
+        .get_json("/sobjects/Contact/updated/?start=2025-01-05T00%3A00%3A00%2B00%3A00&end=2025-01-06T09%3A00%3A00%2B00%3A00", 200)
+        .await;
     assert_same_shape("getUpdated on Contact", &corpus_json("get-updated-restforce-contacts.json"), &updated, Keys::Exact);
 }
 
@@ -342,15 +398,35 @@ async fn ingest(org: &TestOrg, job: &J, csv: &str, documented_create: Option<&st
     ingest_documented(org, job, csv, documented_create, documented).await
 }
 
-async fn ingest_documented(org: &TestOrg, job: &J, csv: &str, documented_create: Option<&str>, documented_upload_complete: &str) -> (String, J) {
+async fn ingest_documented(
+    org: &TestOrg,
+    job: &J,
+    csv: &str,
+    documented_create: Option<&str>,
+    documented_upload_complete: &str,
+) -> (String, J) {
     let created: J = org.post("/jobs/ingest/").json(job).send().await.unwrap().json().await.unwrap();
     if let Some(file) = documented_create {
         assert_same_shape("ingest create", &corpus_json(file), &created, Keys::Exact);
     }
     let id = created["id"].as_str().unwrap().to_owned();
-    let upload = org.put(&format!("/jobs/ingest/{id}/batches/")).header("Content-Type", "text/csv").body(csv.to_owned()).send().await.unwrap();
+    let upload = org
+        .put(&format!("/jobs/ingest/{id}/batches/"))
+        .header("Content-Type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(upload.status(), 201);
-    let done: J = org.patch(&format!("/jobs/ingest/{id}/")).json(&corpus_json("bulk2-ingest-uploadcomplete-request.json")).send().await.unwrap().json().await.unwrap();
+    let done: J = org
+        .patch(&format!("/jobs/ingest/{id}/"))
+        .json(&corpus_json("bulk2-ingest-uploadcomplete-request.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(done["state"], "UploadComplete");
     assert_same_shape("upload complete", &corpus_json(documented_upload_complete), &done, Keys::Exact);
     (id.clone(), wait_for_ingest(org, &id).await)
@@ -381,13 +457,16 @@ async fn bulk_ingest_replays_the_documented_jobs() {
     let documented = corpus("bulk2-ingest-successful-results.csv");
     assert_eq!(ok.lines().next(), documented.lines().next(), "header row");
     assert_eq!(ok.lines().count(), documented.lines().count());
-    let mut ours: Vec<Vec<String>> = ok.lines().skip(1).map(|l| l.split("\",\"").skip(1).map(|c| c.trim_matches('"').to_owned()).collect()).collect();
-    let mut theirs: Vec<Vec<String>> = documented.lines().skip(1).map(|l| l.split("\",\"").skip(1).map(|c| c.trim_matches('"').to_owned()).collect()).collect();
+    let mut ours: Vec<Vec<String>> =
+        ok.lines().skip(1).map(|l| l.split("\",\"").skip(1).map(|c| c.trim_matches('"').to_owned()).collect()).collect();
+    let mut theirs: Vec<Vec<String>> =
+        documented.lines().skip(1).map(|l| l.split("\",\"").skip(1).map(|c| c.trim_matches('"').to_owned()).collect()).collect();
     ours.sort();
     theirs.sort();
     assert_eq!(ours, theirs, "sf__Created and the original columns, whatever the row order");
     let failed = org.get(&format!("/jobs/ingest/{id}/failedResults/")).send().await.unwrap().text().await.unwrap();
-    let documented_prefix = corpus("bulk2-ingest-failed-results-empty.csv").trim_end().strip_suffix("Id,Phone").expect("doc header").to_owned();
+    let documented_prefix =
+        corpus("bulk2-ingest-failed-results-empty.csv").trim_end().strip_suffix("Id,Phone").expect("doc header").to_owned();
     assert_eq!(failed.trim_end(), format!("{documented_prefix}customExtIdField__c,name,NumberOfEmployees"));
 
     // An update keyed by Id with no failures: the failed results are exactly the observed file.
@@ -399,29 +478,56 @@ async fn bulk_ingest_replays_the_documented_jobs() {
     assert_eq!(failed, corpus("bulk2-ingest-failed-results-empty.csv"));
 
     // Upserting again updates: sf__Created is "false" for every row.
-    let (_, again) = ingest(&org, &corpus_json("bulk2-ingest-create-upsert-request.json"), &corpus("bulk2-ingest-upsert-upload.csv"), None).await;
+    let (_, again) =
+        ingest(&org, &corpus_json("bulk2-ingest-create-upsert-request.json"), &corpus("bulk2-ingest-upsert-upload.csv"), None)
+            .await;
     assert_eq!((again["numberRecordsProcessed"].clone(), again["numberRecordsFailed"].clone()), (json!(12), json!(0)));
 
     // Semicolon-delimited contacts with quotes, an embedded delimiter and a line break.
-    let (_, info) = ingest(&org, &corpus_json("bulk2-ingest-csv-semicolon-delimiter-job.json"), &corpus("bulk2-ingest-csv-semicolon-delimiter.csv"), None).await;
+    let (_, info) = ingest(
+        &org,
+        &corpus_json("bulk2-ingest-csv-semicolon-delimiter-job.json"),
+        &corpus("bulk2-ingest-csv-semicolon-delimiter.csv"),
+        None,
+    )
+    .await;
     assert_eq!((info["numberRecordsProcessed"].clone(), info["numberRecordsFailed"].clone()), (json!(2), json!(0)), "{info}");
     let ian = org.get_json("/query?q=SELECT+Description,+Birthdate+FROM+Contact+WHERE+LastName+=+'Dury'", 200).await;
-    assert_eq!(ian["records"][0]["Description"], "Expert in fuzzy logic design; Knowledgeable in AI\nInfluential in technology purchases.");
+    assert_eq!(
+        ian["records"][0]["Description"],
+        "Expert in fuzzy logic design; Knowledgeable in AI\nInfluential in technology purchases."
+    );
     assert_eq!(ian["records"][0]["Birthdate"], "1965-12-11");
 
     // Upsert on a Contact external id.
-    let (_, info) = ingest(&org, &corpus_json("bulk2-ingest-csv-upsert-external-id-job.json"), &corpus("bulk2-ingest-csv-upsert-external-id.csv"), None).await;
+    let (_, info) = ingest(
+        &org,
+        &corpus_json("bulk2-ingest-csv-upsert-external-id-job.json"),
+        &corpus("bulk2-ingest-csv-upsert-external-id.csv"),
+        None,
+    )
+    .await;
     assert_eq!((info["numberRecordsProcessed"].clone(), info["numberRecordsFailed"].clone()), (json!(3), json!(0)), "{info}");
 
     // A polymorphic relationship column (Lead:Who.Email) and a parent by Id (Owner.Id).
-    let lead: J = org.post("/sobjects/Lead").json(&json!({"LastName": "Sample", "Company": "Sample Co", "Email": "lead@salesforcesample.com"})).send().await.unwrap().json().await.unwrap();
+    let lead: J = org
+        .post("/sobjects/Lead")
+        .json(&json!({"LastName": "Sample", "Company": "Sample Co", "Email": "lead@salesforcesample.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let owner = org.sim.state.org.read().integration_user;
     let csv = corpus("bulk2-ingest-csv-relationship-polymorphic.csv").replace("005D0000001AXYz", owner.short());
     let mut job = corpus_json("bulk2-ingest-create-insert-request.json");
     job["object"] = json!("Task");
     let (_, info) = ingest(&org, &job, &csv, Some("bulk2-ingest-create-insert-response.json")).await;
     assert_eq!((info["numberRecordsProcessed"].clone(), info["numberRecordsFailed"].clone()), (json!(1), json!(0)), "{info}");
-    let task = org.get_json("/query?q=SELECT+WhoId,+OwnerId+FROM+Task+WHERE+Subject+=+'Test+Bulk+API+polymorphic+reference+field'", 200).await;
+    let task = org
+        .get_json("/query?q=SELECT+WhoId,+OwnerId+FROM+Task+WHERE+Subject+=+'Test+Bulk+API+polymorphic+reference+field'", 200)
+        .await;
     assert_eq!(task["records"][0]["WhoId"], lead["id"]);
     assert_eq!(task["records"][0]["OwnerId"], owner.as_str());
 }
@@ -441,7 +547,13 @@ async fn bulk_ingest_replays_the_documented_multipart_request() {
     let multipart = format!(
         "--BOUNDARY\r\nContent-Type: application/json\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{job}\r\n--BOUNDARY\r\nContent-Type: text/csv\r\nContent-Disposition: form-data; name=\"content\"; filename=\"content\"\r\n\r\n{csv}\n\r\n--BOUNDARY--\r\n"
     );
-    let resp = org.post("/jobs/ingest/").header("Content-Type", "multipart/form-data; boundary=\"BOUNDARY\"").body(multipart).send().await.unwrap();
+    let resp = org
+        .post("/jobs/ingest/")
+        .header("Content-Type", "multipart/form-data; boundary=\"BOUNDARY\"")
+        .body(multipart)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let created: J = resp.json().await.unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
@@ -449,7 +561,9 @@ async fn bulk_ingest_replays_the_documented_multipart_request() {
     assert_eq!(info["numberRecordsProcessed"], 4, "{info}");
     let ok = org.get(&format!("/jobs/ingest/{id}/successfulResults/")).send().await.unwrap().text().await.unwrap();
     let documented = corpus("bulk2-ingest-multipart-successful-results.csv");
-    let without_ids = |csv: &str| -> BTreeSet<String> { csv.lines().map(|l| l.split_once(',').map(|(_, rest)| rest.to_owned()).unwrap_or_default()).collect() };
+    let without_ids = |csv: &str| -> BTreeSet<String> {
+        csv.lines().map(|l| l.split_once(',').map(|(_, rest)| rest.to_owned()).unwrap_or_default()).collect()
+    };
     assert_eq!(without_ids(&ok), without_ids(&documented));
 }
 
@@ -501,7 +615,15 @@ async fn bulk_query_replays_the_documented_jobs() {
     assert_same_shape("resultPages", &corpus_json("bulk2-query-result-pages.json"), &pages, Keys::Exact);
 
     // CARET + CRLF as the documented options ask.
-    let created: J = org.post("/jobs/query").json(&corpus_json("bulk2-query-create-request-options.json")).send().await.unwrap().json().await.unwrap();
+    let created: J = org
+        .post("/jobs/query")
+        .json(&corpus_json("bulk2-query-create-request-options.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!((created["columnDelimiter"].clone(), created["lineEnding"].clone()), (json!("CARET"), json!("CRLF")));
     let id = created["id"].as_str().unwrap().to_owned();
     for _ in 0..2000 {
@@ -530,7 +652,12 @@ async fn documented_token_requests_are_accepted() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_same_shape("client credentials", &corpus_json("oauth-client-credentials-token.json"), &resp.json::<J>().await.unwrap(), Keys::Exact);
+    assert_same_shape(
+        "client credentials",
+        &corpus_json("oauth-client-credentials-token.json"),
+        &resp.json::<J>().await.unwrap(),
+        Keys::Exact,
+    );
 
     let (request_line, body, _, _) = transcript("oauth-jwt-bearer-token-request.http");
     assert!(request_line.starts_with("POST /services/oauth2/token"));

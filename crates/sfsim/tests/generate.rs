@@ -54,8 +54,7 @@ fn ids_are_valid_prefixed_and_references_resolve() {
                 let Some(slot) = f.slot else { continue };
                 let Some(target) = row.get(slot).as_str() else { continue };
                 let target = SfId::parse(target).expect("reference is an id");
-                let (t, _) =
-                    org.find(&target).unwrap_or_else(|| panic!("{}.{} points nowhere", table.def.name, f.name));
+                let (t, _) = org.find(&target).unwrap_or_else(|| panic!("{}.{} points nowhere", table.def.name, f.name));
                 assert!(f.reference_to.contains(&t.def.name), "{}.{} → {}", table.def.name, f.name, t.def.name);
             }
         }

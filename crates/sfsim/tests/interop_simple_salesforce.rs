@@ -97,19 +97,34 @@ async fn simple_salesforce_sees_exactly_the_org() {
     std::fs::write(&plan_path, serde_json::to_vec(&plan).expect("JSON")).expect("write plan");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/simple_salesforce_interop.py");
-    let run = tokio::process::Command::new(&python).arg(script).arg(&creds_path).arg(&plan_path).arg(&out_path).output().await.expect("python runs");
-    assert!(run.status.success(), "simple-salesforce run failed:\n{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let run = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(&creds_path)
+        .arg(&plan_path)
+        .arg(&out_path)
+        .output()
+        .await
+        .expect("python runs");
+    assert!(
+        run.status.success(),
+        "simple-salesforce run failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     let out: J = serde_json::from_slice(&std::fs::read(&out_path).expect("output")).expect("output JSON");
 
     let base = sim.base_url().to_owned();
     let accounts = truth_records(&http, &base, "Account").await;
-    let live: BTreeSet<String> = accounts.values().filter(|r| r["deleted"] == false).map(|r| r["id"].as_str().unwrap().to_owned()).collect();
-    let dead: BTreeSet<String> = accounts.values().filter(|r| r["deleted"] == true).map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let live: BTreeSet<String> =
+        accounts.values().filter(|r| r["deleted"] == false).map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let dead: BTreeSet<String> =
+        accounts.values().filter(|r| r["deleted"] == true).map(|r| r["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(dead, deleted.iter().map(|i| i.to_string()).collect());
 
     // describe
     let org_objects: BTreeSet<String> = sim.state.org.read().tables().iter().map(|t| t.def.name.clone()).collect();
-    let seen_objects: BTreeSet<String> = out["global_objects"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let seen_objects: BTreeSet<String> =
+        out["global_objects"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     assert_eq!(seen_objects, org_objects);
     let account_fields = out["account_fields"].as_object().unwrap();
     assert_eq!(account_fields["Name"], "string");
@@ -123,16 +138,16 @@ async fn simple_salesforce_sees_exactly_the_org() {
     assert_eq!(out["paged"]["pages"].as_u64().unwrap() as usize, live.len().div_ceil(200));
 
     // queryAll
-    let seen_deleted: BTreeSet<String> = out["query_all_deleted_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let seen_deleted: BTreeSet<String> =
+        out["query_all_deleted_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     assert_eq!(seen_deleted, dead);
 
     // Collections upsert: one update, two creates, and the org has them
     let results = out["upsert_results"].as_array().unwrap();
-    assert_eq!(results.iter().map(|r| (r["success"].clone(), r["created"].clone())).collect::<Vec<_>>(), vec![
-        (json!(true), json!(false)),
-        (json!(true), json!(true)),
-        (json!(true), json!(true)),
-    ]);
+    assert_eq!(
+        results.iter().map(|r| (r["success"].clone(), r["created"].clone())).collect::<Vec<_>>(),
+        vec![(json!(true), json!(false)), (json!(true), json!(true)), (json!(true), json!(true)),]
+    );
     let invoices = truth_records(&http, &base, "Invoice__c").await;
     for (result, amount) in results.iter().zip([1234.5, 10.0, 20.0]) {
         let record = &invoices[result["id"].as_str().unwrap()];

@@ -95,7 +95,12 @@ async fn get_updated_lists_ids_by_system_modstamp_in_the_documented_shape() {
     org.advance_clock(chrono::Duration::hours(1));
     let b = insert_account(&org, "Globex");
     org.advance_clock(chrono::Duration::minutes(5));
-    let body = org.get_json(&format!("/sobjects/Account/updated/?{}", window(&org, chrono::Duration::minutes(30), chrono::Duration::zero())), 200).await;
+    let body = org
+        .get_json(
+            &format!("/sobjects/Account/updated/?{}", window(&org, chrono::Duration::minutes(30), chrono::Duration::zero())),
+            200,
+        )
+        .await;
     common::shape::assert_same_shape("getUpdated", &corpus_json("get-updated.json"), &body, common::shape::Keys::Exact);
     let ids: Vec<&str> = body["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(ids.contains(&b.as_str()) && !ids.contains(&a.as_str()), "{ids:?}");

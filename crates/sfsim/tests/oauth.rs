@@ -116,8 +116,7 @@ async fn jwt_bearer_errors_are_worded_as_salesforce() {
     let a = assertion(OTHER_KEY, &claims(&t, "https://login.salesforce.com", 180));
     t.token_error(&[("grant_type", JWT), ("assertion", &a)], &corpus_json("oauth-error-invalid-assertion.json")).await;
     // Garbage.
-    t.token_error(&[("grant_type", JWT), ("assertion", "abc.def.ghi")], &corpus_json("oauth-error-invalid-assertion.json"))
-        .await;
+    t.token_error(&[("grant_type", JWT), ("assertion", "abc.def.ghi")], &corpus_json("oauth-error-invalid-assertion.json")).await;
     // A user who has not approved the app.
     let mut c = claims(&t, "https://login.salesforce.com", 180);
     c["sub"] = json!("someone-else@example.com");
@@ -154,7 +153,13 @@ async fn client_credentials_runs_as_the_integration_user() {
     let id = t.sim.state.config.client_id.clone();
     let secret = t.secret();
     let body = t.token_ok(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
-    common::shape::assert_shape_except("client credentials", &corpus_json("oauth-client-credentials-token.json"), &body, &[], &[]);
+    common::shape::assert_shape_except(
+        "client credentials",
+        &corpus_json("oauth-client-credentials-token.json"),
+        &body,
+        &[],
+        &[],
+    );
     assert!(body.get("refresh_token").is_none());
     // signature = base64 HMAC-SHA256(id + issued_at) keyed by the client secret.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -175,8 +180,7 @@ async fn client_credentials_runs_as_the_integration_user() {
     assert_eq!(resp.status(), 200);
 
     let invalid_client = json!({"error": "invalid_client", "error_description": "invalid client credentials"});
-    t.token_error(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong")], &invalid_client)
-        .await;
+    t.token_error(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong")], &invalid_client).await;
     t.token_error(
         &[("grant_type", "client_credentials"), ("client_id", "nope"), ("client_secret", &secret)],
         &json!({"error": "invalid_client_id", "error_description": "client identifier invalid"}),
@@ -291,7 +295,13 @@ async fn web_server_flow_with_pkce_then_refresh_after_expiry_and_revoke() {
 
     let good = exchange(&code, verifier, CALLBACK);
     let body = t.token_ok(&as_refs(&good)).await;
-    common::shape::assert_shape_except("web server", &corpus_json("oauth-web-server-token.json"), &body, &["refresh_token"], &["id_token"]);
+    common::shape::assert_shape_except(
+        "web server",
+        &corpus_json("oauth-web-server-token.json"),
+        &body,
+        &["refresh_token"],
+        &["id_token"],
+    );
     let refresh_token = body["refresh_token"].as_str().expect("refresh token").to_owned();
     let access_token = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(t.limits_status(&access_token).await, 200);
@@ -355,8 +365,8 @@ async fn authorization_codes_expire_and_confidential_clients_need_the_secret() {
     assert!(body["refresh_token"].is_string());
 
     // A code not exchanged within 15 minutes (org clock) is expired; unknown codes are invalid.
-    let (_, pairs) = authorize(&t, &[("scope", "api"), ("code_challenge", "plain-verifier"), ("code_challenge_method", "plain")])
-        .await;
+    let (_, pairs) =
+        authorize(&t, &[("scope", "api"), ("code_challenge", "plain-verifier"), ("code_challenge_method", "plain")]).await;
     let code = param(&pairs, "code").unwrap().to_owned();
     t.sim.state.org.write().advance_clock(chrono::Duration::minutes(16));
     let form = [
@@ -388,7 +398,10 @@ async fn revoke_access_tokens_and_unknown_tokens() {
     assert_eq!(t.limits_status(&token).await, 401);
     let resp = t.http.get(t.url("/services/oauth2/revoke")).query(&[("token", &token)]).send().await.unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(resp.text().await.unwrap(), "error=unsupported_token_type&error_description=this%20token%20type%20is%20not%20supported");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "error=unsupported_token_type&error_description=this%20token%20type%20is%20not%20supported"
+    );
 }
 
 #[tokio::test]
@@ -409,7 +422,8 @@ async fn identity_url_and_userinfo() {
     let org = t.sim.state.org.read().org_id;
     assert_eq!(identity["urls"]["partner"], format!("{}/services/Soap/u/{{version}}/{}", t.sim.base_url(), org.short()));
     // `version` fills the URL templates.
-    let v: J = t.http.get(&id_url).query(&[("version", "latest")]).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let v: J =
+        t.http.get(&id_url).query(&[("version", "latest")]).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["urls"]["rest"], format!("{}/services/data/v66.0/", t.sim.base_url()));
 
     let resp = t.http.get(&id_url).bearer_auth("00Dbogus!token").send().await.unwrap();

@@ -76,7 +76,11 @@ async fn pages_follow_next_records_url_until_done() {
     let resp = org.get(&q("SELECT Id, Name FROM Account")).send().await.unwrap();
     assert_eq!(resp.headers()["content-type"], "application/json;charset=UTF-8");
     let text = resp.text().await.unwrap();
-    assert!(text.starts_with("{\"totalSize\":4321,\"done\":false,\"nextRecordsUrl\":\"/services/data/v66.0/query/"), "{}", &text[..120]);
+    assert!(
+        text.starts_with("{\"totalSize\":4321,\"done\":false,\"nextRecordsUrl\":\"/services/data/v66.0/query/"),
+        "{}",
+        &text[..120]
+    );
     let first: J = serde_json::from_str(&text).unwrap();
     let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
     let doc = corpus_json("query-page1.json");
@@ -84,7 +88,10 @@ async fn pages_follow_next_records_url_until_done() {
     assert_eq!(first["records"].as_array().unwrap().len(), 2_000, "default batch");
     let rec = &first["records"][0];
     let id = rec["Id"].as_str().unwrap();
-    assert_eq!(rec["attributes"], serde_json::json!({"type":"Account","url":format!("/services/data/v66.0/sobjects/Account/{id}")}));
+    assert_eq!(
+        rec["attributes"],
+        serde_json::json!({"type":"Account","url":format!("/services/data/v66.0/sobjects/Account/{id}")})
+    );
     assert!(first["nextRecordsUrl"].as_str().unwrap().ends_with("-2000"));
 
     let (records, pages, total) = fetch_all(&org, &q("SELECT Id, Name FROM Account ORDER BY Name DESC"), Some(500)).await;
@@ -203,7 +210,10 @@ async fn where_clauses_over_http() {
         ("SELECT Name FROM Widget__c WHERE Name NOT IN ('ALPHA', 'delta')", &["Bravo", "charlie"]),
         ("SELECT Name FROM Widget__c WHERE NOT (Price__c > 15 OR Price__c = null)", &["alpha"]),
         ("select name from widget__c where (active__c = false and price__c = null) or code__c = 'A-1'", &["alpha", "Bravo"]),
-        ("SELECT Name FROM Widget__c WHERE CreatedDate = TODAY AND CreatedDate > YESTERDAY", &["alpha", "Bravo", "charlie", "Delta"]),
+        (
+            "SELECT Name FROM Widget__c WHERE CreatedDate = TODAY AND CreatedDate > YESTERDAY",
+            &["alpha", "Bravo", "charlie", "Delta"],
+        ),
         ("SELECT Name FROM Widget__c WHERE CreatedDate < LAST_N_DAYS:2", &[]),
     ];
     for (soql, expected) in cases {
@@ -216,8 +226,14 @@ async fn order_by_nulls_limit_offset_and_count() {
     let org = TestOrg::start_empty().await;
     seed_widgets(&org);
     assert_eq!(widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c").await, ["Bravo", "alpha", "Delta", "charlie"]);
-    assert_eq!(widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c DESC").await, ["charlie", "Delta", "alpha", "Bravo"]);
-    assert_eq!(widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c NULLS LAST").await, ["alpha", "Delta", "charlie", "Bravo"]);
+    assert_eq!(
+        widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c DESC").await,
+        ["charlie", "Delta", "alpha", "Bravo"]
+    );
+    assert_eq!(
+        widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Price__c NULLS LAST").await,
+        ["alpha", "Delta", "charlie", "Bravo"]
+    );
     assert_eq!(
         widget_names(&org, "SELECT Name FROM Widget__c ORDER BY Active__c DESC, Name DESC").await,
         ["charlie", "alpha", "Delta", "Bravo"]

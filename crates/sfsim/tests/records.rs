@@ -71,8 +71,6 @@ fn keys(v: &J) -> Vec<String> {
     v.as_object().expect("object").keys().cloned().collect()
 }
 
-
-
 async fn create(org: &TestOrg, object: &str, body: J) -> String {
     let resp = org.post(&format!("/sobjects/{object}")).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 201, "create {object}");
@@ -123,7 +121,8 @@ async fn get_returns_every_field_and_honours_the_fields_parameter() {
     assert_eq!(bad[0]["errorCode"], "INVALID_FIELD");
 
     // A location compound comes back both as an object and as its components.
-    let site = create(&org, "Site__c", json!({"Name": "HQ", "Geo__Latitude__s": 12.1212211, "Geo__Longitude__s": 13.12312321})).await;
+    let site =
+        create(&org, "Site__c", json!({"Name": "HQ", "Geo__Latitude__s": 12.1212211, "Geo__Longitude__s": 13.12312321})).await;
     let rec = org.get_json(&format!("/sobjects/Site__c/{site}"), 200).await;
     assert_eq!(rec["Geo__c"], real["GeoLocation__c"]);
     assert_eq!(rec["Geo__Latitude__s"], real["GeoLocation__Latitude__s"]);
@@ -157,7 +156,12 @@ async fn update_answers_204_and_changes_the_record() {
     let id = create(&org, "Vendor__c", json!({"Name": "Acme", "Score__c": 5})).await;
     let before = org.get_json(&format!("/sobjects/Vendor__c/{id}"), 200).await;
     org.sim.state.org.write().advance_clock(chrono::Duration::seconds(5));
-    let resp = org.patch(&format!("/sobjects/Vendor__c/{id}")).json(&json!({"Name": "Acme 2", "attributes": {"type": "Vendor__c"}})).send().await.unwrap();
+    let resp = org
+        .patch(&format!("/sobjects/Vendor__c/{id}"))
+        .json(&json!({"Name": "Acme 2", "attributes": {"type": "Vendor__c"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert!(resp.bytes().await.unwrap().is_empty());
     let after = org.get_json(&format!("/sobjects/Vendor__c/{id}"), 200).await;
@@ -184,7 +188,14 @@ async fn upsert_creates_updates_and_reports_ambiguity() {
     assert_eq!(updated["id"], id.as_str());
     assert_eq!(updated["created"], false);
 
-    let old = org.http.patch(org.url("/services/data/v45.0/sobjects/Vendor__c/Code__c/X-1")).bearer_auth(&org.token).json(&json!({"Name": "One c"})).send().await.unwrap();
+    let old = org
+        .http
+        .patch(org.url("/services/data/v45.0/sobjects/Vendor__c/Code__c/X-1"))
+        .bearer_auth(&org.token)
+        .json(&json!({"Name": "One c"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(old.status(), 204, "API 45.0 and earlier answer 204 for an update");
 
     let by_ext = org.get_json("/sobjects/Vendor__c/Code__c/X-1", 200).await;
@@ -203,7 +214,10 @@ async fn upsert_creates_updates_and_reports_ambiguity() {
     let real = corpus_json("error-upsert-multiple-matches-300.json");
     assert_eq!(urls.as_array().unwrap().len(), 2);
     assert_eq!(kind(&urls[0]), kind(&real[0]));
-    assert_eq!(urls, json!([format!("/services/data/v66.0/sobjects/Vendor__c/{a}"), format!("/services/data/v66.0/sobjects/Vendor__c/{b}")]));
+    assert_eq!(
+        urls,
+        json!([format!("/services/data/v66.0/sobjects/Vendor__c/{a}"), format!("/services/data/v66.0/sobjects/Vendor__c/{b}")])
+    );
     assert_eq!(org.get("/sobjects/Vendor__c/Ref__c/dup").send().await.unwrap().status(), 300);
 
     let resp = org.post("/sobjects/Vendor__c/Id").json(&json!({"Name": "By Id"})).send().await.unwrap();

@@ -80,9 +80,24 @@ pub struct SalesforceSettings {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "flow", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSettings {
-    JwtBearer { login_url: String, client_id: String, username: String, private_key_file: PathBuf },
-    ClientCredentials { login_url: String, client_id: String, client_secret: SecretString },
-    RefreshToken { login_url: String, client_id: String, #[serde(default)] client_secret: Option<SecretString>, refresh_token: SecretString },
+    JwtBearer {
+        login_url: String,
+        client_id: String,
+        username: String,
+        private_key_file: PathBuf,
+    },
+    ClientCredentials {
+        login_url: String,
+        client_id: String,
+        client_secret: SecretString,
+    },
+    RefreshToken {
+        login_url: String,
+        client_id: String,
+        #[serde(default)]
+        client_secret: Option<SecretString>,
+        refresh_token: SecretString,
+    },
     Password {
         login_url: String,
         client_id: String,
@@ -92,7 +107,10 @@ pub enum AuthSettings {
         #[serde(default)]
         security_token: Option<SecretString>,
     },
-    Session { instance_url: String, access_token: SecretString },
+    Session {
+        instance_url: String,
+        access_token: SecretString,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,7 +296,10 @@ impl TidemarkConfig {
         }
         if let AuthSettings::JwtBearer { private_key_file, .. } = &sf.auth {
             if !private_key_file.is_file() {
-                return Err(ConfigError::invalid("salesforce.auth.private_key_file", format!("{} is not a readable file", private_key_file.display())));
+                return Err(ConfigError::invalid(
+                    "salesforce.auth.private_key_file",
+                    format!("{} is not a readable file", private_key_file.display()),
+                ));
             }
         }
         if let Some(ca) = &sf.ca_file {
@@ -295,25 +316,34 @@ impl TidemarkConfig {
             AuthSettings::JwtBearer { login_url, client_id, username, private_key_file } => {
                 let pem = std::fs::read_to_string(private_key_file)
                     .map_err(|e| ConfigError::invalid("salesforce.auth.private_key_file", e.to_string()))?;
-                AuthConfig::JwtBearer { login_url: login_url.clone(), client_id: client_id.clone(), username: username.clone(), private_key_pem: pem.into() }
+                AuthConfig::JwtBearer {
+                    login_url: login_url.clone(),
+                    client_id: client_id.clone(),
+                    username: username.clone(),
+                    private_key_pem: pem.into(),
+                }
             }
-            AuthSettings::ClientCredentials { login_url, client_id, client_secret } => {
-                AuthConfig::ClientCredentials { login_url: login_url.clone(), client_id: client_id.clone(), client_secret: client_secret.clone() }
-            }
+            AuthSettings::ClientCredentials { login_url, client_id, client_secret } => AuthConfig::ClientCredentials {
+                login_url: login_url.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            },
             AuthSettings::RefreshToken { login_url, client_id, client_secret, refresh_token } => AuthConfig::RefreshToken {
                 login_url: login_url.clone(),
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
                 refresh_token: refresh_token.clone(),
             },
-            AuthSettings::Password { login_url, client_id, client_secret, username, password, security_token } => AuthConfig::Password {
-                login_url: login_url.clone(),
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                username: username.clone(),
-                password: password.clone(),
-                security_token: security_token.clone(),
-            },
+            AuthSettings::Password { login_url, client_id, client_secret, username, password, security_token } => {
+                AuthConfig::Password {
+                    login_url: login_url.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    username: username.clone(),
+                    password: password.clone(),
+                    security_token: security_token.clone(),
+                }
+            }
             AuthSettings::Session { instance_url, access_token } => {
                 AuthConfig::Session { instance_url: instance_url.clone(), access_token: access_token.clone() }
             }
@@ -358,11 +388,13 @@ impl SyncSettings {
 impl ObjectSettings {
     pub fn field_patterns(&self, path: &str) -> Result<Patterns, ConfigError> {
         let include = self.fields.clone().unwrap_or_else(|| vec!["*".into()]);
-        Patterns::compile(&include, &self.exclude_fields, path)
-            .map_err(|e| match e {
-                ConfigError::Invalid { path, message } => ConfigError::Invalid { path: path.replace(".include[", ".fields[").replace(".exclude[", ".exclude_fields["), message },
-                other => other,
-            })
+        Patterns::compile(&include, &self.exclude_fields, path).map_err(|e| match e {
+            ConfigError::Invalid { path, message } => ConfigError::Invalid {
+                path: path.replace(".include[", ".fields[").replace(".exclude[", ".exclude_fields["),
+                message,
+            },
+            other => other,
+        })
     }
 }
 

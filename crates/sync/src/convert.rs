@@ -7,7 +7,9 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use tidemark_lake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array};
+use tidemark_lake::arrow::array::{
+    ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
+};
 use tidemark_lake::arrow::compute::cast;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::arrow::error::ArrowError;
@@ -47,8 +49,10 @@ pub fn csv_batches(page: &[u8], schema: &SchemaRef) -> Result<Vec<RecordBatch>, 
 pub fn json_batches(records: &[Box<serde_json::value::RawValue>], schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
     // A number or boolean arriving for a text column (a field whose type changed to text after
     // the describe this read was planned from) is kept as its text rather than failing the read.
-    let mut decoder =
-        tidemark_lake::arrow::json::ReaderBuilder::new(schema.clone()).with_batch_size(BATCH_ROWS).with_coerce_primitive(true).build_decoder()?;
+    let mut decoder = tidemark_lake::arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(BATCH_ROWS)
+        .with_coerce_primitive(true)
+        .build_decoder()?;
     let mut out = Vec::new();
     for chunk in records.chunks(BATCH_ROWS) {
         let mut text = String::with_capacity(chunk.iter().map(|r| r.get().len() + 1).sum());
@@ -92,10 +96,16 @@ pub enum StampSource<T> {
 /// Builds history rows in `table` schema order from `batch`, whose columns are named either
 /// after fields (query results: mapped through `plan`) or after table columns (rows read back
 /// from the lake). Table columns no field feeds are null.
-pub fn to_history(batch: &RecordBatch, plan: Option<&SchemaPlan>, table: &SchemaRef, stamp: &Stamp) -> Result<RecordBatch, ArrowError> {
+pub fn to_history(
+    batch: &RecordBatch,
+    plan: Option<&SchemaPlan>,
+    table: &SchemaRef,
+    stamp: &Stamp,
+) -> Result<RecordBatch, ArrowError> {
     let rows = batch.num_rows();
     let source_of = |column: &str| -> Option<ArrayRef> {
-        let field = plan.and_then(|p| p.targets.iter().find(|(_, c, _)| c == column).map(|(f, _, _)| f.as_str())).unwrap_or(column);
+        let field =
+            plan.and_then(|p| p.targets.iter().find(|(_, c, _)| c == column).map(|(f, _, _)| f.as_str())).unwrap_or(column);
         batch.column_by_name(field).cloned()
     };
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(table.fields().len());
@@ -182,7 +192,10 @@ mod tests {
         let h = to_history(&from_csv[0], Some(&p), &table, &stamp).unwrap();
         assert_eq!(h.schema(), table);
         assert!(h.column(1).as_boolean().value(1));
-        assert_eq!(h.column(0).as_primitive::<tidemark_lake::arrow::datatypes::TimestampMicrosecondType>().value(0), 1_736_154_000_000_000);
+        assert_eq!(
+            h.column(0).as_primitive::<tidemark_lake::arrow::datatypes::TimestampMicrosecondType>().value(0),
+            1_736_154_000_000_000
+        );
         assert!(h.column_by_name("Name").unwrap().is_null(1));
     }
 
@@ -190,8 +203,10 @@ mod tests {
     fn a_number_for_a_text_column_keeps_its_text() {
         let table = initial_schema(&fields());
         let schema = read_schema(&plan(&table, &fields(), &Default::default()));
-        let raw: Vec<Box<serde_json::value::RawValue>> =
-            serde_json::from_str(r#"[{"Id":"001000000000001AAA","Name":53979.75,"Amount":1.5,"IsDeleted":false,"SystemModstamp":null}]"#).unwrap();
+        let raw: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(
+            r#"[{"Id":"001000000000001AAA","Name":53979.75,"Amount":1.5,"IsDeleted":false,"SystemModstamp":null}]"#,
+        )
+        .unwrap();
         let batches = json_batches(&raw, &schema).unwrap();
         assert_eq!(batches[0].column(1).as_string::<i32>().value(0), "53979.75");
     }

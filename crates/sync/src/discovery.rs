@@ -101,9 +101,7 @@ pub fn source_schema(describe: &SObjectDescribe, settings: &SyncSettings) -> (So
 
 /// The bookmark field an object offers, `None` when it has no timestamp (snapshot-and-diff).
 pub fn bookmark_field(schema: &SourceSchema) -> Option<&'static str> {
-    BOOKMARK_FIELDS
-        .into_iter()
-        .find(|name| schema.field(name).is_some_and(|f| f.field_type == FieldType::Datetime))
+    BOOKMARK_FIELDS.into_iter().find(|name| schema.field(name).is_some_and(|f| f.field_type == FieldType::Datetime))
 }
 
 #[cfg(test)]

@@ -98,7 +98,13 @@ impl<'c> Extraction<'c> {
             match client.bulk_query(soql, include_deleted, Duration::from_secs(5)).await {
                 Ok(job) => {
                     tracing::info!(object, api = "bulk", expected, job_id = job.job_id(), "reading with Bulk API 2.0");
-                    return Ok(Extraction { object: object.to_owned(), schema, source: Source::Bulk(job.max_records(page_records)), ahead: None, api: Api::Bulk });
+                    return Ok(Extraction {
+                        object: object.to_owned(),
+                        schema,
+                        source: Source::Bulk(job.max_records(page_records)),
+                        ahead: None,
+                        api: Api::Bulk,
+                    });
                 }
                 Err(e) if e.class() == ErrorClass::InvalidRequest && choice == ApiChoice::Auto => {
                     tracing::info!(object, error = %e, "Bulk API refused the object; reading with REST");
@@ -132,7 +138,9 @@ impl<'c> Extraction<'c> {
         let schema = self.schema.clone();
         let decoding = tokio::task::spawn_blocking(move || page.decode(&schema));
         let (fetched, decoded) = tokio::join!(self.source.fetch(), decoding);
-        let batches = decoded.expect("page decoding does not panic").map_err(|e| SyncError::Convert { object: self.object.clone(), source: e })?;
+        let batches = decoded
+            .expect("page decoding does not panic")
+            .map_err(|e| SyncError::Convert { object: self.object.clone(), source: e })?;
         self.ahead = fetched?;
         Ok(Some(batches))
     }

@@ -137,7 +137,8 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     .await?;
 
     let outcome = async {
-        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer, api: settings.api };
+        let mut target =
+            Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer, api: settings.api };
         match bookmark {
             Some(field) => read_changes(cx, &mut target, field, previous, report).await?,
             None => snapshot_diff(cx, &mut target, report).await?,
@@ -145,7 +146,8 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
         let now = cx.clock.now();
         let reconcile_every = settings.reconcile_every.unwrap_or(cx.settings.reconcile_every);
         let reconcile_due = report.mode != "initial"
-            && (cx.full || last_reconciled.is_none_or(|t| now - t >= chrono::Duration::from_std(reconcile_every).unwrap_or_default()));
+            && (cx.full
+                || last_reconciled.is_none_or(|t| now - t >= chrono::Duration::from_std(reconcile_every).unwrap_or_default()));
         if reconcile_due && bookmark.is_some() {
             reconcile(cx, &mut target, report).await?;
         } else if report.mode != "incremental" {
@@ -154,7 +156,11 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
         }
         // A type change converts stored values without moving SystemModstamp: re-read them.
         // Also those of earlier runs that ended before completing (a crash after the event).
-        let completed = |run: &str| cx.past_runs.iter().any(|r| r.run_id == run && r.object.eq_ignore_ascii_case(object) && r.status == RunStatus::Complete);
+        let completed = |run: &str| {
+            cx.past_runs
+                .iter()
+                .any(|r| r.run_id == run && r.object.eq_ignore_ascii_case(object) && r.status == RunStatus::Complete)
+        };
         let mut snapshot: Vec<(String, String)> = cx
             .past_events
             .iter()
@@ -168,7 +174,9 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
             let due = report.mode != "initial"
                 && last_formula.is_none_or(|t| now - t >= chrono::Duration::from_std(every).unwrap_or_default());
             if due {
-                snapshot.extend(schema.calculated_fields().filter_map(|f| plan.column_of(&f.name).map(|c| (f.name.clone(), c.to_owned()))));
+                snapshot.extend(
+                    schema.calculated_fields().filter_map(|f| plan.column_of(&f.name).map(|c| (f.name.clone(), c.to_owned()))),
+                );
                 report.formula_snapshot_at = Some(now);
             }
         }
@@ -222,15 +230,18 @@ async fn evolve_schema(
     // Also when a run crashed between creating the table and recording the event.
     let has_created_event = cx.past_events.iter().any(|e| e.object.eq_ignore_ascii_case(object) && e.kind == "table_created");
     if created || !has_created_event {
-        events.insert(0, SchemaEvent {
-            at,
-            run_id: cx.run_id.clone(),
-            object: object.to_owned(),
-            kind: "table_created".into(),
-            field: String::new(),
-            column: String::new(),
-            detail: format!("{} columns from {} fields", table.schema()?.fields().len(), schema.fields.len()),
-        });
+        events.insert(
+            0,
+            SchemaEvent {
+                at,
+                run_id: cx.run_id.clone(),
+                object: object.to_owned(),
+                kind: "table_created".into(),
+                field: String::new(),
+                column: String::new(),
+                detail: format!("{} columns from {} fields", table.schema()?.fields().len(), schema.fields.len()),
+            },
+        );
     }
     for c in &plan.changes {
         tracing::info!(object, kind = c.kind, field = %c.field, column = %c.column, "schema change");
@@ -312,7 +323,8 @@ async fn read_changes(
                 if let Some(m) = tidemark_lake::arrow::compute::max(at) {
                     max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
                 }
-                let fresh = drop_known(&versions, &known).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
+                let fresh =
+                    drop_known(&versions, &known).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
                 report.deletes += count_true(&fresh, DELETED);
                 report.versions_written += fresh.num_rows() as u64;
                 writer.write(fresh).await?;
@@ -333,7 +345,10 @@ async fn read_changes(
 }
 
 /// Rows of `versions` whose key is not in `known`.
-fn drop_known(versions: &RecordBatch, known: &HashSet<VersionKey>) -> Result<RecordBatch, tidemark_lake::arrow::error::ArrowError> {
+fn drop_known(
+    versions: &RecordBatch,
+    known: &HashSet<VersionKey>,
+) -> Result<RecordBatch, tidemark_lake::arrow::error::ArrowError> {
     if known.is_empty() {
         return Ok(versions.clone());
     }
@@ -352,4 +367,3 @@ fn drop_known(versions: &RecordBatch, known: &HashSet<VersionKey>) -> Result<Rec
 fn count_true(batch: &RecordBatch, column: &str) -> u64 {
     batch.column_by_name(column).map_or(0, |c| c.as_boolean().true_count() as u64)
 }
-

@@ -44,7 +44,13 @@ impl Target<'_> {
 
     /// Stamps rows read back from the lake (or fetched, named as columns) and appends them,
     /// counting them in the report under `kind`.
-    async fn append(&mut self, rows: Vec<RecordBatch>, stamp: &Stamp, kind: Kind, report: &mut ObjectReport) -> Result<(), SyncError> {
+    async fn append(
+        &mut self,
+        rows: Vec<RecordBatch>,
+        stamp: &Stamp,
+        kind: Kind,
+        report: &mut ObjectReport,
+    ) -> Result<(), SyncError> {
         for batch in rows {
             let mut versions = to_history(&batch, None, &self.schema, stamp).map_err(self.convert_err())?;
             if kind == Kind::Deleted {
@@ -84,10 +90,20 @@ async fn read_all(
     schema: SchemaRef,
     report: &mut ObjectReport,
 ) -> Result<Vec<RecordBatch>, SyncError> {
-    let expected = if choice == crate::config::ApiChoice::Auto { Some(count(&cx.client, object, "", include_deleted).await?) } else { None };
-    let mut extraction =
-        Extraction::start(&cx.client, object, soql, include_deleted, schema, choice, expected, cx.settings.bulk_threshold, cx.settings.bulk_page_records)
-            .await?;
+    let expected =
+        if choice == crate::config::ApiChoice::Auto { Some(count(&cx.client, object, "", include_deleted).await?) } else { None };
+    let mut extraction = Extraction::start(
+        &cx.client,
+        object,
+        soql,
+        include_deleted,
+        schema,
+        choice,
+        expected,
+        cx.settings.bulk_threshold,
+        cx.settings.bulk_page_records,
+    )
+    .await?;
     report.api.get_or_insert(extraction.api);
     let mut out = Vec::new();
     while let Some(batches) = extraction.next().await? {
@@ -123,14 +139,21 @@ pub(crate) async fn reconcile(cx: &RunContext, target: &mut Target<'_>, report: 
 /// Re-reads `fields` (API name, column) of live records and appends a version for each record
 /// whose values changed without its timestamp moving (formulas; values converted by a type
 /// change). The version carries the record's other values from its current version.
-pub(crate) async fn resnapshot(cx: &RunContext, target: &mut Target<'_>, fields: &[(String, String)], report: &mut ObjectReport) -> Result<(), SyncError> {
+pub(crate) async fn resnapshot(
+    cx: &RunContext,
+    target: &mut Target<'_>,
+    fields: &[(String, String)],
+    report: &mut ObjectReport,
+) -> Result<(), SyncError> {
     target.writer.commit(target.table).await?;
     let mut fields: Vec<(String, String)> = fields.to_vec();
     fields.insert(0, (ID.to_owned(), ID.to_owned()));
     let read = Arc::new(Schema::new(
         fields
             .iter()
-            .map(|(f, c)| Field::new(f, target.schema.field_with_name(c).map(|x| x.data_type().clone()).unwrap_or(DataType::Utf8), true))
+            .map(|(f, c)| {
+                Field::new(f, target.schema.field_with_name(c).map(|x| x.data_type().clone()).unwrap_or(DataType::Utf8), true)
+            })
             .collect::<Vec<_>>(),
     ));
     let object = target.object;

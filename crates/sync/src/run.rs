@@ -42,7 +42,16 @@ pub struct Sync {
 
 impl Sync {
     pub fn new(client: Arc<SalesforceClient>, lake: LakeLocation, settings: SyncSettings) -> Sync {
-        Sync { client, lake, settings, objects: None, full: false, clock: Arc::new(SystemClock), observer: Arc::new(Quiet), run_id: None }
+        Sync {
+            client,
+            lake,
+            settings,
+            objects: None,
+            full: false,
+            clock: Arc::new(SystemClock),
+            observer: Arc::new(Quiet),
+            run_id: None,
+        }
     }
 
     /// Only these objects (API names, case-insensitive).

@@ -16,7 +16,13 @@ use tidemark_sfsim::faults::FaultConfig;
 async fn transient_faults_do_not_change_the_result() {
     let mut h = Harness::start(80, 11).await;
     h.sim.state.faults.set(
-        FaultConfig { http_500_rate: 0.04, http_503_rate: 0.04, concurrent_limit_rate: 0.04, drop_connection_rate: 0.04, ..FaultConfig::default() },
+        FaultConfig {
+            http_500_rate: 0.04,
+            http_503_rate: 0.04,
+            concurrent_limit_rate: 0.04,
+            drop_connection_rate: 0.04,
+            ..FaultConfig::default()
+        },
         5,
     );
     let first = h.sync().await;

@@ -121,16 +121,20 @@ async fn duckdb_reads_exactly_what_tidemark_reads() {
     let lake_dir = h.lake.root().to_file_path().expect("a local lake");
     let out_path = h.dir.path().join("duckdb.json");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/delta_reader_check.py");
-    let run = tokio::process::Command::new(&python).arg(script).arg(&lake_dir).arg(&out_path).output().await.expect("python runs");
-    assert!(run.status.success(), "DuckDB reader failed:\n{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let run =
+        tokio::process::Command::new(&python).arg(script).arg(&lake_dir).arg(&out_path).output().await.expect("python runs");
+    assert!(
+        run.status.success(),
+        "DuckDB reader failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     let out: J = serde_json::from_slice(&std::fs::read(&out_path).expect("output")).expect("output JSON");
     let duck: BTreeMap<String, DuckTable> = serde_json::from_value(out["tables"].clone()).expect("tables");
 
     // DuckDB saw exactly the tables in the lake, every checked object among them.
-    let on_disk: BTreeSet<String> = std::fs::read_dir(lake_dir.join("objects"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let on_disk: BTreeSet<String> =
+        std::fs::read_dir(lake_dir.join("objects")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(duck.keys().cloned().collect::<BTreeSet<_>>(), on_disk);
     for object in common::CHECKED {
         assert!(on_disk.contains(&object.to_ascii_lowercase()), "{object} has a table");
@@ -152,7 +156,13 @@ async fn duckdb_reads_exactly_what_tidemark_reads() {
         for (i, (a, b)) in d.rows.iter().zip(&rows).enumerate() {
             if a != b {
                 let col = a.iter().zip(b).position(|(x, y)| x != y).unwrap();
-                panic!("{name}: row {i} (Id {}) differs in {}: DuckDB {} vs Tidemark {}", b[id], schema.field(col).name(), a[col], b[col]);
+                panic!(
+                    "{name}: row {i} (Id {}) differs in {}: DuckDB {} vs Tidemark {}",
+                    b[id],
+                    schema.field(col).name(),
+                    a[col],
+                    b[col]
+                );
             }
         }
         let (versions, live) = table.counts().await.unwrap();
@@ -172,7 +182,10 @@ async fn duckdb_reads_exactly_what_tidemark_reads() {
     let col = |n: &str| account.columns.iter().position(|(c, _)| c == n).unwrap();
     let (score, run_id) = (col("Score__c"), col("_run_id"));
     let first_run = &account.rows.iter().min_by_key(|r| r[col("_ingested_at")].as_i64()).unwrap()[run_id];
-    assert!(account.rows.iter().filter(|r| &r[run_id] == first_run).all(|r| r[score].is_null()), "old files read the new column as null");
+    assert!(
+        account.rows.iter().filter(|r| &r[run_id] == first_run).all(|r| r[score].is_null()),
+        "old files read the new column as null"
+    );
     let scores: BTreeSet<&str> = account.rows.iter().filter_map(|r| r[score].as_str()).collect();
     assert_eq!(scores.len(), scored);
     assert_eq!(scores, ["1234.50", "-0.05", "0.00", "12345678901234.56"].into());

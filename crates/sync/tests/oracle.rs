@@ -47,7 +47,8 @@ async fn change_rounds_land_exactly_once() {
     assert_eq!(r.status(), RunStatus::Complete, "{r:#?}");
     h.check().await;
     let events = Ledger::new(h.lake.clone()).schema_events().await.unwrap();
-    let kinds: Vec<(&str, &str)> = events.iter().filter(|e| e.kind != "table_created").map(|e| (e.kind.as_str(), e.field.as_str())).collect();
+    let kinds: Vec<(&str, &str)> =
+        events.iter().filter(|e| e.kind != "table_created").map(|e| (e.kind.as_str(), e.field.as_str())).collect();
     assert!(kinds.contains(&("field_added", "Tier__c")), "{kinds:?}");
     assert!(kinds.contains(&("type_changed", "Amount__c")), "{kinds:?}");
     assert!(kinds.contains(&("field_removed", "Payment_Portal__c")), "{kinds:?}");

@@ -53,7 +53,11 @@ fn sync_command(config: &Path, lake: &Path, sim: &SimHandle) -> Command {
 fn sync_fully(config: &Path, lake: &Path, sim: &SimHandle) -> Duration {
     let started = Instant::now();
     let status = sync_command(config, lake, sim).status().expect("tidemark runs");
-    assert!(status.success(), "sync failed: {status}: {}", std::fs::read_to_string(lake.with_extension("stderr")).unwrap_or_default());
+    assert!(
+        status.success(),
+        "sync failed: {status}: {}",
+        std::fs::read_to_string(lake.with_extension("stderr")).unwrap_or_default()
+    );
     started.elapsed()
 }
 
@@ -63,7 +67,11 @@ fn sync_killed(config: &Path, lake: &Path, sim: &SimHandle, after: Duration) -> 
     let deadline = Instant::now() + after;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "sync failed on its own: {status}: {}", std::fs::read_to_string(lake.with_extension("stderr")).unwrap_or_default());
+            assert!(
+                status.success(),
+                "sync failed on its own: {status}: {}",
+                std::fs::read_to_string(lake.with_extension("stderr")).unwrap_or_default()
+            );
             return false;
         }
         if Instant::now() >= deadline {
@@ -97,17 +105,28 @@ async fn snapshot(lake: &Path) -> Vec<(String, RecordBatch)> {
     for object in OBJECTS.split(',') {
         let table = HistoryTable::open(&location, object).await.unwrap().expect("table exists");
         let ctx = table.session().await.unwrap();
-        let cols: Vec<String> = table.column_names().unwrap().into_iter().filter(|c| c != "_run_id" && c != "_ingested_at").collect();
+        let cols: Vec<String> =
+            table.column_names().unwrap().into_iter().filter(|c| c != "_run_id" && c != "_ingested_at").collect();
         let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT {list} FROM {HISTORY} ORDER BY {}, {}, {}", quote("Id"), quote("_version_at"), quote("_origin"));
+        let sql =
+            format!("SELECT {list} FROM {HISTORY} ORDER BY {}, {}, {}", quote("Id"), quote("_version_at"), quote("_origin"));
         let batches = table.collect(&ctx, &sql).await.unwrap();
         let schema = batches.first().map(|b| b.schema()).expect("rows");
         out.push((object.to_owned(), concat_batches(&schema, &batches).unwrap()));
     }
-    let mut events: Vec<String> =
-        Ledger::new(location).schema_events().await.unwrap().into_iter().map(|e| format!("{} {} {} {}", e.object, e.kind, e.field, e.column)).collect();
+    let mut events: Vec<String> = Ledger::new(location)
+        .schema_events()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {} {} {}", e.object, e.kind, e.field, e.column))
+        .collect();
     events.sort();
-    out.push(("schema events".into(), RecordBatch::try_from_iter([("e", std::sync::Arc::new(tidemark_lake::arrow::array::StringArray::from(events)) as _)]).unwrap()));
+    out.push((
+        "schema events".into(),
+        RecordBatch::try_from_iter([("e", std::sync::Arc::new(tidemark_lake::arrow::array::StringArray::from(events)) as _)])
+            .unwrap(),
+    ));
     out
 }
 

@@ -50,7 +50,10 @@ impl Lake {
             sync(&mut h).await;
             h.advance(chrono::Duration::hours(1));
             h.schema_change("Account", json!({"op": "add_field", "field": "Tier__c", "type": "string", "length": 20}));
-            h.schema_change("Invoice__c", json!({"op": "add_field", "field": "Score__c", "type": "currency", "precision": 18, "scale": 2}));
+            h.schema_change(
+                "Invoice__c",
+                json!({"op": "add_field", "field": "Score__c", "type": "currency", "precision": 18, "scale": 2}),
+            );
             h.change(json!({"updates": {"share": 0.2}, "creates": 5, "deletes": 8, "hard_deletes": 2, "parent_renames": 2}), 8);
             // The default change rounds leave Invoice__c alone; these versions fill its new column.
             h.change(json!({"objects": ["Invoice__c"], "updates": 6, "deletes": 2}), 10);
@@ -248,7 +251,8 @@ fn check_relations(lake: &Lake) -> HashMap<String, Vec<Version>> {
 fn check_duckdb_views(lake: &Lake) {
     let python = python();
     let check = Path::new(PYTHON_DIR).join("duckdb_ddl_check.py");
-    let extension = succeeded(&Command::new(&python).arg(&check).arg("extension").output().expect("python runs"), "extension path");
+    let extension =
+        succeeded(&Command::new(&python).arg(&check).arg("extension").output().expect("python runs"), "extension path");
 
     let mut ddl = Command::new(BIN);
     ddl.args(["catalog", "ddl", "--engine", "duckdb", "--duckdb-extension", extension.trim(), "--lake"]).arg(&lake.path);
@@ -260,7 +264,10 @@ fn check_duckdb_views(lake: &Lake) {
     for table in lake.tables() {
         for relation in [table.clone(), format!("{table}_history"), format!("{table}_scd2")] {
             let file = rows.join(format!("{relation}.parquet"));
-            lake.query(&["--format", "parquet", "--out", file.to_str().expect("utf-8 path")], &format!("SELECT * FROM {relation}"));
+            lake.query(
+                &["--format", "parquet", "--out", file.to_str().expect("utf-8 path")],
+                &format!("SELECT * FROM {relation}"),
+            );
         }
     }
 
@@ -284,12 +291,17 @@ fn demo_lake_answers_sql_in_every_format_and_in_duckdb() {
     let header = lake.query(&["--format", "csv"], "SELECT id, name FROM account ORDER BY id");
     assert!(header.starts_with("id,name\n"), "{header}");
     let json = lake.query(&["--format", "json"], "SELECT id, name FROM account ORDER BY id");
-    let objects: Vec<J> = json.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line ({e}): {l}"))).collect();
-    let from_json: Vec<Vec<String>> = objects.iter().map(|o| ["id", "name"].map(|k| o[k].as_str().expect("a string").to_owned()).to_vec()).collect();
+    let objects: Vec<J> =
+        json.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line ({e}): {l}"))).collect();
+    let from_json: Vec<Vec<String>> =
+        objects.iter().map(|o| ["id", "name"].map(|k| o[k].as_str().expect("a string").to_owned()).to_vec()).collect();
     assert_eq!(from_json, accounts, "JSON lines and CSV hold the same rows");
 
     let parquet = lake.dir.path().join("accounts.parquet");
-    let out = lake.query(&["--format", "parquet", "--out", parquet.to_str().expect("utf-8 path")], "SELECT id, name FROM account ORDER BY id");
+    let out = lake.query(
+        &["--format", "parquet", "--out", parquet.to_str().expect("utf-8 path")],
+        "SELECT id, name FROM account ORDER BY id",
+    );
     assert!(out.is_empty(), "the result goes to the file: {out}");
     use tidemark_lake::deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(std::fs::File::open(&parquet).expect("the parquet file")).expect("a parquet file");
@@ -300,12 +312,16 @@ fn demo_lake_answers_sql_in_every_format_and_in_duckdb() {
     // A Parquet file holds one result: a second one, or a listing, is refused, not appended.
     let two = lake.dir.path().join("two.parquet");
     let two_arg = two.to_str().expect("utf-8 path");
-    let message = failed(&run(&mut lake.sql(&["--format", "parquet", "--out", two_arg, "SELECT 1 AS a; SELECT 2 AS b"])), "two results");
+    let message =
+        failed(&run(&mut lake.sql(&["--format", "parquet", "--out", two_arg, "SELECT 1 AS a; SELECT 2 AS b"])), "two results");
     assert!(message.contains("one result to a file"), "{message}");
     let reader = SerializedFileReader::new(std::fs::File::open(&two).expect("the first result")).expect("a valid parquet file");
     let columns: Vec<&str> = reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name()).collect();
     assert_eq!((reader.metadata().file_metadata().num_rows(), columns), (1, vec!["a"]));
-    let message = failed(&piped(&lake, &["--format", "parquet", "--out", two_arg], "\\d\nSELECT 1 AS a;\n"), "a listing into a Parquet file");
+    let message = failed(
+        &piped(&lake, &["--format", "parquet", "--out", two_arg], "\\d\nSELECT 1 AS a;\n"),
+        "a listing into a Parquet file",
+    );
     assert!(message.contains("\\d commands"), "{message}");
 
     let message = failed(&run(&mut lake.sql(&["SELECT * FROM acount"])), "a misspelt table");
@@ -339,7 +355,8 @@ fn lake_with_undeletes_answers_alike_in_sql_and_duckdb() {
 
 /// `tidemark sql <args>` with `script` on standard input.
 fn piped(lake: &Lake, args: &[&str], script: &str) -> Output {
-    let mut child = lake.sql(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tidemark runs");
+    let mut child =
+        lake.sql(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tidemark runs");
     child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("writes the script");
     child.wait_with_output().expect("tidemark ends")
 }
@@ -436,7 +453,14 @@ fn serve_sql_gives_psql_what_sql_prints() {
     let [id, name] = [&accounts[0][0], &accounts[0][1]];
     let prepared = server.psql(
         SQL_PASSWORD,
-        &["-c", "PREPARE q(text) AS SELECT name FROM account WHERE id = $1", "-c", &format!("EXECUTE q('{id}')"), "-c", "EXECUTE q('001nobody')"],
+        &[
+            "-c",
+            "PREPARE q(text) AS SELECT name FROM account WHERE id = $1",
+            "-c",
+            &format!("EXECUTE q('{id}')"),
+            "-c",
+            "EXECUTE q('001nobody')",
+        ],
     );
     assert_eq!(succeeded(&prepared, "PREPARE/EXECUTE").lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(), [name.as_str()]);
 
@@ -444,7 +468,10 @@ fn serve_sql_gives_psql_what_sql_prints() {
     let tables = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dt"]), "\\dt");
     let views = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dv"]), "\\dv");
     for table in lake.tables() {
-        assert!(tables.lines().any(|l| l.starts_with(&format!("public|{table}_history|table|"))), "{table}_history in:\n{tables}");
+        assert!(
+            tables.lines().any(|l| l.starts_with(&format!("public|{table}_history|table|"))),
+            "{table}_history in:\n{tables}"
+        );
         for view in [table.clone(), format!("{table}_scd2")] {
             assert!(views.lines().any(|l| l.starts_with(&format!("public|{view}|view|"))), "{view} in:\n{views}");
         }

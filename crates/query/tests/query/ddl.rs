@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value as J, json};
-use tidemark_lake::arrow::array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use tidemark_lake::arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use tidemark_lake::columns::metadata_fields;
 use tidemark_lake::writer::app_id;
@@ -93,7 +95,11 @@ fn invoice_batch(schema: &Arc<Schema>, run: &Run, versions: &[Invoice]) -> Recor
     columns.extend([
         Arc::new(StringArray::from(versions.iter().map(|v| v.id).collect::<Vec<_>>())) as ArrayRef,
         Arc::new(StringArray::from(versions.iter().map(|v| v.name).collect::<Vec<_>>())),
-        Arc::new(Decimal128Array::from(versions.iter().map(|v| v.amount.map(cents)).collect::<Vec<_>>()).with_precision_and_scale(18, 2).unwrap()),
+        Arc::new(
+            Decimal128Array::from(versions.iter().map(|v| v.amount.map(cents)).collect::<Vec<_>>())
+                .with_precision_and_scale(18, 2)
+                .unwrap(),
+        ),
         Arc::new(Date32Array::from(versions.iter().map(|v| v.due.map(days)).collect::<Vec<_>>())),
         timestamps(versions.iter().map(|v| v.paid_at.map(t))),
         Arc::new(BooleanArray::from(versions.iter().map(|v| v.paid).collect::<Vec<_>>())),
@@ -154,12 +160,16 @@ async fn write(lake: &LakeLocation, object: &str, schema: &Schema, batches: Vec<
     table
 }
 
-
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/duckdb_ddl_check.py");
 
 async fn check(python: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
     let run = tokio::process::Command::new(python).arg(CHECK).args(args).output().await.expect("python runs");
-    assert!(run.status.success(), "{CHECK} failed:\n{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{CHECK} failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     String::from_utf8(run.stdout).unwrap()
 }
 
@@ -178,7 +188,8 @@ fn sorted(rows: &[Vec<J>]) -> Vec<String> {
 }
 
 fn assert_view(views: &serde_json::Map<String, J>, name: &str, columns: &[(&str, &str)], expected: &[J]) {
-    let view: View = serde_json::from_value(views.get(name).unwrap_or_else(|| panic!("no view {name}: {:?}", views.keys())).clone()).unwrap();
+    let view: View =
+        serde_json::from_value(views.get(name).unwrap_or_else(|| panic!("no view {name}: {:?}", views.keys())).clone()).unwrap();
     let got: Vec<(&str, &str)> = view.columns.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     assert_eq!(got, columns, "{name}: columns");
     let expected: Vec<Vec<J>> = expected.iter().map(|r| r.as_array().unwrap().clone()).collect();
@@ -188,18 +199,37 @@ fn assert_view(views: &serde_json::Map<String, J>, name: &str, columns: &[(&str,
 const TSTZ: &str = "TIMESTAMP WITH TIME ZONE";
 
 fn invoice_fields() -> Vec<(&'static str, &'static str)> {
-    vec![("id", "VARCHAR"), ("name", "VARCHAR"), ("amount__c", "DECIMAL(18,2)"), ("due_date__c", "DATE"), ("paid_at__c", TSTZ), ("is_paid__c", "BOOLEAN")]
+    vec![
+        ("id", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("amount__c", "DECIMAL(18,2)"),
+        ("due_date__c", "DATE"),
+        ("paid_at__c", TSTZ),
+        ("is_paid__c", "BOOLEAN"),
+    ]
 }
 
 /// The scenario's lake: Invoice__c (run 1 and run 2 above) and Case (two versions).
 async fn scenario_lake(dir: &std::path::Path) -> (LakeLocation, HistoryTable, HistoryTable) {
     let lake = LakeLocation::parse(dir.join("lake").to_str().unwrap()).unwrap();
     let invoice = Arc::new(invoice_schema());
-    let invoices = write(&lake, "Invoice__c", &invoice, vec![vec![invoice_batch(&invoice, &RUN_1, &run_1())], vec![invoice_batch(&invoice, &RUN_2, &run_2())]]).await;
+    let invoices = write(
+        &lake,
+        "Invoice__c",
+        &invoice,
+        vec![vec![invoice_batch(&invoice, &RUN_1, &run_1())], vec![invoice_batch(&invoice, &RUN_2, &run_2())]],
+    )
+    .await;
     let mut case_fields = metadata_fields();
     case_fields.extend([Field::new("Id", DataType::Utf8, false), Field::new("Subject", DataType::Utf8, true)]);
     let case = Arc::new(Schema::new(case_fields));
-    let cases = write(&lake, "Case", &case, vec![vec![case_batch(&case, &RUN_1, 1, "Broken")], vec![case_batch(&case, &RUN_2, 2, "Fixed")]]).await;
+    let cases = write(
+        &lake,
+        "Case",
+        &case,
+        vec![vec![case_batch(&case, &RUN_1, 1, "Broken")], vec![case_batch(&case, &RUN_2, 2, "Fixed")]],
+    )
+    .await;
     (lake, invoices, cases)
 }
 
@@ -219,16 +249,26 @@ async fn live_and_as_of_follow_the_version_order() {
             );
             let batches = session.sql(&sql).await.unwrap().collect().await.unwrap();
             let text = |b: &RecordBatch| tidemark_lake::arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
-            let strings = |a: ArrayRef| a.as_any().downcast_ref::<StringArray>().unwrap().iter().map(|v| v.unwrap().to_owned()).collect::<Vec<_>>();
+            let strings = |a: ArrayRef| {
+                a.as_any().downcast_ref::<StringArray>().unwrap().iter().map(|v| v.unwrap().to_owned()).collect::<Vec<_>>()
+            };
             batches.iter().flat_map(|b| strings(text(b))).collect::<Vec<_>>()
         }
     };
     let at = |n: i64| format!("as_of('invoice__c', TIMESTAMP '{}')", DateTime::from_timestamp_micros(t(n)).unwrap().to_rfc3339());
     let row = |id: &str, name: &str, amount: &str, n: i64| format!("{id}|{name}|{amount}|{}", t(n));
-    assert_eq!(rows("invoice__c".into()).await, [row("a1", "Invoice 1", "150.50", 5), row("a3", "Invoice 3 (restored)", "30.00", 4), row("a4", "Invoice 4", "44.00", 2)]);
+    assert_eq!(
+        rows("invoice__c".into()).await,
+        [row("a1", "Invoice 1", "150.50", 5), row("a3", "Invoice 3 (restored)", "30.00", 4), row("a4", "Invoice 4", "44.00", 2)]
+    );
     assert_eq!(
         rows(at(2)).await,
-        [row("a1", "Invoice 1", "150.50", 2), row("a2", "Invoice 2", "20.00", 1), row("a4", "Invoice 4", "44.00", 2), row("a5", "Invoice 5", "50.00", 1)]
+        [
+            row("a1", "Invoice 1", "150.50", 2),
+            row("a2", "Invoice 2", "20.00", 1),
+            row("a4", "Invoice 4", "44.00", 2),
+            row("a5", "Invoice 5", "50.00", 1)
+        ]
     );
     assert_eq!(rows(at(3)).await, [row("a1", "Invoice 1", "150.50", 2), row("a4", "Invoice 4", "44.00", 2)]);
 }
@@ -241,7 +281,11 @@ async fn duckdb_executes_the_duckdb_ddl() {
 
     let tables: Vec<DdlTable> = [&invoices, &cases]
         .into_iter()
-        .map(|t| DdlTable { object: t.object().to_owned(), location: lake.object_table_url(t.object()), schema: t.schema().unwrap() })
+        .map(|t| DdlTable {
+            object: t.object().to_owned(),
+            location: lake.object_table_url(t.object()),
+            schema: t.schema().unwrap(),
+        })
         .collect();
     let extension = check(&python, &["extension".as_ref()]).await.trim().to_owned();
     // `case` is a reserved word: the schema and quoting must make it work.
@@ -257,40 +301,62 @@ async fn duckdb_executes_the_duckdb_ddl() {
 
     let mut live_columns = invoice_fields();
     live_columns.push(("_version_at", TSTZ));
-    assert_view(views, "crm.invoice__c", &live_columns, &[
-        json!(["a1", "Invoice 1", "150.50", "2024-04-30", t(4), true, t(5)]),
-        json!(["a3", "Invoice 3 (restored)", "30.00", null, null, false, t(4)]),
-        json!(["a4", "Invoice 4", "44.00", null, null, false, t(2)]),
-    ]);
+    assert_view(
+        views,
+        "crm.invoice__c",
+        &live_columns,
+        &[
+            json!(["a1", "Invoice 1", "150.50", "2024-04-30", t(4), true, t(5)]),
+            json!(["a3", "Invoice 3 (restored)", "30.00", null, null, false, t(4)]),
+            json!(["a4", "Invoice 4", "44.00", null, null, false, t(2)]),
+        ],
+    );
 
     let mut scd2_columns = invoice_fields();
     scd2_columns.extend([("valid_from", TSTZ), ("valid_to", TSTZ), ("is_current", "BOOLEAN")]);
-    assert_view(views, "crm.invoice__c_scd2", &scd2_columns, &[
-        json!(["a1", "Invoice 1", "100.00", null, null, false, t(1), t(2), false]),
-        json!(["a1", "Invoice 1", "150.50", "2024-04-30", null, false, t(2), t(5), false]),
-        json!(["a1", "Invoice 1", "150.50", "2024-04-30", t(4), true, t(5), END_OF_TIME, true]),
-        // Closed by the hard delete, which has no row.
-        json!(["a2", "Invoice 2", "20.00", "2024-05-01", null, false, t(1), t(3), false]),
-        // Closed by the soft delete; the undelete opens a new window.
-        json!(["a3", "Invoice 3", "30.00", null, null, false, t(1), t(2), false]),
-        json!(["a3", "Invoice 3 (restored)", "30.00", null, null, false, t(4), END_OF_TIME, true]),
-        // Same `_version_at`: a zero-length window, kept.
-        json!(["a4", "Invoice 4", "40.00", null, null, false, t(2), t(2), false]),
-        json!(["a4", "Invoice 4", "44.00", null, null, false, t(2), END_OF_TIME, true]),
-        json!(["a5", "Invoice 5", "50.00", null, null, false, t(1), t(3), false]),
-        // The delete at the same instant and in the same run comes after it.
-        json!(["a5", "Invoice 5", "55.00", null, null, false, t(3), t(3), false]),
-    ]);
+    assert_view(
+        views,
+        "crm.invoice__c_scd2",
+        &scd2_columns,
+        &[
+            json!(["a1", "Invoice 1", "100.00", null, null, false, t(1), t(2), false]),
+            json!(["a1", "Invoice 1", "150.50", "2024-04-30", null, false, t(2), t(5), false]),
+            json!(["a1", "Invoice 1", "150.50", "2024-04-30", t(4), true, t(5), END_OF_TIME, true]),
+            // Closed by the hard delete, which has no row.
+            json!(["a2", "Invoice 2", "20.00", "2024-05-01", null, false, t(1), t(3), false]),
+            // Closed by the soft delete; the undelete opens a new window.
+            json!(["a3", "Invoice 3", "30.00", null, null, false, t(1), t(2), false]),
+            json!(["a3", "Invoice 3 (restored)", "30.00", null, null, false, t(4), END_OF_TIME, true]),
+            // Same `_version_at`: a zero-length window, kept.
+            json!(["a4", "Invoice 4", "40.00", null, null, false, t(2), t(2), false]),
+            json!(["a4", "Invoice 4", "44.00", null, null, false, t(2), END_OF_TIME, true]),
+            json!(["a5", "Invoice 5", "50.00", null, null, false, t(1), t(3), false]),
+            // The delete at the same instant and in the same run comes after it.
+            json!(["a5", "Invoice 5", "55.00", null, null, false, t(3), t(3), false]),
+        ],
+    );
 
-    let mut history_columns = vec![("_version_at", TSTZ), ("_deleted", "BOOLEAN"), ("_origin", "VARCHAR"), ("_run_id", "VARCHAR"), ("_ingested_at", TSTZ)];
+    let mut history_columns = vec![
+        ("_version_at", TSTZ),
+        ("_deleted", "BOOLEAN"),
+        ("_origin", "VARCHAR"),
+        ("_run_id", "VARCHAR"),
+        ("_ingested_at", TSTZ),
+    ];
     history_columns.extend(invoice_fields());
     let history_row = |run: &Run, v: &Invoice| {
         json!([t(v.at), v.deleted, v.origin, run.id, t(run.ingested_at), v.id, v.name, v.amount, v.due, v.paid_at.map(t), v.paid])
     };
-    let history: Vec<J> = run_1().iter().map(|v| history_row(&RUN_1, v)).chain(run_2().iter().map(|v| history_row(&RUN_2, v))).collect();
+    let history: Vec<J> =
+        run_1().iter().map(|v| history_row(&RUN_1, v)).chain(run_2().iter().map(|v| history_row(&RUN_2, v))).collect();
     assert_view(views, "crm.invoice__c_history", &history_columns, &history);
 
-    assert_view(views, "crm.case", &[("id", "VARCHAR"), ("subject", "VARCHAR"), ("_version_at", TSTZ)], &[json!(["c1", "Fixed", t(2)])]);
+    assert_view(
+        views,
+        "crm.case",
+        &[("id", "VARCHAR"), ("subject", "VARCHAR"), ("_version_at", TSTZ)],
+        &[json!(["c1", "Fixed", t(2)])],
+    );
     assert_view(
         views,
         "crm.case_scd2",
@@ -306,7 +372,13 @@ async fn symlink_manifests_list_the_snapshot_files() {
     let dir = tempfile::tempdir().unwrap();
     let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
     let invoice = Arc::new(invoice_schema());
-    write(&lake, "Invoice__c", &invoice, vec![vec![invoice_batch(&invoice, &RUN_1, &run_1())], vec![invoice_batch(&invoice, &RUN_2, &run_2())]]).await;
+    write(
+        &lake,
+        "Invoice__c",
+        &invoice,
+        vec![vec![invoice_batch(&invoice, &RUN_1, &run_1())], vec![invoice_batch(&invoice, &RUN_2, &run_2())]],
+    )
+    .await;
     HistoryTable::create(&lake, "Empty__c", &invoice).await.unwrap();
 
     let written = write_symlink_manifests(&lake, &["Invoice__c".to_owned(), "Empty__c".to_owned()]).await.unwrap();
@@ -315,7 +387,8 @@ async fn symlink_manifests_list_the_snapshot_files() {
     let table_dir = dir.path().join("lake/objects/invoice__c");
     let manifest = std::fs::read_to_string(table_dir.join(MANIFEST_PATH)).unwrap();
     assert_eq!(written[0].location.to_file_path().unwrap(), std::fs::canonicalize(table_dir.join(MANIFEST_PATH)).unwrap());
-    let listed: BTreeSet<std::path::PathBuf> = manifest.lines().map(|l| url::Url::parse(l).unwrap().to_file_path().unwrap()).collect();
+    let listed: BTreeSet<std::path::PathBuf> =
+        manifest.lines().map(|l| url::Url::parse(l).unwrap().to_file_path().unwrap()).collect();
     let on_disk: BTreeSet<std::path::PathBuf> = std::fs::read_dir(std::fs::canonicalize(&table_dir).unwrap())
         .unwrap()
         .map(|e| e.unwrap().path())

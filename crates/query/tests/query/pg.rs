@@ -119,14 +119,9 @@ pub fn ok(output: &Output) -> String {
 
 /// psql's stderr, after checking that it failed.
 pub fn failed(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "psql succeeded but should not have:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert!(!output.status.success(), "psql succeeded but should not have:\n{}", String::from_utf8_lossy(&output.stdout));
     String::from_utf8(output.stderr.clone()).expect("utf-8 output")
 }
-
 
 /// A context with `public.account`: three rows covering every column type the lake writes
 /// (strings read back from Parquet are Utf8View), nulls in the last.
@@ -473,7 +468,8 @@ async fn pg_non_loopback_listen_requires_a_password() {
 
 #[test]
 fn pg_credentials_debug_hides_the_password() {
-    let config = PgServerConfig { credentials: Some(credentials()), ..PgServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 5433))) };
+    let config =
+        PgServerConfig { credentials: Some(credentials()), ..PgServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 5433))) };
     let shown = format!("{config:?}");
     assert!(shown.contains(USER), "{shown}");
     assert!(!shown.contains(PASSWORD) && !shown.contains("wörd"), "{shown}");
@@ -492,8 +488,7 @@ async fn pg_catalog_queries_list_the_table() {
         assert!(describe.lines().any(|line| line.starts_with(column)), "{column} in:\n{describe}");
     }
 
-    let pg_tables =
-        ok(&run(&["-A", "-t", "-c", "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'"]).await);
+    let pg_tables = ok(&run(&["-A", "-t", "-c", "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = 'public'"]).await);
     assert_eq!(pg_tables, "account\n");
 
     let information_schema = ok(&run(&[

@@ -233,10 +233,7 @@ async fn put_faults(State(state): State<AppState>, body: Bytes) -> Result<axum::
         ("bulk_job_failure_rate", config.bulk_job_failure_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(AdminError::bad(
-                leak_field_name(&format!("`{name}`")),
-                format!("{name} must be between 0 and 1"),
-            ));
+            return Err(AdminError::bad(leak_field_name(&format!("`{name}`")), format!("{name} must be between 0 and 1")));
         }
     }
     state.faults.set(config, seed);
@@ -261,10 +258,7 @@ async fn put_limits(State(state): State<AppState>, body: Bytes) -> Result<axum::
     let number = |key: &'static str| -> Result<Option<u64>, AdminError> {
         match map.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| AdminError::bad(key, format!("{key} must be a non-negative integer"))),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| AdminError::bad(key, format!("{key} must be a non-negative integer"))),
         }
     };
     if let Some(other) = map.keys().find(|k| !["max", "used"].contains(&k.as_str())) {
@@ -348,10 +342,6 @@ async fn save(State(state): State<AppState>) -> Result<axum::Json<J>, AdminError
     let result = tokio::task::spawn_blocking(move || crate::persist::save(&state2.org.read(), &dir2))
         .await
         .map_err(|e| AdminError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string(), field: None })?;
-    result.map_err(|e| AdminError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-        field: None,
-    })?;
+    result.map_err(|e| AdminError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string(), field: None })?;
     Ok(axum::Json(json!({ "saved": true, "path": crate::persist::snapshot_path(&dir).display().to_string() })))
 }

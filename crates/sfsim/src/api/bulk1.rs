@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use parking_lot::Mutex;
 use serde_json::{Map, Value as J, json};
 use tidemark_core::SfId;
@@ -185,7 +185,8 @@ impl Call {
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
-    let has_json = |name| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let has_json =
+        |name| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().contains("json"));
     has_json(header::CONTENT_TYPE) || has_json(header::ACCEPT)
 }
 
@@ -199,10 +200,8 @@ fn authenticate(state: &SimState, params: &HashMap<String, String>, headers: &He
     }
     let now = state.now_millis();
     let token = headers.get("X-SFDC-Session").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
-    let session = state
-        .auth
-        .validate(token, now)
-        .ok_or_else(|| Bulk1Error::new("InvalidSessionId", "Invalid session id").in_json(json))?;
+    let session =
+        state.auth.validate(token, now).ok_or_else(|| Bulk1Error::new("InvalidSessionId", "Invalid session id").in_json(json))?;
     let usage = state
         .usage
         .try_consume(now)
@@ -225,9 +224,11 @@ type Params = Path<HashMap<String, String>>;
 
 /// Reads a `jobInfo` body in XML or JSON as field → text.
 fn job_fields(call: &Call, body: &[u8]) -> Result1<HashMap<String, String>> {
-    let text = std::str::from_utf8(body).map_err(|_| Bulk1Error::new("InvalidXML", "Request body is not UTF-8").in_json(call.json))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| Bulk1Error::new("InvalidXML", "Request body is not UTF-8").in_json(call.json))?;
     if call.json {
-        let v: J = serde_json::from_str(text).map_err(|e| Bulk1Error::new("InvalidJob", format!("Invalid JSON: {e}")).in_json(true))?;
+        let v: J =
+            serde_json::from_str(text).map_err(|e| Bulk1Error::new("InvalidJob", format!("Invalid JSON: {e}")).in_json(true))?;
         let map = v.as_object().ok_or_else(|| Bulk1Error::new("InvalidJob", "Expected a JSON object").in_json(true))?;
         return Ok(map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect());
     }
@@ -257,7 +258,12 @@ fn chunking(headers: &HeaderMap) -> Result<Option<usize>, String> {
     Ok(Some(size))
 }
 
-async fn create_job(State(state): State<AppState>, Path(params): Params, headers: HeaderMap, body: bytes::Bytes) -> Result1<Response> {
+async fn create_job(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result1<Response> {
     let call = authenticate(&state, &params, &headers)?;
     let err = |code, msg: String| Bulk1Error::new(code, msg).in_json(call.json);
     let f = job_fields(&call, &body)?;
@@ -265,7 +271,10 @@ async fn create_job(State(state): State<AppState>, Path(params): Params, headers
         Some("query") => false,
         Some("queryAll") => true,
         Some(op @ ("insert" | "update" | "upsert" | "delete" | "hardDelete")) => {
-            return Err(err("FeatureNotEnabled", format!("Bulk API 1.0 {op} jobs are not available in this org; use Bulk API 2.0 ingest")));
+            return Err(err(
+                "FeatureNotEnabled",
+                format!("Bulk API 1.0 {op} jobs are not available in this org; use Bulk API 2.0 ingest"),
+            ));
         }
         Some(op) => return Err(err("InvalidJob", format!("Invalid operation: {op}"))),
         None => return Err(err("InvalidJob", "Operation must be specified".to_owned())),
@@ -384,7 +393,12 @@ async fn job_info(State(state): State<AppState>, Path(params): Params, headers: 
     Ok(call.respond(StatusCode::OK, job_json(&job), "jobInfo"))
 }
 
-async fn update_job(State(state): State<AppState>, Path(params): Params, headers: HeaderMap, body: bytes::Bytes) -> Result1<Response> {
+async fn update_job(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
     let job = find_job(&state, &mut call, &params, &headers)?;
     let f = job_fields(&call, &body)?;
@@ -405,7 +419,8 @@ async fn update_job(State(state): State<AppState>, Path(params): Params, headers
                 }
             }
             (w, current) => {
-                return Err(Bulk1Error::new("InvalidJobState", format!("Invalid state transition from {current} to {w}")).in_json(call.json));
+                return Err(Bulk1Error::new("InvalidJobState", format!("Invalid state transition from {current} to {w}"))
+                    .in_json(call.json));
             }
         }
         inner.modstamp = now;
@@ -439,10 +454,16 @@ fn new_batch(state: &SimState, job: &Bulk1Job, spec: NewBatch, now: i64, instanc
     })
 }
 
-async fn add_batch(State(state): State<AppState>, Path(params): Params, headers: HeaderMap, body: bytes::Bytes) -> Result1<Response> {
+async fn add_batch(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
     let job = find_job(&state, &mut call, &params, &headers)?;
-    let soql = String::from_utf8(body.to_vec()).map_err(|_| Bulk1Error::new("InvalidBatch", "The query is not UTF-8").in_json(call.json))?;
+    let soql = String::from_utf8(body.to_vec())
+        .map_err(|_| Bulk1Error::new("InvalidBatch", "The query is not UTF-8").in_json(call.json))?;
     let (now, instance) = {
         let org = state.org.read();
         (org.now_millis(), org.instance.clone())
@@ -452,7 +473,11 @@ async fn add_batch(State(state): State<AppState>, Path(params): Params, headers:
     {
         let mut inner = job.inner.lock();
         if inner.state != "Open" {
-            return Err(Bulk1Error::new("InvalidJobState", format!("Batches can be added only to an Open job; this job is {}", inner.state)).in_json(call.json));
+            return Err(Bulk1Error::new(
+                "InvalidJobState",
+                format!("Batches can be added only to an Open job; this job is {}", inner.state),
+            )
+            .in_json(call.json));
         }
         inner.batches.push(batch.clone());
         inner.modstamp = now;
@@ -535,11 +560,7 @@ fn prepare(org: &crate::org::Org, job: &Bulk1Job, batch: &Batch) -> Result<SoqlQ
     let failed = |detail: String| format!("InvalidBatch : Failed to process query: {detail}");
     let query = soql::compile(org, &batch.soql).map_err(|e| failed(format!("{}: {}", e.error_code, e.message)))?;
     if !query.object().eq_ignore_ascii_case(&job.object) {
-        return Err(failed(format!(
-            "INVALID_TYPE: The query is on {}, but the job's object is {}",
-            query.object(),
-            job.object
-        )));
+        return Err(failed(format!("INVALID_TYPE: The query is on {}, but the job's object is {}", query.object(), job.object)));
     }
     if let Some(reason) = bulk::unsupported_reason(org, &query) {
         return Err(failed(reason));

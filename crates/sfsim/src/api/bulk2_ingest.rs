@@ -21,7 +21,7 @@ use super::error::json_ok;
 use super::{ApiError, ApiVersion, AppState, SessionExt, SimState};
 use crate::bulk::csv::{self, CsvTable};
 use crate::bulk::ingest::{self, IngestSpec, Operation, ParentIndex, ResultKind, RowOutcome};
-use crate::bulk::{self, JobParams as Params, invalid_job, CsvFormat, IdGen, JobState, LineEnding};
+use crate::bulk::{self, CsvFormat, IdGen, JobParams as Params, JobState, LineEnding, invalid_job};
 use crate::value::format_datetime_rest;
 
 /// Raw CSV a job may receive (150 MB base64-encoded ≈ 100 MB raw).
@@ -119,10 +119,7 @@ impl IngestJob {
             m.insert("jobType".into(), json!("V2Ingest"));
         }
         if inner.state == JobState::Open {
-            m.insert(
-                "contentUrl".into(),
-                json!(format!("services/data/v{}/jobs/ingest/{}/batches", self.api_version, self.id)),
-            );
+            m.insert("contentUrl".into(), json!(format!("services/data/v{}/jobs/ingest/{}/batches", self.api_version, self.id)));
         }
         m.insert("lineEnding".into(), json!(self.format.line_ending.name()));
         m.insert("columnDelimiter".into(), json!(self.format.delimiter.name()));
@@ -155,7 +152,6 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/ingest/{id}/unprocessedrecords", get(unprocessed_records))
 }
 
-
 fn find_job(state: &SimState, params: &HashMap<String, String>) -> Result<Arc<IngestJob>, ApiError> {
     params.get("id").and_then(|id| state.bulk2_ingest_jobs.get(id)).ok_or_else(ApiError::not_found)
 }
@@ -178,7 +174,9 @@ async fn create_job(
         if content.chars().count() > MAX_MULTIPART_CHARS {
             return Err(ApiError::bad_request(
                 "CLIENTINPUTERROR",
-                format!("Job data in a multipart request is limited to {MAX_MULTIPART_CHARS} characters; upload it with PUT …/batches"),
+                format!(
+                    "Job data in a multipart request is limited to {MAX_MULTIPART_CHARS} characters; upload it with PUT …/batches"
+                ),
             ));
         }
         (job, Some(content))
@@ -291,7 +289,12 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Result<(serde_json::Map<S
     Ok((job, content))
 }
 
-async fn upload_batch(State(state): State<AppState>, Path(params): Params, headers: HeaderMap, body: bytes::Bytes) -> Result<Response, ApiError> {
+async fn upload_batch(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
     let job = find_job(&state, &params)?;
     let ct = content_type(&headers);
     if !ct.to_ascii_lowercase().starts_with("text/csv") {
@@ -301,7 +304,8 @@ async fn upload_batch(State(state): State<AppState>, Path(params): Params, heade
             format!("Content type '{ct}' is not supported; job data is uploaded as text/csv"),
         ));
     }
-    let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("CLIENTINPUTERROR", "Job data must be UTF-8"))?;
+    let text =
+        String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("CLIENTINPUTERROR", "Job data must be UTF-8"))?;
     let mut inner = job.inner.lock();
     if inner.state != JobState::Open {
         return Err(ApiError::bad_request(
@@ -465,7 +469,8 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
     }
     let now = state.now_millis();
     if job_fails {
-        let message = "InternalServerError : Batch processing did not finish in time and was retried more than 20 times".to_owned();
+        let message =
+            "InternalServerError : Batch processing did not finish in time and was retried more than 20 times".to_owned();
         finish(&job, JobState::Failed, Some(message), now, started);
     } else {
         finish(&job, JobState::JobComplete, None, now, started);
@@ -489,7 +494,12 @@ async fn delete_job(State(state): State<AppState>, Path(params): Params) -> Resu
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn results(state: AppState, params: HashMap<String, String>, headers: HeaderMap, kind: ResultKind) -> Result<Response, ApiError> {
+async fn results(
+    state: AppState,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    kind: ResultKind,
+) -> Result<Response, ApiError> {
     let job = find_job(&state, &params)?;
     let body = {
         let inner = job.inner.lock();
@@ -518,7 +528,11 @@ async fn results(state: AppState, params: HashMap<String, String>, headers: Head
     Ok(bulk::csv_response(body, bulk::wants_gzip(&headers), &[]))
 }
 
-async fn successful_results(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn successful_results(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     results(state, params, headers, ResultKind::Successful).await
 }
 
@@ -526,7 +540,11 @@ async fn failed_results(State(state): State<AppState>, Path(params): Params, hea
     results(state, params, headers, ResultKind::Failed).await
 }
 
-async fn unprocessed_records(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn unprocessed_records(
+    State(state): State<AppState>,
+    Path(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     results(state, params, headers, ResultKind::Unprocessed).await
 }
 

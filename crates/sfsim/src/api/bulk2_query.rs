@@ -18,7 +18,7 @@ use tidemark_core::SfId;
 
 use super::error::{json_ok, json_response};
 use super::{ApiError, ApiVersion, AppState, SessionExt, SimState};
-use crate::bulk::{self, JobParams as Params, invalid_job, ColumnDelimiter, CsvFormat, IdGen, JobState, LineEnding, locator};
+use crate::bulk::{self, ColumnDelimiter, CsvFormat, IdGen, JobParams as Params, JobState, LineEnding, invalid_job, locator};
 use crate::row::Row;
 use crate::soql::{self, SoqlQuery};
 use crate::value::format_datetime_rest;
@@ -161,7 +161,6 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/query/{id}/resultPages", get(result_pages))
         .route("/jobs/query/{id}/resultpages", get(result_pages))
 }
-
 
 fn find_job(state: &SimState, params: &HashMap<String, String>) -> Result<Arc<QueryJob>, ApiError> {
     params.get("id").and_then(|id| state.bulk2_query_jobs.get(id)).ok_or_else(ApiError::not_found)
@@ -312,7 +311,10 @@ async fn abort_job(State(state): State<AppState>, Path(params): Params, body: by
     match body.get("state").and_then(J::as_str) {
         Some("Aborted") => {}
         Some(other) => {
-            return Err(ApiError::bad_request("INVALIDJOBSTATE", format!("Changing the state of a query job to {other} is not allowed")));
+            return Err(ApiError::bad_request(
+                "INVALIDJOBSTATE",
+                format!("Changing the state of a query job to {other} is not allowed"),
+            ));
         }
         None => return Err(invalid_job("state is required")),
     }
@@ -444,11 +446,7 @@ async fn result_pages(
         offset = offset.saturating_add(max);
     }
     let done = offset >= rows.len();
-    let next = if done {
-        J::Null
-    } else {
-        json!(format!("{base}/resultpages?locator={}{max_param}", locator::encode(offset)))
-    };
+    let next = if done { J::Null } else { json!(format!("{base}/resultpages?locator={}{max_param}", locator::encode(offset))) };
     Ok(json_ok(&json!({ "resultPages": pages, "nextRecordsUrl": next, "done": done })))
 }
 

@@ -60,8 +60,11 @@ impl Outcome {
             out.insert("id".into(), J::String(id.to_string()));
         }
         out.insert("success".into(), J::Bool(self.errors.is_empty()));
-        let errors: Vec<J> =
-            self.errors.iter().map(|e| json!({ "statusCode": e.status_code, "message": e.message, "fields": e.fields })).collect();
+        let errors: Vec<J> = self
+            .errors
+            .iter()
+            .map(|e| json!({ "statusCode": e.status_code, "message": e.message, "fields": e.fields }))
+            .collect();
         out.insert("errors".into(), J::Array(errors));
         if let Some(created) = self.created {
             out.insert("created".into(), J::Bool(created));
@@ -227,7 +230,12 @@ fn key_text(v: Option<&J>) -> String {
     }
 }
 
-async fn upsert(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn upsert(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let object = params.get("object").map(String::as_str).unwrap_or_default();
     let field = params.get("field").map(String::as_str).unwrap_or_default();
     let (name, key_name, case_sensitive) = {
@@ -317,14 +325,23 @@ async fn delete(State(state): State<AppState>, Query(query): Query<HashMap<Strin
 
 /// Records of `object` by id with the requested fields; `null` for ids that are invalid, of
 /// another object, unknown or deleted.
-fn retrieve_records(state: &AppState, version: &str, object: &str, ids: &[String], fields: &[String]) -> Result<Response, ApiError> {
+fn retrieve_records(
+    state: &AppState,
+    version: &str,
+    object: &str,
+    ids: &[String],
+    fields: &[String],
+) -> Result<Response, ApiError> {
     let org = state.org.read();
     let table = org.table(object).ok_or_else(ApiError::not_found)?;
     if ids.is_empty() || fields.is_empty() {
         return Err(ApiError::bad_request("MISSING_ARGUMENT", "ids and fields are required"));
     }
     if ids.len() > MAX_RETRIEVE_IDS {
-        return Err(ApiError::bad_request("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 2000 records into this call"));
+        return Err(ApiError::bad_request(
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 2000 records into this call",
+        ));
     }
     let defs = fields
         .iter()

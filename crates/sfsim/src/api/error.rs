@@ -40,11 +40,7 @@ impl ApiError {
     }
 
     pub fn concurrent_limit_exceeded() -> ApiError {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "REQUEST_LIMIT_EXCEEDED",
-            "ConcurrentPerOrgLongTxn Limit exceeded.",
-        )
+        ApiError::new(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {

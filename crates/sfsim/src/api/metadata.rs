@@ -50,11 +50,21 @@ pub(super) async fn resources(State(state): State<AppState>, Extension(v): Exten
     for name in ["tooling", "metadata", "folders", "tabs", "appMenu", "quickActions", "queryAll", "analytics", "search"] {
         out.insert(name.to_owned(), J::String(format!("{base}/{name}")));
     }
-    out.insert(
-        "identity".to_owned(),
-        J::String(format!("{}/id/{}/{}", state.base_url(), org.org_id, org.integration_user)),
-    );
-    for name in ["composite", "theme", "recent", "connect", "limits", "process", "query", "jobs", "async-queries", "sobjects", "actions", "support"] {
+    out.insert("identity".to_owned(), J::String(format!("{}/id/{}/{}", state.base_url(), org.org_id, org.integration_user)));
+    for name in [
+        "composite",
+        "theme",
+        "recent",
+        "connect",
+        "limits",
+        "process",
+        "query",
+        "jobs",
+        "async-queries",
+        "sobjects",
+        "actions",
+        "support",
+    ] {
         out.insert(name.to_owned(), J::String(format!("{base}/{name}")));
     }
     json_ok(&J::Object(out))
@@ -173,12 +183,9 @@ struct Window {
 /// Parses and truncates to whole seconds (Salesforce ignores fractions here).
 fn parse_window(w: &Window) -> Result<(i64, i64), ApiError> {
     let parse = |name: &str, v: &Option<String>| -> Result<i64, ApiError> {
-        let raw = v.as_deref().ok_or_else(|| {
-            ApiError::bad_request("MISSING_ARGUMENT", format!("{name} is required"))
-        })?;
-        let ms = parse_datetime(raw).ok_or_else(|| {
-            ApiError::bad_request("INVALID_QUERY_FILTER_OPERATOR", format!("Unable to parse {name}: '{raw}'"))
-        })?;
+        let raw = v.as_deref().ok_or_else(|| ApiError::bad_request("MISSING_ARGUMENT", format!("{name} is required")))?;
+        let ms = parse_datetime(raw)
+            .ok_or_else(|| ApiError::bad_request("INVALID_QUERY_FILTER_OPERATOR", format!("Unable to parse {name}: '{raw}'")))?;
         Ok(ms - ms.rem_euclid(1000))
     };
     let start = parse("start", &w.start)?;
@@ -243,24 +250,18 @@ async fn get_deleted(
     }
     let latest = end.min(now);
     let latest = latest - latest.rem_euclid(60_000);
-    let earliest_available = table
-        .delete_log()
-        .iter()
-        .map(|(_, at)| *at)
-        .min()
-        .unwrap_or(now - Duration::days(RECYCLE_BIN_DAYS).num_milliseconds());
+    let earliest_available =
+        table.delete_log().iter().map(|(_, at)| *at).min().unwrap_or(now - Duration::days(RECYCLE_BIN_DAYS).num_milliseconds());
     let mut deleted: Vec<(SfId, i64)> =
         table.delete_log().iter().filter(|(_, at)| *at >= start && *at <= latest).copied().collect();
     if deleted.len() > MAX_IDS {
         return Err(ApiError::bad_request("EXCEEDED_ID_LIMIT", "record limit reached. modify filter criteria"));
     }
     deleted.sort_by_key(|(id, at)| (*at, *id));
-    let records: Vec<J> =
-        deleted.iter().map(|(id, at)| json!({ "deletedDate": rest_ts(*at), "id": id.as_str() })).collect();
+    let records: Vec<J> = deleted.iter().map(|(id, at)| json!({ "deletedDate": rest_ts(*at), "id": id.as_str() })).collect();
     Ok(json_ok(&json!({
         "deletedRecords": records,
         "earliestDateAvailable": rest_ts(earliest_available - earliest_available.rem_euclid(60_000)),
         "latestDateCovered": rest_ts(latest),
     })))
 }
-

@@ -107,10 +107,7 @@ pub fn parse_version_segment(seg: &str) -> Result<ApiVersion, ApiError> {
     if seg == "latest" {
         return Ok(ApiVersion(format!("{MAX_VERSION}.0")));
     }
-    let parsed = seg
-        .strip_prefix('v')
-        .and_then(|v| v.strip_suffix(".0"))
-        .and_then(|m| m.parse::<u32>().ok());
+    let parsed = seg.strip_prefix('v').and_then(|v| v.strip_suffix(".0")).and_then(|m| m.parse::<u32>().ok());
     match parsed {
         Some(m) if (MIN_VERSION..=MAX_VERSION).contains(&m) => Ok(ApiVersion(format!("{m}.0"))),
         Some(m) if (7..MIN_VERSION).contains(&m) => Err(ApiError::new(

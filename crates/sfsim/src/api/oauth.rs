@@ -335,7 +335,8 @@ fn authorization_code(state: &AppState, params: &Params, headers: &HeaderMap) ->
     // A PKCE verifier replaces the secret for public clients; a secret, if sent, must match.
     match &entry.challenge {
         Some((challenge, method)) => {
-            let verifier = params.get("code_verifier").ok_or_else(|| OAuthError::new("invalid_grant", "invalid code verifier"))?;
+            let verifier =
+                params.get("code_verifier").ok_or_else(|| OAuthError::new("invalid_grant", "invalid code verifier"))?;
             if !verifier_matches(verifier, challenge, *method) {
                 return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
             }
@@ -348,13 +349,7 @@ fn authorization_code(state: &AppState, params: &Params, headers: &HeaderMap) ->
     entry.used = true;
     let scope = entry.scope.clone();
     let refresh_scope = scope.split(' ').any(|s| s == "refresh_token" || s == "offline_access").then(|| scope.clone());
-    Ok(Grant {
-        user_id: entry.user_id,
-        client_id: entry.client_id.clone(),
-        scope: Some(scope),
-        signed: true,
-        refresh_scope,
-    })
+    Ok(Grant { user_id: entry.user_id, client_id: entry.client_id.clone(), scope: Some(scope), signed: true, refresh_scope })
 }
 
 fn verifier_matches(verifier: &str, challenge: &str, method: ChallengeMethod) -> bool {
@@ -465,7 +460,10 @@ async fn authorize(State(state): State<AppState>, Query(params): Query<HashMap<S
         Some(requested) => {
             let scopes: Vec<&str> = requested.split([' ', '+']).filter(|s| !s.is_empty()).collect();
             if scopes.iter().any(|s| !APP_SCOPES.contains(s) && *s != "offline_access") {
-                return redirect_with(vec![("error", "invalid_scope"), ("error_description", "the requested scope is not allowed")]);
+                return redirect_with(vec![
+                    ("error", "invalid_scope"),
+                    ("error_description", "the requested scope is not allowed"),
+                ]);
             }
             scopes.join(" ")
         }
@@ -527,9 +525,12 @@ fn revoke(state: &AppState, params: &Params) -> Response {
         tracing::debug!("token revoked");
         return (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response();
     }
-    let body = serde_urlencoded::to_string([("error", "unsupported_token_type"), ("error_description", "this token type is not supported")])
-        .unwrap_or_default()
-        .replace('+', "%20");
+    let body = serde_urlencoded::to_string([
+        ("error", "unsupported_token_type"),
+        ("error_description", "this token type is not supported"),
+    ])
+    .unwrap_or_default()
+    .replace('+', "%20");
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "application/x-www-form-urlencoded"), (header::CACHE_CONTROL, "no-store")],

@@ -94,10 +94,7 @@ impl CursorStore {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/query", get(query))
-        .route("/queryAll", get(query_all))
-        .route("/query/{locator}", get(query_more))
+    Router::new().route("/query", get(query)).route("/queryAll", get(query_all)).route("/query/{locator}", get(query_more))
 }
 
 async fn query(

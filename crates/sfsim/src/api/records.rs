@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use axum::{Extension, Router};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde_json::{Map, Value as J, json};
 use tidemark_core::SfId;
 
@@ -64,7 +64,9 @@ pub(crate) fn record_inputs(record: &Map<String, J>) -> Vec<(&str, Input<'_>)> {
 fn expect_object(body: &J, object: &str) -> Result<(), ApiError> {
     match body {
         J::Object(_) => Ok(()),
-        J::Array(_) => Err(ApiError::json_parser_error(format!("Cannot deserialize instance of {object} from START_ARRAY value"))),
+        J::Array(_) => {
+            Err(ApiError::json_parser_error(format!("Cannot deserialize instance of {object} from START_ARRAY value")))
+        }
         _ => Err(ApiError::json_parser_error(format!("Cannot deserialize instance of {object} from VALUE_STRING value"))),
     }
 }
@@ -75,10 +77,8 @@ pub(crate) fn record_errors_response(status: StatusCode, errors: &[RecordError])
     if let Some(e) = errors.iter().find(|e| e.status_code == "INVALID_FIELD") {
         return ApiError::new(status, "INVALID_FIELD", e.message.clone()).into_response();
     }
-    let body: Vec<J> = errors
-        .iter()
-        .map(|e| json!({ "message": e.message, "errorCode": e.status_code, "fields": e.fields }))
-        .collect();
+    let body: Vec<J> =
+        errors.iter().map(|e| json!({ "message": e.message, "errorCode": e.status_code, "fields": e.fields })).collect();
     json_response(status, &J::Array(body))
 }
 
@@ -128,7 +128,8 @@ impl IntoResponse for Missing {
 
 /// A live record of `table` by id.
 fn find_row<'o>(table: &'o ObjectTable, id: &str) -> Result<(SfId, &'o Row), Missing> {
-    let found = SfId::parse(id).ok().filter(|p| p.key_prefix() == table.def.key_prefix).and_then(|p| table.get(&p).map(|r| (p, r)));
+    let found =
+        SfId::parse(id).ok().filter(|p| p.key_prefix() == table.def.key_prefix).and_then(|p| table.get(&p).map(|r| (p, r)));
     match found {
         Some((_, row)) if table.is_deleted(row) => Err(Missing::Deleted),
         Some(found) => Ok(found),
@@ -342,7 +343,8 @@ fn upsert_with(
         let target = if value.is_empty() { lock_target_of(record) } else { Some(value.to_owned()) };
         return Ok(record_errors_response(StatusCode::BAD_REQUEST, &[lock_error(target.as_deref())]));
     }
-    let inputs: Vec<(&str, Input<'_>)> = record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();
+    let inputs: Vec<(&str, Input<'_>)> =
+        record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();
     let result = state.org.write().api_upsert(&name, &key_name, value, &inputs);
     let modern = v.major() >= 46;
     Ok(match result {
@@ -400,7 +402,11 @@ async fn retrieve_by_external_id(
     }
 }
 
-async fn delete_by_external_id(State(state): State<AppState>, Extension(v): VersionExt, Path(params): Params) -> Result<Response, ApiError> {
+async fn delete_by_external_id(
+    State(state): State<AppState>,
+    Extension(v): VersionExt,
+    Path(params): Params,
+) -> Result<Response, ApiError> {
     let (name, ids) = {
         let org = state.org.read();
         external_matches(&org, param(&params, "object"), param(&params, "key"), param(&params, "value"))?

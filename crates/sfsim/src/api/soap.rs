@@ -36,9 +36,15 @@ pub fn routes() -> Router<AppState> {
 /// What the envelope asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SoapRequest {
-    Login { username: String, password: String },
+    Login {
+        username: String,
+        password: String,
+    },
     /// Any other operation, by namespace and local name.
-    Other { namespace: String, operation: String },
+    Other {
+        namespace: String,
+        operation: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,7 +124,11 @@ async fn soap_partner(State(state): State<AppState>, Path(version): Path<String>
     handle(&state, &version, &body)
 }
 
-async fn soap_partner_with_org(State(state): State<AppState>, Path((version, _org)): Path<(String, String)>, body: Bytes) -> Response {
+async fn soap_partner_with_org(
+    State(state): State<AppState>,
+    Path((version, _org)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     handle(&state, &version, &body)
 }
 
@@ -275,10 +285,7 @@ mod tests {
     #[test]
     fn other_operations_and_broken_envelopes() {
         let xml = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><query xmlns="urn:partner.soap.sforce.com"/></s:Body></s:Envelope>"#;
-        assert_eq!(
-            parse_request(xml).unwrap(),
-            SoapRequest::Other { namespace: PARTNER_NS.into(), operation: "query".into() }
-        );
+        assert_eq!(parse_request(xml).unwrap(), SoapRequest::Other { namespace: PARTNER_NS.into(), operation: "query".into() });
         // `login` outside the partner namespace is not the partner login.
         let xml = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><login><username>u</username></login></s:Body></s:Envelope>"#;
         assert!(matches!(parse_request(xml).unwrap(), SoapRequest::Other { .. }));

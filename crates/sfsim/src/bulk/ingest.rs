@@ -103,9 +103,7 @@ pub fn plan(org: &Org, spec: &IngestSpec, header: &[String]) -> Result<Plan, Str
             columns.push(Column::Field(field.name.clone()));
         }
     }
-    let position = |wanted: &str| {
-        columns.iter().position(|c| matches!(c, Column::Field(f) if f.eq_ignore_ascii_case(wanted)))
-    };
+    let position = |wanted: &str| columns.iter().position(|c| matches!(c, Column::Field(f) if f.eq_ignore_ascii_case(wanted)));
     let id_column = position("Id");
     let key_column = match (spec.operation, &spec.external_id_field) {
         (Operation::Upsert, Some(key)) => Some(position(key).ok_or_else(|| not_found(key))?),
@@ -120,9 +118,15 @@ pub fn plan(org: &Org, spec: &IngestSpec, header: &[String]) -> Result<Plan, Str
 /// The outcome of one row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOutcome {
-    Success { id: SfId, created: bool },
+    Success {
+        id: SfId,
+        created: bool,
+    },
     /// `id` is the record's id when the row named one; `error` is the `sf__Error` text.
-    Failure { id: Option<String>, error: String },
+    Failure {
+        id: Option<String>,
+        error: String,
+    },
 }
 
 impl RowOutcome {
@@ -253,7 +257,9 @@ pub fn process_row(org: &mut Org, spec: &IngestSpec, plan: &Plan, parents: &mut 
             _ => {
                 let e = RecordError::new(
                     "INVALID_FIELD",
-                    format!("Foreign key external ID: {value} matched more than one record for field {lookup_field} in entity {parent}"),
+                    format!(
+                        "Foreign key external ID: {value} matched more than one record for field {lookup_field} in entity {parent}"
+                    ),
                     vec![],
                 );
                 return failure(row_id, &e);

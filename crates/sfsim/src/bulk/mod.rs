@@ -221,10 +221,7 @@ pub fn unsupported_reason(org: &Org, query: &SoqlQuery) -> Option<String> {
         return Some("FUNCTIONALITY_NOT_ENABLED: Aggregate queries are not supported in Bulk Query".to_owned());
     }
     let table = org.table(query.object())?;
-    let compound = query
-        .columns()
-        .iter()
-        .any(|c| table.def.field(c).is_some_and(|f| f.field_type.is_compound()));
+    let compound = query.columns().iter().any(|c| table.def.field(c).is_some_and(|f| f.field_type.is_compound()));
     compound.then(|| "FUNCTIONALITY_NOT_ENABLED: Selecting compound data not supported in Bulk Query".to_owned())
 }
 
@@ -281,9 +278,10 @@ pub fn job_list_page<T>(
 ) -> Result<serde_json::Value, crate::api::ApiError> {
     let offset = match query_locator {
         None => 0,
-        Some(loc) => loc.rsplit_once('-').and_then(|(_, n)| n.parse::<usize>().ok()).ok_or_else(|| {
-            crate::api::ApiError::bad_request("INVALIDLOCATOR", format!("Invalid queryLocator: {loc}"))
-        })?,
+        Some(loc) => loc
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse::<usize>().ok())
+            .ok_or_else(|| crate::api::ApiError::bad_request("INVALIDLOCATOR", format!("Invalid queryLocator: {loc}")))?,
     };
     let page: Vec<serde_json::Value> = jobs.iter().skip(offset).take(LIST_PAGE).map(info).collect();
     let next_offset = offset + page.len();

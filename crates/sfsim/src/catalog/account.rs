@@ -58,13 +58,7 @@ pub fn account() -> ObjectDef {
     o.flags.mergeable = true;
     o.flags.feed_enabled = true;
     o.add_field(system(lookup("MasterRecordId", "Master Record ID", &["Account"])));
-    o.add_field(
-        text("Name", "Account Name", 255)
-            .required()
-            .name_field()
-            .no_id_lookup()
-            .extra_type_info("switchablepersonname"),
-    );
+    o.add_field(text("Name", "Account Name", 255).required().name_field().no_id_lookup().extra_type_info("switchablepersonname"));
     o.add_field(picklist("Type", "Account Type", &ACCOUNT_TYPES, false));
     o.add_field(lookup("ParentId", "Parent Account ID", &["Account"]));
     add_standard_address(&mut o, "Billing", "Billing", "BillingAddress");

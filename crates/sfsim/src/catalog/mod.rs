@@ -19,12 +19,12 @@ pub(crate) mod consts {
     pub(crate) use super::account::{ACCOUNT_TYPES, INDUSTRIES, RATINGS, SOURCES};
     pub(crate) use super::custom::{FEATURES, INVOICE_STATUSES, PLANS, SUBSCRIPTION_STATUSES};
     pub(crate) use super::sales::{
-        CAMPAIGN_STATUSES, CAMPAIGN_TYPES, CONTACT_LEVELS, LEAD_STATUSES, OPPORTUNITY_TYPES, PRODUCT_INTERESTS,
-        SALUTATIONS, STAGES,
+        CAMPAIGN_STATUSES, CAMPAIGN_TYPES, CONTACT_LEVELS, LEAD_STATUSES, OPPORTUNITY_TYPES, PRODUCT_INTERESTS, SALUTATIONS,
+        STAGES,
     };
     pub(crate) use super::service::{
-        CASE_ORIGINS, CASE_REASONS, CASE_STATUSES, CASE_TYPES, PRIORITIES, TASK_PRIORITIES, TASK_STATUSES,
-        TASK_SUBJECTS, TIME_ZONES,
+        CASE_ORIGINS, CASE_REASONS, CASE_STATUSES, CASE_TYPES, PRIORITIES, TASK_PRIORITIES, TASK_STATUSES, TASK_SUBJECTS,
+        TIME_ZONES,
     };
 }
 
@@ -184,19 +184,8 @@ pub(crate) fn add_recently_viewed(o: &mut ObjectDef) {
     o.add_field(system(field("LastReferencedDate", FieldType::Datetime, "Last Referenced Date")));
 }
 
-pub(crate) const GEOCODE_ACCURACY: [&str; 11] = [
-    "Address",
-    "NearAddress",
-    "Block",
-    "Street",
-    "ExtendedZip",
-    "Zip",
-    "Neighborhood",
-    "City",
-    "County",
-    "State",
-    "Unknown",
-];
+pub(crate) const GEOCODE_ACCURACY: [&str; 11] =
+    ["Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip", "Neighborhood", "City", "County", "State", "Unknown"];
 
 /// A standard address: `<Prefix>Street`, `City`, `State`, `PostalCode`, `Country`, `Latitude`,
 /// `Longitude`, `GeocodeAccuracy`, then the compound `<compound>` itself.
@@ -253,12 +242,8 @@ pub(crate) fn add_custom_location(o: &mut ObjectDef, base: &str, label: &str, pr
     let compound = format!("{base}__c");
     let lat = format!("{base}__Latitude__s");
     let lon = format!("{base}__Longitude__s");
-    o.add_field(
-        number(&lat, FieldType::Double, &format!("{label} (Latitude)"), precision, scale).component_of(&compound),
-    );
-    o.add_field(
-        number(&lon, FieldType::Double, &format!("{label} (Longitude)"), precision, scale).component_of(&compound),
-    );
+    o.add_field(number(&lat, FieldType::Double, &format!("{label} (Latitude)"), precision, scale).component_of(&compound));
+    o.add_field(number(&lon, FieldType::Double, &format!("{label} (Longitude)"), precision, scale).component_of(&compound));
     o.add_field(field(&compound, FieldType::Location, label).compound(&[&lat, &lon]));
 }
 

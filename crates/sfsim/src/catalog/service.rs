@@ -12,8 +12,7 @@ pub(crate) const CASE_REASONS: [&str; 7] =
     ["Installation", "Equipment Complexity", "Performance", "Breakdown", "Equipment Design", "Feedback", "Other"];
 pub(crate) const PRIORITIES: [&str; 3] = ["High", "Medium", "Low"];
 pub(crate) const TASK_SUBJECTS: [&str; 5] = ["Call", "Email", "Send Letter", "Send Quote", "Other"];
-pub(crate) const TASK_STATUSES: [&str; 5] =
-    ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"];
+pub(crate) const TASK_STATUSES: [&str; 5] = ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"];
 pub(crate) const TASK_PRIORITIES: [&str; 3] = ["High", "Normal", "Low"];
 pub(crate) const TIME_ZONES: [&str; 5] =
     ["America/Los_Angeles", "America/New_York", "America/Chicago", "Europe/London", "Europe/Berlin"];
@@ -54,8 +53,7 @@ pub fn case() -> ObjectDef {
     o.add_field(checkbox("IsEscalated", "Escalated", false));
     o.add_field(owner());
     o.add_field(
-        number("Days_Open__c", FieldType::Double, "Days Open", 18, 0)
-            .formula(Formula::DaysSince { field: "CreatedDate".into() }),
+        number("Days_Open__c", FieldType::Double, "Days Open", 18, 0).formula(Formula::DaysSince { field: "CreatedDate".into() }),
     );
     add_recently_viewed(&mut o);
     move_audit_after(&mut o, "OwnerId");
@@ -153,12 +151,9 @@ pub fn user_license() -> ObjectDef {
 /// `Attachment`: a file on a record; `Body` is the one base64 field of the catalog.
 pub fn attachment() -> ObjectDef {
     let mut o = object("Attachment", "Attachment", "Attachments", "00P");
-    o.flags =
-        ObjectFlags { searchable: false, layoutable: false, pk_chunking_supported: false, ..ObjectFlags::default() };
+    o.flags = ObjectFlags { searchable: false, layoutable: false, pk_chunking_supported: false, ..ObjectFlags::default() };
     o.add_field(
-        lookup("ParentId", "Parent ID", &["Account", "Contact", "Opportunity", "Case", "Invoice__c"])
-            .required()
-            .create_only(),
+        lookup("ParentId", "Parent ID", &["Account", "Contact", "Opportunity", "Case", "Invoice__c"]).required().create_only(),
     );
     o.add_field(text("Name", "File Name", 255).required().name_field().no_id_lookup());
     o.add_field(checkbox("IsPrivate", "Private", false));

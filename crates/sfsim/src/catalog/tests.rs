@@ -140,8 +140,7 @@ fn each_kind_of_field_matches_a_real_sample() {
                 continue;
             }
             if &ours[k] != v {
-                mismatches
-                    .push(format!("{our_obj}.{our_name} vs {real_obj}.{real_name}: {k} ours {} real {v}", ours[k]));
+                mismatches.push(format!("{our_obj}.{our_name} vs {real_obj}.{real_name}: {k} ours {} real {v}", ours[k]));
             }
         }
         assert_eq!(ours.as_object().expect("object").len(), 57);

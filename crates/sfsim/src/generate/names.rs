@@ -312,8 +312,7 @@ pub const TITLES: [&str; 16] = [
     "Controller",
 ];
 
-pub const DEPARTMENTS: [&str; 8] =
-    ["Sales", "Marketing", "Finance", "Operations", "IT", "Procurement", "Engineering", "Support"];
+pub const DEPARTMENTS: [&str; 8] = ["Sales", "Marketing", "Finance", "Operations", "IT", "Procurement", "Engineering", "Support"];
 
 /// `(product name, product code, list price)`.
 pub const PRODUCTS: [(&str, &str, f64); 10] = [

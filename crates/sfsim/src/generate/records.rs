@@ -75,10 +75,7 @@ impl Gen<'_> {
             .s(s.Name, format!("{first} {last}"))
             .s(s.CompanyName, "Tidemark Simulated Org")
             .s(s.Email, username)
-            .s(
-                s.Alias,
-                format!("{}{}", &first[..1].to_ascii_lowercase(), slug(last).chars().take(4).collect::<String>()),
-            )
+            .s(s.Alias, format!("{}{}", &first[..1].to_ascii_lowercase(), slug(last).chars().take(4).collect::<String>()))
             .s(s.CommunityNickname, format!("{}.{}{i}", slug(first), slug(last)))
             .b(s.IsActive, true)
             .s(s.TimeZoneSidKey, TIME_ZONES[(i % TIME_ZONES.len() as u64) as usize])
@@ -500,8 +497,7 @@ impl Gen<'_> {
             .b(s.IsReminderSet, false)
             .s(s.TaskSubtype, subtype);
         if subtype == "Call" {
-            r.s(s.CallType, self.pick(&["Inbound", "Outbound"]))
-                .i(s.CallDurationInSeconds, self.rng.random_range(30..3600));
+            r.s(s.CallType, self.pick(&["Inbound", "Outbound"])).i(s.CallDurationInSeconds, self.rng.random_range(30..3600));
         }
         if self.chance(0.3) {
             r.s(s.Description, self.pick(&TASK_NOTES));
@@ -634,11 +630,7 @@ impl Gen<'_> {
         let old = self.pick(&RATINGS);
         let new = self.pick(&RATINGS);
         let mut r = Rec::with_capacity(5);
-        r.s(s.AccountId, account.id.clone())
-            .s(s.Field, "Rating")
-            .s(s.DataType, "Text")
-            .s(s.OldValue, old)
-            .s(s.NewValue, new);
+        r.s(s.AccountId, account.id.clone()).s(s.Field, "Rating").s(s.DataType, "Text").s(s.OldValue, old).s(s.NewValue, new);
         self.insert("AccountHistory", r, created, created);
     }
 

@@ -273,15 +273,7 @@ impl Org {
             return;
         }
         let seq = self.change_log.len() as u64 + 1;
-        self.change_log.push(ChangeEvent {
-            seq,
-            at_millis: self.now_millis(),
-            object: Arc::from(object),
-            id,
-            kind,
-            row,
-            detail,
-        });
+        self.change_log.push(ChangeEvent { seq, at_millis: self.now_millis(), object: Arc::from(object), id, kind, row, detail });
     }
 
     /// Records a schema change in the change log.
@@ -405,8 +397,7 @@ impl Org {
     fn purge_deleted_before(&mut self, cutoff_millis: i64) -> usize {
         let mut purged = Vec::new();
         for table in &mut self.tables {
-            let expired: Vec<SfId> =
-                table.delete_log.iter().filter(|(_, at)| *at < cutoff_millis).map(|(id, _)| *id).collect();
+            let expired: Vec<SfId> = table.delete_log.iter().filter(|(_, at)| *at < cutoff_millis).map(|(id, _)| *id).collect();
             if expired.is_empty() {
                 continue;
             }

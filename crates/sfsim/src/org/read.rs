@@ -80,9 +80,7 @@ impl Org {
                 }
             }
             Formula::Product { left, right, divisor } => {
-                let num = |name: &str| {
-                    table.def.field(name).and_then(|f| f.slot).and_then(|s| row.get(s).as_f64())
-                };
+                let num = |name: &str| table.def.field(name).and_then(|f| f.slot).and_then(|s| row.get(s).as_f64());
                 match (num(left), num(right)) {
                     (Some(a), Some(b)) if *divisor != 0.0 => Value::Double(a * b / divisor),
                     _ => Value::Null,
@@ -110,11 +108,7 @@ impl Org {
             FieldType::Address => {
                 let prefix = compound_prefix(&field.name);
                 for (key, suffix) in ADDRESS_KEYS {
-                    let component = if field.custom {
-                        format!("{prefix}__{suffix}__s")
-                    } else {
-                        format!("{prefix}{suffix}")
-                    };
+                    let component = if field.custom { format!("{prefix}__{suffix}__s") } else { format!("{prefix}{suffix}") };
                     // Standard addresses carry countryCode/stateCode only in orgs with State and
                     // Country picklists, i.e. when the code components exist (the real Account
                     // describe has none); custom addresses always carry all ten keys.

@@ -110,10 +110,7 @@ fn parse_type(s: &str) -> Result<FieldType, SchemaChangeError> {
 }
 
 fn picklist_entries(values: &[String]) -> Vec<PicklistValue> {
-    values
-        .iter()
-        .map(|v| PicklistValue { value: v.clone(), label: v.clone(), active: true, default_value: false })
-        .collect()
+    values.iter().map(|v| PicklistValue { value: v.clone(), label: v.clone(), active: true, default_value: false }).collect()
 }
 
 impl Org {
@@ -123,16 +120,7 @@ impl Org {
         let table = self.table_mut(object).ok_or_else(|| SchemaChangeError::UnknownObject(object.to_owned()))?;
         let object_name = table.def.name.clone();
         let detail = match change {
-            SchemaChange::AddField {
-                field,
-                field_type,
-                label,
-                length,
-                precision,
-                scale,
-                picklist_values,
-                reference_to,
-            } => {
+            SchemaChange::AddField { field, field_type, label, length, precision, scale, picklist_values, reference_to } => {
                 if !field.ends_with("__c") || field.len() <= 3 {
                     return Err(SchemaChangeError::NotCustom(field.clone()));
                 }
@@ -155,8 +143,7 @@ impl Org {
                     def.picklist_values = picklist_entries(values);
                 }
                 if ty == FieldType::Reference {
-                    let targets =
-                        reference_to.as_ref().filter(|t| !t.is_empty()).ok_or(SchemaChangeError::MissingReferenceTo)?;
+                    let targets = reference_to.as_ref().filter(|t| !t.is_empty()).ok_or(SchemaChangeError::MissingReferenceTo)?;
                     let mut canonical = Vec::with_capacity(targets.len());
                     for t in targets {
                         let known = known_objects.iter().find(|k| k.eq_ignore_ascii_case(t));
@@ -174,16 +161,10 @@ impl Org {
                 let mut parts = Vec::new();
                 if let Some(l) = length {
                     if !f.field_type.is_textual() && f.field_type != FieldType::Textarea {
-                        return Err(SchemaChangeError::NotWider(format!(
-                            "length applies to text fields, not {}",
-                            f.field_type
-                        )));
+                        return Err(SchemaChangeError::NotWider(format!("length applies to text fields, not {}", f.field_type)));
                     }
                     if *l <= f.length {
-                        return Err(SchemaChangeError::NotWider(format!(
-                            "new length {l} is not longer than {}",
-                            f.length
-                        )));
+                        return Err(SchemaChangeError::NotWider(format!("new length {l} is not longer than {}", f.length)));
                     }
                     parts.push(format!("length {}→{l}", f.length));
                     f.length = *l;
@@ -210,19 +191,14 @@ impl Org {
                 if let Some(t) = to_type {
                     let to = parse_type(t)?;
                     if !(f.field_type == FieldType::Int && matches!(to, FieldType::Double | FieldType::Long)) {
-                        return Err(SchemaChangeError::NotWider(format!(
-                            "type {} cannot be widened to {to}",
-                            f.field_type
-                        )));
+                        return Err(SchemaChangeError::NotWider(format!("type {} cannot be widened to {to}", f.field_type)));
                     }
                     parts.push(format!("type {}→{to}", f.field_type));
                     let widened = FieldDef { slot: f.slot, ..FieldDef::new(&f.name, to).label(&f.label) };
                     *f = widened;
                 }
                 if parts.is_empty() {
-                    return Err(SchemaChangeError::NotWider(
-                        "nothing to widen: give length, precision/scale or type".into(),
-                    ));
+                    return Err(SchemaChangeError::NotWider("nothing to widen: give length, precision/scale or type".into()));
                 }
                 format!("widen_field {field}: {}", parts.join(", "))
             }
@@ -292,9 +268,7 @@ fn formula_uses(f: &FieldDef, name: &str) -> bool {
     use crate::schema::Formula;
     match &f.formula {
         Some(Formula::ParentField { reference_field, .. }) => reference_field.eq_ignore_ascii_case(name),
-        Some(Formula::Product { left, right, .. }) => {
-            left.eq_ignore_ascii_case(name) || right.eq_ignore_ascii_case(name)
-        }
+        Some(Formula::Product { left, right, .. }) => left.eq_ignore_ascii_case(name) || right.eq_ignore_ascii_case(name),
         Some(Formula::DaysSince { field }) => field.eq_ignore_ascii_case(name),
         None => false,
     }
@@ -324,21 +298,16 @@ fn convert_value(v: ValueRef<'_>, old: &FieldDef, to: FieldType) -> Value {
             ValueRef::Int(i) => Value::Int(i),
             ValueRef::Double(d) => Value::Int(d.round() as i64),
             ValueRef::Bool(b) => Value::Int(i64::from(b)),
-            ValueRef::Str(s) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|d| d.is_finite())
-                .map_or(Value::Null, |d| Value::Int(d.round() as i64)),
+            ValueRef::Str(s) => {
+                s.trim().parse::<f64>().ok().filter(|d| d.is_finite()).map_or(Value::Null, |d| Value::Int(d.round() as i64))
+            }
             _ => Value::Null,
         },
         FieldType::Double | FieldType::Currency | FieldType::Percent => match v {
             ValueRef::Int(i) => Value::Double(i as f64),
             ValueRef::Double(d) => Value::Double(d),
             ValueRef::Bool(b) => Value::Double(if b { 1.0 } else { 0.0 }),
-            ValueRef::Str(s) => {
-                s.trim().parse::<f64>().ok().filter(|d| d.is_finite()).map_or(Value::Null, Value::Double)
-            }
+            ValueRef::Str(s) => s.trim().parse::<f64>().ok().filter(|d| d.is_finite()).map_or(Value::Null, Value::Double),
             _ => Value::Null,
         },
         FieldType::Boolean => match v {
@@ -438,36 +407,18 @@ mod tests {
         };
         org.apply_schema_change("thing__c", &add).unwrap();
         assert_eq!(org.apply_schema_change("Thing__c", &add), Err(SchemaChangeError::FieldExists("Tier__c".into())));
-        let widen = SchemaChange::WidenField {
-            field: "Code__c".into(),
-            length: Some(255),
-            precision: None,
-            scale: None,
-            to_type: None,
-        };
+        let widen =
+            SchemaChange::WidenField { field: "Code__c".into(), length: Some(255), precision: None, scale: None, to_type: None };
         org.apply_schema_change("Thing__c", &widen).unwrap();
         assert_eq!(org.table("Thing__c").unwrap().def.field("Code__c").unwrap().length, 255);
-        let narrow = SchemaChange::WidenField {
-            field: "Code__c".into(),
-            length: Some(10),
-            precision: None,
-            scale: None,
-            to_type: None,
-        };
+        let narrow =
+            SchemaChange::WidenField { field: "Code__c".into(), length: Some(10), precision: None, scale: None, to_type: None };
         assert_eq!(org.apply_schema_change("Thing__c", &narrow).unwrap_err().field(), "length");
-        let to_int = SchemaChange::ChangeType {
-            field: "Code__c".into(),
-            to_type: "double".into(),
-            length: None,
-            picklist_values: None,
-        };
+        let to_int =
+            SchemaChange::ChangeType { field: "Code__c".into(), to_type: "double".into(), length: None, picklist_values: None };
         org.apply_schema_change("Thing__c", &to_int).unwrap();
-        let to_text = SchemaChange::ChangeType {
-            field: "Count__c".into(),
-            to_type: "string".into(),
-            length: None,
-            picklist_values: None,
-        };
+        let to_text =
+            SchemaChange::ChangeType { field: "Count__c".into(), to_type: "string".into(), length: None, picklist_values: None };
         org.apply_schema_change("Thing__c", &to_text).unwrap();
         let (table, row) = org.find(&id).unwrap();
         assert_eq!(row.get(table.def.slot("Code__c")), ValueRef::Double(42.0));

@@ -103,9 +103,9 @@ fn check_reference(org: &Org, field: &FieldDef, s: &str) -> Result<(), RecordErr
     if id == org.integration_user && field.reference_to.iter().any(|r| r.eq_ignore_ascii_case("User")) {
         return Ok(());
     }
-    let table = org.table_for_id(&id).filter(|t| {
-        field.reference_to.is_empty() || field.reference_to.iter().any(|r| r.eq_ignore_ascii_case(&t.def.name))
-    });
+    let table = org
+        .table_for_id(&id)
+        .filter(|t| field.reference_to.is_empty() || field.reference_to.iter().any(|r| r.eq_ignore_ascii_case(&t.def.name)));
     let Some(table) = table else {
         return Err(RecordError::new(
             "INVALID_CROSS_REFERENCE_KEY",

@@ -57,11 +57,7 @@ pub enum UpsertOutcome {
 }
 
 fn invalid_field(object: &str, field: &str) -> RecordError {
-    RecordError::new(
-        "INVALID_FIELD",
-        format!("No such column '{field}' on sobject of type {object}"),
-        vec![field.to_owned()],
-    )
+    RecordError::new("INVALID_FIELD", format!("No such column '{field}' on sobject of type {object}"), vec![field.to_owned()])
 }
 
 fn not_writable(field: &str) -> RecordError {
@@ -154,11 +150,7 @@ fn coerce_number(field: &FieldDef, n: f64, shown: &str) -> Result<Option<Value>,
 }
 
 /// Resolves and coerces inputs for `def`, checking that each field exists and is writable.
-fn resolve(
-    def: &ObjectDef,
-    inputs: &FieldInputs<'_>,
-    is_insert: bool,
-) -> Result<Vec<(usize, Value)>, Vec<RecordError>> {
+fn resolve(def: &ObjectDef, inputs: &FieldInputs<'_>, is_insert: bool) -> Result<Vec<(usize, Value)>, Vec<RecordError>> {
     let mut out = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
     for (name, input) in inputs {
@@ -376,7 +368,12 @@ impl Org {
     }
 
     /// [`Org::api_delete`] inside an all-or-none transaction.
-    pub fn api_delete_in(&mut self, mut tx: Option<&mut Transaction>, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
+    pub fn api_delete_in(
+        &mut self,
+        mut tx: Option<&mut Transaction>,
+        object: Option<&str>,
+        id: &str,
+    ) -> Result<SfId, RecordError> {
         let id = self.existing_live_id(object, id)?;
         let table = self.table_for_id(&id).expect("existing id has a table");
         if !table.def.flags.deletable {
@@ -476,8 +473,8 @@ impl Org {
                             continue;
                         }
                         let child = table.id_of(row);
-                        let same_delete = deleted_at
-                            .is_none_or(|at| table.delete_log().iter().any(|(d, t)| *d == child && *t == at));
+                        let same_delete =
+                            deleted_at.is_none_or(|at| table.delete_log().iter().any(|(d, t)| *d == child && *t == at));
                         if same_delete && !out.contains(&child) {
                             out.push(child);
                             next.push(child);
@@ -610,11 +607,7 @@ fn invalid_cross_reference() -> RecordError {
 }
 
 fn external_field_not_found(field: &str) -> RecordError {
-    RecordError::new(
-        "NOT_FOUND",
-        format!("Provided external ID field does not exist or is not accessible: {field}"),
-        vec![],
-    )
+    RecordError::new("NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}"), vec![])
 }
 
 fn org_error(e: OrgError) -> RecordError {

@@ -113,10 +113,9 @@ impl From<&FieldDef> for FieldDto {
             compound_field_name: f.compound_field_name.clone(),
             components: f.components.clone(),
             formula: f.formula.as_ref().map(|fm| match fm {
-                Formula::ParentField { reference_field, parent_field } => FormulaDto::ParentField {
-                    reference_field: reference_field.clone(),
-                    parent_field: parent_field.clone(),
-                },
+                Formula::ParentField { reference_field, parent_field } => {
+                    FormulaDto::ParentField { reference_field: reference_field.clone(), parent_field: parent_field.clone() }
+                }
                 Formula::Product { left, right, divisor } => {
                     FormulaDto::Product { left: left.clone(), right: right.clone(), divisor: *divisor }
                 }
@@ -151,9 +150,7 @@ impl From<FieldDto> for FieldDef {
         f.compound_field_name = d.compound_field_name;
         f.components = d.components;
         f.formula = d.formula.map(|fm| match fm {
-            FormulaDto::ParentField { reference_field, parent_field } => {
-                Formula::ParentField { reference_field, parent_field }
-            }
+            FormulaDto::ParentField { reference_field, parent_field } => Formula::ParentField { reference_field, parent_field },
             FormulaDto::Product { left, right, divisor } => Formula::Product { left, right, divisor },
             FormulaDto::DaysSince { field } => Formula::DaysSince { field },
         });

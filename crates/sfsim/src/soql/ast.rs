@@ -44,9 +44,16 @@ impl AggFn {
 pub enum SelectItem {
     Field(PathExpr),
     /// `COUNT()` with no argument: the row count only.
-    CountStar { offset: usize },
+    CountStar {
+        offset: usize,
+    },
     /// `COUNT(Id)`, `SUM(Amount) total`, …
-    Aggregate { func: AggFn, arg: PathExpr, alias: Option<String>, offset: usize },
+    Aggregate {
+        func: AggFn,
+        arg: PathExpr,
+        alias: Option<String>,
+        offset: usize,
+    },
     /// A parent-to-child subquery `(SELECT … FROM Contacts)`.
     Subquery(Box<Statement>),
 }

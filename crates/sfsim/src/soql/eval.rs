@@ -7,16 +7,30 @@ use tidemark_core::FieldType;
 
 use super::ast::AggFn;
 use super::lexer::CmpOp;
-use super::plan::{AggColumn, AggKind, FieldPath, LikeTok, OrderKey, Operand, Pred};
+use super::plan::{AggColumn, AggKind, FieldPath, LikeTok, Operand, OrderKey, Pred};
 use crate::org::read::FieldValue;
 use crate::org::{ObjectTable, Org};
 use crate::row::Row;
 use crate::value::{Value, ValueRef};
 
 const RELATIVE_DATES: &[&str] = &[
-    "YESTERDAY", "TODAY", "TOMORROW", "LAST_WEEK", "THIS_WEEK", "NEXT_WEEK", "LAST_MONTH", "THIS_MONTH",
-    "NEXT_MONTH", "LAST_YEAR", "THIS_YEAR", "NEXT_YEAR", "LAST_90_DAYS", "NEXT_90_DAYS", "LAST_N_DAYS",
-    "NEXT_N_DAYS", "N_DAYS_AGO",
+    "YESTERDAY",
+    "TODAY",
+    "TOMORROW",
+    "LAST_WEEK",
+    "THIS_WEEK",
+    "NEXT_WEEK",
+    "LAST_MONTH",
+    "THIS_MONTH",
+    "NEXT_MONTH",
+    "LAST_YEAR",
+    "THIS_YEAR",
+    "NEXT_YEAR",
+    "LAST_90_DAYS",
+    "NEXT_90_DAYS",
+    "LAST_N_DAYS",
+    "NEXT_N_DAYS",
+    "N_DAYS_AGO",
 ];
 
 /// Whether `word` (upper-case) is a relative date literal.
@@ -240,8 +254,20 @@ pub fn sort_rows(org: &Org, table: &ObjectTable, rows: &mut Vec<Row>, keys: &[Or
             let (x, y) = (&vals[a + i], &vals[b + i]);
             let ord = match (matches!(x, SortVal::Null), matches!(y, SortVal::Null)) {
                 (true, true) => Ordering::Equal,
-                (true, false) => if key.nulls_first { Ordering::Less } else { Ordering::Greater },
-                (false, true) => if key.nulls_first { Ordering::Greater } else { Ordering::Less },
+                (true, false) => {
+                    if key.nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if key.nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
                 (false, false) => {
                     let o = cmp_non_null(x, y);
                     if key.descending { o.reverse() } else { o }

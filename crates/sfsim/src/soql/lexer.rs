@@ -141,9 +141,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SoqlError> {
                 i = next;
                 TokKind::Str(s)
             }
-            b'0'..=b'9' | b'-' | b'+'
-                if c.is_ascii_digit() || bytes.get(i + 1).is_some_and(u8::is_ascii_digit) =>
-            {
+            b'0'..=b'9' | b'-' | b'+' if c.is_ascii_digit() || bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 if let Some((kind, next)) = lex_date_or_datetime(bytes, i) {
                     i = next;
                     kind
@@ -170,10 +168,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SoqlError> {
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');
                 let (row, col) = position(src, i);
-                return Err(SoqlError::malformed(format!(
-                    "line {row}:{} no viable alternative at character '{ch}'",
-                    col - 1
-                )));
+                return Err(SoqlError::malformed(format!("line {row}:{} no viable alternative at character '{ch}'", col - 1)));
             }
         };
         out.push(Token { kind, start, end: i });

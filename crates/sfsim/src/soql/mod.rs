@@ -315,11 +315,19 @@ fn scan(org: &Org, table: &ObjectTable, plan: &Resolved, include_deleted: bool, 
 ///
 /// The child table is scanned per parent record: subqueries are rare in sync traffic, and this
 /// keeps cursors free of per-query indexes.
-pub(crate) fn child_records(org: &Org, version: &str, parent: &ObjectTable, parent_row: &Row, reference: &plan::FieldLookup, plan: &Resolved) -> J {
+pub(crate) fn child_records(
+    org: &Org,
+    version: &str,
+    parent: &ObjectTable,
+    parent_row: &Row,
+    reference: &plan::FieldLookup,
+    plan: &Resolved,
+) -> J {
     let Some(child) = org.table(&plan.object) else { return J::Null };
     let Some(ref_slot) = reference.resolve(&child.def).and_then(|f| f.slot) else { return J::Null };
     let parent_id = parent.id_of(parent_row);
-    let mut rows = scan(org, child, plan, false, |r| r.get(ref_slot).as_str().is_some_and(|s| s.get(..15) == Some(parent_id.short())));
+    let mut rows =
+        scan(org, child, plan, false, |r| r.get(ref_slot).as_str().is_some_and(|s| s.get(..15) == Some(parent_id.short())));
     eval::sort_rows(org, child, &mut rows, &plan.order_by);
     apply_window(&mut rows, plan.offset.unwrap_or(0) as usize, plan.limit);
     if rows.is_empty() {

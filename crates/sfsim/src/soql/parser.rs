@@ -11,8 +11,8 @@ pub const MAX_LITERAL_CHARS: usize = 4_000;
 
 /// Words that end a field list or a condition: they can never be read as a field name or alias.
 const RESERVED: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "GROUP", "BY", "LIMIT", "OFFSET",
-    "HAVING", "ASC", "DESC", "NULLS", "WITH", "USING", "FOR", "INCLUDES", "EXCLUDES", "NULL", "TRUE", "FALSE",
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "GROUP", "BY", "LIMIT", "OFFSET", "HAVING", "ASC",
+    "DESC", "NULLS", "WITH", "USING", "FOR", "INCLUDES", "EXCLUDES", "NULL", "TRUE", "FALSE",
 ];
 
 pub fn parse(src: &str) -> Result<Statement, SoqlError> {
@@ -52,12 +52,7 @@ impl<'s> Parser<'s> {
     }
 
     fn unexpected(&self, tok: &Token) -> SoqlError {
-        SoqlError::located(
-            self.src,
-            tok.start,
-            "MALFORMED_QUERY",
-            &format!("unexpected token: '{}'", tok.display(self.src)),
-        )
+        SoqlError::located(self.src, tok.start, "MALFORMED_QUERY", &format!("unexpected token: '{}'", tok.display(self.src)))
     }
 
     fn at_kw(&self, kw: &str) -> bool {
@@ -395,7 +390,10 @@ mod tests {
     fn syntax_errors_point_at_the_token() {
         let e = parse("SELECT Id, Name, From Account").unwrap_err();
         assert_eq!(e.error_code, "MALFORMED_QUERY");
-        assert_eq!(e.message, "\nSELECT Id, Name, From Account\n                 ^\nERROR at Row:1:Column:18\nunexpected token: 'From'");
+        assert_eq!(
+            e.message,
+            "\nSELECT Id, Name, From Account\n                 ^\nERROR at Row:1:Column:18\nunexpected token: 'From'"
+        );
         let e = parse("SELECT Id FROM Account WHERE Name = 'a' AND Id = 'b' OR Id = 'c'").unwrap_err();
         assert!(e.message.ends_with("unexpected token: 'OR'"), "{}", e.message);
         let e = parse("SELECT Id FROM Account WHERE").unwrap_err();

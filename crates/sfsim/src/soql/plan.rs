@@ -123,10 +123,20 @@ pub struct OrderKey {
 /// How a REST record is shaped: fields in SELECT order, parent relationships nested.
 #[derive(Debug, Clone)]
 pub enum OutNode {
-    Field { field: FieldLookup },
-    Parent { key: String, hop: FieldLookup, children: Vec<OutNode> },
+    Field {
+        field: FieldLookup,
+    },
+    Parent {
+        key: String,
+        hop: FieldLookup,
+        children: Vec<OutNode>,
+    },
     /// A parent-to-child subquery: records of another object whose `reference` points here.
-    Children { key: String, reference: FieldLookup, plan: Box<super::resolve::Resolved> },
+    Children {
+        key: String,
+        reference: FieldLookup,
+        plan: Box<super::resolve::Resolved>,
+    },
 }
 
 /// One column of an aggregate query's result.
@@ -140,7 +150,10 @@ pub struct AggColumn {
 pub enum AggKind {
     /// A GROUP BY field.
     Group(FieldPath),
-    Func { func: AggFn, arg: FieldPath },
+    Func {
+        func: AggFn,
+        arg: FieldPath,
+    },
 }
 
 /// What the query selects.

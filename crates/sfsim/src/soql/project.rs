@@ -196,7 +196,10 @@ pub fn write_json_rows(org: &Org, version: &str, table: &ObjectTable, rows: &[Ro
         })
         .collect();
     let id_slot = usize::from(table.def.slot("Id"));
-    let last_slot = columns.iter().filter_map(|(_, c)| if let JsonColumn::Slot(s, _) = c { Some(*s) } else { None }).fold(id_slot, usize::max);
+    let last_slot = columns
+        .iter()
+        .filter_map(|(_, c)| if let JsonColumn::Slot(s, _) = c { Some(*s) } else { None })
+        .fold(id_slot, usize::max);
     let type_json = json_bytes(&table.def.name);
     let url_prefix = format!("\"/services/data/v{version}/sobjects/{}/", table.def.name);
     let mut decoder = SlotDecoder::new(table, last_slot);
@@ -375,7 +378,13 @@ mod tests {
 
     #[test]
     fn fast_formatters_agree_with_the_reference_ones() {
-        for s in ["1970-01-01T00:00:00Z", "2024-02-29T23:59:59.999Z", "1969-12-31T23:59:59.001Z", "2000-03-01T12:34:56.078Z", "1600-02-29T00:00:00Z"] {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59.999Z",
+            "1969-12-31T23:59:59.001Z",
+            "2000-03-01T12:34:56.078Z",
+            "1600-02-29T00:00:00Z",
+        ] {
             let ms = parse_datetime(s).unwrap();
             let mut out = String::new();
             write_datetime_bulk(ms, &mut out);

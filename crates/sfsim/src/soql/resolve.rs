@@ -6,7 +6,7 @@ use tidemark_core::{FieldType, SfId};
 use super::SoqlError;
 use super::ast::{AggFn, CondExpr, Literal, PathExpr, SelectItem, Statement};
 use super::lexer::CmpOp;
-use super::plan::{AggColumn, AggKind, FieldLookup, FieldPath, LikeTok, OrderKey, OutNode, Operand, Pred, Selection};
+use super::plan::{AggColumn, AggKind, FieldLookup, FieldPath, LikeTok, Operand, OrderKey, OutNode, Pred, Selection};
 use crate::org::Org;
 use crate::schema::{FieldDef, ObjectDef};
 use crate::value::{date_to_days, parse_date, parse_datetime, parse_time};
@@ -304,7 +304,10 @@ impl<'a> Resolver<'a> {
                     return Err(self.err(
                         *value_offset,
                         "INVALID_FIELD",
-                        &format!("Invalid operator on {} field: LIKE", fp.field_type.soap_type().trim_start_matches("xsd:").trim_start_matches("tns:")),
+                        &format!(
+                            "Invalid operator on {} field: LIKE",
+                            fp.field_type.soap_type().trim_start_matches("xsd:").trim_start_matches("tns:")
+                        ),
                     ));
                 }
                 Pred::Like { path: fp, pattern: like_pattern(pattern) }
@@ -329,7 +332,11 @@ impl<'a> Resolver<'a> {
         let name = &fp.field.name;
         let wrong_type = |type_name: &str, quoted: bool| {
             let tail = if quoted { "should be enclosed in quotes" } else { "should not be enclosed in quotes" };
-            self.err(at, "INVALID_FIELD", &format!("value of filter criterion for field '{name}' must be of type {type_name} and {tail}"))
+            self.err(
+                at,
+                "INVALID_FIELD",
+                &format!("value of filter criterion for field '{name}' must be of type {type_name} and {tail}"),
+            )
         };
         if matches!(lit, Literal::Null) {
             return Ok(Operand::Null);
@@ -400,10 +407,7 @@ fn insert_out(tree: &mut Vec<OutNode>, root: &ObjectDef, org: &Org, path: &Field
     let mut level = tree;
     let mut def = root;
     for hop in &path.hops {
-        let rel = hop
-            .resolve(def)
-            .and_then(|f| f.relationship_name.clone())
-            .unwrap_or_else(|| hop.name.clone());
+        let rel = hop.resolve(def).and_then(|f| f.relationship_name.clone()).unwrap_or_else(|| hop.name.clone());
         let pos = level.iter().position(|n| matches!(n, OutNode::Parent { key, .. } if *key == rel));
         let pos = match pos {
             Some(p) => p,
@@ -412,12 +416,7 @@ fn insert_out(tree: &mut Vec<OutNode>, root: &ObjectDef, org: &Org, path: &Field
                 level.len() - 1
             }
         };
-        def = hop
-            .resolve(def)
-            .and_then(|f| f.reference_to.first())
-            .and_then(|o| org.table(o))
-            .map(|t| &t.def)
-            .unwrap_or(def);
+        def = hop.resolve(def).and_then(|f| f.reference_to.first()).and_then(|o| org.table(o)).map(|t| &t.def).unwrap_or(def);
         let OutNode::Parent { children, .. } = &mut level[pos] else { unreachable!("just matched a parent") };
         level = children;
     }

@@ -120,7 +120,10 @@ fn datetime_literals_compare_as_instants() {
     assert_eq!(names(&org, "SELECT Name FROM Account WHERE Founded__c < LAST_N_DAYS:365"), ["Acme", "Gamma's"]);
     assert_eq!(names(&org, "SELECT Name FROM Account WHERE Founded__c = LAST_N_DAYS:400"), ["Gamma's", "delta 100%"]);
     let exact = parse_datetime("2025-01-06T09:01:00Z").unwrap();
-    assert_eq!(exact, org.table("Account").unwrap().rows()[0].get(slot(&org, "Account", "CreatedDate")).as_datetime_millis().unwrap());
+    assert_eq!(
+        exact,
+        org.table("Account").unwrap().rows()[0].get(slot(&org, "Account", "CreatedDate")).as_datetime_millis().unwrap()
+    );
 }
 
 #[test]
@@ -128,9 +131,13 @@ fn wrong_literal_types_are_invalid_field() {
     let org = seeded();
     let e = compile(&org, "SELECT Id FROM Account WHERE CreatedDate > '2024-01-01'").unwrap_err();
     assert_eq!(e.error_code, "INVALID_FIELD");
-    assert!(e.message.ends_with(
-        "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be enclosed in quotes"
-    ), "{}", e.message);
+    assert!(
+        e.message.ends_with(
+            "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be enclosed in quotes"
+        ),
+        "{}",
+        e.message
+    );
     let e = compile(&org, "SELECT Id FROM Account WHERE Name = 5").unwrap_err();
     assert!(e.message.ends_with("must be of type string and should be enclosed in quotes"), "{}", e.message);
     let e = compile(&org, "SELECT Id FROM Account WHERE Id = 'nope'").unwrap_err();
@@ -150,10 +157,7 @@ fn orders_with_nulls_and_windows() {
         names(&org, "SELECT Name FROM Account ORDER BY AnnualRevenue DESC"),
         ["Gamma's", "Alpha", "Acme", "delta 100%", "beta"]
     );
-    assert_eq!(
-        names(&org, "SELECT Name FROM Account ORDER BY AnnualRevenue ASC NULLS LAST LIMIT 2"),
-        ["delta 100%", "Acme"]
-    );
+    assert_eq!(names(&org, "SELECT Name FROM Account ORDER BY AnnualRevenue ASC NULLS LAST LIMIT 2"), ["delta 100%", "Acme"]);
     assert_eq!(names(&org, "SELECT Name FROM Account ORDER BY Name"), ["Acme", "Alpha", "beta", "delta 100%", "Gamma's"]);
     assert_eq!(names(&org, "SELECT Name FROM Account ORDER BY Name LIMIT 2 OFFSET 1"), ["Alpha", "beta"]);
     assert_eq!(names(&org, "SELECT Name FROM Account LIMIT 2"), ["Acme", "beta"]);
@@ -172,12 +176,10 @@ fn count_and_aggregates() {
     let out = q.execute(&org, false).unwrap();
     assert_eq!(out.total_size, 1);
     let json = q.record_json(&org, "66.0", &out.rows[0]);
-    assert_eq!(
-        json,
-        serde_json::json!({"attributes":{"type":"AggregateResult"},"expr0":5,"total":650.0,"expr1":"Gamma's"})
-    );
+    assert_eq!(json, serde_json::json!({"attributes":{"type":"AggregateResult"},"expr0":5,"total":650.0,"expr1":"Gamma's"}));
     assert!(q.bulk_unsupported_reason(&org).is_some());
-    let q = compile(&org, "SELECT Founded__c, COUNT(Id) n FROM Account GROUP BY Founded__c ORDER BY Founded__c DESC NULLS LAST").unwrap();
+    let q = compile(&org, "SELECT Founded__c, COUNT(Id) n FROM Account GROUP BY Founded__c ORDER BY Founded__c DESC NULLS LAST")
+        .unwrap();
     let out = q.execute(&org, false).unwrap();
     let groups: Vec<serde_json::Value> = out.rows.iter().map(|r| q.record_json(&org, "66.0", r)).collect();
     assert_eq!(groups.len(), 4);
@@ -197,7 +199,9 @@ fn parent_paths_nest_in_json_and_flatten_in_csv() {
     let (subj, who) = (slot(&org, "Task", "Subject"), slot(&org, "Task", "WhoId"));
     org.insert_record("Task", vec![(subj, Value::str("Call")), (who, Value::str(c1.as_str()))]).unwrap();
 
-    let q = compile(&org, "SELECT LastName, account.name, Account.Owner.Name, Account_Name__c FROM Contact ORDER BY LastName DESC").unwrap();
+    let q =
+        compile(&org, "SELECT LastName, account.name, Account.Owner.Name, Account_Name__c FROM Contact ORDER BY LastName DESC")
+            .unwrap();
     assert_eq!(q.columns(), ["LastName", "Account.Name", "Account.Owner.Name", "Account_Name__c"]);
     let out = q.execute(&org, false).unwrap();
     let json = q.record_json(&org, "66.0", &out.rows[0]);
@@ -219,7 +223,11 @@ fn parent_paths_nest_in_json_and_flatten_in_csv() {
     assert_eq!(q.execute(&org, false).unwrap().total_size, 1);
     let q = compile(&org, "SELECT Subject, Who.LastName FROM Task WHERE Account.Name = 'x'").unwrap_err();
     assert!(q.message.contains("Didn't understand relationship 'Account' in field path"), "{}", q.message);
-    let q = compile(&org, "SELECT Name, (SELECT LastName FROM Contacts WHERE LastName != 'x' ORDER BY LastName) FROM Account ORDER BY Name LIMIT 2").unwrap();
+    let q = compile(
+        &org,
+        "SELECT Name, (SELECT LastName FROM Contacts WHERE LastName != 'x' ORDER BY LastName) FROM Account ORDER BY Name LIMIT 2",
+    )
+    .unwrap();
     assert!(q.bulk_unsupported_reason(&org).unwrap().contains("Aggregate Relationships"));
     let out = q.execute(&org, false).unwrap();
     let acme = q.record_json(&org, "66.0", &out.rows[0]);

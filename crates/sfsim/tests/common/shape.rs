@@ -99,7 +99,10 @@ mod tests {
     fn compares_keys_and_types_not_values() {
         let e = json!({"a": 1, "b": [{"c": "x"}], "d": null});
         assert!(shape_diff(&e, &json!({"a": 2, "b": [{"c": "y"}, {"c": "z"}], "d": true}), Keys::Exact).is_empty());
-        assert_eq!(shape_diff(&e, &json!({"a": "1", "b": [], "d": null}), Keys::Exact), vec!["$.a: number in the example, string in ours"]);
+        assert_eq!(
+            shape_diff(&e, &json!({"a": "1", "b": [], "d": null}), Keys::Exact),
+            vec!["$.a: number in the example, string in ours"]
+        );
         assert_eq!(shape_diff(&e, &json!({"a": 1, "b": [{"c": 1}], "d": 1, "e": 0}), Keys::Exact).len(), 2);
         assert!(shape_diff(&e, &json!({"a": 1, "b": [], "d": 1, "e": 0}), Keys::AllowExtra).is_empty());
     }

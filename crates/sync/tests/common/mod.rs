@@ -53,7 +53,10 @@ pub fn test_settings() -> SyncSettings {
     };
     // Formulas re-read on every run, so live state must equal the org's exactly.
     for object in CHECKED {
-        settings.objects.insert(object.into(), ObjectSettings { formula_snapshot_every: Some(std::time::Duration::ZERO), ..Default::default() });
+        settings.objects.insert(
+            object.into(),
+            ObjectSettings { formula_snapshot_every: Some(std::time::Duration::ZERO), ..Default::default() },
+        );
     }
     settings
 }
@@ -104,7 +107,8 @@ impl Harness {
     }
 
     pub fn sync_builder(&self) -> Sync {
-        Sync::new(self.client.clone(), self.lake.clone(), self.settings.clone()).with_objects(CHECKED.iter().map(|s| (*s).to_owned()).collect())
+        Sync::new(self.client.clone(), self.lake.clone(), self.settings.clone())
+            .with_objects(CHECKED.iter().map(|s| (*s).to_owned()).collect())
     }
 
     /// Syncs the checked objects and records what the org held at this sync point.
@@ -127,7 +131,8 @@ impl Harness {
             for row in table.rows() {
                 let id = table.id_of(row).to_string();
                 let at = org.field_json(table, row, stamp_field);
-                let at = chrono::DateTime::parse_from_str(at.as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap().timestamp_micros();
+                let at =
+                    chrono::DateTime::parse_from_str(at.as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap().timestamp_micros();
                 let deleted = org.field_json(table, row, deleted_field).as_bool().unwrap();
                 self.expected_keys.entry(object.to_owned()).or_default().insert((id.clone(), at, deleted));
                 if !deleted {
@@ -165,7 +170,13 @@ impl Harness {
         for object in CHECKED {
             let table = HistoryTable::open(&self.lake, object).await.unwrap().expect("table exists");
             let ctx = table.session().await.unwrap();
-            let sql = format!("SELECT {}, {}, {}, {} FROM {HISTORY}", quote("Id"), quote("_version_at"), quote("_deleted"), quote("_origin"));
+            let sql = format!(
+                "SELECT {}, {}, {}, {} FROM {HISTORY}",
+                quote("Id"),
+                quote("_version_at"),
+                quote("_deleted"),
+                quote("_origin")
+            );
             let mut queried: Vec<Key> = Vec::new();
             let mut reconciled: Vec<String> = Vec::new();
             for b in table.collect(&ctx, &sql).await.unwrap() {
@@ -220,7 +231,8 @@ impl Harness {
         let describe = self.client.describe(object).await.unwrap();
         let (schema, _) = source_schema(&describe, &self.settings);
         let targets = plan(&table.schema().unwrap(), &schema.fields, &HashSet::new()).targets;
-        let read: SchemaRef = Arc::new(Schema::new(targets.iter().map(|(f, _, t)| Field::new(f, t.clone(), true)).collect::<Vec<_>>()));
+        let read: SchemaRef =
+            Arc::new(Schema::new(targets.iter().map(|(f, _, t)| Field::new(f, t.clone(), true)).collect::<Vec<_>>()));
         let records: Vec<Box<serde_json::value::RawValue>> = {
             let org = self.sim.state.org.read();
             let t = org.table(object).unwrap();
@@ -228,10 +240,8 @@ impl Harness {
                 .iter()
                 .filter(|r| !t.is_deleted(r))
                 .map(|r| {
-                    let fields: BTreeMap<&str, serde_json::Value> = targets
-                        .iter()
-                        .map(|(f, _, _)| (f.as_str(), org.field_json(t, r, t.def.field(f).unwrap())))
-                        .collect();
+                    let fields: BTreeMap<&str, serde_json::Value> =
+                        targets.iter().map(|(f, _, _)| (f.as_str(), org.field_json(t, r, t.def.field(f).unwrap()))).collect();
                     serde_json::value::to_raw_value(&fields).unwrap()
                 })
                 .collect()
@@ -262,7 +272,12 @@ impl Truth {
             if a.as_ref() != b.as_ref() {
                 let ids = utf8(expected.column(0)).unwrap();
                 let row = (0..a.len()).find(|&r| a.slice(r, 1) != b.slice(r, 1)).unwrap_or(0);
-                panic!("{object} {what}.{f}: value differs from the org, first at {} (lake {:?}, org {:?})", ids.value(row), a.slice(row, 1), b.slice(row, 1));
+                panic!(
+                    "{object} {what}.{f}: value differs from the org, first at {} (lake {:?}, org {:?})",
+                    ids.value(row),
+                    a.slice(row, 1),
+                    b.slice(row, 1)
+                );
             }
         }
     }
@@ -273,7 +288,12 @@ fn sorted_by_id(batches: Vec<RecordBatch>, schema: &SchemaRef) -> RecordBatch {
     let batches: Vec<RecordBatch> = batches
         .iter()
         .map(|b| {
-            let cols = b.columns().iter().zip(schema.fields()).map(|(c, f)| tidemark_lake::arrow::compute::cast(c, f.data_type()).unwrap()).collect();
+            let cols = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| tidemark_lake::arrow::compute::cast(c, f.data_type()).unwrap())
+                .collect();
             RecordBatch::try_new(schema.clone(), cols).unwrap()
         })
         .collect();

@@ -83,9 +83,7 @@ pub fn verify(assertion: &str, expect: &Expectations<'_>) -> Result<VerifiedAsse
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<J>(assertion, key, &validation)
-        .map_err(|_| AssertionError::InvalidAssertion)?
-        .claims;
+    let claims = jsonwebtoken::decode::<J>(assertion, key, &validation).map_err(|_| AssertionError::InvalidAssertion)?.claims;
 
     let audience_ok = |aud: &str| {
         let aud = aud.trim_end_matches('/');
