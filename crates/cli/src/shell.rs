@@ -35,6 +35,11 @@ pub fn command<'a>(pending: &str, line: &'a str) -> Option<&'a str> {
 }
 
 /// Runs one backslash command, writing what it shows to `out`; `timing` is the `\timing` switch.
+/// `\q`: every other command writes something (a listing, help, the timing setting).
+pub fn is_quit(command: &str) -> bool {
+    matches!(command, "\\q" | "\\quit")
+}
+
 pub async fn run_command(
     session: &QuerySession,
     command: &str,
@@ -42,7 +47,7 @@ pub async fn run_command(
     out: &mut (dyn Write + Send),
 ) -> Result<Flow, QueryError> {
     match command {
-        "\\q" | "\\quit" => return Ok(Flow::Quit),
+        c if is_quit(c) => return Ok(Flow::Quit),
         "\\?" | "\\h" | "\\help" => writeln!(out, "{HELP}").map_err(output)?,
         "\\timing" => {
             *timing = !*timing;

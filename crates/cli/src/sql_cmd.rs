@@ -9,7 +9,7 @@ use tidemark_lake::LakeLocation;
 use tidemark_query::catalog::parse_instant;
 use tidemark_query::{Format, QueryError, QuerySession, ReadOptions, TableVersion};
 
-use crate::shell::{Flow, command, run_command};
+use crate::shell::{Flow, command, is_quit, run_command};
 
 pub struct SqlArgs {
     pub query: Option<String>,
@@ -94,9 +94,10 @@ pub async fn run_script(
     }
     // A Parquet file holds one table: a listing or a second result would corrupt it.
     let one_table = format == Format::Parquet;
-    if one_table && steps.iter().any(|s| matches!(s, Step::Command(c) if prints(c))) {
+    if one_table && steps.iter().any(|s| matches!(s, Step::Command(c) if !is_quit(c))) {
         return Err(QueryError::Usage(
-            "--format parquet writes one result to a file: run the script's \\d commands without it".into(),
+            "--format parquet writes one result to a file: run the script's backslash commands (\\d, \\timing, \\?) without it"
+                .into(),
         ));
     }
     let mut results = 0;
@@ -196,11 +197,6 @@ async fn write_frame(
     }
     let stream = frame.execute_stream().await?;
     tidemark_query::output::write_stream(stream, format, sink).await
-}
-
-/// Whether a backslash command writes a listing (rather than only changing a setting).
-fn prints(command: &str) -> bool {
-    command == "\\d" || command.starts_with("\\d ") || matches!(command, "\\?" | "\\h" | "\\help" | "\\timing")
 }
 
 /// An error as the user should see it: the message, then the query line with a caret under

@@ -216,7 +216,6 @@ struct Latest {
     table: HashTable<(u32, u32)>,
     slots: Vec<Slot>,
     retained: Vec<Retained>,
-    retained_rows: usize,
     hasher: RandomState,
     reservation: MemoryReservation,
 }
@@ -228,7 +227,6 @@ impl Latest {
             table: HashTable::new(),
             slots: Vec::new(),
             retained: Vec::new(),
-            retained_rows: 0,
             hasher: RandomState::default(),
             reservation,
         }
@@ -245,7 +243,7 @@ impl Latest {
         let ids = Ids::new(batch.column(c.id))?;
         let rows = batch.num_rows();
         // Slots address rows with 32-bit numbers, which keeps the hash table's entries small.
-        if self.slots.len() + rows > u32::MAX as usize || rows > u32::MAX as usize {
+        if self.slots.len() + rows > u32::MAX as usize {
             return Err(DataFusionError::ResourcesExhausted(format!(
                 "LatestVersionExec holds at most {} records per partition: raise datafusion.execution.target_partitions",
                 u32::MAX
@@ -253,7 +251,6 @@ impl Latest {
         }
         let index = u32::try_from(self.retained.len()).map_err(|_| DataFusionError::Internal("too many batches".into()))?;
         self.retained.push(Retained { batch, ids });
-        self.retained_rows += rows;
         let Latest { table, slots, retained, hasher, .. } = self;
         let ids = &retained[index as usize].ids;
         for row in 0..rows {
@@ -284,7 +281,7 @@ impl Latest {
                 }
             }
         }
-        if self.retained_rows >= 2 * self.slots.len() + 8192 {
+        if self.retained_rows() >= 2 * self.slots.len() + 8192 {
             self.compact()?;
         }
         let size = self.retained.iter().map(|r| r.batch.get_array_memory_size()).sum::<usize>()
@@ -302,9 +299,12 @@ impl Latest {
             slot.batch = 0;
             slot.row = row as u32;
         }
-        self.retained_rows = winners.num_rows();
         self.retained = vec![Retained { batch: winners, ids }];
         Ok(())
+    }
+
+    fn retained_rows(&self) -> usize {
+        self.retained.iter().map(|r| r.batch.num_rows()).sum()
     }
 
     fn gather(&self, slots: &[Slot]) -> Result<RecordBatch> {
@@ -486,7 +486,7 @@ pub(crate) mod tests {
             let batch = batch(&versions);
             latest.push(batch.clone()).unwrap();
             batches.push(batch);
-            assert!(latest.retained_rows < 2 * IDS.len() + 8192 + 1000, "compaction keeps retained rows bounded");
+            assert!(latest.retained_rows() < 2 * IDS.len() + 8192 + 1000, "compaction keeps retained rows bounded");
         }
         assert!(latest.reservation.size() > 0);
         let names = winners(batches, 3).await;

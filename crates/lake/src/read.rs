@@ -19,7 +19,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use crate::columns::{DELETED, ID, ORIGIN, Origin, VERSION_AT};
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
-pub use crate::live::LiveTable;
+use crate::live::LiveTable;
 
 /// The table name a history table is registered under in [`HistoryTable::session`].
 pub const HISTORY: &str = "history";
@@ -104,7 +104,7 @@ impl HistoryTable {
     pub async fn counts(&self) -> Result<(u64, u64)> {
         let ctx = self.session().await?;
         let versions = self.count(&ctx, &format!("SELECT count(*) FROM {HISTORY}")).await?;
-        let live = self.count(&ctx, &format!("SELECT count(*) FROM ({})", live_sql(&[ID.to_owned()]))).await?;
+        let live = self.count(&ctx, &format!("SELECT count(*) FROM {LIVE}")).await?;
         Ok((versions, live))
     }
 

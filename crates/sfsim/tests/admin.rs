@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestOrg;
+use common::{SendJson, TestOrg};
 use serde_json::{Value as J, json};
 use tidemark_sfsim::SimConfig;
 
@@ -119,7 +119,7 @@ async fn schema_changes_show_in_describe_and_the_truth_dump() {
     let describe = |org: &TestOrg| {
         let req = org.get("/sobjects/Contact/describe");
         async move {
-            let d: J = req.send().await.unwrap().json().await.unwrap();
+            let d: J = req.send_json().await;
             d["fields"].as_array().unwrap().clone()
         }
     };

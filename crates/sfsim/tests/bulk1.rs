@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::TestOrg;
+use common::{SendJson, TestOrg};
 use serde_json::{Value as J, json};
 use tidemark_core::FieldType;
 use tidemark_sfsim::org::write::Input;
@@ -274,7 +274,7 @@ async fn json_jobs_answer_in_json() {
     let batch_id = batch["id"].as_str().unwrap().to_owned();
     let mut state = String::new();
     for _ in 0..2000 {
-        let info: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}")).send().await.unwrap().json().await.unwrap();
+        let info: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}")).send_json().await;
         state = info["state"].as_str().unwrap().to_owned();
         if state != "Queued" && state != "InProgress" {
             break;
@@ -282,10 +282,9 @@ async fn json_jobs_answer_in_json() {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     assert_eq!(state, "Completed");
-    let results: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}/result")).send().await.unwrap().json().await.unwrap();
+    let results: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}/result")).send_json().await;
     let result_id = results[0].as_str().unwrap();
-    let records: J =
-        get(&org, &format!("/job/{job_id}/batch/{batch_id}/result/{result_id}")).send().await.unwrap().json().await.unwrap();
+    let records: J = get(&org, &format!("/job/{job_id}/batch/{batch_id}/result/{result_id}")).send_json().await;
     let got: HashSet<&str> = records.as_array().unwrap().iter().map(|r| r["Id"].as_str().unwrap()).collect();
     assert_eq!(got, ids.iter().map(String::as_str).collect());
     assert_eq!(records[0]["attributes"]["type"], "Account");

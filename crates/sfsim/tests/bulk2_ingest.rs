@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestOrg, corpus, corpus_json};
+use common::{SendJson, TestOrg, corpus, corpus_json};
 use serde_json::{Value as J, json};
 use tidemark_core::{FieldType, SfId};
 use tidemark_sfsim::faults::FaultConfig;
@@ -361,15 +361,8 @@ async fn state_rules_uploads_deletes_and_listing() {
     let resp = org.delete(&format!("/jobs/ingest/{id}")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<J>().await.unwrap(), corpus_json("bulk2-query-delete-not-terminated-error.json"));
-    let aborted: J = org
-        .patch(&format!("/jobs/ingest/{id}"))
-        .json(&corpus_json("bulk2-ingest-abort-request.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let aborted: J =
+        org.patch(&format!("/jobs/ingest/{id}")).json(&corpus_json("bulk2-ingest-abort-request.json")).send_json().await;
     assert_eq!(aborted["state"], "Aborted");
     let resp =
         org.put(&format!("/jobs/ingest/{id}/batches")).header("Content-Type", "text/csv").body("Name\nx\n").send().await.unwrap();

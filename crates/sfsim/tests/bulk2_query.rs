@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::Read;
 
-use common::{TestOrg, corpus, corpus_json};
+use common::{SendJson, TestOrg, corpus, corpus_json};
 use serde_json::{Value as J, json};
 use tidemark_core::FieldType;
 use tidemark_sfsim::faults::FaultConfig;
@@ -269,7 +269,7 @@ async fn job_list_pages_at_one_thousand_and_limits_count_jobs() {
     assert_eq!(keys(&first["records"][0]), keys(&corpus_json("bulk2-query-job-list.json")["records"][0]));
     let next = first["nextRecordsUrl"].as_str().unwrap();
     assert!(next.starts_with("/services/data/v66.0/jobs/query?queryLocator=") && next.ends_with("-1000"), "{next}");
-    let second: J = org.http.get(org.url(next)).bearer_auth(&org.token).send().await.unwrap().json().await.unwrap();
+    let second: J = org.http.get(org.url(next)).bearer_auth(&org.token).send_json().await;
     assert_eq!(second["done"], true);
     assert_eq!(second["records"].as_array().unwrap().len(), 1);
 

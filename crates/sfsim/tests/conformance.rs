@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::shape::{Keys, assert_same_shape, shape_diff};
-use common::{TestOrg, corpus, corpus_json};
+use common::{SendJson, TestOrg, corpus, corpus_json};
 use serde_json::{Value as J, json};
 use tidemark_core::FieldType;
 use tidemark_sfsim::schema::FieldDef;
@@ -140,10 +140,10 @@ async fn rest_query_pages_have_the_documented_shapes() {
     let (request_line, _, _, _) = transcript("query-more-request.http");
     let documented = request_line.split_whitespace().nth(1).expect("path");
     assert_eq!(continuation_form(&next), continuation_form(documented), "{next} vs {documented}");
-    let mut page: J = org.http.get(org.url(&next)).bearer_auth(&org.token).send().await.unwrap().json().await.unwrap();
+    let mut page: J = org.http.get(org.url(&next)).bearer_auth(&org.token).send_json().await;
     while page["done"] == false {
         let next = page["nextRecordsUrl"].as_str().unwrap().to_owned();
-        page = org.http.get(org.url(&next)).bearer_auth(&org.token).send().await.unwrap().json().await.unwrap();
+        page = org.http.get(org.url(&next)).bearer_auth(&org.token).send_json().await;
     }
     assert_same_shape("last page", &corpus_json("query-more-last-page.json"), &page, Keys::Exact);
     assert_same_shape(
@@ -204,7 +204,7 @@ async fn relationship_and_aggregate_queries_have_the_documented_shapes() {
 #[tokio::test]
 async fn discovery_resources_have_the_documented_shapes() {
     let org = TestOrg::start().await;
-    let versions: J = org.http.get(org.url("/services/data/")).send().await.unwrap().json().await.unwrap();
+    let versions: J = org.http.get(org.url("/services/data/")).send_json().await;
     assert_same_shape("versions", &corpus_json("versions.json"), &versions, Keys::Exact);
 
     let resources = org.get_json("/", 200).await;
@@ -365,7 +365,7 @@ async fn collections_accept_the_documented_requests() {
     for (record, result) in update["records"].as_array_mut().unwrap().iter_mut().zip(created.as_array().unwrap()) {
         record["id"] = result["id"].clone();
     }
-    let updated: J = org.patch("/composite/sobjects").json(&update).send().await.unwrap().json().await.unwrap();
+    let updated: J = org.patch("/composite/sobjects").json(&update).send_json().await;
     assert_same_shape("update", &corpus_json("collections-update-response.json"), &updated, Keys::Exact);
     assert!(updated.as_array().unwrap().iter().all(|r| r["success"] == true), "{updated}");
 }
@@ -405,7 +405,7 @@ async fn ingest_documented(
     documented_create: Option<&str>,
     documented_upload_complete: &str,
 ) -> (String, J) {
-    let created: J = org.post("/jobs/ingest/").json(job).send().await.unwrap().json().await.unwrap();
+    let created: J = org.post("/jobs/ingest/").json(job).send_json().await;
     if let Some(file) = documented_create {
         assert_same_shape("ingest create", &corpus_json(file), &created, Keys::Exact);
     }
@@ -421,12 +421,8 @@ async fn ingest_documented(
     let done: J = org
         .patch(&format!("/jobs/ingest/{id}/"))
         .json(&corpus_json("bulk2-ingest-uploadcomplete-request.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(done["state"], "UploadComplete");
     assert_same_shape("upload complete", &corpus_json(documented_upload_complete), &done, Keys::Exact);
     (id.clone(), wait_for_ingest(org, &id).await)
@@ -513,12 +509,8 @@ async fn bulk_ingest_replays_the_documented_jobs() {
     let lead: J = org
         .post("/sobjects/Lead")
         .json(&json!({"LastName": "Sample", "Company": "Sample Co", "Email": "lead@salesforcesample.com"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let owner = org.sim.state.org.read().integration_user;
     let csv = corpus("bulk2-ingest-csv-relationship-polymorphic.csv").replace("005D0000001AXYz", owner.short());
     let mut job = corpus_json("bulk2-ingest-create-insert-request.json");
@@ -615,15 +607,7 @@ async fn bulk_query_replays_the_documented_jobs() {
     assert_same_shape("resultPages", &corpus_json("bulk2-query-result-pages.json"), &pages, Keys::Exact);
 
     // CARET + CRLF as the documented options ask.
-    let created: J = org
-        .post("/jobs/query")
-        .json(&corpus_json("bulk2-query-create-request-options.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: J = org.post("/jobs/query").json(&corpus_json("bulk2-query-create-request-options.json")).send_json().await;
     assert_eq!((created["columnDelimiter"].clone(), created["lineEnding"].clone()), (json!("CARET"), json!("CRLF")));
     let id = created["id"].as_str().unwrap().to_owned();
     for _ in 0..2000 {

@@ -5,7 +5,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{TestOrg, corpus, corpus_json};
+use common::{SendJson, TestOrg, corpus, corpus_json};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::ExposeSecret;
@@ -422,8 +422,7 @@ async fn identity_url_and_userinfo() {
     let org = t.sim.state.org.read().org_id;
     assert_eq!(identity["urls"]["partner"], format!("{}/services/Soap/u/{{version}}/{}", t.sim.base_url(), org.short()));
     // `version` fills the URL templates.
-    let v: J =
-        t.http.get(&id_url).query(&[("version", "latest")]).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let v: J = t.http.get(&id_url).query(&[("version", "latest")]).bearer_auth(&token).send_json().await;
     assert_eq!(v["urls"]["rest"], format!("{}/services/data/v66.0/", t.sim.base_url()));
 
     let resp = t.http.get(&id_url).bearer_auth("00Dbogus!token").send().await.unwrap();
@@ -432,7 +431,7 @@ async fn identity_url_and_userinfo() {
     let other_user = id_url.rsplit_once('/').unwrap().0.to_owned() + "/005Dn0000000999AAA";
     assert_eq!(t.http.get(&other_user).bearer_auth(&token).send().await.unwrap().status(), 404);
 
-    let info: J = t.http.get(t.url("/services/oauth2/userinfo")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let info: J = t.http.get(t.url("/services/oauth2/userinfo")).bearer_auth(&token).send_json().await;
     assert_eq!(info["sub"], id_url);
     assert_eq!(info["preferred_username"], t.sim.state.config.username);
     assert_eq!(info["organization_id"], org.as_str());

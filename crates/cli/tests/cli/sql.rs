@@ -322,7 +322,7 @@ fn demo_lake_answers_sql_in_every_format_and_in_duckdb() {
         &piped(&lake, &["--format", "parquet", "--out", two_arg], "\\d\nSELECT 1 AS a;\n"),
         "a listing into a Parquet file",
     );
-    assert!(message.contains("\\d commands"), "{message}");
+    assert!(message.contains("backslash commands (\\d"), "{message}");
 
     let message = failed(&run(&mut lake.sql(&["SELECT * FROM acount"])), "a misspelt table");
     assert!(message.contains("did you mean") && message.contains("'account'"), "{message}");

@@ -72,6 +72,19 @@ impl TestOrg {
     }
 }
 
+/// Sends a request and decodes its JSON body, failing the test on a transport or decoding error
+/// (the status is the caller's to check, when it matters, on the body).
+#[allow(async_fn_in_trait)]
+pub trait SendJson {
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send().await.expect("request succeeds").json().await.expect("JSON body")
+    }
+}
+
 /// Loads a file of the conformance corpus in `../shared/salesforce-api/`.
 pub fn corpus(name: &str) -> String {
     let path = format!("{}/../../../shared/salesforce-api/{name}", env!("CARGO_MANIFEST_DIR"));
