@@ -24,7 +24,49 @@ pub struct DemoArgs {
     pub lake: String,
     pub accounts: u64,
     pub seed: u64,
+    /// Delete an earlier demo's lake at `lake` first.
+    pub fresh: bool,
     pub progress: bool,
+}
+
+/// What a demo lake's folder may hold: what `tidemark demo` writes.
+const DEMO_LAKE_ENTRIES: [&str; 2] = ["objects", "_tidemark"];
+
+/// Makes sure the demo writes into an empty folder: a second demo into the same lake would
+/// meet a different org (new Ids) and record its records as deleted. With `fresh`, an earlier
+/// demo's lake is removed; a folder holding anything else is never touched.
+fn prepare_lake_folder(path: &std::path::Path, fresh: bool) -> anyhow::Result<()> {
+    let entries: Vec<String> = match std::fs::read_dir(path) {
+        Ok(dir) => dir.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let foreign: Vec<&String> = entries.iter().filter(|e| !DEMO_LAKE_ENTRIES.contains(&e.as_str())).collect();
+    if !foreign.is_empty() {
+        anyhow::bail!(
+            "{} is not empty and not a Tidemark lake (it holds {}): choose another folder with --lake",
+            path.display(),
+            foreign.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !fresh {
+        anyhow::bail!(
+            "{} already holds a lake from an earlier demo: pass --fresh to replace it, or --lake for another folder \
+             (each demo starts a new simulated org, so syncing it into the old lake would record every old record as deleted)",
+            path.display()
+        );
+    }
+    for entry in DEMO_LAKE_ENTRIES {
+        let p = path.join(entry);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    println!("Removed the earlier demo lake in {}", path.display());
+    Ok(())
 }
 
 /// Settings for the demo: reconcile Ids and re-snapshot Contact formulas on every run, so one
@@ -39,6 +81,11 @@ fn demo_settings() -> SyncSettings {
 }
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake)?;
+    match lake.root().to_file_path() {
+        Ok(path) => prepare_lake_folder(&path, args.fresh)?,
+        Err(()) => anyhow::bail!("the demo writes a local lake: give --lake a folder, not {}", args.lake),
+    }
     println!("Starting a simulated Salesforce org: {} Accounts, seed {}", args.accounts, args.seed);
     let sim = SimServer::new(SimConfig { accounts: args.accounts, seed: args.seed, ..SimConfig::default() })
         .start(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -50,7 +97,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         client_secret: sim.credentials.client_secret.clone().into(),
     };
     let client = Arc::new(SalesforceClient::connect(auth, ClientConfig::default()).await.context("logging in to the simulator")?);
-    let lake = LakeLocation::parse(&args.lake)?;
     let settings = demo_settings();
 
     // One record per object starts in the recycle bin, so the round of changes can restore it
@@ -140,8 +186,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
          \n  tidemark sql --lake {lake_arg} \"SELECT (SELECT count(*) FROM as_of('opportunity', TIMESTAMP '{before}')) AS before, (SELECT count(*) FROM opportunity) AS now\"\
          \n  tidemark sql --lake {lake_arg}                      # the shell; \\d lists the tables\
          \n  tidemark catalog ddl --engine duckdb --lake {lake_arg}   # the same views in DuckDB\
-         \n\nand `tidemark status --lake {lake_arg}` at any time."
+         \n\nand `tidemark status --lake {lake_arg}` at any time; `tidemark demo --fresh` starts over."
     );
     sim.shutdown().await;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_demo_refuses_an_earlier_lake_unless_fresh_and_never_touches_other_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        prepare_lake_folder(&lake, false).unwrap();
+        std::fs::create_dir_all(lake.join("objects/account/_delta_log")).unwrap();
+        std::fs::create_dir_all(lake.join("_tidemark/sync_runs")).unwrap();
+        let e = prepare_lake_folder(&lake, false).unwrap_err();
+        assert!(e.to_string().contains("--fresh"), "{e}");
+        assert!(lake.join("objects/account").exists(), "nothing removed without --fresh");
+        prepare_lake_folder(&lake, true).unwrap();
+        assert!(!lake.join("objects").exists() && !lake.join("_tidemark").exists());
+
+        std::fs::write(lake.join("thesis.tex"), b"precious").unwrap();
+        std::fs::create_dir_all(lake.join("objects")).unwrap();
+        let e = prepare_lake_folder(&lake, true).unwrap_err();
+        assert!(e.to_string().contains("not a Tidemark lake") && e.to_string().contains("thesis.tex"), "{e}");
+        assert!(lake.join("thesis.tex").exists() && lake.join("objects").exists(), "a foreign folder is never touched");
+    }
 }

@@ -36,6 +36,20 @@ pub fn lake_location(flag: Option<&str>, config: Option<&TidemarkConfig>) -> any
     Ok(LakeLocation::parse(&location)?.with_storage_options(options))
 }
 
+/// The lake for a read-only command: it must exist (a typo is named, never created).
+pub async fn existing_lake(flag: Option<&str>, config: Option<&TidemarkConfig>) -> anyhow::Result<LakeLocation> {
+    let lake = lake_location(flag, config)?;
+    if !lake.exists().await.with_context(|| format!("looking for the lake at {}", lake.root()))? {
+        bail!("no lake at {}: check --lake (or lake.location); `tidemark sync` or `tidemark demo` creates one", shown(&lake));
+    }
+    Ok(lake)
+}
+
+/// A lake's location as a user typed it: a path for local folders.
+pub fn shown(lake: &LakeLocation) -> String {
+    lake.root().to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|()| lake.root().to_string())
+}
+
 pub async fn connect(config: &TidemarkConfig) -> anyhow::Result<SalesforceClient> {
     let auth = config.auth_config()?;
     let client_config = ClientConfig {
@@ -196,27 +210,50 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         print_table(&["at", "object", "event", "field", "column", "detail"], &rows);
         return Ok(Outcome::Complete);
     }
+    // Objects with a ledger record, and tables whose first run never recorded one (killed).
     let mut objects: Vec<String> = runs.iter().map(|r| r.object.clone()).collect();
-    objects.sort();
-    objects.dedup();
+    for table in lake.history_tables().await? {
+        if !objects.iter().any(|o| LakeLocation::table_name(o) == table) {
+            objects.push(table);
+        }
+    }
+    objects.sort_by_key(|o| o.to_ascii_lowercase());
+    objects.dedup_by_key(|o| o.to_ascii_lowercase());
     if objects.is_empty() {
-        println!("no sync has run against {}", lake.root());
+        println!("no sync has run against {}", shown(lake));
         return Ok(Outcome::Complete);
     }
     let mut rows = Vec::new();
+    let mut partial = Vec::new();
     for object in &objects {
-        let last = runs.iter().filter(|r| &r.object == object).last().expect("object has runs");
-        let bookmark =
-            runs.iter().filter(|r| &r.object == object && r.status == RunStatus::Complete).filter_map(|r| r.bookmark).last();
-        let (versions, live) = match HistoryTable::open(lake, object).await? {
+        let mine: Vec<&tidemark_lake::SyncRunRecord> = runs.iter().filter(|r| r.object.eq_ignore_ascii_case(object)).collect();
+        let bookmark = mine.iter().filter(|r| r.status == RunStatus::Complete).filter_map(|r| r.bookmark).last();
+        let ever_complete = mine.iter().any(|r| r.status == RunStatus::Complete);
+        let table = HistoryTable::open(lake, object).await?;
+        let (versions, live) = match &table {
             Some(t) => t.counts().await?,
             None => (0, 0),
         };
-        let changes = all_events.iter().filter(|e| &e.object == object && e.kind != "table_created").count();
+        // A run that wrote and then died (SIGKILL, power) left commits but no ledger record.
+        let last_writer = match &table {
+            Some(t) => t.last_commit_run().await?,
+            None => None,
+        };
+        let interrupted = last_writer.as_ref().is_some_and(|run| !mine.iter().any(|r| &r.run_id == run));
+        let mut status = match mine.last() {
+            _ if interrupted => "interrupted".to_owned(),
+            Some(last) => format!("{:?}", last.status).to_lowercase(),
+            None => "interrupted".to_owned(),
+        };
+        if !ever_complete {
+            status.push_str(", initial load not complete");
+            partial.push(object.clone());
+        }
+        let changes = all_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind != "table_created").count();
         rows.push(vec![
             object.clone(),
-            last.finished_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            format!("{:?}", last.status).to_lowercase(),
+            mine.last().map_or("-".into(), |r| r.finished_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+            status,
             bookmark.map_or("-".into(), |b| b.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
             versions.to_string(),
             live.to_string(),
@@ -224,5 +261,11 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         ]);
     }
     print_table(&["object", "last sync", "status", "bookmark (UTC)", "versions", "live", "schema changes"], &rows);
+    if !partial.is_empty() {
+        eprintln!(
+            "note: {} never completed a first sync: their tables hold only the records read so far (the next sync goes on)",
+            partial.join(", ")
+        );
+    }
     Ok(Outcome::Complete)
 }

@@ -33,20 +33,25 @@ struct Cli {
 enum Command {
     /// Run the main job on a simulated org: sync, a round of changes, sync again.
     Demo {
-        /// Where to write the lake.
+        /// Where to write the lake (a new or empty folder, or an earlier demo's with --fresh).
         #[arg(long, default_value = "./tidemark-demo")]
         lake: String,
         /// Size of the simulated org.
         #[arg(long, default_value_t = 2_000)]
         accounts: u64,
+        /// Seed of the simulated org's data and changes (same seed, same lake).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Delete the lake an earlier demo left in --lake and start afresh.
+        #[arg(long)]
+        fresh: bool,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
     },
     /// Replicate Salesforce objects into the lake (incremental; resumes where the lake ends).
     Sync {
+        /// The configuration file (YAML: salesforce, lake, sync).
         #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
         config: PathBuf,
         /// Lake location (folder or s3:// URL); overrides lake.location.
@@ -58,13 +63,16 @@ enum Command {
         /// Re-read everything and reconcile Ids (appends only what the lake lacks).
         #[arg(long)]
         full: bool,
+        /// No progress bars (progress goes to the log instead).
         #[arg(long)]
         quiet: bool,
     },
     /// Per object: last sync, bookmark, versions, live records, schema changes.
     Status {
+        /// The configuration file, for lake.location.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
         config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
         #[arg(long)]
         lake: Option<String>,
         /// List the schema events instead.
@@ -82,8 +90,10 @@ enum Command {
         /// Run the statements in this file.
         #[arg(long, short)]
         file: Option<PathBuf>,
+        /// The configuration file, for lake.location.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
         config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
         #[arg(long)]
         lake: Option<String>,
         /// Record time: every `<object>` table shows the state at this instant
@@ -111,13 +121,16 @@ enum Command {
     /// A password is required when listening beyond loopback: TIDEMARK_SQL_PASSWORD or
     /// sql.password in the config (user: --user, TIDEMARK_SQL_USER, sql.user, or "tidemark").
     ServeSql {
+        /// The configuration file, for lake.location and the sql section.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
         config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
         #[arg(long)]
         lake: Option<String>,
         /// Address to listen on [default: 127.0.0.1:5433, or sql.listen].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// The user clients log in as [default: sql.user, or "tidemark"].
         #[arg(long, env = "TIDEMARK_SQL_USER")]
         user: Option<String>,
         /// Record time for every `<object>` table, as `sql --as-of`.
@@ -131,6 +144,7 @@ enum Command {
     },
     /// The org's objects and whether they are synced (and why not).
     Objects {
+        /// The configuration file (YAML: salesforce, sync).
         #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
         config: PathBuf,
     },
@@ -145,8 +159,10 @@ enum Command {
 enum CatalogCommand {
     /// Print the statements that register the lake's tables and the live/SCD2 views.
     Ddl {
+        /// The configuration file, for lake.location.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
         config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
         #[arg(long)]
         lake: Option<String>,
         /// duckdb, athena, trino, spark or redshift-spectrum.
@@ -167,8 +183,10 @@ enum CatalogCommand {
     },
     /// Write each table's symlink manifest (what Redshift Spectrum reads); run after each sync.
     Manifest {
+        /// The configuration file, for lake.location.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
         config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
         #[arg(long)]
         lake: Option<String>,
     },
@@ -176,26 +194,26 @@ enum CatalogCommand {
 
 async fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
-        Command::Demo { lake, accounts, seed, quiet } => {
-            demo::demo(demo::DemoArgs { lake, accounts, seed, progress: !quiet }).await
+        Command::Demo { lake, accounts, seed, fresh, quiet } => {
+            demo::demo(demo::DemoArgs { lake, accounts, seed, fresh, progress: !quiet }).await
         }
         Command::Sync { config, lake, objects, full, quiet } => {
             lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, full, progress: !quiet }).await
         }
         Command::Status { config, lake, events } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
-            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             lake_cmd::status(&lake, events).await
         }
         Command::Sql { query, file, config, lake, as_of, table_version, table_timestamp, format, out, timing } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
-            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             let args = sql_cmd::SqlArgs { query, file, as_of, table_version, table_timestamp, format, out, timing };
             sql_cmd::sql(lake, args).await.map(|()| Outcome::Complete)
         }
         Command::ServeSql { config, lake, listen, user, as_of } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
-            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             let password = std::env::var("TIDEMARK_SQL_PASSWORD").ok().map(secrecy::SecretString::from);
             let server = catalog_cmd::serve_config(catalog_cmd::ServeArgs { listen, user, password }, config.as_ref())?;
             let options = sql_cmd::read_options(as_of.as_deref(), None, None)?;
@@ -206,7 +224,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 CatalogCommand::Ddl { config, lake, .. } | CatalogCommand::Manifest { config, lake } => (config, lake),
             };
             let config = config.as_ref().map(|c| lake_cmd::load_config(c)).transpose()?;
-            let lake = lake_cmd::lake_location(lake.as_deref(), config.as_ref())?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             match command {
                 CatalogCommand::Ddl { engine, schema, trino_catalog, iam_role, duckdb_extension, .. } => {
                     let options = tidemark_query::ddl::DdlOptions {
@@ -227,14 +245,71 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
     }
 }
 
+/// Dependencies whose debug and trace logs carry record values (file statistics, plan literals,
+/// request bodies): capped at `info` unless `RUST_LOG` names them itself.
+const CAPPED_TARGETS: [&str; 14] = [
+    "deltalake",
+    "delta_kernel",
+    // delta-kernel as deltalake 1.1 builds it.
+    "buoyant_kernel",
+    "datafusion",
+    "parquet",
+    "arrow",
+    "object_store",
+    "hyper",
+    "h2",
+    "reqwest",
+    "rustls",
+    "aws",
+    "sqlparser",
+    "pgwire",
+];
+
+/// The log filter: `RUST_LOG` when set (with [`CAPPED_TARGETS`] capped), else `default`.
+fn log_filter(rust_log: Option<&str>, default: &str) -> String {
+    let Some(spec) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else { return default.to_owned() };
+    let directives: Vec<&str> = spec.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let mut filter = spec.to_owned();
+    for target in CAPPED_TARGETS {
+        let named = directives.iter().any(|d| d.split(['=', '[']).next().is_some_and(|t| t == target));
+        if !named {
+            filter.push_str(&format!(",{target}=info"));
+        }
+    }
+    filter
+}
+
+/// The exit code of a command that failed: 3 when another run holds what it needed.
+fn failure_code(e: &anyhow::Error) -> u8 {
+    let concurrent = e.chain().any(|c| {
+        c.downcast_ref::<tidemark_lake::LakeError>().is_some_and(tidemark_lake::LakeError::is_concurrent_run)
+            || c.downcast_ref::<tidemark_sync::SyncError>()
+                .is_some_and(|s| matches!(s, tidemark_sync::SyncError::Lake(l) if l.is_concurrent_run()))
+    });
+    if concurrent { 3 } else { 1 }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Printing commands end quietly when their reader goes away (`tidemark status | head`),
+    // as Unix tools do. Servers keep ignoring SIGPIPE: a client hanging up must not stop them.
+    if !matches!(cli.command, Command::ServeSql { .. } | Command::Sim { .. }) {
+        // SAFETY: called before any thread starts; restores the default disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // On a terminal the progress bars tell the story and only warnings are logged; otherwise
     // (cron, CI, containers) progress goes to the log at info level. RUST_LOG overrides both.
     use std::io::IsTerminal;
-    let default = if std::io::stderr().is_terminal() { "warn" } else { "warn,tidemark=info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let terminal = std::io::stderr().is_terminal();
+    let default = if terminal { "warn" } else { "warn,tidemark=info" };
+    let spec = log_filter(std::env::var("RUST_LOG").ok().as_deref(), default);
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("warning: RUST_LOG is not a valid filter ({e}); logging warnings only");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(terminal).with_writer(std::io::stderr);
     if cli.log_json {
         logs.json().init();
     } else {
@@ -250,7 +325,47 @@ fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(failure_code(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn every_flag_and_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(arg.get_id().as_str())));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "tidemark", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn dependency_logs_are_capped_unless_named() {
+        assert_eq!(log_filter(None, "warn"), "warn");
+        let f = log_filter(Some("trace"), "warn");
+        assert!(f.starts_with("trace,") && f.contains(",deltalake=info") && f.contains(",datafusion=info"), "{f}");
+        let f = log_filter(Some("debug,datafusion=trace"), "warn");
+        assert!(!f.contains("datafusion=info") && f.contains("delta_kernel=info"), "{f}");
+        // The capped filter parses.
+        tracing_subscriber::EnvFilter::try_new(log_filter(Some("trace,tidemark_sync=debug"), "warn")).unwrap();
     }
 }

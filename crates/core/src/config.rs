@@ -45,12 +45,116 @@ pub fn load_str<T: DeserializeOwned>(text: &str, env: &dyn Fn(&str) -> Option<St
     substitute(&mut doc, "", env)?;
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.into_inner().to_string();
+        let mut message = e.into_inner().to_string();
+        if is_secret_path(&path) {
+            message = redact_quoted(&message);
+        }
         ConfigError::Invalid { path: if path == "." { "(top level)".to_owned() } else { path }, message }
     })
 }
 
 /// The process environment, for [`load_file`].
+/// Key names whose values are secrets: their values never appear in an error.
+fn is_secret_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    ["secret", "password", "token", "key", "credential"].iter().any(|w| lower.contains(w))
+}
+
+/// Replaces what serde quotes in a message (`` `value` `` or `"value"`) with `…`.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in message.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push_str("…");
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                out.push(c);
+                quote = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+const SECRET_NOT_TEXT: &str = "must be text: put the value in quotes (YAML reads unquoted digits or true/false as a \
+     number or a flag, which can change the value); the value is not shown";
+
+struct SecretVisitor;
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = secrecy::SecretString;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a secret as quoted text")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(secrecy::SecretString::from(v))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(secrecy::SecretString::from(v))
+    }
+
+    // Numbers and flags are refused without echoing them, which serde's own error would do.
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+}
+
+/// `deserialize_with` for secret fields: text only, and an error never shows the value.
+pub fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<secrecy::SecretString, D::Error> {
+    d.deserialize_any(SecretVisitor)
+}
+
+/// A secret through [`secret`], for use inside other types.
+struct TextSecret(secrecy::SecretString);
+
+impl<'de> serde::Deserialize<'de> for TextSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        secret(d).map(TextSecret)
+    }
+}
+
+/// [`secret`] for an optional field.
+pub fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<secrecy::SecretString>, D::Error> {
+    Ok(<Option<TextSecret> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+}
+
+/// [`secret`] for every value of a map (storage options: credentials among other settings).
+pub fn secret_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, D::Error> {
+    let map = <std::collections::BTreeMap<String, TextSecret> as serde::Deserialize>::deserialize(d)?;
+    Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
 pub fn process_env(var: &str) -> Option<String> {
     std::env::var(var).ok()
 }
@@ -161,6 +265,57 @@ mod tests {
         );
         let e = load_str::<Conf>("name: x\nauth:\n  client_id: a\n  secret: b\n  port: lots\n", &env).unwrap_err();
         assert!(matches!(&e, ConfigError::Invalid { path, .. } if path == "auth.port"), "{e}");
+        let e = load_str::<Conf>("name: [unclosed\n", &env).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WithSecrets {
+        #[serde(deserialize_with = "secret")]
+        client_secret: secrecy::SecretString,
+        #[serde(default, deserialize_with = "optional_secret")]
+        token: Option<secrecy::SecretString>,
+        #[serde(default, deserialize_with = "secret_map")]
+        options: std::collections::BTreeMap<String, secrecy::SecretString>,
+        #[serde(default)]
+        api_key: Option<String>,
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_errors() {
+        use secrecy::ExposeSecret;
+        let ok = load_str::<WithSecrets>("client_secret: '873100'\ntoken: abc\noptions: {K: v}\n", &env).unwrap();
+        assert_eq!(ok.client_secret.expose_secret(), "873100");
+        assert_eq!(ok.token.unwrap().expose_secret(), "abc");
+        assert_eq!(ok.options["K"].expose_secret(), "v");
+        assert_eq!(ok.api_key, None);
+        for (text, path) in [
+            ("client_secret: 8731942200561234\n", "client_secret"),
+            ("client_secret: '1'\ntoken: 8731942200561234\n", "token"),
+            ("client_secret: '1'\noptions: {AWS_SECRET_ACCESS_KEY: 8731942200561234}\n", "options.AWS_SECRET_ACCESS_KEY"),
+            ("client_secret: true\n", "client_secret"),
+            // Not a secret type, but a secret-looking name: serde's own message is redacted.
+            ("client_secret: '1'\napi_key: [8731942200561234]\n", "api_key"),
+        ] {
+            let e = load_str::<WithSecrets>(text, &env).unwrap_err();
+            let shown = e.to_string();
+            assert!(!shown.contains("8731942200561234") && !shown.contains("`true`"), "{shown}");
+            assert!(matches!(&e, ConfigError::Invalid { path: p, .. } if p == path), "{shown}");
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_quoted_values() {
+        assert_eq!(
+            redact_quoted("invalid type: integer `8731`, expected a string"),
+            "invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(redact_quoted("invalid value: string \"hunter2\""), "invalid value: string \"…\"");
+    }
+
+    #[test]
+    fn syntax_errors_still_parse() {
         let e = load_str::<Conf>("name: [unclosed\n", &env).unwrap_err();
         assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
     }

@@ -34,6 +34,15 @@ pub enum LakeError {
          is a second sync of this object running?"
     )]
     ConcurrentWriter { table: String, app_id: String, expected: i64, found: i64 },
+    #[error(
+        "table {table}: another writer committed to it since this run read it ({detail}); \
+         nothing of this commit was written"
+    )]
+    ForeignCommit { table: String, detail: String },
+    #[error("another run holds {resource}: {holder}, until {} unless renewed", .expires_at.to_rfc3339())]
+    LeaseHeld { resource: String, holder: String, expires_at: chrono::DateTime<chrono::Utc> },
+    #[error("lost the lease on {resource}: {reason}")]
+    LeaseLost { resource: String, reason: String },
 }
 
 impl LakeError {
@@ -43,6 +52,17 @@ impl LakeError {
 
     pub(crate) fn store(location: &str, source: deltalake::ObjectStoreError) -> LakeError {
         LakeError::Store { location: location.to_owned(), source: Box::new(source) }
+    }
+
+    /// Another run writes the same table (a held lease, or a commit race it lost).
+    pub fn is_concurrent_run(&self) -> bool {
+        matches!(
+            self,
+            LakeError::LeaseHeld { .. }
+                | LakeError::LeaseLost { .. }
+                | LakeError::ForeignCommit { .. }
+                | LakeError::ConcurrentWriter { .. }
+        )
     }
 
     pub(crate) fn query(table: &str, source: DataFusionError) -> LakeError {
@@ -61,7 +81,9 @@ impl LakeError {
             ),
             LakeError::Query { .. } => false,
             LakeError::Store { .. } => true,
-            LakeError::ConcurrentWriter { .. } => true,
+            LakeError::ConcurrentWriter { .. } | LakeError::ForeignCommit { .. } => true,
+            // Another run is at work: trying again later (not at once) is the remedy.
+            LakeError::LeaseHeld { .. } | LakeError::LeaseLost { .. } => true,
             LakeError::Location { .. } | LakeError::Arrow(_) | LakeError::Layout { .. } => false,
         }
     }

@@ -137,6 +137,19 @@ impl HistoryTable {
         self.table.update_state().await.map_err(|e| LakeError::delta(&self.object, e))
     }
 
+    /// The commit info of the table's latest commit (operation, and the `tidemark.*` keys the
+    /// writer stamped: `tidemark.run_id`, …).
+    pub async fn last_commit(&self) -> Result<Option<deltalake::kernel::CommitInfo>> {
+        use futures::StreamExt;
+        let mut history = self.table.history(Some(1));
+        history.next().await.transpose().map_err(|e| LakeError::delta(&self.object, e))
+    }
+
+    /// The sync run that made the latest commit, when a Tidemark writer made it.
+    pub async fn last_commit_run(&self) -> Result<Option<String>> {
+        Ok(self.last_commit().await?.and_then(|c| c.info.get("tidemark.run_id").and_then(|v| v.as_str()).map(str::to_owned)))
+    }
+
     /// The last transaction number `app_id` committed, if any.
     pub async fn transaction_version(&self, app_id: &str) -> Result<Option<i64>> {
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?;

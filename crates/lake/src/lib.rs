@@ -13,9 +13,11 @@
 //! version of each.
 
 pub mod columns;
+pub mod content;
 pub mod error;
 pub mod history;
 pub mod latest;
+pub mod lease;
 pub mod ledger;
 pub mod live;
 pub mod location;
@@ -28,6 +30,7 @@ pub use deltalake::arrow;
 pub use deltalake::datafusion;
 pub use error::LakeError;
 pub use history::HistoryTable;
+pub use lease::{Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
 pub use ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
 pub use location::LakeLocation;
 pub use writer::{CommitMetrics, VersionWriter};

@@ -31,8 +31,9 @@ impl std::fmt::Debug for LakeLocation {
 }
 
 impl LakeLocation {
-    /// Parses a location: a URL with a scheme (`s3://`, `file://`, `memory://`) or a local path,
-    /// which is created if missing.
+    /// Parses a location: a URL with a scheme (`s3://`, `file://`, `memory://`) or a local path.
+    /// Nothing is created: a writer creates folders as it writes, and readers check
+    /// [`LakeLocation::exists`] first.
     pub fn parse(location: &str) -> Result<LakeLocation> {
         let err = |reason: String| LakeError::Location { location: location.to_owned(), reason };
         if location.trim().is_empty() {
@@ -42,8 +43,11 @@ impl LakeLocation {
             Ok(url) if url.scheme().len() > 1 => url,
             _ => {
                 let path = std::path::Path::new(location);
-                std::fs::create_dir_all(path).map_err(|e| err(format!("cannot create folder: {e}")))?;
-                let abs = std::fs::canonicalize(path).map_err(|e| err(e.to_string()))?;
+                // Symlinks resolved where the folder exists; a new lake's path made absolute.
+                let abs = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)).map_err(|e| err(e.to_string()))?;
+                if abs.exists() && !abs.is_dir() {
+                    return Err(err("not a folder".into()));
+                }
                 Url::from_directory_path(&abs).map_err(|()| err("not an absolute path".into()))?
             }
         };
@@ -74,12 +78,40 @@ impl LakeLocation {
         object.to_ascii_lowercase()
     }
 
+    /// The lease name of an object's history table (see [`crate::lease`]).
+    pub fn table_resource(object: &str) -> String {
+        format!("objects/{}", LakeLocation::table_name(object))
+    }
+
     pub fn object_table_url(&self, object: &str) -> Url {
         self.join(&format!("objects/{}/", LakeLocation::table_name(object)))
     }
 
     pub fn internal_table_url(&self, name: &str) -> Url {
         self.join(&format!("_tidemark/{name}/"))
+    }
+
+    /// The object store rooted at the lake (paths inside it are relative to the root).
+    pub fn object_store(&self) -> Result<std::sync::Arc<dyn deltalake::ObjectStore>> {
+        let label = self.root.to_string();
+        Ok(deltalake::DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(|e| LakeError::delta(&label, e))?
+            .with_storage_options(self.storage_options.clone())
+            .build_storage()
+            .map_err(|e| LakeError::delta(&label, e))?
+            .object_store(None))
+    }
+
+    /// Whether anything is stored at the lake's location: a local folder that exists, or at
+    /// least one object under the prefix. Read-only commands refuse a lake that does not.
+    pub async fn exists(&self) -> Result<bool> {
+        use futures::TryStreamExt;
+        if let Ok(path) = self.root.to_file_path() {
+            return Ok(path.is_dir());
+        }
+        let store = self.object_store()?;
+        let mut listing = store.list(None);
+        Ok(listing.try_next().await.map_err(|e| LakeError::store(self.root.as_str(), e))?.is_some())
     }
 
     /// The folder names (lower-case object names) of the history tables in the lake, sorted.
@@ -90,12 +122,7 @@ impl LakeLocation {
         use futures::TryStreamExt;
 
         let label = self.root.to_string();
-        let store = deltalake::DeltaTableBuilder::from_url(self.root.clone())
-            .map_err(|e| LakeError::delta(&label, e))?
-            .with_storage_options(self.storage_options.clone())
-            .build_storage()
-            .map_err(|e| LakeError::delta(&label, e))?
-            .object_store(None);
+        let store = self.object_store()?;
         let listing = store.list_with_delimiter(Some(&Path::from("objects"))).await.map_err(|e| LakeError::store(&label, e))?;
         let mut tables = Vec::new();
         for prefix in listing.common_prefixes {
@@ -129,6 +156,17 @@ mod tests {
         assert_eq!(s3.object_table_url("Account").as_str(), "s3://bucket/prefix/objects/account/");
         assert_eq!(s3.internal_table_url("sync_runs").as_str(), "s3://bucket/prefix/_tidemark/sync_runs/");
         assert!(LakeLocation::parse(" ").is_err());
+    }
+
+    #[tokio::test]
+    async fn parsing_creates_nothing_and_exists_tells_a_missing_lake() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = LakeLocation::parse(dir.path().join("typo").to_str().unwrap()).unwrap();
+        assert!(!dir.path().join("typo").exists(), "parsing a location must not create it");
+        assert!(!typo.exists().await.unwrap());
+        assert!(LakeLocation::parse(dir.path().to_str().unwrap()).unwrap().exists().await.unwrap());
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        assert!(LakeLocation::parse(dir.path().join("file").to_str().unwrap()).is_err(), "a file is not a lake");
     }
 
     #[tokio::test]

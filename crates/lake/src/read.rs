@@ -5,7 +5,7 @@
 //! object stays the single source of truth, every sync is a pure append, and the scan
 //! ([`LiveTable`]) reads only the columns a query projects.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
@@ -16,7 +16,8 @@ use std::sync::Arc;
 use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::prelude::SessionContext;
 
-use crate::columns::{DELETED, ID, ORIGIN, Origin, VERSION_AT};
+use crate::columns::{DELETED, ID, INGESTED_AT, ORIGIN, Origin, VERSION_AT};
+use crate::content::content_digests;
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
 use crate::live::LiveTable;
@@ -25,7 +26,9 @@ use crate::live::LiveTable;
 pub const HISTORY: &str = "history";
 
 /// Identity of a queried version: the record, its timestamp (µs) and whether it is a delete.
-/// Re-reading a version (overlap window, re-run after a crash) yields the same key.
+/// Re-reading a version (overlap window, re-run after a crash) yields the same key; so does a
+/// second save within the timestamp's precision (a second), which only its content tells apart
+/// ([`HistoryTable::version_digests_since`]).
 pub type VersionKey = (String, i64, bool);
 
 /// A string column as `Utf8`, whatever string layout the scan produced (DataFusion reads
@@ -73,31 +76,53 @@ impl HistoryTable {
         ctx.sql(&sql).await.map_err(|e| LakeError::query(self.object(), e))
     }
 
-    /// Keys of queried versions with `_version_at >= since` (all when `since` is `None`).
-    pub async fn version_keys_since(&self, since: Option<DateTime<Utc>>) -> Result<HashSet<VersionKey>> {
+    /// The queried versions with `_version_at >= since` (all when `since` is `None`): for each
+    /// key, the content digest ([`content_digests`] over `content_columns`) of the version of
+    /// that key ingested last, which is the one live and as-of reads take for the key.
+    ///
+    /// Streams the scan: memory holds the map, not the versions.
+    pub async fn version_digests_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+        content_columns: &[String],
+    ) -> Result<HashMap<VersionKey, u64>> {
+        use futures::StreamExt;
+
         let ctx = self.session().await?;
-        let mut sql = format!(
-            "SELECT {id}, {v}, {d} FROM {HISTORY} WHERE {o} = '{q}'",
-            id = quote(ID),
-            v = quote(VERSION_AT),
-            d = quote(DELETED),
-            o = quote(ORIGIN),
-            q = Origin::Query.as_str()
-        );
+        let present: Vec<String> = self.column_names()?;
+        // `Id` is in the key already; a column the table lacks is null in every version.
+        let content: Vec<String> = content_columns
+            .iter()
+            .filter(|c| !c.eq_ignore_ascii_case(ID) && present.iter().any(|p| p.eq_ignore_ascii_case(c)))
+            .cloned()
+            .collect();
+        let mut select = vec![quote(ID), quote(VERSION_AT), quote(DELETED), quote(INGESTED_AT)];
+        select.extend(content.iter().map(|c| quote(c)));
+        let mut sql =
+            format!("SELECT {} FROM {HISTORY} WHERE {} = '{}'", select.join(", "), quote(ORIGIN), Origin::Query.as_str());
         if let Some(since) = since {
             sql.push_str(&format!(" AND {} >= TIMESTAMP '{}'", quote(VERSION_AT), since.format("%Y-%m-%dT%H:%M:%S%.6fZ")));
         }
-        let batches = self.collect(&ctx, &sql).await?;
-        let mut keys = HashSet::new();
-        for b in &batches {
+        let err = |e| LakeError::query(self.object(), e);
+        let mut stream = ctx.sql(&sql).await.map_err(err)?.execute_stream().await.map_err(err)?;
+        // Key → (ingested at, digest) of the last-ingested version of the key.
+        let mut latest: HashMap<VersionKey, (i64, u64)> = HashMap::new();
+        while let Some(batch) = stream.next().await {
+            let b = batch.map_err(err)?;
             let ids = utf8(b.column(0))?;
             let at = b.column(1).as_primitive::<TimestampMicrosecondType>();
             let deleted = b.column(2).as_boolean();
+            let ingested = b.column(3).as_primitive::<TimestampMicrosecondType>();
+            let digests = content_digests(&b, &content)?;
             for i in 0..b.num_rows() {
-                keys.insert((ids.value(i).to_owned(), at.value(i), deleted.value(i)));
+                let key = (ids.value(i).to_owned(), at.value(i), deleted.value(i));
+                let entry = latest.entry(key).or_insert((i64::MIN, 0));
+                if ingested.value(i) >= entry.0 {
+                    *entry = (ingested.value(i), digests[i]);
+                }
             }
         }
-        Ok(keys)
+        Ok(latest.into_iter().map(|(k, (_, d))| (k, d)).collect())
     }
 
     /// Number of versions and of live records.

@@ -1,5 +1,6 @@
 //! Streaming, idempotent appends of versions to a history table.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use deltalake::arrow::array::RecordBatch;
@@ -11,6 +12,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
+use crate::lease::Lease;
 
 /// Target size of one data file. Large enough that readers open few files, small enough that
 /// a writer holds little in memory (files stream to storage as multipart uploads).
@@ -53,9 +55,13 @@ pub struct CommitMetrics {
 ///   transaction for `app_id` when the writer was created. If a commit's outcome is unknown
 ///   (an error after the log entry may have landed), the writer re-reads the log and treats
 ///   the commit as done when transaction `n` is there, so a retry never appends twice.
-/// - A second writer with the same `app_id` committing meanwhile makes the commit fail with
-///   [`LakeError::ConcurrentWriter`] instead of interleaving two runs' numbering (each writer
-///   stamps its commits with a unique token, so "transaction `n` is there" means "ours is").
+/// - A commit lands only on the table version the writer last saw (its own previous commit,
+///   or the table as opened): any other writer's commit in between makes it fail with
+///   [`LakeError::ForeignCommit`] (or [`LakeError::ConcurrentWriter`] for the same `app_id`),
+///   nothing written. Appends would merge without conflict in Delta, but versions read and
+///   de-duplicated against a stale table would land twice. Each writer stamps its commits with
+///   a unique token, so "transaction `n` is there" means "ours is".
+/// - With a [`Lease`] ([`VersionWriter::with_lease`]), a commit first checks it is still held.
 /// - Not `Sync`: one task writes one table.
 pub struct VersionWriter {
     inner: Option<RecordBatchWriter>,
@@ -64,6 +70,7 @@ pub struct VersionWriter {
     metadata: Vec<(String, serde_json::Value)>,
     pending_rows: u64,
     token: String,
+    lease: Option<Arc<Lease>>,
 }
 
 impl std::fmt::Debug for VersionWriter {
@@ -85,7 +92,21 @@ impl VersionWriter {
             .with_writer_properties(writer_properties())
             .with_target_file_size(TARGET_FILE_SIZE);
         let token = uuid::Uuid::new_v4().to_string();
-        Ok(VersionWriter { inner: Some(inner), app_id, next_transaction: last + 1, metadata, pending_rows: 0, token })
+        Ok(VersionWriter {
+            inner: Some(inner),
+            app_id,
+            next_transaction: last + 1,
+            metadata,
+            pending_rows: 0,
+            token,
+            lease: None,
+        })
+    }
+
+    /// Commits only while `lease` is held.
+    pub fn with_lease(mut self, lease: Arc<Lease>) -> VersionWriter {
+        self.lease = Some(lease);
+        self
     }
 
     /// Streams a batch into the open files. Its columns are matched by name; columns the table
@@ -112,9 +133,15 @@ impl VersionWriter {
         if self.pending_rows == 0 {
             return Ok(None);
         }
+        if let Some(lease) = &self.lease {
+            lease.ensure_held()?;
+        }
         let started = Instant::now();
         let transaction = self.next_transaction;
+        let read_version = table.version();
         let props = CommitProperties::default()
+            // No retry over another writer's commit: see the contract above.
+            .with_max_retries(0)
             .with_application_transaction(Transaction::new(&self.app_id, transaction))
             .with_metadata(self.metadata.iter().cloned().chain([
                 ("tidemark.rows".to_owned(), self.pending_rows.into()),
@@ -141,6 +168,12 @@ impl VersionWriter {
                             found,
                         });
                     }
+                    _ if table.version() != read_version => {
+                        return Err(LakeError::ForeignCommit {
+                            table: table.object().to_owned(),
+                            detail: latest_writer(table).await,
+                        });
+                    }
                     _ => return Err(LakeError::delta(table.object(), e)),
                 }
             }
@@ -161,6 +194,18 @@ impl VersionWriter {
             inner.reset();
         }
         self.pending_rows = 0;
+    }
+}
+
+/// Who made the table's latest commit, for messages: its run id and operation.
+async fn latest_writer(table: &HistoryTable) -> String {
+    let version = table.version().unwrap_or_default();
+    match table.last_commit().await {
+        Ok(Some(info)) => {
+            let run = info.info.get("tidemark.run_id").and_then(|v| v.as_str()).unwrap_or("a writer other than Tidemark's sync");
+            format!("version {version} by {run}, {}", info.operation.as_deref().unwrap_or("?"))
+        }
+        _ => format!("version {version}"),
     }
 }
 

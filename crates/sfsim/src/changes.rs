@@ -378,7 +378,7 @@ fn account_info(org: &Org, id: &SfId, rng: &mut ChaCha8Rng) -> Option<AccountInf
     Some(AccountInfo {
         id: id.to_string(),
         name,
-        created: org.now_millis(),
+        created: org.stamp_millis(),
         domain,
         city,
         street: format!("{} {} St", rng.random_range(1..9000), STREET_NAMES[rng.random_range(0..STREET_NAMES.len())]),
@@ -389,5 +389,5 @@ fn account_info(org: &Org, id: &SfId, rng: &mut ChaCha8Rng) -> Option<AccountInf
 fn contact_info(org: &Org, id: &SfId) -> Option<ContactInfo> {
     let (table, row) = org.find(id)?;
     let name = row.get(table.def.field("Name")?.slot?).as_str().unwrap_or_default().to_owned();
-    Some(ContactInfo { id: id.to_string(), name, created: org.now_millis() })
+    Some(ContactInfo { id: id.to_string(), name, created: org.stamp_millis() })
 }

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Use the wall clock instead of a frozen org clock moved through the admin API.
     #[arg(long)]
     pub wall_clock: bool,
+    /// Stamp SystemModstamp and the other audit datetimes with milliseconds (Salesforce, and
+    /// the default, truncate them to the whole second).
+    #[arg(long)]
+    pub millisecond_stamps: bool,
     /// Serve HTTPS with a generated certificate; the CA to trust is written to `--cert-dir`.
     #[arg(long)]
     pub tls: bool,
@@ -67,6 +71,7 @@ impl ServeArgs {
             accounts: self.accounts,
             daily_api_requests: self.daily_api_requests,
             manual_clock: !self.wall_clock,
+            millisecond_stamps: self.millisecond_stamps,
             token_lifetime: chrono::Duration::minutes(i64::from(self.token_lifetime_minutes)),
             data_dir: self.data_dir.clone(),
             admin_token: self.admin_token.clone(),
@@ -127,6 +132,10 @@ mod tests {
         let config = args.config();
         assert_eq!((config.accounts, config.seed), (7, 9));
         assert_eq!(config.token_lifetime, chrono::Duration::minutes(5));
+        assert!(!config.millisecond_stamps, "whole-second stamps unless asked");
+        let cli = Cli::try_parse_from(["tidemark-sfsim", "serve", "--millisecond-stamps"]).expect("parses");
+        let SimCommand::Serve(args) = cli.command;
+        assert!(args.config().millisecond_stamps);
         assert!(Cli::try_parse_from(["tidemark-sfsim", "serve", "--token-lifetime-minutes", "0"]).is_err());
         assert!(Cli::try_parse_from(["tidemark-sfsim", "serve", "--cert-dir", "/tmp/x"]).is_err(), "--cert-dir needs --tls");
     }

@@ -26,6 +26,9 @@ pub struct SimConfig {
     pub manual_clock: bool,
     /// Keep the change log (needed by the truth dump).
     pub keep_change_log: bool,
+    /// Stamp `CreatedDate`, `LastModifiedDate`, `SystemModstamp` and the other audit datetimes
+    /// with milliseconds. Off by default: Salesforce stores them to the whole second.
+    pub millisecond_stamps: bool,
     /// Where `POST /__admin/save` (and `serve` on shutdown) persists the org; `None` = memory only.
     pub data_dir: Option<std::path::PathBuf>,
     /// When set, `/__admin/*` requires this value in the `X-Admin-Token` header.
@@ -47,6 +50,7 @@ impl Default for SimConfig {
             daily_api_requests: 1_000_000,
             manual_clock: true,
             keep_change_log: true,
+            millisecond_stamps: false,
             data_dir: None,
             admin_token: None,
         }

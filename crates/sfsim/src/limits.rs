@@ -1,4 +1,5 @@
-//! The org's rolling 24-hour API request allocation, reported in `Sforce-Limit-Info`.
+//! The org's rolling 24-hour allocations: API requests (reported in `Sforce-Limit-Info` and
+//! `DailyApiRequests`) and Bulk API batches (`DailyBulkApiBatches`).
 
 use std::collections::VecDeque;
 
@@ -7,7 +8,10 @@ use parking_lot::Mutex;
 const MINUTE_MS: i64 = 60_000;
 const DAY_MINUTES: i64 = 24 * 60;
 
-/// Counts requests per org-clock minute over a rolling 24 hours.
+/// Bulk API batches per rolling 24 hours, shared by Bulk API 1.0 and Bulk API 2.0 ingest.
+pub const DAILY_BULK_BATCHES: u64 = 15_000;
+
+/// Counts uses (requests, batches) per org-clock minute over a rolling 24 hours.
 #[derive(Debug)]
 pub struct ApiUsage {
     inner: Mutex<UsageInner>,
@@ -41,6 +45,22 @@ impl ApiUsage {
         }
         u.used += 1;
         Ok((u.used, u.max))
+    }
+
+    /// Counts `n` uses at `now_millis` whether or not the allocation is left: Bulk batches are
+    /// counted as the org creates them, and running past the allocation is not simulated.
+    pub fn record(&self, now_millis: i64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut u = self.inner.lock();
+        u.expire(now_millis);
+        let minute = now_millis.div_euclid(MINUTE_MS);
+        match u.buckets.back_mut() {
+            Some((m, count)) if *m == minute => *count += n,
+            _ => u.buckets.push_back((minute, n)),
+        }
+        u.used += n;
     }
 
     /// `(used, max)` at `now_millis`.
@@ -93,5 +113,16 @@ mod tests {
         assert_eq!(usage.snapshot(t0 + 3 * DAY_MINUTES * MINUTE_MS), (0, 3));
         usage.set_used(t0, 3);
         assert!(usage.try_consume(t0).is_err());
+    }
+
+    #[test]
+    fn recorded_uses_count_past_the_allocation_and_roll_over() {
+        let batches = ApiUsage::new(2);
+        let t0 = 1_000 * MINUTE_MS;
+        batches.record(t0, 2);
+        batches.record(t0 + MINUTE_MS, 1);
+        batches.record(t0 + MINUTE_MS, 0);
+        assert_eq!(batches.snapshot(t0 + MINUTE_MS), (3, 2));
+        assert_eq!(batches.snapshot(t0 + DAY_MINUTES * MINUTE_MS), (1, 2), "the first minute's two have rolled off");
     }
 }

@@ -81,6 +81,7 @@ impl SimServer {
         };
         let mut org = Org::new(crate::catalog::standard_objects(), clock);
         org.keep_change_log = config.keep_change_log;
+        org.millisecond_stamps = config.millisecond_stamps;
         crate::generate::generate(
             &mut org,
             &crate::generate::GenerateSpec { seed: config.seed, accounts: config.accounts, username: config.username.clone() },
@@ -92,7 +93,11 @@ impl SimServer {
     /// is then saved there, so the next start finds it).
     pub fn load_or_build_org(config: &SimConfig) -> Result<Org, crate::persist::PersistError> {
         match &config.data_dir {
-            Some(dir) if crate::persist::exists(dir) => crate::persist::load(dir),
+            Some(dir) if crate::persist::exists(dir) => {
+                let mut org = crate::persist::load(dir)?;
+                org.millisecond_stamps = config.millisecond_stamps;
+                Ok(org)
+            }
             Some(dir) => {
                 let org = Self::build_org(config);
                 crate::persist::save(&org, dir)?;

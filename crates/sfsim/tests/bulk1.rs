@@ -289,3 +289,25 @@ async fn json_jobs_answer_in_json() {
     assert_eq!(got, ids.iter().map(String::as_str).collect());
     assert_eq!(records[0]["attributes"]["type"], "Account");
 }
+
+#[tokio::test]
+async fn xml_job_results_are_xml_records_with_zulu_datetimes() {
+    let mut org = TestOrg::start_empty().await;
+    org.advance_clock(chrono::Duration::milliseconds(1500));
+    let ids = seed(&org, 2);
+    let body = format!(
+        "<jobInfo xmlns=\"{NS}\"><operation>query</operation><object>Account</object><contentType>XML</contentType></jobInfo>"
+    );
+    let job = one(&post_xml(&org, "/job", body).send().await.unwrap().text().await.unwrap(), "id");
+    let batch = add_batch(&org, &job, "SELECT Id, Name, CreatedDate FROM Account").await;
+    assert_eq!(all(&settled_batches(&org, &job).await, "state"), ["Completed"]);
+    let list = get(&org, &format!("/job/{job}/batch/{batch}/result")).send().await.unwrap().text().await.unwrap();
+    let result = one(&list, "result");
+    let resp = get(&org, &format!("/job/{job}/batch/{batch}/result/{result}")).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/xml");
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("<records xsi:type=\"sObject\"><type>Account</type>"), "{text}");
+    assert_eq!(all(&text, "Id").iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
+    // Stamped to the whole second, written as Bulk API 1.0 XML writes datetimes.
+    assert_eq!(all(&text, "CreatedDate"), ["2025-01-06T09:00:01.000Z"; 2]);
+}

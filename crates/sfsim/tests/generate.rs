@@ -144,3 +144,29 @@ fn generation_is_quick_at_test_scale() {
     assert!(org.tables().iter().map(|t| t.len()).sum::<usize>() > 400);
     assert!(start.elapsed() < std::time::Duration::from_secs(5), "took {:?}", start.elapsed());
 }
+
+/// Every stored datetime of every generated record, in milliseconds.
+fn generated_datetimes(millisecond_stamps: bool) -> Vec<i64> {
+    // A clock inside a second, so that nothing is whole-second by accident.
+    let start = ManualClock::default_start() + chrono::Duration::milliseconds(567);
+    let mut org = Org::new(tidemark_sfsim::catalog::standard_objects(), OrgClock::Manual(ManualClock::new(start)));
+    org.millisecond_stamps = millisecond_stamps;
+    generate(&mut org, &GenerateSpec { seed: 6, accounts: 40, username: USERNAME.into() });
+    let mut out = Vec::new();
+    for table in org.tables() {
+        for f in table.def.fields.iter().filter(|f| f.field_type == FieldType::Datetime) {
+            let Some(slot) = f.slot else { continue };
+            out.extend(table.rows().iter().filter_map(|r| r.get(slot).as_datetime_millis()));
+        }
+    }
+    assert!(out.len() > 200, "audit fields of every record at least");
+    out
+}
+
+#[test]
+fn generated_datetimes_are_whole_seconds_unless_the_org_keeps_milliseconds() {
+    let whole = generated_datetimes(false);
+    assert!(whole.iter().all(|t| t % 1000 == 0), "{:?}", whole.iter().find(|t| *t % 1000 != 0));
+    let precise = generated_datetimes(true);
+    assert!(precise.iter().filter(|t| *t % 1000 != 0).count() > precise.len() / 2);
+}

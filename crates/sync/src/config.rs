@@ -58,7 +58,7 @@ pub struct SqlSettings {
     pub listen: Option<std::net::SocketAddr>,
     #[serde(default)]
     pub user: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tidemark_core::config::optional_secret")]
     pub password: Option<SecretString>,
 }
 
@@ -89,26 +89,31 @@ pub enum AuthSettings {
     ClientCredentials {
         login_url: String,
         client_id: String,
+        #[serde(deserialize_with = "tidemark_core::config::secret")]
         client_secret: SecretString,
     },
     RefreshToken {
         login_url: String,
         client_id: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "tidemark_core::config::optional_secret")]
         client_secret: Option<SecretString>,
+        #[serde(deserialize_with = "tidemark_core::config::secret")]
         refresh_token: SecretString,
     },
     Password {
         login_url: String,
         client_id: String,
+        #[serde(deserialize_with = "tidemark_core::config::secret")]
         client_secret: SecretString,
         username: String,
+        #[serde(deserialize_with = "tidemark_core::config::secret")]
         password: SecretString,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "tidemark_core::config::optional_secret")]
         security_token: Option<SecretString>,
     },
     Session {
         instance_url: String,
+        #[serde(deserialize_with = "tidemark_core::config::secret")]
         access_token: SecretString,
     },
 }
@@ -120,7 +125,7 @@ pub struct LakeSettings {
     pub location: String,
     /// Object-store options (`AWS_ENDPOINT_URL`, `AWS_REGION`, …); the standard `AWS_*`
     /// environment variables apply without listing them here.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tidemark_core::config::secret_map")]
     pub storage_options: BTreeMap<String, SecretString>,
 }
 
@@ -148,6 +153,11 @@ pub struct SyncSettings {
     /// downloads while the current decodes): 50,000 keeps a 60-field object's sync under 500 MB
     /// and loses nothing in speed against 100,000 (see BENCHMARKS.md).
     pub bulk_page_records: u64,
+    /// How long a run's lease on each object it writes lasts without renewal. A run renews its
+    /// leases every third of this; a run that dies without releasing them (SIGKILL, a lost
+    /// machine) blocks others this long at most, or not at all when it ran on the same machine.
+    #[serde(deserialize_with = "duration")]
+    pub lease_ttl: Duration,
     /// Per-object settings, by API name.
     pub objects: BTreeMap<String, ObjectSettings>,
 }
@@ -163,6 +173,7 @@ impl Default for SyncSettings {
             reconcile_every: Duration::from_secs(24 * 3600),
             commit_rows: 500_000,
             bulk_page_records: 50_000,
+            lease_ttl: Duration::from_secs(120),
             objects: BTreeMap::new(),
         }
     }
@@ -294,6 +305,25 @@ impl TidemarkConfig {
         if sf.api_version.parse::<f32>().map_or(true, |v| v < 31.0) {
             return Err(ConfigError::invalid("salesforce.api_version", "must be a version like \"66.0\" (31.0 or later)"));
         }
+        let url = match &sf.auth {
+            AuthSettings::JwtBearer { login_url, .. }
+            | AuthSettings::ClientCredentials { login_url, .. }
+            | AuthSettings::RefreshToken { login_url, .. }
+            | AuthSettings::Password { login_url, .. } => ("salesforce.auth.login_url", login_url),
+            AuthSettings::Session { instance_url, .. } => ("salesforce.auth.instance_url", instance_url),
+        };
+        match url::Url::parse(url.1) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    url.0,
+                    format!(
+                        "'{}' is not a URL with a scheme: write it as https://login.salesforce.com (or your My Domain)",
+                        url.1
+                    ),
+                ));
+            }
+        }
         if let AuthSettings::JwtBearer { private_key_file, .. } = &sf.auth {
             if !private_key_file.is_file() {
                 return Err(ConfigError::invalid(
@@ -361,6 +391,9 @@ impl SyncSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=64).contains(&self.parallelism) {
             return Err(ConfigError::invalid("sync.parallelism", "must be between 1 and 64"));
+        }
+        if self.lease_ttl < Duration::from_secs(3) {
+            return Err(ConfigError::invalid("sync.lease_ttl", "must be at least 3s"));
         }
         if self.commit_rows == 0 {
             return Err(ConfigError::invalid("sync.commit_rows", "must be at least 1"));
@@ -434,6 +467,11 @@ mod tests {
     fn errors_name_the_field() {
         let e = load(&format!("{BASE}sync:\n  parallelism: 0\n")).unwrap_err();
         assert!(e.to_string().starts_with("sync.parallelism:"), "{e}");
+        let e = load(&BASE.replace("https://login.example.com", "login.example.com")).unwrap_err();
+        assert!(e.to_string().contains("salesforce.auth.login_url") && e.to_string().contains("https://"), "{e}");
+        let numeric = BASE.replace("${SECRET}", "8731942200561234");
+        let e = load(&numeric).unwrap_err();
+        assert!(!e.to_string().contains("8731942200561234") && e.to_string().contains("quotes"), "{e}");
         let e = load(&format!("{BASE}sync:\n  overlap: 5 minutes\n")).unwrap_err();
         assert!(e.to_string().contains("sync.overlap"), "{e}");
         let e = load(&format!("{BASE}sync:\n  objects:\n    Contact:\n      formula_snapshot_evry: 1h\n")).unwrap_err();

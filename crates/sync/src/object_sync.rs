@@ -2,7 +2,7 @@
 //! de-duplication, hard-delete reconciliation and formula re-snapshots, each version appended
 //! to the object's history table in idempotent commits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use tidemark_lake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::TimestampMicrosecondType;
 use tidemark_lake::columns::{DELETED, ID, Origin, VERSION_AT, initial_schema};
+use tidemark_lake::content::content_digests;
 use tidemark_lake::ledger::{RunStatus, SchemaEvent, SyncRunRecord};
 use tidemark_lake::read::VersionKey;
 use tidemark_lake::schema_plan::{self, SchemaPlan};
@@ -40,6 +41,8 @@ pub(crate) struct RunContext {
     /// Ledger contents at the start of the run.
     pub past_runs: Vec<SyncRunRecord>,
     pub past_events: Vec<SchemaEvent>,
+    /// This run's lease on each object's table (by lower-case name).
+    pub leases: std::collections::HashMap<String, Arc<tidemark_lake::Lease>>,
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -129,18 +132,25 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
         (None, false) => "full",
     };
     report.bookmark = previous;
-    let mut writer = VersionWriter::new(
+    let writer = VersionWriter::new(
         &table,
         app_id("sync", object),
         vec![("tidemark.run_id".to_owned(), cx.run_id.clone().into()), ("tidemark.object".to_owned(), object.into())],
     )
     .await?;
+    let mut writer = match cx.leases.get(&object.to_ascii_lowercase()) {
+        Some(lease) => writer.with_lease(lease.clone()),
+        None => writer,
+    };
 
     let outcome = async {
         let mut target =
             Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer, api: settings.api };
         match bookmark {
-            Some(field) => read_changes(cx, &mut target, field, previous, report).await?,
+            Some(field) => {
+                let content = content_columns(&schema, &plan, &new_columns(cx, object, &plan));
+                read_changes(cx, &mut target, field, &content, previous, report).await?
+            }
             None => snapshot_diff(cx, &mut target, report).await?,
         }
         let now = cx.clock.now();
@@ -270,6 +280,7 @@ async fn read_changes(
     cx: &RunContext,
     target: &mut Target<'_>,
     field: &str,
+    content: &[String],
     previous: Option<DateTime<Utc>>,
     report: &mut ObjectReport,
 ) -> Result<(), SyncError> {
@@ -278,7 +289,7 @@ async fn read_changes(
     let (object, plan): (&str, &SchemaPlan) = (object, plan);
     let overlap = chrono::Duration::from_std(cx.settings.overlap).unwrap_or_default();
     let since = previous.map(|b| b - overlap);
-    let known: HashSet<VersionKey> = table.version_keys_since(since).await?;
+    let known: HashMap<VersionKey, u64> = table.version_digests_since(since, content).await?;
     let where_clause = since.map(|s| format!(" WHERE {field} >= {}", soql_datetime(s))).unwrap_or_default();
     let soql = format!("SELECT {} FROM {object}{where_clause}", select_list(plan));
     let expected = if choice == ApiChoice::Auto { Some(count(&cx.client, object, &where_clause, true).await?) } else { None };
@@ -323,8 +334,8 @@ async fn read_changes(
                 if let Some(m) = tidemark_lake::arrow::compute::max(at) {
                     max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
                 }
-                let fresh =
-                    drop_known(&versions, &known).map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
+                let fresh = drop_known(&versions, &known, content)
+                    .map_err(|e| SyncError::Convert { object: object.to_owned(), source: e })?;
                 report.deletes += count_true(&fresh, DELETED);
                 report.versions_written += fresh.num_rows() as u64;
                 writer.write(fresh).await?;
@@ -344,23 +355,64 @@ async fn read_changes(
     Ok(())
 }
 
-/// Rows of `versions` whose key is not in `known`.
+/// Columns (lower case) that began receiving values in this run, or in a run of `object` that has
+/// not completed since.
+fn new_columns(cx: &RunContext, object: &str, plan: &SchemaPlan) -> HashSet<String> {
+    let completed = |run: &str| {
+        cx.past_runs.iter().any(|r| r.run_id == run && r.object.eq_ignore_ascii_case(object) && r.status == RunStatus::Complete)
+    };
+    let earlier = cx
+        .past_events
+        .iter()
+        .filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind != "field_removed" && !completed(&e.run_id))
+        .map(|e| e.column.to_ascii_lowercase());
+    plan.changes.iter().filter(|c| c.kind != "field_removed").map(|c| c.column.to_ascii_lowercase()).chain(earlier).collect()
+}
+
+/// Fields that changed without `SystemModstamp` moving, left out of content comparisons:
+/// formulas (the re-snapshot's business) and the per-user "last viewed" stamps.
+const VOLATILE_FIELDS: [&str; 2] = ["LastViewedDate", "LastReferencedDate"];
+
+/// The columns whose values tell two versions with one key apart: every replicated field
+/// except formulas and [`VOLATILE_FIELDS`].
+///
+/// Columns added by this run, or by an earlier run of the object that did not complete, are left
+/// out too: versions stored before they existed hold nulls there, so a re-read would look new.
+/// (Values a type change converted are the re-snapshot's business.)
+fn content_columns(schema: &SourceSchema, plan: &SchemaPlan, new_columns: &HashSet<String>) -> Vec<String> {
+    plan.targets
+        .iter()
+        .filter(|(_, c, _)| !new_columns.contains(&c.to_ascii_lowercase()))
+        .filter(|(f, _, _)| schema.field(f).is_none_or(|sf| !sf.calculated))
+        .filter(|(f, _, _)| !f.eq_ignore_ascii_case(ID) && !VOLATILE_FIELDS.iter().any(|v| v.eq_ignore_ascii_case(f)))
+        .map(|(_, c, _)| c.clone())
+        .collect()
+}
+
+/// Rows of `versions` the lake does not have: a key it lacks, or a key whose last stored
+/// version has other content (a second save within the timestamp's precision).
 fn drop_known(
     versions: &RecordBatch,
-    known: &HashSet<VersionKey>,
+    known: &HashMap<VersionKey, u64>,
+    content: &[String],
 ) -> Result<RecordBatch, tidemark_lake::arrow::error::ArrowError> {
     if known.is_empty() {
         return Ok(versions.clone());
     }
-    let ids = tidemark_lake::read::utf8(versions.column_by_name(ID).expect("Id column")).map_err(|e| match e {
+    let as_arrow = |e: tidemark_lake::LakeError| match e {
         tidemark_lake::LakeError::Arrow(a) => a,
         other => tidemark_lake::arrow::error::ArrowError::ComputeError(other.to_string()),
-    })?;
+    };
+    let ids = tidemark_lake::read::utf8(versions.column_by_name(ID).expect("Id column")).map_err(as_arrow)?;
     let at = versions.column_by_name(VERSION_AT).expect("metadata column").as_primitive::<TimestampMicrosecondType>();
     let deleted = versions.column_by_name(DELETED).expect("metadata column").as_boolean();
-    let keep: BooleanArray = (0..versions.num_rows())
-        .map(|i| Some(!known.contains(&(ids.value(i).to_owned(), at.value(i), deleted.value(i)))))
-        .collect();
+    let stored: Vec<Option<u64>> =
+        (0..versions.num_rows()).map(|i| known.get(&(ids.value(i).to_owned(), at.value(i), deleted.value(i))).copied()).collect();
+    if stored.iter().all(Option::is_none) {
+        return Ok(versions.clone());
+    }
+    let digests = content_digests(versions, content).map_err(as_arrow)?;
+    let keep: BooleanArray = stored.iter().zip(&digests).map(|(s, d)| Some(*s != Some(*d))).collect();
     filter_record_batch(versions, &keep)
 }
 

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
+use std::collections::HashMap;
 use tidemark_core::{Clock, SystemClock};
-use tidemark_lake::{LakeLocation, Ledger};
+
+use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, Ledger, ProcessIdentity};
 use tidemark_salesforce::SalesforceClient;
 
 use crate::config::SyncSettings;
@@ -27,7 +29,10 @@ use crate::report::{Quiet, SyncObserver, SyncReport};
 ///
 /// Delivery contract: every version the org exposes between two completed runs is appended
 /// exactly once (re-reads are de-duplicated against the lake), whatever crashed in between.
-/// Objects run concurrently up to `settings.parallelism`; one object is written by one task.
+/// Objects run concurrently up to `settings.parallelism`; one object is written by one task,
+/// and by one run: a run holds a lease on each object it writes (see [`tidemark_lake::lease`])
+/// and fails with [`tidemark_lake::LakeError::LeaseHeld`], having written nothing, when another
+/// run holds one of them.
 /// Memory per object is bounded by one result page plus the open Parquet file's buffers.
 pub struct Sync {
     client: Arc<SalesforceClient>,
@@ -81,6 +86,35 @@ impl Sync {
         self
     }
 
+    /// Takes the lease on each object's table, in name order; on the first held one, releases
+    /// those taken and fails.
+    async fn acquire_leases(&self, objects: &[String], run_id: &str) -> Result<HashMap<String, Arc<Lease>>, SyncError> {
+        let options = LeaseOptions {
+            purpose: "sync".into(),
+            run_id: run_id.to_owned(),
+            ttl: self.settings.lease_ttl,
+            clock: self.clock.clone(),
+            identity: ProcessIdentity::current(),
+        };
+        let mut sorted: Vec<&String> = objects.iter().collect();
+        sorted.sort_by_key(|o| o.to_ascii_lowercase());
+        let mut leases = HashMap::new();
+        for object in sorted {
+            match Lease::acquire(&self.lake, &LakeLocation::table_resource(object), options.clone()).await {
+                Ok(lease) => {
+                    leases.insert(object.to_ascii_lowercase(), Arc::new(lease));
+                }
+                Err(e) => {
+                    for taken in leases.values() {
+                        let _ = taken.release().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(leases)
+    }
+
     /// The objects the run would sync (and the ones it would skip, with reasons).
     pub async fn discover(client: &SalesforceClient, settings: &SyncSettings) -> Result<Vec<DiscoveredObject>, SyncError> {
         let global = client.describe_global().await?;
@@ -96,11 +130,15 @@ impl Sync {
             None => discovered.iter().filter(|o| o.skipped.is_none()).map(|o| o.name.clone()).collect(),
             Some(wanted) => wanted.iter().map(|w| resolve(w, &discovered)).collect::<Result<_, _>>()?,
         };
-        self.observer.run_started(selected.len());
-        let ledger = Ledger::new(self.lake.clone());
         let run_id = self.run_id.clone().unwrap_or_else(|| {
             format!("{}-{}", self.clock.now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
         });
+        // Every object's lease before anything is written: a run that meets another stops
+        // here, having written nothing.
+        let leases = self.acquire_leases(&selected, &run_id).await?;
+        let keeper = LeaseKeeper::start(leases.values().cloned().collect(), self.settings.lease_ttl / 3);
+        self.observer.run_started(selected.len());
+        let ledger = Ledger::new(self.lake.clone());
         let cx = RunContext {
             client: self.client.clone(),
             lake: self.lake.clone(),
@@ -112,6 +150,7 @@ impl Sync {
             observer: self.observer.clone(),
             run_id: run_id.clone(),
             full: self.full,
+            leases,
         };
         tracing::info!(run_id, objects = selected.len(), parallelism = self.settings.parallelism, "sync started");
         let cx = &cx;
@@ -120,6 +159,12 @@ impl Sync {
             .collect()
             .await;
         objects.sort_by(|a, b| a.object.cmp(&b.object));
+        drop(keeper);
+        for lease in cx.leases.values() {
+            if let Err(e) = lease.release().await {
+                tracing::warn!(resource = lease.resource(), error = %e, "could not release the lease (it expires on its own)");
+            }
+        }
         let report = SyncReport {
             run_id,
             objects,

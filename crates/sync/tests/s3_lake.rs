@@ -16,7 +16,12 @@ use std::time::{Duration, Instant};
 
 use common::{CHECKED, Harness};
 use serde_json::json;
+use std::future::IntoFuture;
+
+use tidemark_lake::LakeError;
 use tidemark_lake::{HistoryTable, LakeLocation, Ledger, RunStatus};
+use tidemark_sfsim::faults::FaultConfig;
+use tidemark_sync::SyncError;
 
 /// A moto S3 server child process, killed on drop.
 struct Moto {
@@ -141,4 +146,20 @@ async fn syncs_into_a_lake_on_s3() {
     assert_eq!(status, 200);
     assert!(listing.contains("lake/objects/account/_delta_log/00000000000000000000.json"), "account's first commit is on S3");
     assert!(h.dir.path().read_dir().unwrap().next().is_none(), "nothing was written locally");
+
+    // Two runs at once on the S3 lake: leases are taken with conditional puts, so exactly one
+    // run proceeds; the other stops before writing. The org is slowed so the runs overlap.
+    h.sim.state.faults.set(FaultConfig { latency_ms: 40, ..FaultConfig::default() }, 1);
+    let (a, b) = tokio::join!(h.sync_builder().with_run_id("a").into_future(), h.sync_builder().with_run_id("b").into_future());
+    h.sim.state.faults.set(FaultConfig::default(), 1);
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        (a, b) => panic!("exactly one run must proceed: {a:?} / {b:?}"),
+    };
+    assert!(matches!(&lost, SyncError::Lake(LakeError::LeaseHeld { .. })), "{lost}");
+    assert_eq!(won.status(), RunStatus::Complete);
+    assert_eq!(won.versions_written(), 0, "nothing changed in the org: {won:#?}");
+    h.check().await;
+    let after = Ledger::new(h.lake.clone()).runs().await.unwrap();
+    assert_eq!(after.len(), 3 * CHECKED.len(), "the stopped run recorded nothing");
 }

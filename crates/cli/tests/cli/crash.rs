@@ -13,17 +13,17 @@ use tidemark_lake::{HistoryTable, LakeLocation, Ledger};
 use tidemark_sfsim::changes::{Amount, ChangeRoundSpec, apply_change_round};
 use tidemark_sfsim::{SimConfig, SimHandle, SimServer};
 
-const OBJECTS: &str = "Account,Contact,Opportunity,Case,Invoice__c";
+pub(crate) const OBJECTS: &str = "Account,Contact,Opportunity,Case,Invoice__c";
 const TRIALS: u64 = 20;
 
-async fn start_sim() -> SimHandle {
+pub(crate) async fn start_sim() -> SimHandle {
     SimServer::new(SimConfig { accounts: 120, seed: 3, ..SimConfig::default() })
         .start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("simulator starts")
 }
 
-fn write_config(dir: &Path, sim: &SimHandle) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, sim: &SimHandle) -> PathBuf {
     let path = dir.join("tidemark.yaml");
     let yaml = format!(
         "salesforce:\n  auth:\n    flow: client_credentials\n    login_url: {}\n    client_id: {}\n    client_secret: ${{SIM_SECRET}}\n\
@@ -36,7 +36,12 @@ fn write_config(dir: &Path, sim: &SimHandle) -> PathBuf {
     path
 }
 
-fn sync_command(config: &Path, lake: &Path, sim: &SimHandle) -> Command {
+pub(crate) fn sync_command(config: &Path, lake: &Path, sim: &SimHandle) -> Command {
+    sync_command_logging_to(config, lake, sim, &lake.with_extension("stderr"))
+}
+
+/// [`sync_command`] with standard error into `stderr`.
+pub(crate) fn sync_command_logging_to(config: &Path, lake: &Path, sim: &SimHandle, stderr: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
     cmd.args(["sync", "--quiet", "--objects", OBJECTS, "--config"])
         .arg(config)
@@ -45,12 +50,12 @@ fn sync_command(config: &Path, lake: &Path, sim: &SimHandle) -> Command {
         .env("SIM_SECRET", &sim.credentials.client_secret)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(lake.with_extension("stderr")).unwrap()));
+        .stderr(Stdio::from(std::fs::File::create(stderr).unwrap()));
     cmd
 }
 
 /// Runs a sync to completion; returns how long it took.
-fn sync_fully(config: &Path, lake: &Path, sim: &SimHandle) -> Duration {
+pub(crate) fn sync_fully(config: &Path, lake: &Path, sim: &SimHandle) -> Duration {
     let started = Instant::now();
     let status = sync_command(config, lake, sim).status().expect("tidemark runs");
     assert!(
@@ -99,7 +104,7 @@ fn change_round(sim: &SimHandle) {
 }
 
 /// The lake's content without what legitimately differs between runs (run ids, ingest times).
-async fn snapshot(lake: &Path) -> Vec<(String, RecordBatch)> {
+pub(crate) async fn snapshot(lake: &Path) -> Vec<(String, RecordBatch)> {
     let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
     let mut out = Vec::new();
     for object in OBJECTS.split(',') {

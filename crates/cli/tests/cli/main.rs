@@ -5,4 +5,6 @@
 mod common;
 
 mod crash;
+mod first_hour;
+mod runs;
 mod sql;

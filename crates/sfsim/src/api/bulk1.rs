@@ -4,6 +4,15 @@
 //! SOQL statement and is run in the background (`Queued` → `InProgress` → `Completed`/`Failed`).
 //! With `Sforce-Enable-PKChunking` the submitted batch becomes `NotProcessed` and one batch per
 //! Id range is created, each returning only the records of its range.
+//!
+//! Response formats follow Salesforce's Content Type Header rule: once the URL names a known
+//! job, the job's `contentType` decides (JSON for JSON jobs; XML for CSV and XML jobs, whose
+//! query results are CSV and XML), whatever the request's headers say. Before that (job
+//! creation, an unknown job, a bad session) the request's `Content-Type` decides, XML unless it
+//! names JSON. Request bodies are read in the format their `Content-Type` names: clients such as
+//! Singer's tap-salesforce send `application/json` on every call of a CSV job.
+
+mod results;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,7 +29,7 @@ use tidemark_core::SfId;
 use super::bulk2_query::api_version_number;
 use super::{AppState, MAX_VERSION, MIN_VERSION, SimState};
 use crate::auth::Session;
-use crate::bulk::{self, CsvFormat, IdGen, xml};
+use crate::bulk::{self, IdGen, xml};
 use crate::row::Row;
 use crate::soql::{self, SoqlQuery};
 use crate::value::format_datetime_bulk;
@@ -162,7 +171,10 @@ type Result1<T> = Result<T, Bulk1Error>;
 struct Call {
     session: Session,
     version: String,
+    /// Answer in JSON (else XML); set from the job once the job is known.
     json: bool,
+    /// The request body is JSON (else XML), as its `Content-Type` says.
+    body_json: bool,
     usage: (u64, u64),
 }
 
@@ -184,15 +196,15 @@ impl Call {
     }
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
-    let has_json =
-        |name| headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    has_json(header::CONTENT_TYPE) || has_json(header::ACCEPT)
+/// Whether `Content-Type` names JSON. Salesforce documents only this header as choosing the
+/// format, so `Accept` is not consulted.
+fn content_type_json(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().contains("json"))
 }
 
 /// Checks the version, the `X-SFDC-Session` session and the API allocation.
 fn authenticate(state: &SimState, params: &HashMap<String, String>, headers: &HeaderMap) -> Result1<Call> {
-    let json = wants_json(headers);
+    let json = content_type_json(headers);
     let version = params.get("version").map(String::as_str).unwrap_or("");
     let major = version.strip_suffix(".0").and_then(|m| m.parse::<u32>().ok());
     if !major.is_some_and(|m| (MIN_VERSION..=MAX_VERSION).contains(&m)) {
@@ -206,7 +218,7 @@ fn authenticate(state: &SimState, params: &HashMap<String, String>, headers: &He
         .usage
         .try_consume(now)
         .map_err(|_| Bulk1Error::new("ExceededQuota", "TotalRequests Limit exceeded.").in_json(json))?;
-    Ok(Call { session, version: version.to_owned(), json, usage })
+    Ok(Call { session, version: version.to_owned(), json, body_json: json, usage })
 }
 
 pub fn routes() -> Router<AppState> {
@@ -216,26 +228,25 @@ pub fn routes() -> Router<AppState> {
         .route("/services/async/{version}/job/{job}/batch", get(batch_list).post(add_batch))
         .route("/services/async/{version}/job/{job}/batch/{batch}", get(batch_info))
         .route("/services/async/{version}/job/{job}/batch/{batch}/request", get(batch_request))
-        .route("/services/async/{version}/job/{job}/batch/{batch}/result", get(result_list))
-        .route("/services/async/{version}/job/{job}/batch/{batch}/result/{result}", get(result))
+        .route("/services/async/{version}/job/{job}/batch/{batch}/result", get(results::result_list))
+        .route("/services/async/{version}/job/{job}/batch/{batch}/result/{result}", get(results::result))
 }
 
 type Params = Path<HashMap<String, String>>;
 
-/// Reads a `jobInfo` body in XML or JSON as field → text.
+/// Reads a `jobInfo` body in XML or JSON (as its `Content-Type` says) as field → text.
 fn job_fields(call: &Call, body: &[u8]) -> Result1<HashMap<String, String>> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| Bulk1Error::new("InvalidXML", "Request body is not UTF-8").in_json(call.json))?;
-    if call.json {
-        let v: J =
-            serde_json::from_str(text).map_err(|e| Bulk1Error::new("InvalidJob", format!("Invalid JSON: {e}")).in_json(true))?;
-        let map = v.as_object().ok_or_else(|| Bulk1Error::new("InvalidJob", "Expected a JSON object").in_json(true))?;
+    let err = |code, message: String| Bulk1Error::new(code, message).in_json(call.json);
+    let text = std::str::from_utf8(body).map_err(|_| err("InvalidXML", "Request body is not UTF-8".to_owned()))?;
+    if call.body_json {
+        let v: J = serde_json::from_str(text).map_err(|e| err("InvalidJob", format!("Invalid JSON: {e}")))?;
+        let map = v.as_object().ok_or_else(|| err("InvalidJob", "Expected a JSON object".to_owned()))?;
         return Ok(map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect());
     }
-    xml::parse_flat(text, "jobInfo").map_err(|e| Bulk1Error::new("InvalidXML", e.to_string()))
+    xml::parse_flat(text, "jobInfo").map_err(|e| err("InvalidXML", e.to_string()))
 }
 
-/// Parses `Sforce-Enable-PKChunking` (`true`, `false`, `chunkSize=N[; parent=…; startRow=…]`).
+/// Parses `Sforce-Enable-PKChunking` (`true`, `false`, `[true; ]chunkSize=N[; parent=…; startRow=…]`).
 fn chunking(headers: &HeaderMap) -> Result<Option<usize>, String> {
     let Some(v) = headers.get("Sforce-Enable-PKChunking").and_then(|v| v.to_str().ok()) else { return Ok(None) };
     let v = v.trim();
@@ -246,7 +257,9 @@ fn chunking(headers: &HeaderMap) -> Result<Option<usize>, String> {
         return Ok(Some(DEFAULT_CHUNK_SIZE));
     }
     let mut size = DEFAULT_CHUNK_SIZE;
-    for part in v.split(';') {
+    // Salesforce also takes `true` followed by options (tap-salesforce sends
+    // `true; chunkSize=100000`).
+    for part in v.split(';').filter(|p| !p.trim().eq_ignore_ascii_case("true")) {
         let (k, val) = part.split_once('=').ok_or_else(|| format!("Invalid Sforce-Enable-PKChunking header: {v}"))?;
         if k.trim().eq_ignore_ascii_case("chunkSize") {
             size = val.trim().parse::<usize>().map_err(|_| format!("Invalid chunkSize: {}", val.trim()))?;
@@ -293,7 +306,7 @@ async fn create_job(
         if !table.def.flags.bulk_queryable {
             return Err(err("InvalidEntity", format!("Entity '{}' is not supported by the Bulk API.", table.def.name)));
         }
-        (table.def.name.clone(), org.instance.clone(), org.now_millis())
+        (table.def.name.clone(), org.instance.clone(), org.stamp_millis())
     };
     let job = Arc::new(Bulk1Job {
         id: state.bulk1_jobs.job_ids.next(bulk::JOB_PREFIX, &instance),
@@ -311,18 +324,14 @@ async fn create_job(
     Ok(call.respond(StatusCode::CREATED, job_json(&job), "jobInfo"))
 }
 
-/// Finds the job of the URL. A JSON job answers in JSON unless the request asked for XML.
-fn find_job(state: &SimState, call: &mut Call, params: &HashMap<String, String>, headers: &HeaderMap) -> Result1<Arc<Bulk1Job>> {
+/// Finds the job of the URL; from here on the job's content type decides the response format.
+fn find_job(state: &SimState, call: &mut Call, params: &HashMap<String, String>) -> Result1<Arc<Bulk1Job>> {
     let id = params.get("job").map(String::as_str).unwrap_or("");
     let job = SfId::parse(id)
         .ok()
         .and_then(|id| state.bulk1_jobs.jobs.lock().get(&id).cloned())
         .ok_or_else(|| Bulk1Error::new("InvalidJob", format!("Unable to find job with id: {id}")).in_json(call.json))?;
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let names_format = headers.contains_key(header::CONTENT_TYPE) || accept.contains("xml") || accept.contains("json");
-    if job.content_type == ContentType::Json && !names_format {
-        call.json = true;
-    }
+    call.json = job.content_type == ContentType::Json;
     Ok(job)
 }
 
@@ -389,7 +398,7 @@ fn batch_json(batch: &Batch) -> J {
 
 async fn job_info(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     Ok(call.respond(StatusCode::OK, job_json(&job), "jobInfo"))
 }
 
@@ -400,9 +409,9 @@ async fn update_job(
     body: bytes::Bytes,
 ) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     let f = job_fields(&call, &body)?;
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     {
         let mut inner = job.inner.lock();
         let wanted = f.get("state").map(String::as_str).unwrap_or("");
@@ -461,12 +470,12 @@ async fn add_batch(
     body: bytes::Bytes,
 ) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     let soql = String::from_utf8(body.to_vec())
         .map_err(|_| Bulk1Error::new("InvalidBatch", "The query is not UTF-8").in_json(call.json))?;
     let (now, instance) = {
         let org = state.org.read();
-        (org.now_millis(), org.instance.clone())
+        (org.stamp_millis(), org.instance.clone())
     };
     let soql = soql.trim().to_owned();
     let batch = new_batch(&state, &job, NewBatch { request: soql.clone(), soql, range: None }, now, &instance);
@@ -482,6 +491,7 @@ async fn add_batch(
         inner.batches.push(batch.clone());
         inner.modstamp = now;
     }
+    state.bulk_batches.record(state.now_millis(), 1);
     tokio::spawn(run_batch(state.clone(), job, batch.clone()));
     Ok(call.respond(StatusCode::CREATED, batch_json(&batch), "batchInfo"))
 }
@@ -500,9 +510,9 @@ async fn run_batch(state: AppState, job: Arc<Bulk1Job>, batch: Arc<Batch>) {
     if job.inner.lock().state == "Aborted" || batch.inner.lock().state != "Queued" {
         return;
     }
-    set_batch(&batch, "InProgress", None, state.now_millis());
+    set_batch(&batch, "InProgress", None, state.stamp_millis());
     tokio::task::yield_now().await;
-    let failed = |message: String| set_batch(&batch, "Failed", Some(message), state.now_millis());
+    let failed = |message: String| set_batch(&batch, "Failed", Some(message), state.stamp_millis());
     let prepared = {
         let org = state.org.read();
         prepare(&org, &job, &batch)
@@ -538,7 +548,7 @@ async fn run_batch(state: AppState, job: Arc<Bulk1Job>, batch: Arc<Batch>) {
     match executed {
         Ok(rows) => {
             let result_id = state.bulk1_jobs.result_ids.next(bulk::RESULT_PREFIX, &state.org.read().instance);
-            let now = state.now_millis();
+            let now = state.stamp_millis();
             let mut inner = batch.inner.lock();
             if inner.state != "InProgress" {
                 return;
@@ -580,7 +590,7 @@ fn split_into_chunks(state: &AppState, job: &Arc<Bulk1Job>, batch: &Arc<Batch>, 
         let mut ids: Vec<SfId> = table.rows().iter().map(|r| table.id_of(r)).collect();
         ids.sort_unstable();
         let bounds: Vec<SfId> = ids.iter().step_by(size).copied().collect();
-        (bounds, org.instance.clone(), org.now_millis())
+        (bounds, org.instance.clone(), org.stamp_millis())
     };
     let mut chunks = Vec::with_capacity(bounds.len().max(1));
     if bounds.is_empty() {
@@ -597,6 +607,8 @@ fn split_into_chunks(state: &AppState, job: &Arc<Bulk1Job>, batch: &Arc<Batch>, 
         chunks.push(new_batch(state, job, spec, now, &instance));
     }
     job.inner.lock().batches.extend(chunks.iter().cloned());
+    // Each chunk is a batch of its own against the daily allocation, as Salesforce counts them.
+    state.bulk_batches.record(state.now_millis(), chunks.len() as u64);
     set_batch(batch, "NotProcessed", None, now);
     tracing::info!(job = %job.id, chunks = chunks.len(), "bulk 1.0 batch split by PK chunking");
     for chunk in chunks {
@@ -606,14 +618,14 @@ fn split_into_chunks(state: &AppState, job: &Arc<Bulk1Job>, batch: &Arc<Batch>, 
 
 async fn batch_info(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     let batch = find_batch(&job, &call, &params)?;
     Ok(call.respond(StatusCode::OK, batch_json(&batch), "batchInfo"))
 }
 
 async fn batch_list(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     let batches: Vec<Arc<Batch>> = job.inner.lock().batches.clone();
     let infos: Vec<J> = batches.iter().map(|b| batch_json(b)).collect();
     if call.json {
@@ -636,78 +648,9 @@ async fn batch_list(State(state): State<AppState>, Path(params): Params, headers
 
 async fn batch_request(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
     let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
+    let job = find_job(&state, &mut call, &params)?;
     let batch = find_batch(&job, &call, &params)?;
     let mut resp = (StatusCode::OK, batch.request.clone()).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
-    Ok(call.finish(resp))
-}
-
-fn completed(batch: &Batch, call: &Call) -> Result1<(Arc<SoqlQuery>, Arc<Vec<Row>>, SfId)> {
-    let inner = batch.inner.lock();
-    match (&inner.query, inner.result_id) {
-        (Some(q), Some(r)) if inner.state == "Completed" => Ok((q.clone(), inner.rows.clone(), r)),
-        _ => Err(Bulk1Error::new("InvalidBatch", "Batch not completed").in_json(call.json)),
-    }
-}
-
-async fn result_list(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
-    let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
-    let batch = find_batch(&job, &call, &params)?;
-    let (_, _, result_id) = completed(&batch, &call)?;
-    if call.json || job.content_type == ContentType::Json {
-        return Ok(call.finish(body_response(StatusCode::OK, true, json!([result_id.as_str()]).to_string())));
-    }
-    let mut out = String::with_capacity(256);
-    xml::open_root(&mut out, "result-list");
-    xml::element(&mut out, "result", result_id.as_str());
-    out.push_str("</result-list>");
-    Ok(call.finish(body_response(StatusCode::OK, false, out)))
-}
-
-async fn result(State(state): State<AppState>, Path(params): Params, headers: HeaderMap) -> Result1<Response> {
-    let mut call = authenticate(&state, &params, &headers)?;
-    let job = find_job(&state, &mut call, &params, &headers)?;
-    let batch = find_batch(&job, &call, &params)?;
-    let (query, rows, result_id) = completed(&batch, &call)?;
-    if params.get("result").and_then(|r| SfId::parse(r).ok()) != Some(result_id) {
-        return Err(Bulk1Error::new("InvalidBatch", "Unable to find result for the given id").in_json(call.json));
-    }
-    let compress = bulk::wants_gzip(&headers);
-    let render_state = state.clone();
-    let version = job.api_version.clone();
-    let content_type = job.content_type;
-    let body = tokio::task::spawn_blocking(move || {
-        let org = render_state.org.read();
-        match content_type {
-            ContentType::Csv => bulk::results::render_page(&org, &query, &query.columns(), &rows, CsvFormat::default()),
-            ContentType::Json => {
-                let records: Vec<J> = rows.iter().map(|r| query.record_json(&org, &version, r)).collect();
-                J::Array(records).to_string()
-            }
-            ContentType::Xml => {
-                let mut out = String::with_capacity(rows.len() * 128 + 256);
-                out.push_str(xml::DECLARATION);
-                out.push_str("<queryResult xmlns=\"");
-                out.push_str(xml::NAMESPACE);
-                out.push_str("\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">");
-                for r in rows.iter() {
-                    xml::record_xml(&mut out, "records", &query.record_json(&org, &version, r));
-                }
-                out.push_str("</queryResult>");
-                out
-            }
-        }
-    })
-    .await
-    .map_err(|_| Bulk1Error::new("Unknown", "Rendering the result failed").in_json(call.json))?;
-    let mime = match content_type {
-        ContentType::Csv => "text/csv",
-        ContentType::Json => "application/json",
-        ContentType::Xml => "application/xml",
-    };
-    let mut resp = bulk::csv_response(body, compress, &[]);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     Ok(call.finish(resp))
 }

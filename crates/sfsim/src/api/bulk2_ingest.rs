@@ -185,7 +185,7 @@ async fn create_job(
     };
     let spec = job_spec(&state, &job_json)?;
     let format = csv_format(&job_json)?;
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     let instance = state.org.read().instance.clone();
     let uploaded = data.is_some();
     let upload_bytes = data.as_ref().map_or(0, String::len);
@@ -324,7 +324,7 @@ async fn upload_batch(
 async fn change_state(State(state): State<AppState>, Path(params): Params, body: bytes::Bytes) -> Result<Response, ApiError> {
     let job = find_job(&state, &params)?;
     let body = json_object(&body)?;
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     let wanted = body.get("state").and_then(J::as_str).ok_or_else(|| invalid_job("state is required"))?;
     let start = {
         let mut inner = job.inner.lock();
@@ -402,14 +402,14 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
             return;
         }
         inner.state = JobState::InProgress;
-        inner.modstamp = state.now_millis();
+        inner.modstamp = state.stamp_millis();
         std::mem::take(&mut inner.uploads)
     };
     let table = match parse_uploads(&uploads, job.format) {
         Ok(t) => Arc::new(t),
         Err(message) => {
             job.inner.lock().uploads = uploads;
-            return finish(&job, JobState::Failed, Some(message), state.now_millis(), started);
+            return finish(&job, JobState::Failed, Some(message), state.stamp_millis(), started);
         }
     };
     drop(uploads);
@@ -422,11 +422,14 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
     let plan = ingest::plan(&state.org.read(), &job.spec, &table.header);
     let plan = match plan {
         Ok(p) => p,
-        Err(message) => return finish(&job, JobState::Failed, Some(message), state.now_millis(), started),
+        Err(message) => return finish(&job, JobState::Failed, Some(message), state.stamp_millis(), started),
     };
     // A failing job loses one internal batch (and everything after it) to exhausted retries.
     let job_fails = state.faults.bulk_job_fails();
     let batches = total.div_ceil(INTERNAL_BATCH_ROWS).max(1);
+    // Ingest jobs draw on the batch allocation Bulk API 1.0 uses, one batch per 10,000 records;
+    // query jobs draw on none.
+    state.bulk_batches.record(state.now_millis(), batches as u64);
     let stop_at = if job_fails { (batches / 2) * INTERNAL_BATCH_ROWS } else { total };
     let mut parents = ParentIndex::default();
     let mut chunk_start = 0;
@@ -452,7 +455,7 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
                 .collect()
         };
         let active = bulk::elapsed_ms(t0);
-        let now = state.now_millis();
+        let now = state.stamp_millis();
         {
             let mut inner = job.inner.lock();
             inner.api_active_ms += active;
@@ -467,7 +470,7 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
         chunk_start = chunk_end;
         tokio::task::yield_now().await;
     }
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     if job_fails {
         let message =
             "InternalServerError : Batch processing did not finish in time and was retried more than 20 times".to_owned();

@@ -229,7 +229,7 @@ async fn create_job(
                 None => ApiError::bad_request("API_ERROR", reason),
             });
         }
-        (query, table.def.name.clone(), table.def.flags.pk_chunking_supported, org.now_millis())
+        (query, table.def.name.clone(), table.def.flags.pk_chunking_supported, org.stamp_millis())
     };
     let instance = state.org.read().instance.clone();
     let job = Arc::new(QueryJob {
@@ -269,7 +269,7 @@ async fn run_job(state: AppState, job: Arc<QueryJob>) {
             return;
         }
         inner.state = JobState::InProgress;
-        inner.modstamp = state.now_millis();
+        inner.modstamp = state.stamp_millis();
     }
     tokio::task::yield_now().await;
     let outcome = if state.faults.bulk_job_fails() {
@@ -278,7 +278,7 @@ async fn run_job(state: AppState, job: Arc<QueryJob>) {
         let org = state.org.read();
         job.query.execute(&org, job.query_all).map(|out| out.rows).map_err(|e| format!("{}: {}", e.error_code, e.message))
     };
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     let mut inner = job.inner.lock();
     if inner.state != JobState::InProgress {
         // Aborted while running: the abort wins.
@@ -318,7 +318,7 @@ async fn abort_job(State(state): State<AppState>, Path(params): Params, body: by
         }
         None => return Err(invalid_job("state is required")),
     }
-    let now = state.now_millis();
+    let now = state.stamp_millis();
     {
         let current = job.state();
         match current {

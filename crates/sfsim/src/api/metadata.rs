@@ -74,13 +74,14 @@ async fn limits(State(state): State<AppState>) -> Response {
     let now = state.now_millis();
     let (used, max) = state.usage.snapshot(now);
     let queued_jobs = state.bulk2_query_jobs_count_today(now);
+    let (batches_used, batches_max) = state.bulk_batches.snapshot(now);
     let pair = |max: u64, remaining: u64| json!({ "Max": max, "Remaining": remaining });
     json_ok(&json!({
         "ConcurrentAsyncGetReportInstances": pair(200, 200),
         "ConcurrentSyncReportRuns": pair(20, 20),
         "DailyApiRequests": pair(max, max.saturating_sub(used)),
         "DailyAsyncApexExecutions": pair(250_000, 250_000),
-        "DailyBulkApiBatches": pair(15_000, 15_000),
+        "DailyBulkApiBatches": pair(batches_max, batches_max.saturating_sub(batches_used)),
         "DailyBulkV2QueryFileStorageMB": pair(976_562, 976_562),
         "DailyBulkV2QueryJobs": pair(10_000, 10_000u64.saturating_sub(queued_jobs)),
         "DailyGenericStreamingApiEvents": pair(10_000, 10_000),

@@ -47,6 +47,8 @@ pub struct SimState {
     pub config: SimConfig,
     pub auth: AuthStore,
     pub usage: ApiUsage,
+    /// Bulk API batches created (Bulk 1.0) or processed (Bulk 2.0 ingest), for `/limits`.
+    pub bulk_batches: ApiUsage,
     pub faults: Faults,
     pub cursors: query::CursorStore,
     pub bulk2_query_jobs: bulk2_query::QueryJobStore,
@@ -70,6 +72,7 @@ impl SimState {
         let auth = AuthStore::new(org.org_id, config.token_lifetime.num_milliseconds());
         SimState {
             usage: ApiUsage::new(config.daily_api_requests),
+            bulk_batches: ApiUsage::new(crate::limits::DAILY_BULK_BATCHES),
             faults: Faults::new(config.seed),
             org: RwLock::new(org),
             auth,
@@ -85,6 +88,12 @@ impl SimState {
 
     pub fn now_millis(&self) -> i64 {
         self.org.read().now_millis()
+    }
+
+    /// The org's stamp for dates it records itself (job and batch dates), see
+    /// [`Org::stamp_millis`].
+    pub fn stamp_millis(&self) -> i64 {
+        self.org.read().stamp_millis()
     }
 
     pub fn base_url(&self) -> &str {

@@ -26,7 +26,8 @@
 //!
 //! Every record gets back-dated history within the last three years:
 //! `CreatedDate ≤ LastModifiedDate = SystemModstamp ≤ now`, children created after their
-//! parents. Generation bypasses the change log (the truth dump lists current state from the
+//! parents, stamped to the whole second as Salesforce stores them (unless the org keeps
+//! millisecond stamps). Generation bypasses the change log (the truth dump lists current state from the
 //! tables), so the log starts empty and records only what happens afterwards.
 
 pub(crate) mod names;
@@ -205,7 +206,7 @@ impl Rec {
 
 impl<'o> Gen<'o> {
     fn new(org: &'o mut Org, seed: u64) -> Gen<'o> {
-        let now = org.now_millis();
+        let now = org.stamp_millis();
         Gen {
             org,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -256,14 +257,19 @@ impl<'o> Gen<'o> {
         }
         let start = not_before.max(self.now - HISTORY_DAYS * DAY_MS);
         let created = if start >= self.now { self.now } else { self.rng.random_range(start..=self.now) };
-        let created = created - created % 1000;
+        let created = self.stamp(created);
         let modified = if self.rng.random_bool(0.5) || created >= self.now {
             created
         } else {
             let m = self.rng.random_range(created..=self.now);
-            (m - m % 1000).max(created)
+            self.stamp(m).max(created)
         };
         (created, modified)
+    }
+
+    /// A generated system datetime as the org would have stamped it (see [`Org::stamp_millis`]).
+    pub(crate) fn stamp(&self, millis: i64) -> i64 {
+        if self.org.millisecond_stamps { millis } else { millis - millis.rem_euclid(1000) }
     }
 
     pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {

@@ -93,7 +93,7 @@ impl Gen<'_> {
         }
         let (created, modified) = self.history(0);
         let login = self.rng.random_range(modified..=self.now);
-        r.dt(s.LastLoginDate, login - login % 1000);
+        r.dt(s.LastLoginDate, self.stamp(login));
         self.insert("User", r, created, modified)
     }
 

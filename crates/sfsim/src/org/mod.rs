@@ -185,6 +185,9 @@ pub struct Org {
     change_log: Vec<ChangeEvent>,
     /// Record the change log (tests and the truth dump); benchmarks may switch it off.
     pub keep_change_log: bool,
+    /// Stamp audit datetimes with the clock's milliseconds instead of truncating them to the
+    /// second as Salesforce stores them (see [`Org::stamp_millis`]).
+    pub millisecond_stamps: bool,
 }
 
 impl Org {
@@ -202,6 +205,7 @@ impl Org {
             next_id: 1000,
             change_log: Vec::new(),
             keep_change_log: true,
+            millisecond_stamps: false,
         };
         for def in objects {
             org.add_object(def);
@@ -222,6 +226,16 @@ impl Org {
 
     pub fn now_millis(&self) -> i64 {
         self.clock.now_millis()
+    }
+
+    /// The instant the org writes into the audit datetimes it stamps itself (`CreatedDate`,
+    /// `LastModifiedDate`, `SystemModstamp`, delete-log dates, Bulk job dates): the clock
+    /// truncated to the whole second, because Salesforce stores them to the second, so two saves
+    /// within one second carry the same `SystemModstamp`. Millisecond precision only with
+    /// [`Org::millisecond_stamps`].
+    pub fn stamp_millis(&self) -> i64 {
+        let now = self.now_millis();
+        if self.millisecond_stamps { now } else { now - now.rem_euclid(1000) }
     }
 
     /// Moves a manual clock forward and purges what the recycle bin no longer holds.
@@ -273,7 +287,15 @@ impl Org {
             return;
         }
         let seq = self.change_log.len() as u64 + 1;
-        self.change_log.push(ChangeEvent { seq, at_millis: self.now_millis(), object: Arc::from(object), id, kind, row, detail });
+        self.change_log.push(ChangeEvent {
+            seq,
+            at_millis: self.stamp_millis(),
+            object: Arc::from(object),
+            id,
+            kind,
+            row,
+            detail,
+        });
     }
 
     /// Records a schema change in the change log.
@@ -288,7 +310,7 @@ impl Org {
     /// Inserts a record with the audit fields stamped at the org clock's now. `values` must not
     /// contain audit fields. Returns the new id.
     pub fn insert_record(&mut self, object: &str, values: Vec<(Slot, Value)>) -> Result<SfId, OrgError> {
-        let now = self.now_millis();
+        let now = self.stamp_millis();
         self.insert_record_at(object, values, now, now)
     }
 
@@ -324,7 +346,7 @@ impl Org {
 
     /// Applies field updates, bumping `LastModifiedDate` and `SystemModstamp`.
     pub fn update_record(&mut self, id: &SfId, updates: Vec<(Slot, Value)>) -> Result<Row, OrgError> {
-        let now = self.now_millis();
+        let now = self.stamp_millis();
         let user = Value::str(self.integration_user.as_str());
         self.rewrite(id, ChangeKind::Update, |def| {
             let mut u = updates;
@@ -337,7 +359,7 @@ impl Org {
 
     /// Moves a record to the recycle bin.
     pub fn soft_delete(&mut self, id: &SfId) -> Result<Row, OrgError> {
-        let now = self.now_millis();
+        let now = self.stamp_millis();
         let row = self.rewrite(id, ChangeKind::Delete, |def| {
             vec![
                 (def.slot("IsDeleted"), Value::Bool(true)),
@@ -358,7 +380,7 @@ impl Org {
         if !table.is_deleted(row) {
             return Err(OrgError::NotDeleted(*id));
         }
-        let now = self.now_millis();
+        let now = self.stamp_millis();
         let row = self.rewrite_unchecked(t, id, ChangeKind::Undelete, |def| {
             vec![
                 (def.slot("IsDeleted"), Value::Bool(false)),
@@ -374,7 +396,7 @@ impl Org {
     pub fn hard_delete(&mut self, id: &SfId) -> Result<(), OrgError> {
         let t = self.table_index_for_id(id)?;
         self.tables[t].remove(id).ok_or_else(|| OrgError::NotFound(id.to_string()))?;
-        let now = self.now_millis();
+        let now = self.stamp_millis();
         let table = &mut self.tables[t];
         table.delete_log.retain(|(d, _)| d != id);
         table.delete_log.push((*id, now));

@@ -73,6 +73,8 @@ impl Org {
             next_id: parts.next_id,
             change_log: parts.change_log,
             keep_change_log: parts.keep_change_log,
+            // A runtime option, not part of the org: whoever loads the org sets it.
+            millisecond_stamps: false,
         };
         for t in parts.tables {
             org.add_object(t.def);

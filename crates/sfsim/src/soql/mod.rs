@@ -26,6 +26,7 @@ use crate::api::ApiError;
 use crate::org::{ObjectTable, Org};
 use crate::row::Row;
 use plan::Selection;
+pub use project::RecordFormat;
 use resolve::{Resolved, Resolver};
 
 /// Characters of the query line shown before the error position in located errors.
@@ -210,6 +211,11 @@ impl SoqlQuery {
 
     /// One row as a REST query record (`attributes` first, then the selected fields).
     pub fn record_json(&self, org: &Org, version: &str, row: &Row) -> J {
+        self.record_json_as(org, version, row, RecordFormat::Rest)
+    }
+
+    /// [`record_json`](Self::record_json) with values written in `format`.
+    pub fn record_json_as(&self, org: &Org, version: &str, row: &Row, format: RecordFormat) -> J {
         match &self.plan.selection {
             Selection::Aggregate { columns, .. } => project::render_aggregate(row, columns),
             Selection::Records { tree, .. } => {
@@ -217,7 +223,7 @@ impl SoqlQuery {
                 if let Some(table) = self.table(org) {
                     let id = table.id_of(row);
                     out.insert("attributes".into(), Org::attributes_json(version, &table.def.name, Some(id.as_str())));
-                    project::render_record(org, version, table, row, tree, &mut out);
+                    project::render_record_as(org, version, table, row, tree, format, &mut out);
                 }
                 J::Object(out)
             }

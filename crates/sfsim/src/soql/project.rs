@@ -14,13 +14,52 @@ use crate::value::{ValueRef, format_datetime_bulk};
 
 const MASK: &str = "************";
 
+/// How a projected record writes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// REST JSON: datetimes `2022-01-02T17:38:59.000+0000`.
+    Rest,
+    /// Bulk API 1.0 JSON results: dates and datetimes as epoch milliseconds (dates at midnight
+    /// UTC), as clients such as dlt's Salesforce source expect when they divide them by 1000.
+    Bulk1Json,
+    /// Bulk API 1.0 XML results: datetimes with a trailing `Z`.
+    Bulk1Xml,
+}
+
+impl RecordFormat {
+    fn field_json(self, org: &Org, table: &ObjectTable, row: &Row, field: &FieldDef) -> J {
+        if self != RecordFormat::Rest && matches!(field.field_type, FieldType::Date | FieldType::Datetime) {
+            match (self, org.field_value(table, row, field).as_ref()) {
+                (RecordFormat::Bulk1Json, ValueRef::DateTime(ms)) => return J::from(ms),
+                (RecordFormat::Bulk1Json, ValueRef::Date(days)) => return J::from(i64::from(days) * 86_400_000),
+                (RecordFormat::Bulk1Xml, ValueRef::DateTime(ms)) => return J::String(format_datetime_bulk(ms)),
+                _ => {}
+            }
+        }
+        org.field_json(table, row, field)
+    }
+}
+
 /// Appends the fields and parents of `nodes` for `row` of `table` to `out`.
 pub fn render_record(org: &Org, version: &str, table: &ObjectTable, row: &Row, nodes: &[OutNode], out: &mut Map<String, J>) {
+    render_record_as(org, version, table, row, nodes, RecordFormat::Rest, out);
+}
+
+/// [`render_record`] in `format`.
+pub fn render_record_as(
+    org: &Org,
+    version: &str,
+    table: &ObjectTable,
+    row: &Row,
+    nodes: &[OutNode],
+    format: RecordFormat,
+    out: &mut Map<String, J>,
+) {
     for node in nodes {
         match node {
             OutNode::Field { field } => match field.resolve(&table.def) {
                 Some(f) => {
-                    out.insert(f.name.clone(), org.field_json(table, row, f));
+                    out.insert(f.name.clone(), format.field_json(org, table, row, f));
                 }
                 None => {
                     out.insert(field.name.clone(), J::Null);
@@ -32,7 +71,7 @@ pub fn render_record(org: &Org, version: &str, table: &ObjectTable, row: &Row, n
                         let mut m = Map::new();
                         let id = t.id_of(r);
                         m.insert("attributes".into(), Org::attributes_json(version, &t.def.name, Some(id.as_str())));
-                        render_record(org, version, t, r, children, &mut m);
+                        render_record_as(org, version, t, r, children, format, &mut m);
                         J::Object(m)
                     }
                     None => J::Null,

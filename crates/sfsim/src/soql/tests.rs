@@ -126,6 +126,27 @@ fn datetime_literals_compare_as_instants() {
     );
 }
 
+/// Salesforce's Behaviours say nothing of literals with milliseconds, so they compare with the
+/// stored stamp as it is: whole seconds by default, the clock's milliseconds if the org keeps them.
+#[test]
+fn millisecond_literals_compare_with_the_stored_stamp() {
+    for keep_millis in [false, true] {
+        let mut org = org();
+        org.millisecond_stamps = keep_millis;
+        org.advance_clock(Duration::milliseconds(700));
+        let n = slot(&org, "Account", "Name");
+        org.insert_record("Account", vec![(n, Value::str("Acme"))]).unwrap();
+        let count = |op: &str, lit: &str| names(&org, &format!("SELECT Name FROM Account WHERE SystemModstamp {op} {lit}")).len();
+        let whole = usize::from(!keep_millis);
+        assert_eq!(count("=", "2025-01-06T09:00:00Z"), whole, "keep_millis={keep_millis}");
+        assert_eq!(count("=", "2025-01-06T09:00:00.000Z"), whole);
+        assert_eq!(count("=", "2025-01-06T09:00:00.700Z"), 1 - whole);
+        assert_eq!(count(">", "2025-01-06T09:00:00.500Z"), 1 - whole);
+        assert_eq!(count("<", "2025-01-06T09:00:00.500+0000"), whole);
+        assert_eq!(count(">=", "2025-01-06T09:00:00.000Z"), 1);
+    }
+}
+
 #[test]
 fn wrong_literal_types_are_invalid_field() {
     let org = seeded();
