@@ -269,3 +269,36 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
     }
     Ok(Outcome::Complete)
 }
+
+/// `tidemark doctor`: one line per table; exit 1 when damage was found and left in place.
+pub async fn doctor(lake: LakeLocation, repair: bool) -> anyhow::Result<Outcome> {
+    let findings = tidemark_lake::Doctor::new(lake.clone()).with_repair(repair).run().await?;
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let state = match (f.is_healthy(), f.repaired) {
+                (true, _) => "ok",
+                (false, true) => "repaired",
+                (false, false) => "needs repair",
+            };
+            vec![
+                f.object.clone(),
+                f.versions.to_string(),
+                f.duplicate_versions.to_string(),
+                f.versions_without_key.to_string(),
+                if f.append_only_missing { "missing".into() } else { "ok".into() },
+                state.to_owned(),
+            ]
+        })
+        .collect();
+    print_table(&["table", "versions", "duplicates", "without key", "append-only", "state"], &rows);
+    let damaged = findings.iter().filter(|f| !f.is_healthy() && !f.repaired).count();
+    if findings.iter().any(|f| f.versions_without_key > 0) {
+        eprintln!("note: versions without an Id or _version_at are reported, never removed");
+    }
+    if damaged > 0 {
+        eprintln!("{damaged} table(s) need repair: run `tidemark doctor --repair --lake {}`", shown(&lake));
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Complete)
+}

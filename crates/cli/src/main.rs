@@ -79,6 +79,19 @@ enum Command {
         #[arg(long)]
         events: bool,
     },
+    /// Check the lake for duplicate versions and other damage; --repair fixes what it finds.
+    Doctor {
+        /// The configuration file, for lake.location.
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
+        #[arg(long)]
+        lake: Option<String>,
+        /// Remove duplicate versions (one commit per table, under the table's lease) and restore
+        /// the append-only property.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Query the lake with SQL: one query, a script (--file or stdin), or an interactive shell.
     ///
     /// Every object is three tables: `account` (live records), `account_history` (every
@@ -204,6 +217,11 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
             let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             lake_cmd::status(&lake, events).await
+        }
+        Command::Doctor { config, lake, repair } => {
+            let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
+            lake_cmd::doctor(lake, repair).await
         }
         Command::Sql { query, file, config, lake, as_of, table_version, table_timestamp, format, out, timing } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;

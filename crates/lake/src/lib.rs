@@ -14,6 +14,7 @@
 
 pub mod columns;
 pub mod content;
+pub mod doctor;
 pub mod error;
 pub mod history;
 pub mod latest;
@@ -28,6 +29,7 @@ pub mod writer;
 pub use deltalake;
 pub use deltalake::arrow;
 pub use deltalake::datafusion;
+pub use doctor::{Doctor, TableFindings};
 pub use error::LakeError;
 pub use history::HistoryTable;
 pub use lease::{Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};

@@ -64,7 +64,60 @@ async fn two_syncs_at_once_one_completes_and_the_lake_is_a_single_runs() {
     assert!(out.status.success(), "{}", std::fs::read_to_string(lake.with_extension("stderr")).unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("complete: 0 new versions"), "{text}");
+
+    // Duplicates injected as a lake written before leases would hold them: doctor finds them,
+    // refuses to call the lake healthy, and --repair restores exactly the single run's lake.
+    let injected = inject_duplicates(&lake, "Contact").await;
+    assert!(injected > 0);
+    let doctor = |repair: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        cmd.args(["doctor", "--lake", lake.to_str().unwrap()]);
+        if repair {
+            cmd.arg("--repair");
+        }
+        cmd.output().unwrap()
+    };
+    let found = doctor(false);
+    let table = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(found.status.code(), Some(1), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("contact") && l.contains(&injected.to_string()) && l.contains("needs repair")),
+        "{table}"
+    );
+    let fixed = doctor(true);
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    assert_eq!(doctor(false).status.code(), Some(0));
+    let got = snapshot(&lake).await;
+    for ((name, want), (_, have)) in reference.iter().zip(&got) {
+        assert!(have == want, "{name}: the repaired lake differs from a single run's");
+    }
     sim.shutdown().await;
+}
+
+/// Appends a copy of every version of `object` as another run would have: returns how many.
+async fn inject_duplicates(lake: &Path, object: &str) -> usize {
+    use tidemark_lake::arrow::array::{RecordBatch, StringArray};
+    let location = tidemark_lake::LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let mut table = tidemark_lake::HistoryTable::open(&location, object).await.unwrap().unwrap();
+    let schema = table.schema().unwrap();
+    let ctx = table.session().await.unwrap();
+    let rows = table.collect(&ctx, "SELECT * FROM history").await.unwrap();
+    let mut writer = tidemark_lake::VersionWriter::new(&table, "tidemark-injected:contact".into(), Vec::new()).await.unwrap();
+    let mut n = 0;
+    for b in rows {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "_run_id" => std::sync::Arc::new(StringArray::from(vec!["injected"; b.num_rows()])) as _,
+                name => tidemark_lake::arrow::compute::cast(b.column_by_name(name).unwrap(), f.data_type()).unwrap(),
+            })
+            .collect();
+        n += b.num_rows();
+        writer.write(RecordBatch::try_new(schema.clone(), columns).unwrap()).await.unwrap();
+    }
+    writer.commit(&mut table).await.unwrap();
+    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
