@@ -113,7 +113,8 @@ enum Command {
         /// (2025-01-31T00:00:00Z, 2025-01-31 12:00:00 in UTC, or 2025-01-31).
         #[arg(long)]
         as_of: Option<String>,
-        /// Lake time: read each Delta table at this table version (commit number).
+        /// Lake time: read each Delta table at its own commit number N; a query naming tables with
+        /// fewer commits fails and lists them (--table-timestamp reads every table at one instant).
         #[arg(long)]
         table_version: Option<u64>,
         /// Lake time: read each Delta table as it was at this commit time.
@@ -265,11 +266,8 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
 
 /// Dependencies whose debug and trace logs carry record values (file statistics, plan literals,
 /// request bodies): capped at `info` unless `RUST_LOG` names them itself.
-const CAPPED_TARGETS: [&str; 14] = [
+const CAPPED_TARGETS: [&str; 12] = [
     "deltalake",
-    "delta_kernel",
-    // delta-kernel as deltalake 1.1 builds it.
-    "buoyant_kernel",
     "datafusion",
     "parquet",
     "arrow",
@@ -283,16 +281,27 @@ const CAPPED_TARGETS: [&str; 14] = [
     "pgwire",
 ];
 
-/// The log filter: `RUST_LOG` when set (with [`CAPPED_TARGETS`] capped), else `default`.
+/// delta-kernel's own log lines: every error it logs also reaches us as an error, which the
+/// command prints with its cause chain; its copy would add a backtrace (with `RUST_BACKTRACE`)
+/// and, for corrupt files, their content. Silent unless `RUST_LOG` names it.
+const SILENCED_TARGETS: [&str; 2] = ["buoyant_kernel", "delta_kernel"];
+
+/// The log filter: `RUST_LOG` when set, else `default`; [`SILENCED_TARGETS`] off and
+/// [`CAPPED_TARGETS`] at most `info` (when the default level is more verbose), each unless the
+/// filter names it.
 fn log_filter(rust_log: Option<&str>, default: &str) -> String {
-    let Some(spec) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else { return default.to_owned() };
+    let spec = rust_log.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
     let directives: Vec<&str> = spec.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let named = |target: &str| directives.iter().any(|d| d.split(['=', '[']).next().is_some_and(|t| t == target));
+    // The last bare level is the default for every target no directive names.
+    let global = directives.iter().rev().find(|d| !d.contains('=') && !d.contains('[')).map(|d| d.to_ascii_lowercase());
+    let verbose = matches!(global.as_deref(), Some("debug" | "trace"));
     let mut filter = spec.to_owned();
-    for target in CAPPED_TARGETS {
-        let named = directives.iter().any(|d| d.split(['=', '[']).next().is_some_and(|t| t == target));
-        if !named {
-            filter.push_str(&format!(",{target}=info"));
-        }
+    for target in SILENCED_TARGETS.into_iter().filter(|t| !named(t)) {
+        filter.push_str(&format!(",{target}=off"));
+    }
+    for target in CAPPED_TARGETS.into_iter().filter(|t| verbose && !named(t) && !SILENCED_TARGETS.contains(t)) {
+        filter.push_str(&format!(",{target}=info"));
     }
     filter
 }
@@ -378,11 +387,15 @@ mod tests {
 
     #[test]
     fn dependency_logs_are_capped_unless_named() {
-        assert_eq!(log_filter(None, "warn"), "warn");
+        assert_eq!(log_filter(None, "warn"), "warn,buoyant_kernel=off,delta_kernel=off");
+        // Never raised above the user's own level.
+        assert_eq!(log_filter(Some("warn"), "info"), "warn,buoyant_kernel=off,delta_kernel=off");
+        let f = log_filter(Some("info,tidemark_sync=trace"), "warn");
+        assert!(!f.contains("=info"), "{f}");
         let f = log_filter(Some("trace"), "warn");
         assert!(f.starts_with("trace,") && f.contains(",deltalake=info") && f.contains(",datafusion=info"), "{f}");
-        let f = log_filter(Some("debug,datafusion=trace"), "warn");
-        assert!(!f.contains("datafusion=info") && f.contains("delta_kernel=info"), "{f}");
+        let f = log_filter(Some("debug,datafusion=trace,buoyant_kernel=debug"), "warn");
+        assert!(!f.contains("datafusion=info") && !f.contains("buoyant_kernel=off") && f.contains("delta_kernel=off"), "{f}");
         // The capped filter parses.
         tracing_subscriber::EnvFilter::try_new(log_filter(Some("trace,tidemark_sync=debug"), "warn")).unwrap();
     }

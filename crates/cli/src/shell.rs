@@ -7,13 +7,14 @@ use std::time::Instant;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 use tidemark_lake::arrow::datatypes::SchemaRef;
+use tidemark_query::types::sql_type_name;
 use tidemark_query::{Format, QueryError, QuerySession};
 
 use crate::sql_cmd::{elapsed, report, write_result};
 
 const HELP: &str = "\
   \\d            list tables (live, _history and _scd2 per object)
-  \\d NAME       describe a table's columns
+  \\d NAME       describe a table's columns (with their SQL types)
   \\timing       show how long each statement took (toggle)
   \\q            quit (or Ctrl-D)
   Statements end with ';' and may span lines. Ctrl-C clears the current input.";
@@ -157,7 +158,7 @@ fn describe(schema: &SchemaRef, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, " {:width$} | type", "column")?;
     writeln!(out, "-{}-+-{}", "-".repeat(width), "-".repeat(24))?;
     for f in schema.fields() {
-        writeln!(out, " {:width$} | {}", f.name(), f.data_type())?;
+        writeln!(out, " {:width$} | {}", f.name(), sql_type_name(f.data_type()))?;
     }
     Ok(())
 }

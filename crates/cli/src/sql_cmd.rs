@@ -119,6 +119,7 @@ pub async fn run_script(
             Step::Statement(statement) => {
                 let started = Instant::now();
                 let frame = session.execute(statement).await?;
+                print_notes(session, &frame).await;
                 if !frame.schema().fields().is_empty() {
                     results += 1;
                     if one_table && results > 1 {
@@ -184,7 +185,19 @@ pub async fn write_result(
     format: Format,
     sink: &mut (dyn Write + Send),
 ) -> Result<tidemark_query::OutputMetrics, QueryError> {
-    write_frame(session.execute(statement).await?, format, sink).await
+    let frame = session.execute(statement).await?;
+    print_notes(session, &frame).await;
+    write_frame(frame, format, sink).await
+}
+
+/// Prints the session's hints about a result on standard error (an as-of instant before an
+/// object's first version, an initial sync that never completed). Failing to work one out
+/// leaves it out: the result itself is right.
+async fn print_notes(session: &QuerySession, frame: &tidemark_lake::datafusion::dataframe::DataFrame) {
+    match session.notes(frame).await {
+        Ok(notes) => notes.iter().for_each(|note| eprintln!("{note}")),
+        Err(e) => tracing::debug!(error = %e, "no hints about the result"),
+    }
 }
 
 async fn write_frame(

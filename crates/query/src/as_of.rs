@@ -21,7 +21,7 @@ use tidemark_lake::datafusion::logical_expr::{ColumnarValue, Expr};
 
 use crate::catalog::LakeSchema;
 use crate::names::table_name;
-use crate::views::{Relation, live_plan};
+use crate::views::live_plan;
 
 /// The `as_of` table function over one lake schema.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ impl TableFunctionImpl for AsOf {
             Some(p) => p,
             None => open_blocking(&schema, &table)?,
         };
-        let plan = live_plan(&Relation::History.sql_name(&table), provider, Some(at))?;
+        let plan = live_plan(&table, provider, Some(at))?;
         Ok(Arc::new(ViewTable::new(plan, None)))
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use parking_lot::{Mutex, RwLock};
 use tidemark_lake::LakeLocation;
 use tidemark_lake::datafusion::catalog::{SchemaProvider, TableProvider};
@@ -20,7 +20,9 @@ use tidemark_lake::datafusion::datasource::ViewTable;
 use tidemark_lake::datafusion::error::{DataFusionError, Result};
 use tidemark_lake::deltalake::{DeltaTable, DeltaTableBuilder};
 
-use crate::views::{Relation, StoredVersions, plan};
+use crate::ddl::view_definition;
+use crate::error::TableError;
+use crate::views::{Relation, TableView, plan};
 
 /// Which state of the lake a session reads.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,7 +31,9 @@ pub struct ReadOptions {
     /// with `_version_at` at or before it). History and SCD2 relations are not affected.
     pub as_of: Option<DateTime<Utc>>,
     /// Lake time: read each Delta table as it was at this table version or commit time, as if
-    /// later syncs had not happened. Applies to every table a query names.
+    /// later syncs had not happened. Applies to every table a query names, each at its own
+    /// commit number; a table without that version (or without a commit by that time) fails the
+    /// queries that name it, never read at another version instead.
     pub table_version: Option<TableVersion>,
 }
 
@@ -146,7 +150,8 @@ impl LakeSchema {
             }
         }
         let delta = self.load(table).await?;
-        let provider = delta.table_provider().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let url = self.location.object_table_url(table);
+        let provider = delta.table_provider().await.map_err(|e| TableError::unreadable(table, &url, &e))?;
         self.opened.lock().insert(table.to_owned(), Opened { provider: provider.clone(), read_at: Instant::now() });
         Ok(provider)
     }
@@ -156,21 +161,48 @@ impl LakeSchema {
         self.opened.lock().get(table).map(|o| o.provider.clone())
     }
 
+    /// Opens `table` at the pinned lake time, if any. Errors name the table and where it is
+    /// (see [`TableError`]).
     async fn load(&self, table: &str) -> Result<DeltaTable> {
         let url = self.location.object_table_url(table);
-        let external = |e| DataFusionError::External(Box::new(e));
-        let mut builder =
-            DeltaTableBuilder::from_url(url).map_err(external)?.with_storage_options(self.location.storage_options().clone());
-        builder = match self.options.table_version {
-            None => builder,
-            Some(TableVersion::Version(v)) => builder.with_version(v),
-            Some(TableVersion::Timestamp(t)) => builder.with_timestamp(t),
+        let unreadable = |detail: &dyn fmt::Display| TableError::unreadable(table, &url, detail);
+        let builder = || {
+            DeltaTableBuilder::from_url(url.clone())
+                .map(|b| b.with_storage_options(self.location.storage_options().clone()))
+                .map_err(|e| unreadable(&e))
         };
-        let loaded = builder.load().await;
-        loaded.map_err(|e| match self.options.table_version {
-            Some(version) => DataFusionError::Plan(format!("table '{table}' has no {version}: {e}")),
-            None => external(e),
-        })
+        let Some(pinned) = self.options.table_version else {
+            return Ok(builder()?.load().await.map_err(|e| unreadable(&e))?);
+        };
+        let loaded = match pinned {
+            TableVersion::Version(v) => builder()?.with_version(v).load().await,
+            TableVersion::Timestamp(t) => builder()?.with_timestamp(t).load().await,
+        };
+        let not_at = |reason: String| TableError::NotAt { table: table.to_owned(), version: pinned, reason };
+        match (loaded, pinned) {
+            (Ok(delta), TableVersion::Timestamp(t)) => {
+                // Delta reads a time before the first commit as the first commit.
+                let first = delta.version().and_then(|v| delta.snapshot().ok()?.version_timestamp(v));
+                match first.and_then(DateTime::from_timestamp_millis) {
+                    Some(committed) if committed > t => {
+                        Err(not_at(format!("its first commit is at {}", committed.to_rfc3339_opts(SecondsFormat::Secs, true)))
+                            .into())
+                    }
+                    _ => Ok(delta),
+                }
+            }
+            (Ok(delta), TableVersion::Version(_)) => Ok(delta),
+            (Err(e), TableVersion::Version(v)) => {
+                // A version beyond the table's last is the user's to change; anything else is the
+                // log's fault.
+                let latest = builder()?.build().map_err(|e| unreadable(&e))?.get_latest_version().await;
+                match latest {
+                    Ok(last) if v > last => Err(not_at(format!("its last version is {last}")).into()),
+                    _ => Err(unreadable(&e).into()),
+                }
+            }
+            (Err(e), TableVersion::Timestamp(_)) => Err(unreadable(&e).into()),
+        }
     }
 
     /// The relation named `name` (already lower case).
@@ -178,9 +210,10 @@ impl LakeSchema {
         let Some((table, relation)) = Relation::resolve(name, |t| self.is_table(t)) else { return Ok(None) };
         let provider = self.history_provider(&table).await?;
         let as_of = if relation == Relation::Live { self.options.as_of } else { None };
-        let view = ViewTable::new(plan(relation, &Relation::History.sql_name(&table), provider, as_of)?, None);
+        let definition = view_definition(relation, &table, self.location.object_table_url(&table), provider.schema(), as_of);
+        let view = ViewTable::new(plan(relation, &table, provider, as_of)?, definition);
         Ok(Some(match relation {
-            Relation::History => Arc::new(StoredVersions(view)),
+            Relation::History => Arc::new(TableView(view)),
             Relation::Live | Relation::Scd2 => Arc::new(view),
         }))
     }

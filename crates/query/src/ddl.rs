@@ -29,7 +29,9 @@ use tidemark_lake::columns::{DELETED, ID, INGESTED_AT, VERSION_AT};
 use tidemark_lake::deltalake::ObjectStoreError;
 use url::Url;
 
+mod definition;
 mod manifest;
+pub use definition::view_definition;
 pub use manifest::{MANIFEST_PATH, Manifest, write_symlink_manifests};
 
 use crate::names::{

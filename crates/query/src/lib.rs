@@ -14,9 +14,12 @@
 //!   Delta table version);
 //! - [`views`]: the relations as logical plans; [`as_of`]: the `as_of(...)` table function;
 //! - [`output`]: aligned table, CSV, JSON lines and Parquet writers;
-//! - [`names`]: table and column names shared by every engine;
+//! - [`names`]: table and column names shared by every engine; [`types`]: SQL names of
+//!   column types (`text`, `numeric(18,2)`), as the Postgres endpoint names them;
 //! - [`ddl`]: statements that register the lake and the same views in DuckDB, Athena, Trino,
 //!   Spark and Redshift Spectrum;
+//! - [`notes`]: hints about a result it cannot show itself (an as-of instant before the first
+//!   version, an initial sync that never completed);
 //! - [`pg`]: the Postgres wire protocol endpoint.
 
 pub mod as_of;
@@ -24,13 +27,15 @@ pub mod catalog;
 pub mod ddl;
 pub mod error;
 pub mod names;
+pub mod notes;
 pub mod output;
 pub mod pg;
 pub mod session;
+pub mod types;
 pub mod views;
 
 pub use catalog::{ReadOptions, TableVersion};
-pub use error::QueryError;
+pub use error::{QueryError, TableError};
 pub use output::{Format, OutputMetrics};
 pub use session::QuerySession;
 /// A parsed SQL statement (see [`QuerySession::parse`]).

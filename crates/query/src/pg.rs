@@ -6,6 +6,20 @@
 //! `pg_catalog` schema and the functions clients call on connect (`current_schema()`,
 //! `pg_table_is_visible`, `format_type`, ...) come from `datafusion-pg-catalog`.
 //!
+//! # psql's meta-commands
+//!
+//! `\d`, `\d+`, `\dt`, `\dv`, `\du`, `\df`, `\l` and `\dn` work. What psql 15 sends for them
+//! and `datafusion-pg-catalog` lacks is added here:
+//! - `ARRAY(<subquery>)` and `pg_get_viewdef(<oid>)` are rewritten before planning into SQL
+//!   DataFusion plans (`rewrite`);
+//! - `pg_function_is_visible`, `pg_get_function_result`, `pg_get_function_arguments`,
+//!   `pg_size_pretty` and the comment lookups are registered as functions (`functions`);
+//! - `pg_roles` lists the configured user (or, without credentials, the users that connected),
+//!   and `pg_class` has `reloptions` (`catalog`).
+//!
+//! A view's definition (`\d+ account`, `information_schema.views`) is the SQL of the relation
+//! over `<object>_history` ([`crate::ddl::view_definition`]).
+//!
 //! # What a connection sees
 //!
 //! Every connection gets its own DataFusion session, copied from the [`SessionContext`] given
@@ -54,9 +68,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
-use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -67,7 +79,6 @@ use datafusion_postgres::pgwire::api::auth::{
     save_startup_parameters_to_metadata,
 };
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator,
@@ -80,19 +91,21 @@ use datafusion_postgres::{DfSessionService, QueryHook};
 use futures::{Sink, SinkExt};
 use secrecy::{ExposeSecret, SecretString};
 use tidemark_lake::datafusion::arrow::datatypes::DataType;
-use tidemark_lake::datafusion::common::{DataFusionError, ParamValues, ScalarValue};
-use tidemark_lake::datafusion::execution::context::SQLOptions;
-use tidemark_lake::datafusion::logical_expr::{ColumnarValue, LogicalPlan, ScalarUDF, Volatility, create_udf};
+use tidemark_lake::datafusion::common::{DataFusionError, ScalarValue};
+use tidemark_lake::datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use tidemark_lake::datafusion::prelude::SessionContext;
-use tidemark_lake::datafusion::sql::parser::Statement as DfStatement;
-use tidemark_lake::datafusion::sql::sqlparser::ast::Statement;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::catalog::LakeSchema;
-use crate::session::explain_unknown_table;
+mod catalog;
+mod functions;
+mod hook;
+mod rewrite;
+
+use catalog::{PgCatalog, Roles};
+use hook::ReadOnly;
 
 /// Connections served at once unless configured otherwise (PostgreSQL's own default).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
@@ -213,6 +226,7 @@ impl PgServer {
         if max_connections == 0 {
             return Err(PgServerError::NoConnectionsAllowed);
         }
+        let roles = Roles::new(credentials.as_ref().map(|c| c.user.clone()));
         let scram = match credentials {
             Some(credentials) => Some(Arc::new(ScramAuth::new(Arc::new(ScramVerifier::new(&credentials)?)))),
             None if is_loopback(listen.ip()) => None,
@@ -221,8 +235,15 @@ impl PgServer {
         let listener = TcpListener::bind(listen).await.map_err(|source| PgServerError::Bind { listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| PgServerError::Bind { listen, source })?;
 
-        let catalog = ctx.state().config().options().catalog.default_catalog.clone();
-        setup_pg_catalog(&ctx, &catalog, EmptyContextProvider).map_err(|source| PgServerError::Catalog { catalog, source })?;
+        let name = ctx.state().config().options().catalog.default_catalog.clone();
+        let failed = |source: DataFusionError| PgServerError::Catalog { catalog: name.clone(), source: Box::new(source) };
+        setup_pg_catalog(&ctx, &name, roles.clone()).map_err(|source| failed(*source))?;
+        if let Some(catalog) = ctx.catalog(&name)
+            && let Some(pg_catalog) = catalog.schema("pg_catalog")
+        {
+            catalog.register_schema("pg_catalog", Arc::new(PgCatalog::new(pg_catalog))).map_err(failed)?;
+        }
+        functions::register(&ctx).await.map_err(failed)?;
 
         let mut parameters = DefaultServerParameterProvider::default();
         // Tell clients the truth: nobody here is a superuser and nothing can be written.
@@ -241,6 +262,7 @@ impl PgServer {
             shared: Arc::new(Shared {
                 ctx,
                 scram,
+                roles,
                 parameters: Arc::new(parameters),
                 pids: Arc::new(RandomPidSecretKeyGenerator::default()),
                 connections: Arc::new(Semaphore::new(max_connections)),
@@ -302,6 +324,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 struct Shared {
     ctx: Arc<SessionContext>,
     scram: Option<Arc<ScramAuth>>,
+    roles: Roles,
     parameters: Arc<DefaultServerParameterProvider>,
     // One generator for the server, so that process ids (which cancel requests name) are unique.
     pids: Arc<RandomPidSecretKeyGenerator>,
@@ -320,6 +343,7 @@ impl Shared {
             peer,
             admitted: permit.is_some(),
             scram: self.scram.clone(),
+            roles: self.roles.clone(),
             parameters: Arc::clone(&self.parameters),
             pids: Arc::clone(&self.pids),
             phase: Mutex::new(Phase::Startup),
@@ -481,6 +505,7 @@ struct Startup {
     peer: SocketAddr,
     admitted: bool,
     scram: Option<Arc<ScramAuth>>,
+    roles: Roles,
     parameters: Arc<DefaultServerParameterProvider>,
     pids: Arc<RandomPidSecretKeyGenerator>,
     phase: Mutex<Phase>,
@@ -587,6 +612,7 @@ impl Startup {
         client.set_pid_and_secret_key(pid, secret_key);
         // Before AuthenticationOk: the client may query as soon as it reads it.
         let _ = self.user.set(user.to_owned());
+        self.roles.connected(user);
         finish_authentication(client, self.parameters.as_ref()).await.map_err(Refusal::Broken)?;
         let database = client.metadata().get(METADATA_DATABASE).map_or("", String::as_str);
         info!(peer = %self.peer, user = ?user, database = ?database, "postgres client connected");
@@ -615,117 +641,5 @@ impl Startup {
             Refusal::Broken(e) => debug!(peer = %self.peer, error = %e, "postgres connection broke during startup"),
         }
         self.refused.notify_one();
-    }
-}
-
-/// Keeps the endpoint read-only (see the module documentation).
-///
-/// For the simple protocol it plans each statement and only looks; datafusion-postgres then
-/// runs it. For the extended protocol the checked plan is the one that runs.
-struct ReadOnly;
-
-impl ReadOnly {
-    /// `None` for the statements datafusion-postgres's own hooks answer (SET, SHOW,
-    /// transactions, cursors), after checking a cursor's query; otherwise the checked plan, or
-    /// why the statement may not run.
-    async fn check(statement: &Statement, ctx: &SessionContext) -> Option<PgWireResult<LogicalPlan>> {
-        match statement {
-            Statement::Set(_)
-            | Statement::ShowVariable { .. }
-            | Statement::ShowStatus { .. }
-            | Statement::ShowCatalogs { .. }
-            | Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Fetch { .. }
-            | Statement::Close { .. } => None,
-            Statement::Declare { stmts } => {
-                for query in stmts.iter().filter_map(|declare| declare.for_query.as_ref()) {
-                    if let Err(e) = Self::plan(&Statement::Query(query.clone()), ctx).await {
-                        return Some(Err(e));
-                    }
-                }
-                None
-            }
-            Statement::Copy { .. } => Some(Err(read_only("COPY"))),
-            // A statement DataFusion cannot plan is refused here too: datafusion-postgres would
-            // hand its text to DataFusion's own parser, which knows more (`COPY … TO`).
-            statement => Some(Self::plan(statement, ctx).await),
-        }
-    }
-
-    async fn plan(statement: &Statement, ctx: &SessionContext) -> PgWireResult<LogicalPlan> {
-        let plan = ctx
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
-            .await
-            .map_err(|e| PgWireError::ApiError(Box::new(suggest_tables(ctx, e))))?;
-        // Statements (PREPARE, EXECUTE, SET) stay allowed: they only touch this connection's session.
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false);
-        if let Err(e) = options.verify_plan(&plan) {
-            let reason = match e {
-                DataFusionError::Plan(reason) => reason,
-                other => other.to_string(),
-            };
-            return Err(read_only(&reason));
-        }
-        Ok(plan)
-    }
-}
-
-/// The "did you mean" of [`explain_unknown_table`] when `ctx`'s default schema is a lake (the
-/// connection's context only knows the schema as a trait object); other errors pass unchanged.
-fn suggest_tables(ctx: &SessionContext, error: DataFusionError) -> DataFusionError {
-    let state = ctx.state();
-    let defaults = &state.config().options().catalog;
-    let schema = ctx.catalog(&defaults.default_catalog).and_then(|c| c.schema(&defaults.default_schema));
-    match schema.as_ref().and_then(|s| s.downcast_ref::<LakeSchema>()) {
-        Some(lake) => explain_unknown_table(lake, error),
-        None => error,
-    }
-}
-
-/// SQLSTATE 25006 (read_only_sql_transaction), PostgreSQL's answer to a write on a standby.
-fn read_only(what: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_owned(),
-        "25006".to_owned(),
-        format!("the Tidemark Postgres endpoint is read-only ({what})"),
-    )))
-}
-
-#[async_trait]
-impl QueryHook for ReadOnly {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        session_context: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        match Self::check(statement, session_context).await {
-            Some(Err(refused)) => Some(Err(refused)),
-            Some(Ok(_)) | None => None,
-        }
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        session_context: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::check(statement, session_context).await
-    }
-
-    async fn handle_extended_query(
-        &self,
-        _statement: &Statement,
-        _logical_plan: &LogicalPlan,
-        _params: &ParamValues,
-        _session_context: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        // Checked when parsed: an execute runs a plan that passed `check`.
-        None
     }
 }

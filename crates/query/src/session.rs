@@ -1,5 +1,6 @@
 //! A query session over a lake: a DataFusion context whose default schema is the lake.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tidemark_lake::LakeLocation;
@@ -13,8 +14,9 @@ use tidemark_lake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use tidemark_lake::deltalake::DeltaTableBuilder;
 
 use crate::as_of::AsOf;
-use crate::catalog::{LakeSchema, ReadOptions};
-use crate::error::{QueryError, Result};
+use crate::catalog::{LakeSchema, ReadOptions, TableVersion};
+use crate::error::{QueryError, Result, TableError, table_error};
+use crate::notes::{Note, Notes};
 use crate::views::Relation;
 
 /// The catalog and schema the lake is registered as (the DataFusion defaults, which Postgres
@@ -51,6 +53,7 @@ pub struct TableListing {
 pub struct QuerySession {
     ctx: Arc<SessionContext>,
     schema: Arc<LakeSchema>,
+    notes: Arc<Notes>,
 }
 
 impl std::fmt::Debug for QuerySession {
@@ -78,7 +81,7 @@ impl QuerySession {
         let catalog = ctx.catalog(CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
         catalog.register_schema(SCHEMA, schema.clone())?;
         ctx.register_udtf(AsOf::NAME, Arc::new(AsOf::new(&schema)));
-        Ok(QuerySession { ctx: Arc::new(ctx), schema })
+        Ok(QuerySession { ctx: Arc::new(ctx), schema, notes: Arc::default() })
     }
 
     /// The DataFusion context (for the Postgres endpoint and for embedding).
@@ -97,9 +100,57 @@ impl QuerySession {
     }
 
     /// Plans and starts one statement (DDL such as `CREATE VIEW` takes effect here).
+    ///
+    /// With a pinned table version, every lake table the statement names is opened first, so
+    /// that all the tables without that version are named in one error.
     pub async fn execute(&self, statement: Statement) -> Result<DataFrame> {
+        if self.schema.options().table_version.is_some() {
+            self.open_pinned(&statement).await?;
+        }
         let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| explain_unknown_table(&self.schema, e))?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    async fn open_pinned(&self, statement: &Statement) -> Result<()> {
+        let lake_tables = self.schema.lake_tables();
+        let mut tables = BTreeSet::new();
+        for reference in self.ctx.state().resolve_table_references(statement)? {
+            let name = reference.table().to_lowercase();
+            if let Some((table, _)) = Relation::resolve(&name, |t| lake_tables.iter().any(|l| l == t)) {
+                tables.insert(table);
+            }
+        }
+        let mut missing = Vec::new();
+        for table in tables {
+            if let Err(e) = self.schema.history_provider(&table).await {
+                match table_error(&e) {
+                    Some(TableError::NotAt { table, reason, .. }) => missing.push((table.clone(), reason.clone())),
+                    _ => return Err(e.into()),
+                }
+            }
+        }
+        let Some(version) = self.schema.options().table_version else { return Ok(()) };
+        let hint = match version {
+            TableVersion::Version(_) => {
+                "; each table numbers its own commits, so a commit time reads every table as of one instant"
+            }
+            TableVersion::Timestamp(_) => "",
+        };
+        match missing.as_slice() {
+            [] => Ok(()),
+            [(table, reason)] => Err(QueryError::Usage(format!("table '{table}' has no {version}: {reason}{hint}"))),
+            _ => {
+                let listed: Vec<String> = missing.iter().map(|(table, reason)| format!("{table} ({reason})")).collect();
+                Err(QueryError::Usage(format!("tables {} have no {version}{hint}", listed.join(", "))))
+            }
+        }
+    }
+
+    /// Hints about the result of `frame` (a frame [`QuerySession::execute`] returned), for the
+    /// user to read next to it: an as-of instant before an object's first version, a live state
+    /// whose initial sync never completed (see [`crate::notes`]).
+    pub async fn notes(&self, frame: &DataFrame) -> Result<Vec<Note>> {
+        self.notes.for_plan(&self.ctx, &self.schema, frame.logical_plan()).await
     }
 
     /// Runs a single-statement query.

@@ -98,18 +98,20 @@ fn renamed(physical: &str) -> Expr {
     ident(physical).alias(column_name(physical))
 }
 
-fn scan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlanBuilder> {
-    LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
+/// A scan of the lake table `table`, named as its history relation.
+fn scan(table: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlanBuilder> {
+    LogicalPlanBuilder::scan(Relation::History.sql_name(table), provider_as_source(provider), None)
 }
 
-/// How catalogs (psql's `\dt`, `information_schema.tables`, BI tools' table lists) see
-/// `<object>_history`: as the stored table it is, though it is planned as a view renaming the
-/// Delta table's columns. Everything else is the view's, so queries are planned through it.
+/// A view that catalogs (psql's `\dt`, `information_schema.tables`, BI tools' table lists) list
+/// as a table: `<object>_history`, the stored table it is though planned as a view renaming the
+/// Delta table's columns, and the Postgres catalog tables planned over the library's. Everything
+/// else is the view's, so queries are planned through it.
 #[derive(Debug)]
-pub struct StoredVersions(pub ViewTable);
+pub struct TableView(pub ViewTable);
 
 #[async_trait]
-impl TableProvider for StoredVersions {
+impl TableProvider for TableView {
     fn schema(&self) -> SchemaRef {
         self.0.schema()
     }
@@ -137,28 +139,65 @@ impl TableProvider for StoredVersions {
     }
 }
 
+/// The scan under `<object>` and `as_of('<object>', …)`: the lake's [`LiveTable`], marked with
+/// the lake table and the instant it shows, so a planned query tells which live states it
+/// reads (for the hints of [`crate::notes`]).
+#[derive(Debug)]
+pub struct LiveScan {
+    /// The lake table (lower-case object name).
+    pub table: String,
+    /// The instant of an as-of state; `None` for the live state.
+    pub as_of: Option<DateTime<Utc>>,
+    live: LiveTable,
+}
+
+#[async_trait]
+impl TableProvider for LiveScan {
+    fn schema(&self) -> SchemaRef {
+        self.live.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.live.table_type()
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.live.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.live.scan(state, projection, filters, limit).await
+    }
+}
+
 /// `<object>_history`: every column, renamed to lower case.
-pub fn history_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+pub fn history_plan(table: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
     let schema = provider.schema();
-    scan(name, provider)?.project(schema.fields().iter().map(|f| renamed(f.name())))?.build()
+    scan(table, provider)?.project(schema.fields().iter().map(|f| renamed(f.name())))?.build()
 }
 
 /// `<object>`: each Id's last version in [`VERSION_ORDER`] (among versions at or before `as_of`
 /// when given), left out when that version is a delete. Columns: the fields, then `_version_at`.
 /// The scan is the lake's [`LiveTable`], shared with `tidemark status` and reconciliation.
-pub fn live_plan(name: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
+pub fn live_plan(table: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
     let schema = provider.schema();
     let live = match as_of {
         Some(at) => LiveTable::as_of(provider, at),
         None => LiveTable::new(provider),
     };
     let columns: Vec<Expr> = field_columns(&schema).chain([VERSION_AT]).map(renamed).collect();
-    scan(name, Arc::new(live))?.project(columns)?.build()
+    scan(table, Arc::new(LiveScan { table: table.to_owned(), as_of, live }))?.project(columns)?.build()
 }
 
 /// `<object>_scd2`: one row per non-delete version, valid from its `_version_at` until the next
 /// version's (a delete closes the window; [`END_OF_TIME`] when nothing followed).
-pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+pub fn scd2_plan(table: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
     const NEXT: &str = "__tm_next";
     let schema = provider.schema();
     let next =
@@ -167,7 +206,7 @@ pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<Logical
     columns.push(ident(VERSION_AT).alias(VALID_FROM));
     columns.push(coalesce(vec![ident(NEXT), lit(end_of_time())]).alias(VALID_TO));
     columns.push(ident(NEXT).is_null().alias(IS_CURRENT));
-    scan(name, provider)?
+    scan(table, provider)?
         .window(vec![next])?
         // After the window: a delete must still close the window of the version before it.
         .filter(not(ident(DELETED)))?
@@ -175,17 +214,17 @@ pub fn scd2_plan(name: &str, provider: Arc<dyn TableProvider>) -> Result<Logical
         .build()
 }
 
-/// The plan of `relation` over a history table's provider.
+/// The plan of `relation` over the provider of the lake table `table`'s history.
 pub fn plan(
     relation: Relation,
-    name: &str,
+    table: &str,
     provider: Arc<dyn TableProvider>,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<LogicalPlan> {
     match relation {
-        Relation::Live => live_plan(name, provider, as_of),
-        Relation::History => history_plan(name, provider),
-        Relation::Scd2 => scd2_plan(name, provider),
+        Relation::Live => live_plan(table, provider, as_of),
+        Relation::History => history_plan(table, provider),
+        Relation::Scd2 => scd2_plan(table, provider),
     }
 }
 

@@ -165,7 +165,7 @@ fn record_values(sim: &tidemark_sfsim::SimHandle) -> BTreeSet<String> {
 }
 
 fn assert_clean(what: &str, output: &str, values: &BTreeSet<String>, secrets: &[&str]) {
-    assert!(output.len() > 10_000, "{what}: trace logging produced almost nothing ({} bytes)", output.len());
+    assert!(output.contains(" TRACE ") || output.contains(" DEBUG "), "{what}: trace logging was not on");
     for v in values {
         // The simulator's data are synthetic: the offending line is shown to find its source.
         let line = output.lines().find(|l| l.contains(v.as_str()));

@@ -333,6 +333,19 @@ fn demo_lake_answers_sql_in_every_format_and_in_duckdb() {
     assert!(out.contains(" account_scd2 ") && out.contains(&format!("({relations} tables)")), "{out}");
     assert!(out.contains("answer") && out.contains("42"), "{out}");
     assert!(out.contains(" tier__c ") && out.contains(" _version_at "), "\\d account describes it: {out}");
+    // Column types by their SQL names, not Arrow's.
+    let typed = |column: &str, sql_type: &str| out.lines().any(|l| l.split('|').map(str::trim).eq([column, sql_type]));
+    for (column, sql_type) in [
+        ("name", "text"),
+        ("isdeleted", "boolean"),
+        ("annualrevenue", "numeric(18,0)"),
+        ("numberofemployees", "integer"),
+        ("lastactivitydate", "date"),
+        ("_version_at", "timestamp with time zone"),
+    ] {
+        assert!(typed(column, sql_type), "{column} {sql_type} in:\n{out}");
+    }
+    assert!(!out.contains("Utf8") && !out.contains("Timestamp("), "Arrow type names in:\n{out}");
     let out = succeeded(&piped(&lake, &[], "SELECT 'before' AS here;\n\\q\nSELECT * FROM nowhere;\n"), "a script with \\q");
     assert!(out.contains("before"), "{out}");
     let message = failed(&piped(&lake, &[], "\\d acount\n"), "\\d of a misspelt table");
@@ -477,10 +490,121 @@ fn serve_sql_gives_psql_what_sql_prints() {
         }
     }
 
+    // psql's meta-commands (psql 15 sends ARRAY(SELECT …), pg_function_is_visible, …).
+    let describe = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\d+ account"]), "\\d+ account");
+    for column in
+        ["id|text||not null||extended|", "name|text||||extended|", "_version_at|timestamp with time zone||not null||plain|"]
+    {
+        assert!(describe.lines().any(|l| l == column), "{column} in:\n{describe}");
+    }
+    assert_eq!(succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\du"]), "\\du"), format!("{SQL_USER}||{{}}\n"));
+    let functions = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\df"]), "\\df");
+    assert!(functions.is_empty(), "no function outside pg_catalog: {functions}");
+    let databases = succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\l"]), "\\l");
+    assert!(databases.lines().any(|l| l.starts_with("datafusion|")), "{databases}");
+    assert_eq!(succeeded(&server.psql(SQL_PASSWORD, &["-c", "\\dn"]), "\\dn"), "public|postgres\n");
+
     let typo = failed(&server.psql(SQL_PASSWORD, &["-c", "SELECT * FROM acount"]), "a misspelt table over psql");
     assert!(typo.contains("did you mean 'account'"), "{typo}");
 
     let refused = failed(&server.psql("wrong", &["-c", "SELECT 1"]), "a wrong password");
     assert!(refused.contains("password authentication failed for user \"tm\""), "{refused}");
     server.stop();
+}
+
+/// The last commit number of each table, from its Delta log.
+fn last_versions(lake: &Lake) -> HashMap<String, u64> {
+    let version = |table: &str| {
+        let log = lake.path.join("objects").join(table).join("_delta_log");
+        let commits = std::fs::read_dir(log).expect("a Delta log").filter_map(|e| {
+            let name = e.expect("entry").file_name().into_string().expect("utf-8 name");
+            name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok())
+        });
+        commits.max().expect("a commit")
+    };
+    lake.tables().into_iter().map(|t| (t.clone(), version(&t))).collect()
+}
+
+#[test]
+fn lake_time_as_of_and_a_corrupt_log_say_which_table() {
+    let lake = Lake::demo();
+
+    // --table-version applies to each table's own commits and names the tables without it.
+    let versions = last_versions(&lake);
+    let top = *versions.values().max().expect("tables");
+    let newest = versions.iter().find(|(_, v)| **v == top).map(|(t, _)| t.clone()).expect("a table");
+    let mut short: Vec<(&String, &u64)> = versions.iter().filter(|(_, v)| **v < top).collect();
+    short.sort();
+    assert!(short.len() >= 2, "tables with fewer commits than {newest}: {versions:?}");
+    let pinned = top.to_string();
+    let count = lake.csv(&["--table-version", &pinned], &format!("SELECT count(*) FROM {newest}_history"));
+    assert_ne!(count[0][0], "0", "{newest} at version {top}");
+    let sql = format!("SELECT (SELECT count(*) FROM \"{}\") + (SELECT count(*) FROM \"{}_scd2\")", short[0].0, short[1].0);
+    let message = failed(&run(&mut lake.sql(&["--table-version", &pinned, &sql])), "tables without that version");
+    let listed = format!(
+        "tables {} (its last version is {}), {} (its last version is {}) have no version {top}",
+        short[0].0, short[0].1, short[1].0, short[1].1
+    );
+    assert!(message.contains(&listed), "{listed} in:\n{message}");
+
+    // An as-of instant before the lake's first version: the empty result, and a note why.
+    let out = run(&mut lake.sql(&["--format", "csv", "--as-of", "2000-01-01", "SELECT count(*) AS n FROM account"]));
+    assert_eq!(succeeded(&out, "--as-of 2000-01-01"), "n\n0\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: 2000-01-01T00:00:00Z is before the first version of account (")
+            && stderr.contains("); no record existed yet in the lake"),
+        "{stderr}"
+    );
+    let now = run(&mut lake.sql(&["--format", "csv", "SELECT count(*) AS n FROM account"]));
+    assert!(succeeded(&now, "live") != "n\n0\n" && hints(&now).is_empty(), "{:?}", hints(&now));
+
+    // A commit file overwritten with garbage: the error names the table and where it lives.
+    let table = std::fs::canonicalize(lake.path.join("objects/contact")).expect("contact's folder");
+    std::fs::write(table.join("_delta_log/00000000000000000001.json"), "garbage").expect("overwrites a commit");
+    let message = failed(&run(&mut lake.sql(&["SELECT count(*) FROM contact"])), "a corrupt commit");
+    assert!(message.contains(&format!("cannot read table 'contact' at {}", table.display())), "{message}");
+    assert!(!message.contains("   0: "), "no backtrace in the message: {message}");
+    lake.query(&[], "SELECT count(*) FROM account");
+}
+
+#[test]
+fn a_live_query_warns_when_the_initial_sync_never_completed() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let lake = runtime.block_on(async {
+        let mut h = Harness::start(20, 9).await;
+        h.sync().await;
+        // The ledger an interrupted first sync of Account leaves: no complete run for it.
+        let ledger = tidemark_lake::Ledger::new(h.lake.clone());
+        let runs = ledger.runs().await.expect("the ledger");
+        let path = h.lake.root().to_file_path().expect("a local lake");
+        std::fs::remove_dir_all(path.join("_tidemark/sync_runs")).expect("removes the ledger");
+        for mut run in runs {
+            if run.object == "Account" {
+                run.status = tidemark_lake::RunStatus::Incomplete;
+                run.bookmark = None;
+            }
+            ledger.record_run(&run).await.expect("records a run");
+        }
+        let Harness { sim, dir, .. } = h;
+        sim.shutdown().await;
+        Lake { dir, path }
+    });
+    let records = lake.csv(&[], "SELECT count(*) FROM account")[0][0].clone();
+    let out = run(&mut lake.sql(&["--format", "csv", "SELECT count(*) AS a FROM account; SELECT count(*) AS b FROM account"]));
+    assert_eq!(succeeded(&out, "two live queries"), format!("a\n{records}\nb\n{records}\n"));
+    let warning = format!(
+        "warning: account's initial sync has not completed (the lake's ledger has no complete run for it): the live state \
+         holds only the {records} records read so far"
+    );
+    assert_eq!(hints(&out), [warning], "one warning per session");
+    let other = run(&mut lake.sql(&["SELECT count(*) FROM contact"]));
+    succeeded(&other, "contact");
+    assert!(hints(&other).is_empty(), "contact's sync completed: {:?}", hints(&other));
+}
+
+/// The notes and warnings `tidemark sql` printed on standard error (not log records).
+fn hints(output: &Output) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().filter(|l| l.starts_with("note: ") || l.starts_with("warning: ")).map(str::to_owned).collect()
 }

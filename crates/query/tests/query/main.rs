@@ -5,5 +5,6 @@
 mod common;
 
 mod ddl;
+mod notes;
 mod pg;
 mod views;

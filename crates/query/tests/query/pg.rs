@@ -512,6 +512,64 @@ async fn pg_catalog_queries_list_the_table() {
     let functions =
         ok(&run(&["-A", "-t", "-c", "SELECT current_database(), current_schema(), current_user, version() IS NOT NULL"]).await);
     assert_eq!(functions, "datafusion|public|analyst|t\n");
+
+    // psql 15's other meta-commands: `ARRAY(SELECT …)` (\d+, \du), pg_function_is_visible and
+    // pg_get_function_result (\df), the comment lookups of every `+` listing.
+    let verbose = ok(&run(&["-A", "-t", "-c", "\\d+ account"]).await);
+    for column in
+        ["id|text||not null||extended|||", "employees|bigint||||plain|||", "created_at|timestamp with time zone||||plain|||"]
+    {
+        assert!(verbose.lines().any(|line| line == column), "{column} in:\n{verbose}");
+    }
+    // Without credentials every user name gets in: the roles are the users that connected.
+    assert_eq!(ok(&run(&["-A", "-t", "-c", "\\du"]).await), "analyst||{}\n");
+    let functions = ok(&run(&["-A", "-c", "\\df"]).await);
+    assert!(
+        functions.starts_with("List of functions\nSchema|Name|Result data type|Argument data types|Type\n(0 rows)"),
+        "{functions}"
+    );
+    let databases = ok(&run(&["-A", "-t", "-c", "\\l"]).await);
+    assert!(databases.lines().any(|line| line.starts_with("datafusion|")), "{databases}");
+    assert_eq!(ok(&run(&["-A", "-t", "-c", "\\dn"]).await), "public|postgres\n");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_psql_describes_lake_views_with_a_definition_that_runs() {
+    let mut h = Harness::start(20, 31).await;
+    h.sync().await;
+    let session = QuerySession::open(h.lake.clone(), ReadOptions::default()).await.expect("session opens");
+    let server = start_server(session.context(), Some(credentials())).await;
+    let run = async |args: &[&str]| ok(&psql(server.addr, USER, Some(PASSWORD), args).await);
+
+    let view = run(&["-A", "-c", "\\d+ account"]).await;
+    assert!(view.starts_with("View \"public.account\"\n"), "{view}");
+    for line in ["id|text||not null||extended|", "_version_at|timestamp with time zone||not null||plain|", "View definition:"] {
+        assert!(view.lines().any(|l| l == line), "{line} in:\n{view}");
+    }
+    assert!(view.contains("FROM \"account_history\""), "{view}");
+    let table = run(&["-A", "-c", "\\d+ account_history"]).await;
+    assert!(
+        table.starts_with("Table \"public.account_history\"\n") && table.contains("\n_deleted|boolean||not null|"),
+        "{table}"
+    );
+    // With credentials the one user is the role.
+    assert_eq!(run(&["-A", "-t", "-c", "\\du"]).await, "analyst||{}\n");
+
+    // The definition psql shows is SQL with the relation's rows.
+    for relation in ["contact", "contact_scd2"] {
+        let sql = format!("SELECT pg_get_viewdef('{relation}'::regclass, true)");
+        let definition = run(&["-A", "-t", "-c", &sql]).await;
+        let count = async |sql: String| {
+            let batches = session.sql(&sql).await.expect("plans").collect().await.expect("runs");
+            tidemark_lake::arrow::util::pretty::pretty_format_batches(&batches).expect("prints").to_string()
+        };
+        let direct = count(format!("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM {relation}")).await;
+        let defined =
+            count(format!("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM ({}) AS d", definition.trim_end())).await;
+        assert_eq!(defined, direct, "{relation} defined as:\n{definition}");
+    }
+    assert_eq!(run(&["-A", "-t", "-c", "SELECT pg_get_viewdef('contact_history'::regclass) IS NULL"]).await, "t\n");
     server.stop().await;
 }
 
