@@ -141,6 +141,21 @@ impl Doctor {
 /// A version's identity in the table: key, ingest time and run (two runs' copies differ there).
 type Identity = (String, i64, bool, i64, String);
 
+/// Each row's identity; `None` for a version without an `Id` or `_version_at`.
+fn identities(b: &RecordBatch) -> Result<Vec<Option<Identity>>> {
+    let col = |name: &str| b.column_by_name(name).cloned().expect("history tables have the metadata columns");
+    let (ids, runs) = (utf8(&col(ID))?, utf8(&col(RUN_ID))?);
+    let (at, ingested, deleted) = (col(VERSION_AT), col(INGESTED_AT), col(DELETED));
+    let (at, ingested) = (at.as_primitive::<TimestampMicrosecondType>(), ingested.as_primitive::<TimestampMicrosecondType>());
+    let deleted = deleted.as_boolean();
+    Ok((0..b.num_rows())
+        .map(|i| {
+            (!ids.is_null(i) && !at.is_null(i))
+                .then(|| (ids.value(i).to_owned(), at.value(i), deleted.value(i), ingested.value(i), runs.value(i).to_owned()))
+        })
+        .collect())
+}
+
 /// The identities of duplicate versions, each with how many copies of it to drop.
 async fn find_duplicates(table: &HistoryTable, findings: &mut TableFindings) -> Result<HashMap<Identity, u64>> {
     let columns = table.column_names()?;
@@ -153,27 +168,14 @@ async fn find_duplicates(table: &HistoryTable, findings: &mut TableFindings) -> 
     while let Some(batch) = stream.next().await {
         let b = batch.map_err(err)?;
         findings.versions += b.num_rows() as u64;
-        let col = |name: &str| b.column_by_name(name).cloned().expect("history tables have the metadata columns");
-        let (id_col, at_col) = (col(ID), col(VERSION_AT));
-        let (ids, origins, runs) = (utf8(&id_col)?, utf8(&col(ORIGIN))?, utf8(&col(RUN_ID))?);
-        let at = at_col.as_primitive::<TimestampMicrosecondType>();
-        let ingested = col(INGESTED_AT);
-        let ingested = ingested.as_primitive::<TimestampMicrosecondType>();
-        let deleted = col(DELETED);
-        let deleted = deleted.as_boolean();
+        let origins = utf8(b.column_by_name(ORIGIN).expect("history tables have the metadata columns"))?;
         let digests = content_digests(&b, &fields)?;
-        for i in 0..b.num_rows() {
-            if ids.is_null(i) || at.is_null(i) {
+        for (i, identity) in identities(&b)?.into_iter().enumerate() {
+            let Some((id, at, deleted, ingested, run)) = identity else {
                 findings.versions_without_key += 1;
                 continue;
-            }
-            let key = (ids.value(i).to_owned(), at.value(i), deleted.value(i));
-            by_key.entry(key).or_default().push((
-                ingested.value(i),
-                runs.value(i).to_owned(),
-                origins.value(i).to_owned(),
-                digests[i],
-            ));
+            };
+            by_key.entry((id, at, deleted)).or_default().push((ingested, run, origins.value(i).to_owned(), digests[i]));
         }
     }
     let mut duplicates: HashMap<Identity, u64> = HashMap::new();
@@ -216,28 +218,14 @@ async fn rewrite_without(table: &mut HistoryTable, duplicates: &HashMap<Identity
     let mut kept = Vec::new();
     while let Some(batch) = stream.next().await {
         let b = batch.map_err(err)?;
-        let col = |name: &str| b.column_by_name(name).cloned().expect("metadata column");
-        let (ids, runs) = (utf8(&col(ID))?, utf8(&col(RUN_ID))?);
-        let at = col(VERSION_AT);
-        let at = at.as_primitive::<TimestampMicrosecondType>();
-        let ingested = col(INGESTED_AT);
-        let ingested = ingested.as_primitive::<TimestampMicrosecondType>();
-        let deleted = col(DELETED);
-        let deleted = deleted.as_boolean();
-        let keep: BooleanArray = (0..b.num_rows())
-            .map(|i| {
-                if ids.is_null(i) || at.is_null(i) {
-                    return Some(true);
+        let keep: BooleanArray = identities(&b)?
+            .into_iter()
+            .map(|identity| match identity.and_then(|id| to_drop.get_mut(&id)) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    Some(false)
                 }
-                let identity =
-                    (ids.value(i).to_owned(), at.value(i), deleted.value(i), ingested.value(i), runs.value(i).to_owned());
-                match to_drop.get_mut(&identity) {
-                    Some(n) if *n > 0 => {
-                        *n -= 1;
-                        Some(false)
-                    }
-                    _ => Some(true),
-                }
+                _ => Some(true),
             })
             .collect();
         let filtered = filter_record_batch(&b, &keep)?;
