@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use tidemark_lake::{HistoryTable, LakeLocation};
-use tidemark_query::ddl::{DdlOptions, DdlTable, Engine, ddl, write_symlink_manifests};
+use tidemark_query::ddl::{DdlOptions, DdlTable, Engine, ddl, ddl_marts, write_mart_manifests, write_symlink_manifests};
 use tidemark_query::pg::{PgCredentials, PgServer, PgServerConfig};
 use tidemark_query::{QuerySession, ReadOptions};
 use tidemark_sync::TidemarkConfig;
@@ -62,23 +62,25 @@ async fn ddl_tables(lake: &LakeLocation) -> anyhow::Result<Vec<DdlTable>> {
         let history = HistoryTable::open(lake, &table).await?.with_context(|| format!("table {table} vanished while listing"))?;
         tables.push(DdlTable { object: table.clone(), location: lake.object_table_url(&table), schema: history.schema()? });
     }
-    if tables.is_empty() {
-        bail!("the lake at {} has no tables yet", lake.root());
-    }
     Ok(tables)
 }
 
 pub async fn print_ddl(lake: LakeLocation, engine: Engine, options: DdlOptions) -> anyhow::Result<()> {
     existing_lake(&lake)?;
     let tables = ddl_tables(&lake).await?;
-    print!("{}", ddl(engine, &tables, &options)?);
+    let marts = ddl_marts(&lake).await?;
+    if tables.is_empty() && marts.is_empty() {
+        bail!("the lake at {} has no tables yet", lake.root());
+    }
+    print!("{}", ddl(engine, &tables, &marts, &options)?);
     Ok(())
 }
 
 pub async fn manifests(lake: LakeLocation) -> anyhow::Result<()> {
     existing_lake(&lake)?;
     let tables = lake.history_tables().await?;
-    for m in write_symlink_manifests(&lake, &tables).await? {
+    let marts = lake.mart_tables().await?;
+    for m in write_symlink_manifests(&lake, &tables).await?.into_iter().chain(write_mart_manifests(&lake, &marts).await?) {
         println!("{}: {} files listed in {}", m.object, m.files, m.location);
     }
     Ok(())

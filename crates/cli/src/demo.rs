@@ -30,7 +30,15 @@ pub struct DemoArgs {
 }
 
 /// What a demo lake's folder may hold: what `tidemark demo` writes.
-const DEMO_LAKE_ENTRIES: [&str; 2] = ["objects", "_tidemark"];
+const DEMO_LAKE_ENTRIES: [&str; 3] = ["objects", "marts", "_tidemark"];
+
+/// The demo's dimension model: Contact joined with its Account, a row per change of either.
+const DEMO_MODEL: &str = "dating: source_time
+key: [Id]
+sources:
+  - { name: contact, object: Contact, columns: [FirstName, LastName, Email, Title] }
+  - { name: account, object: Account, join: { AccountId: Id }, columns: [Name, Industry] }
+";
 
 /// Makes sure the demo writes into an empty folder: a second demo into the same lake would
 /// meet a different org (new Ids) and record its records as deleted. With `fresh`, an earlier
@@ -107,7 +115,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
             .map_err(|e| anyhow::anyhow!("change round: {e}"))?;
     }
 
-    println!("\n1/3 Initial sync into {}", lake.root());
+    println!("\n1/4 Initial sync into {}", lake.root());
     let first = run_sync(client.clone(), lake.clone(), &settings, Vec::new(), false, args.progress).await?;
     let outcome = print_report(&first);
     if outcome != Outcome::Complete {
@@ -118,7 +126,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let before = chrono::DateTime::from_timestamp_millis(sim.state.org.read().now_millis())
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
-    println!("\n2/3 One hour passes in the org:");
+    println!("\n2/4 One hour passes in the org:");
     {
         let mut org = sim.state.org.write();
         org.advance_clock(chrono::Duration::hours(1));
@@ -168,9 +176,21 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         org.advance_clock(chrono::Duration::minutes(1));
     }
 
-    println!("\n3/3 Incremental sync");
+    println!("\n3/4 Incremental sync");
     let second = run_sync(client.clone(), lake.clone(), &settings, Vec::new(), false, args.progress).await?;
     let outcome = print_report(&second);
+
+    println!("\n4/4 A dimension model: dim_contact, each Contact joined with its Account, a row per change of either");
+    let model: tidemark_core::models::ModelConfig = tidemark_core::config::load_str(DEMO_MODEL, &|_| None)?;
+    model.validate("dim_contact")?;
+    let built =
+        tidemark_models::ModelLoad::new(lake.clone(), "dim_contact", model).run().await.context("building dim_contact")?;
+    println!(
+        "  {} rows, {} of them current, in {:.1}s (marts/dim_contact)",
+        built.counts.inserted,
+        built.counts.current_rows,
+        built.millis as f64 / 1000.0
+    );
 
     println!("\nWhat the lake holds:");
     status(&lake, false).await?;
@@ -184,6 +204,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
          \n  tidemark sql --lake {lake_arg} \"SELECT id, name, tier__c, valid_from, valid_to, is_current FROM account_scd2 WHERE tier__c IS NOT NULL\"\
          \n  tidemark sql --lake {lake_arg} \"SELECT _origin, _deleted, count(*) FROM contact_history GROUP BY 1, 2\"\
          \n  tidemark sql --lake {lake_arg} \"SELECT (SELECT count(*) FROM as_of('opportunity', TIMESTAMP '{before}')) AS before, (SELECT count(*) FROM opportunity) AS now\"\
+         \n  tidemark sql --lake {lake_arg} \"SELECT id, lastname, name, industry, valid_from, valid_to FROM dim_contact WHERE NOT is_current LIMIT 5\"\
          \n  tidemark sql --lake {lake_arg}                      # the shell; \\d lists the tables\
          \n  tidemark catalog ddl --engine duckdb --lake {lake_arg}   # the same views in DuckDB\
          \n\nand `tidemark status --lake {lake_arg}` at any time; `tidemark demo --fresh` starts over."

@@ -53,11 +53,11 @@ pub fn shown(lake: &LakeLocation) -> String {
 pub async fn connect(config: &TidemarkConfig) -> anyhow::Result<SalesforceClient> {
     let auth = config.auth_config()?;
     let client_config = ClientConfig {
-        api_version: config.salesforce.api_version.clone(),
-        budget_percent: config.salesforce.budget_percent,
+        api_version: config.salesforce()?.api_version.clone(),
+        budget_percent: config.salesforce()?.budget_percent,
         ..ClientConfig::default()
     };
-    let client = match &config.salesforce.ca_file {
+    let client = match &config.salesforce()?.ca_file {
         Some(ca) => {
             let pem = std::fs::read(ca).with_context(|| format!("reading salesforce.ca_file {}", ca.display()))?;
             SalesforceClient::connect_trusting(auth, client_config, &pem).await

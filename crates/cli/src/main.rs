@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod catalog_cmd;
 mod demo;
 mod lake_cmd;
+mod model_cmd;
 mod progress;
 mod shell;
 mod sql_cmd;
@@ -156,6 +157,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Dimension models: SCD Type 2 dimensions built from landed files (config `models:`).
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// The org's objects and whether they are synced (and why not).
     Objects {
         /// The configuration file (YAML: salesforce, sync).
@@ -166,6 +172,38 @@ enum Command {
     Sim {
         #[command(subcommand)]
         command: tidemark_sfsim::cli::SimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Load the models' new input into their dimensions (one Delta commit per model).
+    Run {
+        /// Models to load [default: every model, in name order].
+        names: Vec<String>,
+        /// The load's date (YYYY-MM-DD) [default: today, UTC]; never before the last load's.
+        #[arg(long)]
+        run_date: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        args: model_cmd::ModelArgs,
+    },
+    /// Print the statements that perform one load of a model in another engine.
+    Sql {
+        /// The model.
+        name: String,
+        /// duckdb, redshift, spark or trino.
+        #[arg(long)]
+        engine: tidemark_models::engine_sql::Engine,
+        /// The load's date (YYYY-MM-DD) [default: today, UTC].
+        #[arg(long)]
+        run_date: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        args: model_cmd::ModelArgs,
+    },
+    /// Per model: loads so far, the last run date, rows, and files waiting for the next load.
+    Status {
+        #[command(flatten)]
+        args: model_cmd::ModelArgs,
     },
 }
 
@@ -259,6 +297,11 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
             .map(|()| Outcome::Complete)
         }
+        Command::Model { command } => match command {
+            ModelCommand::Run { names, run_date, args } => model_cmd::run(args, names, run_date).await,
+            ModelCommand::Status { args } => model_cmd::status(args).await,
+            ModelCommand::Sql { name, engine, run_date, args } => model_cmd::sql(args, &name, engine, run_date),
+        },
         Command::Objects { config } => lake_cmd::objects(&config).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),
     }
@@ -310,6 +353,8 @@ fn log_filter(rust_log: Option<&str>, default: &str) -> String {
 fn failure_code(e: &anyhow::Error) -> u8 {
     let concurrent = e.chain().any(|c| {
         c.downcast_ref::<tidemark_lake::LakeError>().is_some_and(tidemark_lake::LakeError::is_concurrent_run)
+            || c.downcast_ref::<tidemark_models::ModelError>()
+                .is_some_and(|m| matches!(m, tidemark_models::ModelError::Lake(l) if l.is_concurrent_run()))
             || c.downcast_ref::<tidemark_sync::SyncError>()
                 .is_some_and(|s| matches!(s, tidemark_sync::SyncError::Lake(l) if l.is_concurrent_run()))
     });

@@ -145,7 +145,8 @@ async fn run(session: &QuerySession, script: &str, format: Format, timing: bool)
 fn list_tables(session: &QuerySession, out: &mut dyn Write) -> std::io::Result<()> {
     let tables = session.tables();
     let width = tables.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
-    writeln!(out, " {:width$} | kind    | object", "name")?;
+    // "of": the object or model whose stored table the relation reads.
+    writeln!(out, " {:width$} | kind    | of", "name")?;
     writeln!(out, "-{}-+---------+-{}", "-".repeat(width), "-".repeat(16))?;
     for t in &tables {
         writeln!(out, " {:width$} | {:7} | {}", t.name, t.relation.describe(), t.table)?;

@@ -37,11 +37,15 @@ pub fn read_options(
     Ok(ReadOptions { as_of: as_of.map(parse_instant).transpose().context("--as-of")?, table_version })
 }
 
-/// A lake to read must exist: a local folder with no `objects/` is most likely a typo.
+/// A lake to read must exist: a local folder with neither `objects/` nor `marts/` is most likely
+/// a typo.
 pub fn existing_lake(lake: &LakeLocation) -> anyhow::Result<()> {
     if let Ok(path) = lake.root().to_file_path() {
-        if !path.join("objects").is_dir() {
-            bail!("no lake at {}: it has no objects/ folder (run `tidemark sync` or `tidemark demo` first)", path.display());
+        if !path.join("objects").is_dir() && !path.join("marts").is_dir() {
+            bail!(
+                "no lake at {}: it has no objects/ or marts/ folder (run `tidemark sync`, `tidemark model run` or `tidemark demo` first)",
+                path.display()
+            );
         }
     }
     Ok(())

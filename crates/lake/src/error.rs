@@ -46,11 +46,11 @@ pub enum LakeError {
 }
 
 impl LakeError {
-    pub(crate) fn delta(table: &str, source: DeltaTableError) -> LakeError {
+    pub fn delta(table: &str, source: DeltaTableError) -> LakeError {
         LakeError::Delta { table: table.to_owned(), source: Box::new(source) }
     }
 
-    pub(crate) fn store(location: &str, source: deltalake::ObjectStoreError) -> LakeError {
+    pub fn store(location: &str, source: deltalake::ObjectStoreError) -> LakeError {
         LakeError::Store { location: location.to_owned(), source: Box::new(source) }
     }
 

@@ -26,7 +26,7 @@ pub struct HistoryTable {
 }
 
 /// Opens the table at `url`, `None` when no Delta table exists there yet.
-pub(crate) async fn open_table(location: &LakeLocation, url: url::Url) -> Result<Option<DeltaTable>> {
+pub async fn open_table(location: &LakeLocation, url: url::Url) -> Result<Option<DeltaTable>> {
     let name = url.to_string();
     // A local folder that does not exist yet is "no table", as an empty prefix is on S3.
     if let Ok(path) = url.to_file_path() {
@@ -47,12 +47,24 @@ pub(crate) async fn open_table(location: &LakeLocation, url: url::Url) -> Result
 }
 
 /// Creates a table (or opens it when another writer created it first).
-pub(crate) async fn create_table(
+pub async fn create_table(
     location: &LakeLocation,
     url: url::Url,
     name: &str,
     schema: &Schema,
     properties: &[(&str, &str)],
+) -> Result<DeltaTable> {
+    create_partitioned_table(location, url, name, schema, properties, &[]).await
+}
+
+/// [`create_table`] with Hive-style partition columns.
+pub async fn create_partitioned_table(
+    location: &LakeLocation,
+    url: url::Url,
+    name: &str,
+    schema: &Schema,
+    properties: &[(&str, &str)],
+    partition_columns: &[&str],
 ) -> Result<DeltaTable> {
     let label = url.to_string();
     let fields: Vec<StructField> = schema
@@ -66,6 +78,7 @@ pub(crate) async fn create_table(
         .with_storage_options(location.storage_options().clone())
         .with_table_name(name)
         .with_columns(fields)
+        .with_partition_columns(partition_columns.iter().map(|c| c.to_string()))
         .with_configuration(properties.iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))))
         .await;
     match created {

@@ -140,28 +140,30 @@ impl Ledger {
     }
 
     pub async fn record_run(&self, record: &SyncRunRecord) -> Result<()> {
-        self.append(SYNC_RUNS, SyncRunRecord::schema(), std::slice::from_ref(record)).await
+        self.append_rows(SYNC_RUNS, SyncRunRecord::schema(), std::slice::from_ref(record)).await
     }
 
     pub async fn record_schema_events(&self, events: &[SchemaEvent]) -> Result<()> {
-        self.append(SCHEMA_EVENTS, SchemaEvent::schema(), events).await
+        self.append_rows(SCHEMA_EVENTS, SchemaEvent::schema(), events).await
     }
 
     /// Every run record, oldest first.
     pub async fn runs(&self) -> Result<Vec<SyncRunRecord>> {
-        let mut runs: Vec<SyncRunRecord> = self.read(SYNC_RUNS).await?;
+        let mut runs: Vec<SyncRunRecord> = self.read_rows(SYNC_RUNS).await?;
         runs.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.object.cmp(&b.object)));
         Ok(runs)
     }
 
     /// Every schema event, oldest first.
     pub async fn schema_events(&self) -> Result<Vec<SchemaEvent>> {
-        let mut events: Vec<SchemaEvent> = self.read(SCHEMA_EVENTS).await?;
+        let mut events: Vec<SchemaEvent> = self.read_rows(SCHEMA_EVENTS).await?;
         events.sort_by(|a, b| a.at.cmp(&b.at));
         Ok(events)
     }
 
-    async fn append<T: Serialize>(&self, name: &str, schema: SchemaRef, rows: &[T]) -> Result<()> {
+    /// Appends serde rows to the internal table `_tidemark/<name>` (created with `schema` on
+    /// first use). Other Tidemark capabilities keep their records here the same way.
+    pub async fn append_rows<T: Serialize>(&self, name: &str, schema: SchemaRef, rows: &[T]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -190,7 +192,8 @@ impl Ledger {
         }
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Vec<T>> {
+    /// Every row of the internal table `_tidemark/<name>`, unordered; none when it does not exist.
+    pub async fn read_rows<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Vec<T>> {
         let Some(table) = open_table(&self.location, self.location.internal_table_url(name)).await? else {
             return Ok(Vec::new());
         };

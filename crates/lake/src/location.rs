@@ -5,6 +5,9 @@
 //! <lake>/objects/<object>/          one history table per object (lower-case API name)
 //! <lake>/_tidemark/sync_runs/       one row per object per sync run (bookmarks, outcomes)
 //! <lake>/_tidemark/schema_events/   every schema change Tidemark applied
+//! <lake>/marts/<model>/             one dimension table per model
+//! <lake>/_tidemark/model_loads/     one row per model load (files consumed, counts)
+//! <lake>/_tidemark/model_state/<model>/  a model's source rows for keys without a current row
 //! ```
 
 use std::collections::HashMap;
@@ -87,6 +90,16 @@ impl LakeLocation {
         self.join(&format!("objects/{}/", LakeLocation::table_name(object)))
     }
 
+    /// A dimension model's table.
+    pub fn mart_table_url(&self, model: &str) -> Url {
+        self.join(&format!("marts/{}/", LakeLocation::table_name(model)))
+    }
+
+    /// The lease name of a model's tables.
+    pub fn mart_resource(model: &str) -> String {
+        format!("marts/{}", LakeLocation::table_name(model))
+    }
+
     pub fn internal_table_url(&self, name: &str) -> Url {
         self.join(&format!("_tidemark/{name}/"))
     }
@@ -129,6 +142,33 @@ impl LakeLocation {
             let Some(name) = prefix.filename() else { continue };
             let log = prefix.clone().join("_delta_log");
             let mut entries = store.list(Some(&log));
+            if entries.try_next().await.map_err(|e| LakeError::store(&label, e))?.is_some() {
+                tables.push(name.to_owned());
+            }
+        }
+        tables.sort();
+        Ok(tables)
+    }
+
+    /// The folder names (lower-case model names) of the dimension tables under `marts/`,
+    /// sorted. As for history tables, a folder counts once it holds a Delta log.
+    pub async fn mart_tables(&self) -> Result<Vec<String>> {
+        self.delta_folders("marts").await
+    }
+
+    /// The sub-folders of `folder` (relative to the root) that hold a Delta log, sorted.
+    async fn delta_folders(&self, folder: &str) -> Result<Vec<String>> {
+        use deltalake::ObjectStore;
+        use deltalake::Path;
+        use futures::TryStreamExt;
+
+        let label = self.root.to_string();
+        let store = self.object_store()?;
+        let listing = store.list_with_delimiter(Some(&Path::from(folder))).await.map_err(|e| LakeError::store(&label, e))?;
+        let mut tables = Vec::new();
+        for prefix in listing.common_prefixes {
+            let Some(name) = prefix.filename() else { continue };
+            let mut entries = store.list(Some(&prefix.clone().join("_delta_log")));
             if entries.try_next().await.map_err(|e| LakeError::store(&label, e))?.is_some() {
                 tables.push(name.to_owned());
             }
@@ -180,6 +220,22 @@ mod tests {
         crate::HistoryTable::create(&lake, "Account", &schema).await.unwrap();
         std::fs::create_dir_all(dir.path().join("lake/objects/half_made")).unwrap();
         assert_eq!(lake.history_tables().await.unwrap(), ["account", "invoice__c"]);
+    }
+
+    #[tokio::test]
+    async fn mart_tables_lists_model_folders_with_a_delta_log() {
+        use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        assert!(lake.mart_tables().await.unwrap().is_empty(), "no marts/ folder at all");
+        let schema = Schema::new(vec![Field::new("Id", DataType::Utf8, false)]);
+        for model in ["dim_customer", "Dim_Account"] {
+            crate::history::create_table(&lake, lake.mart_table_url(model), model, &schema, &[]).await.unwrap();
+        }
+        crate::HistoryTable::create(&lake, "Account", &schema).await.unwrap();
+        std::fs::create_dir_all(dir.path().join("lake/marts/half_made")).unwrap();
+        assert_eq!(lake.mart_tables().await.unwrap(), ["dim_account", "dim_customer"]);
+        assert_eq!(lake.history_tables().await.unwrap(), ["account"], "marts are not history tables");
     }
 
     #[test]

@@ -78,6 +78,12 @@ impl TableFunctionImpl for AsOf {
 
 fn open_blocking(schema: &Arc<LakeSchema>, table: &str) -> Result<Arc<dyn TableProvider>> {
     if !schema.lake_tables().iter().any(|t| t == table) {
+        if schema.mart_tables().iter().any(|m| m == table) {
+            // Record time is the objects' (`_version_at`); a mart dates its rows itself.
+            return plan_err!(
+                "as_of reads an object's records at an instant; '{table}' is a mart: filter on its validity columns instead"
+            );
+        }
         return Err(schema.unknown_table(table));
     }
     let handle = tokio::runtime::Handle::try_current().map_err(|e| DataFusionError::Internal(e.to_string()))?;

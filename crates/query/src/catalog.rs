@@ -1,9 +1,11 @@
-//! The lake as a DataFusion schema: every history table under three names (see [`Relation`]),
-//! opened when a query first names it.
+//! The lake as a DataFusion schema: every history table under three names and every mart (a
+//! dimension model's table) under two (see [`Relation`]), opened when a query first names it.
 //!
 //! Tables are opened lazily so a query over one object never reads the logs of the others, and
-//! a long-running endpoint sees new syncs: an unpinned table's log is re-read when it was last
-//! read more than [`LakeSchema::REFRESH_AFTER`] ago.
+//! a long-running endpoint sees new syncs and model loads: an unpinned table's log is re-read
+//! when it was last read more than [`LakeSchema::REFRESH_AFTER`] ago.
+//!
+//! Object relations win a name clash with a mart's, name by name (see [`Relation::resolve_in`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -22,19 +24,49 @@ use tidemark_lake::deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::ddl::view_definition;
 use crate::error::TableError;
+use crate::marts::{MartShape, mart_relation};
+use crate::session::TableListing;
 use crate::views::{Relation, TableView, plan};
 
 /// Which state of the lake a session reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadOptions {
     /// Record time: `<object>` is the state of each record at this instant (the last version
-    /// with `_version_at` at or before it). History and SCD2 relations are not affected.
+    /// with `_version_at` at or before it). History and SCD2 relations are not affected, nor
+    /// are marts, which carry their own validity columns.
     pub as_of: Option<DateTime<Utc>>,
-    /// Lake time: read each Delta table as it was at this table version or commit time, as if
-    /// later syncs had not happened. Applies to every table a query names, each at its own
-    /// commit number; a table without that version (or without a commit by that time) fails the
-    /// queries that name it, never read at another version instead.
+    /// Lake time: read each Delta table (history tables and marts alike) as it was at this
+    /// table version or commit time, as if later syncs and model loads had not happened.
+    /// Applies to every table a query names, each at its own commit number; a table without
+    /// that version (or without a commit by that time) fails the queries that name it, never
+    /// read at another version instead.
     pub table_version: Option<TableVersion>,
+}
+
+/// The lake folder a relation's Delta table lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Folder {
+    /// `objects/<object>/`: history tables.
+    Objects,
+    /// `marts/<model>/`: dimension models' tables.
+    Marts,
+}
+
+impl Folder {
+    fn url(self, location: &LakeLocation, table: &str) -> url::Url {
+        match self {
+            Folder::Objects => location.object_table_url(table),
+            Folder::Marts => location.mart_table_url(table),
+        }
+    }
+
+    /// The key of an opened table: a mart and an object may share a name.
+    fn key(self, table: &str) -> String {
+        match self {
+            Folder::Objects => LakeLocation::table_resource(table),
+            Folder::Marts => LakeLocation::mart_resource(table),
+        }
+    }
 }
 
 /// A Delta table version (commit number) or a commit time.
@@ -74,17 +106,24 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, crate::QueryError> {
     )))
 }
 
+#[derive(Clone)]
 struct Opened {
     provider: Arc<dyn TableProvider>,
+    /// A mart's column order and partition columns; `None` for a history table.
+    mart: Option<Arc<MartShape>>,
     read_at: Instant,
 }
 
-/// The schema provider over a lake's history tables. Names are case-insensitive: a name is
-/// lower-cased before lookup, quoted or not.
+/// The schema provider over a lake's history tables and marts. Names are case-insensitive: a
+/// name is lower-cased before lookup, quoted or not.
 pub struct LakeSchema {
     location: LakeLocation,
     options: ReadOptions,
+    /// History tables (lower-case object names).
     tables: RwLock<BTreeSet<String>>,
+    /// Marts (lower-case model names).
+    marts: RwLock<BTreeSet<String>>,
+    /// Keyed by [`Folder::key`].
     opened: Mutex<HashMap<String, Opened>>,
     /// Views and tables a session created itself (`CREATE VIEW`).
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
@@ -102,13 +141,15 @@ impl LakeSchema {
     /// How old an unpinned table's log may be before a query re-reads it.
     pub const REFRESH_AFTER: Duration = Duration::from_secs(2);
 
-    /// Lists the lake's tables (no table log is read yet).
+    /// Lists the lake's tables and marts (no table log is read yet).
     pub async fn open(location: LakeLocation, options: ReadOptions) -> tidemark_lake::error::Result<LakeSchema> {
         let tables = location.history_tables().await?;
+        let marts = location.mart_tables().await?;
         Ok(LakeSchema {
             location,
             options,
             tables: RwLock::new(tables.into_iter().collect()),
+            marts: RwLock::new(marts.into_iter().collect()),
             opened: Mutex::new(HashMap::new()),
             session_tables: RwLock::new(HashMap::new()),
             relisted: Mutex::new(None),
@@ -123,49 +164,97 @@ impl LakeSchema {
         &self.options
     }
 
-    /// The lake's tables (lower-case object names).
+    /// The lake's history tables (lower-case object names).
     pub fn lake_tables(&self) -> Vec<String> {
         self.tables.read().iter().cloned().collect()
+    }
+
+    /// The lake's marts (lower-case model names).
+    pub fn mart_tables(&self) -> Vec<String> {
+        self.marts.read().iter().cloned().collect()
     }
 
     fn is_table(&self, table: &str) -> bool {
         self.tables.read().contains(table)
     }
 
-    /// Every name a query can use: three per lake table, plus the session's own.
+    fn is_mart(&self, mart: &str) -> bool {
+        self.marts.read().contains(mart)
+    }
+
+    /// The object or mart, and its relation, a lower-case SQL name refers to (objects first:
+    /// see [`Relation::resolve_in`]).
+    pub fn resolve(&self, name: &str) -> Option<(String, Relation)> {
+        Relation::resolve_in(name, |t| self.is_table(t), |m| self.is_mart(m))
+    }
+
+    /// Every relation of the lake, sorted by name: three per history table, and those of each
+    /// mart whose names no object relation takes.
+    pub fn relations(&self) -> Vec<TableListing> {
+        let objects = self.lake_tables().into_iter().flat_map(|table| {
+            Relation::ALL.map(|relation| TableListing { name: relation.sql_name(&table), table: table.clone(), relation })
+        });
+        let marts = self.mart_tables().into_iter().flat_map(|mart| {
+            Relation::MART.map(|relation| TableListing { name: relation.sql_name(&mart), table: mart.clone(), relation })
+        });
+        let mut listing: Vec<TableListing> = objects
+            .chain(marts)
+            .filter(|l| self.resolve(&l.name).is_some_and(|(table, relation)| table == l.table && relation == l.relation))
+            .collect();
+        listing.sort_by(|a, b| a.name.cmp(&b.name));
+        listing
+    }
+
+    /// Every name a query can use: the lake's relations, plus the session's own.
     fn all_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.read().iter().flat_map(|t| Relation::ALL.map(|r| r.sql_name(t))).collect();
+        let mut names: Vec<String> = self.relations().into_iter().map(|l| l.name).collect();
         names.extend(self.session_tables.read().keys().cloned());
         names.sort();
         names
     }
 
-    /// The history table's provider, opened (or refreshed) as the read options say. Two
-    /// queries opening the same table at once may both read its log; the later one is kept.
+    /// The history table's provider, opened (or refreshed) as the read options say.
     pub async fn history_provider(&self, table: &str) -> Result<Arc<dyn TableProvider>> {
+        Ok(self.opened(Folder::Objects, table).await?.provider)
+    }
+
+    /// Opens (or refreshes) the Delta table of `folder`/`table` as the read options say, so that
+    /// errors show before planning (a table without the pinned version, an unreadable log).
+    pub async fn open_table(&self, folder: Folder, table: &str) -> Result<()> {
+        self.opened(folder, table).await.map(|_| ())
+    }
+
+    /// Two queries opening the same table at once may both read its log; the later one is kept.
+    async fn opened(&self, folder: Folder, table: &str) -> Result<Opened> {
+        let key = folder.key(table);
         let pinned = self.options.table_version.is_some();
-        if let Some(o) = self.opened.lock().get(table) {
-            if pinned || o.read_at.elapsed() < Self::REFRESH_AFTER {
-                return Ok(o.provider.clone());
-            }
+        if let Some(o) = self.opened.lock().get(&key)
+            && (pinned || o.read_at.elapsed() < Self::REFRESH_AFTER)
+        {
+            return Ok(o.clone());
         }
-        let delta = self.load(table).await?;
-        let url = self.location.object_table_url(table);
+        let url = folder.url(&self.location, table);
+        let delta = self.load(table, &url).await?;
         let provider = delta.table_provider().await.map_err(|e| TableError::unreadable(table, &url, &e))?;
-        self.opened.lock().insert(table.to_owned(), Opened { provider: provider.clone(), read_at: Instant::now() });
-        Ok(provider)
+        let mart = match folder {
+            Folder::Objects => None,
+            Folder::Marts => Some(Arc::new(MartShape::of(&delta).map_err(|e| TableError::unreadable(table, &url, &e))?)),
+        };
+        let opened = Opened { provider, mart, read_at: Instant::now() };
+        self.opened.lock().insert(key, opened.clone());
+        Ok(opened)
     }
 
-    /// A provider opened earlier in this session, if any (for the synchronous `as_of`).
+    /// A history table's provider opened earlier in this session, if any (for the synchronous
+    /// `as_of`).
     pub(crate) fn ready_provider(&self, table: &str) -> Option<Arc<dyn TableProvider>> {
-        self.opened.lock().get(table).map(|o| o.provider.clone())
+        self.opened.lock().get(&Folder::Objects.key(table)).map(|o| o.provider.clone())
     }
 
-    /// Opens `table` at the pinned lake time, if any. Errors name the table and where it is
-    /// (see [`TableError`]).
-    async fn load(&self, table: &str) -> Result<DeltaTable> {
-        let url = self.location.object_table_url(table);
-        let unreadable = |detail: &dyn fmt::Display| TableError::unreadable(table, &url, detail);
+    /// Opens the table at `url` at the pinned lake time, if any. Errors name the table and where
+    /// it is (see [`TableError`]).
+    async fn load(&self, table: &str, url: &url::Url) -> Result<DeltaTable> {
+        let unreadable = |detail: &dyn fmt::Display| TableError::unreadable(table, url, detail);
         let builder = || {
             DeltaTableBuilder::from_url(url.clone())
                 .map(|b| b.with_storage_options(self.location.storage_options().clone()))
@@ -207,21 +296,30 @@ impl LakeSchema {
 
     /// The relation named `name` (already lower case).
     async fn relation(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some((table, relation)) = Relation::resolve(name, |t| self.is_table(t)) else { return Ok(None) };
+        let Some((table, relation)) = self.resolve(name) else { return Ok(None) };
+        if relation.folder() == Folder::Marts {
+            let opened = self.opened(Folder::Marts, &table).await?;
+            let shape = opened.mart.ok_or_else(|| DataFusionError::Internal(format!("mart {table} opened without a shape")))?;
+            return mart_relation(relation, &table, opened.provider, &shape).map(Some);
+        }
         let provider = self.history_provider(&table).await?;
         let as_of = if relation == Relation::Live { self.options.as_of } else { None };
         let definition = view_definition(relation, &table, self.location.object_table_url(&table), provider.schema(), as_of);
         let view = ViewTable::new(plan(relation, &table, provider, as_of)?, definition);
         Ok(Some(match relation {
             Relation::History => Arc::new(TableView(view)),
-            Relation::Live | Relation::Scd2 => Arc::new(view),
+            _ => Arc::new(view),
         }))
     }
 
-    /// Re-lists the lake's tables (a sync may have added one since the session opened).
+    /// Re-lists the lake's tables and marts (a sync or a first model load may have added one
+    /// since the session opened).
     async fn relist(&self) -> Result<()> {
-        let tables = self.location.history_tables().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let external = |e| DataFusionError::External(Box::new(e));
+        let tables = self.location.history_tables().await.map_err(external)?;
+        let marts = self.location.mart_tables().await.map_err(external)?;
         *self.tables.write() = tables.into_iter().collect();
+        *self.marts.write() = marts.into_iter().collect();
         Ok(())
     }
 
@@ -274,8 +372,9 @@ impl SchemaProvider for LakeSchema {
 
     fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
         let name = name.to_lowercase();
-        if Relation::resolve(&name, |t| self.is_table(t)).is_some() {
-            return Err(DataFusionError::Plan(format!("'{name}' is a lake table; choose another name")));
+        if let Some((_, relation)) = self.resolve(&name) {
+            let what = if relation.folder() == Folder::Marts { "a mart of the lake" } else { "a lake table" };
+            return Err(DataFusionError::Plan(format!("'{name}' is {what}; choose another name")));
         }
         Ok(self.session_tables.write().insert(name, table))
     }
@@ -286,7 +385,7 @@ impl SchemaProvider for LakeSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         let name = name.to_lowercase();
-        self.session_tables.read().contains_key(&name) || Relation::resolve(&name, |t| self.is_table(t)).is_some()
+        self.session_tables.read().contains_key(&name) || self.resolve(&name).is_some()
     }
 }
 

@@ -9,10 +9,13 @@
 //!   next version's `_version_at` (a delete closes the window; [`END_OF_TIME`] when nothing
 //!   followed), `is_current` when nothing followed. Ties give kept zero-length windows.
 //!
+//! Marts (dimension models' tables) are registered the way history tables are, as `<m>`, plus
+//! the view `<m>_current` (see `ddl/mart.rs`).
+//!
 //! The view bodies are one formulation for every engine (a window over the history relation)
 //! written through a small `Dialect`: quoting, literals and how a table is registered differ,
 //! the semantics must not. Only Redshift Spectrum cannot read the Delta log itself: it reads the
-//! symlink manifests [`write_symlink_manifests`] writes.
+//! symlink manifests [`write_symlink_manifests`] and [`write_mart_manifests`] write.
 //!
 //! DuckDB formulation of `<t>` (4 M versions of 1 M ids, 13 columns, from Parquet, DuckDB 1.5.5,
 //! 2 threads, best of 3, result hashed; the scan alone 1.1 s): `row_number() … = 1` in a
@@ -20,7 +23,6 @@
 //! columns by the version key 3.8 s (of the whole row 4.8 s), `DISTINCT ON` 8.9 s (busier run).
 //! The subquery is kept: plain SQL every other engine plans well, so all engines run one text.
 
-use std::fmt::Write as _;
 use std::str::FromStr;
 
 use tidemark_lake::LakeError;
@@ -30,9 +32,19 @@ use tidemark_lake::deltalake::ObjectStoreError;
 use url::Url;
 
 mod definition;
+mod header;
 mod manifest;
-pub use definition::view_definition;
-pub use manifest::{MANIFEST_PATH, Manifest, write_symlink_manifests};
+mod mart;
+mod redshift;
+pub use definition::{mart_current_definition, view_definition};
+pub use manifest::{MANIFEST_PATH, Manifest, write_mart_manifests, write_symlink_manifests};
+pub use mart::{DdlMart, ddl_marts};
+
+use header::header;
+#[cfg(test)]
+use header::lake_root;
+use mart::{PreparedMart, mart_statements};
+use redshift::redshift_external_table;
 
 use crate::names::{
     END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, id_column,
@@ -107,6 +119,12 @@ pub enum DdlError {
     UnsupportedType { object: String, column: String, data_type: String, engine: Engine },
     #[error("{object} has no history table in the lake (at {location})")]
     NoTable { object: String, location: String },
+    #[error("mart {mart} has no table in the lake (at {location})")]
+    NoMart { mart: String, location: String },
+    #[error(
+        "mart {mart} is not a dimension model's table: it is partitioned by {partition_columns}, not by one BOOLEAN current-row flag"
+    )]
+    NotAMart { mart: String, partition_columns: String },
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("writing {manifest}: {source}")]
@@ -150,12 +168,14 @@ pub struct DdlOptions {
     pub duckdb_extension: Option<String>,
 }
 
-/// The statements that register `tables` in `engine`: a comment header, then per table the
-/// history relation and the live and SCD2 views, each statement ending with `;`.
-pub fn ddl(engine: Engine, tables: &[DdlTable], options: &DdlOptions) -> Result<String, DdlError> {
+/// The statements that register `tables` and `marts` in `engine`: a comment header, then per
+/// table the history relation and the live and SCD2 views, per mart the table and its
+/// `_current` view, each statement ending with `;`.
+pub fn ddl(engine: Engine, tables: &[DdlTable], marts: &[DdlMart], options: &DdlOptions) -> Result<String, DdlError> {
     let prepared = tables.iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
+    let marts = marts.iter().map(PreparedMart::new).collect::<Result<Vec<_>, _>>()?;
     let target = Target::new(engine, options);
-    let mut out = header(engine, &prepared, options);
+    let mut out = header(engine, &prepared, &marts, options);
     let preamble = preamble(&target);
     if !preamble.is_empty() {
         out.push('\n');
@@ -163,6 +183,9 @@ pub fn ddl(engine: Engine, tables: &[DdlTable], options: &DdlOptions) -> Result<
     }
     for table in &prepared {
         out.push_str(&table_statements(&target, table)?);
+    }
+    for mart in &marts {
+        out.push_str(&mart_statements(&target, mart)?);
     }
     Ok(out)
 }
@@ -311,80 +334,6 @@ fn external_schema(options: &DdlOptions) -> &str {
     options.external_schema.as_deref().unwrap_or(EXTERNAL_SCHEMA)
 }
 
-/// The comment every output starts with: what is registered, from which lake, and what the
-/// reader must know for this engine.
-fn header(engine: Engine, tables: &[Prepared<'_>], options: &DdlOptions) -> String {
-    let mut lakes: Vec<String> = tables.iter().map(|t| lake_root(&t.table.location).to_string()).collect();
-    lakes.sort();
-    lakes.dedup();
-    let mut out =
-        format!("-- Tidemark history lake registered in {} (`tidemark catalog ddl --engine {engine}`).\n", engine.label());
-    let _ = writeln!(out, "-- Lake: {}", if lakes.is_empty() { "(no tables)".to_owned() } else { lakes.join(", ") });
-    let _ = writeln!(out, "-- Objects: {}", tables.iter().map(|t| t.table.object.as_str()).collect::<Vec<_>>().join(", "));
-    out.push_str(&format!(
-        "-- Per object <t>: <t>{HISTORY_SUFFIX} (every version), <t> (live records: each id's last version unless it\n\
-         -- is a delete) and <t>{SCD2_SUFFIX} ({VALID_FROM}, {VALID_TO}, {IS_CURRENT}; {VALID_TO} {END_OF_TIME} when current).\n\
-         -- Versions of an id are ordered by {}, ascending (false before true).\n\
-         -- The views list columns: run this again after a sync adds columns.\n",
-        VERSION_ORDER.map(column_name).join(", ")
-    ));
-    for note in engine_notes(engine, options) {
-        let _ = writeln!(out, "-- {note}");
-    }
-    for t in tables.iter().filter(|t| engine != Engine::DuckDb && t.table.location.scheme() == "file") {
-        let _ = writeln!(
-            out,
-            "-- WARNING: {} is a local folder ({}): {} must be able to read that path.",
-            t.table.object,
-            t.table.location,
-            engine.label()
-        );
-    }
-    out
-}
-
-fn engine_notes(engine: Engine, options: &DdlOptions) -> Vec<String> {
-    match engine {
-        Engine::DuckDb => vec![
-            "INSTALL fetches the delta extension from DuckDB's repository; offline, LOAD it from a file instead:".into(),
-            "LOAD '/path/to/delta.duckdb_extension'; (`tidemark catalog ddl` writes that line given the path).".into(),
-            "s3:// tables are read with the credentials of a DuckDB secret, e.g.".into(),
-            "CREATE SECRET (TYPE s3, PROVIDER credential_chain);".into(),
-        ],
-        Engine::Athena => vec![
-            "Run the statements one at a time (the Athena console runs one per query). The table schema is".into(),
-            "read from the Delta log. Athena reads timestamps to the millisecond.".into(),
-        ],
-        Engine::Trino => vec![
-            format!(
-                "Needs catalog {} on the Delta Lake connector with delta.register-table-procedure.enabled=true.",
-                trino_catalog(options)
-            ),
-            "register_table fails for a table already registered: drop those lines when running this again.".into(),
-            "Trino reads Delta timestamps to the millisecond.".into(),
-        ],
-        Engine::Spark => vec![
-            "Needs Delta Lake on the session (io.delta.sql.DeltaSparkSessionExtension, DeltaCatalog).".into(),
-            "<t>_delta is the Delta table itself (mixed-case column names); query the views.".into(),
-        ],
-        Engine::RedshiftSpectrum => vec![
-            "Spectrum reads the files listed in <table>/_symlink_format_manifest/manifest, not the Delta log:".into(),
-            "regenerate the manifests after every sync (`tidemark catalog manifest`); until then Redshift".into(),
-            "sees the lake as of the last generation. Text columns are VARCHAR(65535) (longer values are cut).".into(),
-            "CREATE EXTERNAL TABLE cannot run inside a transaction block.".into(),
-        ],
-    }
-}
-
-/// `s3://b/lake/` for `s3://b/lake/objects/account/`; the location itself when not laid out so.
-fn lake_root(location: &Url) -> Url {
-    let segments: Vec<&str> = location.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
-    match segments.iter().rev().nth(1) {
-        Some(&"objects") => location.join("../../").unwrap_or_else(|_| location.clone()),
-        _ => location.clone(),
-    }
-}
-
 /// Statements before the tables: extensions, schemas.
 fn preamble(target: &Target<'_>) -> String {
     let options = target.options;
@@ -425,55 +374,76 @@ fn preamble(target: &Target<'_>) -> String {
 fn table_statements(target: &Target<'_>, table: &Prepared<'_>) -> Result<String, DdlError> {
     let history = format!("{}{HISTORY_SUFFIX}", table.name);
     let mut out = format!("\n-- {} ({}): {}\n", table.name, table.table.object, table.table.location);
+    out.push_str(&register(
+        target,
+        &Stored {
+            label: &table.table.object,
+            base: &table.name,
+            relation: history.clone(),
+            location: &table.table.location,
+            columns: &table.columns,
+            partition: None,
+        },
+    )?);
     let d = &target.dialect;
-    match target.engine {
-        Engine::DuckDb => {
-            let scan = format!("delta_scan({})", target.string(&duckdb_path(&table.table.location)));
-            out.push_str(&target.create_view(&history, &history_query(d, table, &scan, Names::Physical)));
-        }
-        Engine::Athena => {
-            // Registered as the history relation itself: Athena lower-cases column names.
-            out.push_str(&format!(
-                "CREATE EXTERNAL TABLE IF NOT EXISTS {}\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
-                target
-                    .namespace
-                    .iter()
-                    .map(String::as_str)
-                    .chain([history.as_str()])
-                    .map(backquoted)
-                    .collect::<Vec<_>>()
-                    .join("."),
-                backslash_string(table.table.location.as_str()),
-            ));
-        }
-        Engine::Trino => {
-            // Registered as the history relation itself: Trino lower-cases column names.
-            out.push_str(&format!(
-                "CALL {}.system.register_table(schema_name => {}, table_name => {}, table_location => {});\n",
-                target.ident(&target.namespace[0]),
-                target.string(&target.namespace[1]),
-                target.string(&history),
-                target.string(table.table.location.as_str()),
-            ));
-        }
-        Engine::Spark => {
-            let raw = target.qualified(&format!("{}_delta", table.name));
-            out.push_str(&format!(
-                "CREATE TABLE IF NOT EXISTS {raw} USING DELTA LOCATION {};\n",
-                target.string(table.table.location.as_str())
-            ));
-            out.push_str(&target.create_view(&history, &history_query(d, table, &raw, Names::Physical)));
-        }
-        Engine::RedshiftSpectrum => {
-            let external = format!("{}.{}", target.ident(external_schema(target.options)), target.ident(&history));
-            out.push_str(&redshift_external_table(target, table, &external)?);
-            out.push_str(&target.create_view(&history, &history_query(d, table, &external, Names::Lower)));
-        }
-    }
     let source = target.qualified(&history);
     out.push_str(&target.create_view(&table.name, &live_query(d, table, &source)));
     out.push_str(&target.create_view(&format!("{}{SCD2_SUFFIX}", table.name), &scd2_query(d, table, &source)));
     Ok(out)
+}
+
+/// A Delta table an engine registers as one relation with every column renamed to its SQL
+/// name: an object's history table (`<t>_history`) or a mart (`<m>`).
+struct Stored<'a> {
+    /// Names the table in errors (`Invoice__c`, `dim_customer`).
+    label: &'a str,
+    /// The lower-case object or model name: Spark's Delta table is `<base>_delta`.
+    base: &'a str,
+    /// The relation's SQL name.
+    relation: String,
+    location: &'a Url,
+    columns: &'a [Column],
+    /// A mart's current-row flag, the table's partition column.
+    partition: Option<&'a Column>,
+}
+
+/// The statements that make `stored.relation` read the Delta table, in each engine's way.
+fn register(target: &Target<'_>, stored: &Stored<'_>) -> Result<String, DdlError> {
+    let d = &target.dialect;
+    let (relation, location) = (stored.relation.as_str(), stored.location);
+    Ok(match target.engine {
+        Engine::DuckDb => {
+            let scan = format!("delta_scan({})", target.string(&duckdb_path(location)));
+            target.create_view(relation, &history_query(d, stored.columns, &scan, Names::Physical))
+        }
+        // Registered as the relation itself: Athena lower-cases column names.
+        Engine::Athena => format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {}\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
+            target.namespace.iter().map(String::as_str).chain([relation]).map(backquoted).collect::<Vec<_>>().join("."),
+            backslash_string(location.as_str()),
+        ),
+        // Registered as the relation itself: Trino lower-cases column names.
+        Engine::Trino => format!(
+            "CALL {}.system.register_table(schema_name => {}, table_name => {}, table_location => {});\n",
+            target.ident(&target.namespace[0]),
+            target.string(&target.namespace[1]),
+            target.string(relation),
+            target.string(location.as_str()),
+        ),
+        Engine::Spark => {
+            let raw = target.qualified(&format!("{}_delta", stored.base));
+            let mut out =
+                format!("CREATE TABLE IF NOT EXISTS {raw} USING DELTA LOCATION {};\n", target.string(location.as_str()));
+            out.push_str(&target.create_view(relation, &history_query(d, stored.columns, &raw, Names::Physical)));
+            out
+        }
+        Engine::RedshiftSpectrum => {
+            let external = format!("{}.{}", target.ident(external_schema(target.options)), target.ident(relation));
+            let mut out = redshift_external_table(target, stored, &external)?;
+            out.push_str(&target.create_view(relation, &history_query(d, stored.columns, &external, Names::Lower)));
+            out
+        }
+    })
 }
 
 /// Local tables as plain paths (DuckDB reads `file://` URLs poorly), object stores as URLs.
@@ -494,13 +464,13 @@ enum Names {
     Lower,
 }
 
-/// `<t>_history`: every column renamed to lower case, table order.
-fn history_query(d: &Dialect, table: &Prepared<'_>, source: &str, names: Names) -> String {
+/// `<t>_history` (or a mart): every column renamed to its SQL name, table order.
+fn history_query(d: &Dialect, columns: &[Column], source: &str, names: Names) -> String {
     let from = |c: &'_ Column| match names {
         Names::Physical => (d.ident)(&c.physical),
         Names::Lower => (d.ident)(&c.sql),
     };
-    let columns: Vec<String> = table.columns.iter().map(|c| format!("{} AS {}", from(c), (d.ident)(&c.sql))).collect();
+    let columns: Vec<String> = columns.iter().map(|c| format!("{} AS {}", from(c), (d.ident)(&c.sql))).collect();
     format!("SELECT {}\nFROM {source}", columns.join(", "))
 }
 
@@ -547,47 +517,6 @@ fn scd2_query(d: &Dialect, table: &Prepared<'_>, history: &str) -> String {
     )
 }
 
-/// The Redshift type an external-table column is declared as.
-fn redshift_type(t: &DataType) -> Option<String> {
-    Some(match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR(65535)".into(),
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int8 | DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INTEGER".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Float32 => "REAL".into(),
-        DataType::Float64 => "DOUBLE PRECISION".into(),
-        DataType::Decimal128(p, s) if *p <= 38 && *s >= 0 => format!("DECIMAL({p},{s})"),
-        DataType::Date32 => "DATE".into(),
-        DataType::Timestamp(_, _) => "TIMESTAMP".into(),
-        _ => return None,
-    })
-}
-
-/// A Parquet external table over the symlink manifest. Dropped first: its columns are declared,
-/// so a schema change needs a new definition (late-binding views do not hold the table).
-fn redshift_external_table(target: &Target<'_>, table: &Prepared<'_>, external: &str) -> Result<String, DdlError> {
-    let mut columns = Vec::with_capacity(table.columns.len());
-    for c in &table.columns {
-        let sql_type = redshift_type(&c.data_type).ok_or_else(|| DdlError::UnsupportedType {
-            object: table.table.object.clone(),
-            column: c.physical.clone(),
-            data_type: c.data_type.to_string(),
-            engine: target.engine,
-        })?;
-        columns.push(format!("  {} {sql_type}", target.ident(&c.sql)));
-    }
-    let manifest = table.table.location.join("_symlink_format_manifest/").unwrap_or_else(|_| table.table.location.clone());
-    Ok(format!(
-        "DROP TABLE IF EXISTS {external};\nCREATE EXTERNAL TABLE {external} (\n{}\n)\n\
-         ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n\
-         STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\n\
-         OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\nLOCATION {};\n",
-        columns.join(",\n"),
-        target.string(manifest.as_str()),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -617,7 +546,7 @@ mod tests {
     }
 
     fn render(engine: Engine, options: &DdlOptions) -> String {
-        ddl(engine, &s3_tables(), options).unwrap()
+        ddl(engine, &s3_tables(), &[], options).unwrap()
     }
 
     /// Every engine: the header, lower-case quoted names, one live and one SCD2 view per table,
@@ -654,7 +583,7 @@ mod tests {
     fn duckdb_scans_delta_and_renames_every_column() {
         let local = table("Invoice__c", "file:///srv/lake/objects/invoice__c/");
         let options = DdlOptions { schema: Some("crm".into()), ..DdlOptions::default() };
-        let out = ddl(Engine::DuckDb, &[local], &options).unwrap();
+        let out = ddl(Engine::DuckDb, &[local], &[], &options).unwrap();
         assert!(out.contains("INSTALL delta;\nLOAD delta;\nCREATE SCHEMA IF NOT EXISTS \"crm\";\n"), "{out}");
         assert!(out.contains("CREATE OR REPLACE VIEW \"crm\".\"invoice__c_history\" AS\nSELECT \"_version_at\" AS \"_version_at\", \"_deleted\" AS \"_deleted\""));
         assert!(out.contains("\"Id\" AS \"id\", \"AnnualRevenue\" AS \"annualrevenue\", \"Amount_v2\" AS \"amount_v2\""));
@@ -666,7 +595,7 @@ mod tests {
         assert_eq!(lake_root(&Url::parse("s3://b/elsewhere/account/").unwrap()).as_str(), "s3://b/elsewhere/account/");
 
         let offline = DdlOptions { duckdb_extension: Some("/opt/ext/delta.duckdb_extension".into()), ..DdlOptions::default() };
-        let out = ddl(Engine::DuckDb, &s3_tables(), &offline).unwrap();
+        let out = ddl(Engine::DuckDb, &s3_tables(), &[], &offline).unwrap();
         assert!(out.contains("\nLOAD '/opt/ext/delta.duckdb_extension';\n") && !out.contains("INSTALL delta;"), "{out}");
         assert!(out.contains("delta_scan('s3://acme/lake/objects/account')"), "s3 as-is:\n{out}");
     }
@@ -702,7 +631,7 @@ mod tests {
     fn spark_uses_backquotes_and_a_delta_table() {
         let mut tables = s3_tables();
         tables[0].location = Url::parse("file:///data/it's/objects/account/").unwrap();
-        let out = ddl(Engine::Spark, &tables, &DdlOptions::default()).unwrap();
+        let out = ddl(Engine::Spark, &tables, &[], &DdlOptions::default()).unwrap();
         assert!(
             out.contains(
                 "CREATE TABLE IF NOT EXISTS `account_delta` USING DELTA LOCATION 'file:///data/it\\'s/objects/account/';\n"
@@ -753,7 +682,7 @@ mod tests {
     fn tables_must_be_history_tables() {
         let mut t = table("Widget__c", "s3://b/objects/widget__c/");
         t.schema = Arc::new(Schema::new(t.schema.fields().iter().filter(|f| f.name() != "Id").cloned().collect::<Vec<_>>()));
-        let err = ddl(Engine::Trino, &[t], &DdlOptions::default()).unwrap_err();
+        let err = ddl(Engine::Trino, &[t], &[], &DdlOptions::default()).unwrap_err();
         assert!(matches!(&err, DdlError::MissingColumn { object, column } if object == "Widget__c" && column == "Id"), "{err}");
         assert!(err.to_string().contains("Widget__c") && err.to_string().contains("Id"));
 
@@ -761,8 +690,8 @@ mod tests {
         let mut fields: Vec<Field> = t.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("Blob", DataType::Binary, true));
         t.schema = Arc::new(Schema::new(fields));
-        assert!(ddl(Engine::DuckDb, std::slice::from_ref(&t), &DdlOptions::default()).is_ok());
-        let err = ddl(Engine::RedshiftSpectrum, &[t], &DdlOptions::default()).unwrap_err();
+        assert!(ddl(Engine::DuckDb, std::slice::from_ref(&t), &[], &DdlOptions::default()).is_ok());
+        let err = ddl(Engine::RedshiftSpectrum, &[t], &[], &DdlOptions::default()).unwrap_err();
         assert!(matches!(err, DdlError::UnsupportedType { ref column, .. } if column == "Blob"), "{err}");
     }
 

@@ -8,11 +8,15 @@
 //! - `<object>_scd2`: one row per non-delete version with `valid_from`, `valid_to` and
 //!   `is_current`.
 //!
+//! Every mart (a dimension model's table, `<lake>/marts/<model>/`) is visible as two:
+//! `<mart>`, the table as stored, and `<mart>_current`, its current rows (see [`marts`]).
+//!
 //! Modules:
 //! - [`session`]: a DataFusion session over a lake ([`QuerySession`]);
 //! - [`catalog`]: the lake as a schema, tables opened on first use, read options (as-of,
 //!   Delta table version);
 //! - [`views`]: the relations as logical plans; [`as_of`]: the `as_of(...)` table function;
+//!   [`marts`]: a mart's two relations;
 //! - [`output`]: aligned table, CSV, JSON lines and Parquet writers;
 //! - [`names`]: table and column names shared by every engine; [`types`]: SQL names of
 //!   column types (`text`, `numeric(18,2)`), as the Postgres endpoint names them;
@@ -26,6 +30,7 @@ pub mod as_of;
 pub mod catalog;
 pub mod ddl;
 pub mod error;
+pub mod marts;
 pub mod names;
 pub mod notes;
 pub mod output;

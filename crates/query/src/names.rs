@@ -5,6 +5,8 @@
 //! and each column's name (`industry`, `annualrevenue`, `amount_v2`). Salesforce API names are
 //! unique regardless of case, so lower-casing never makes two names collide, and unquoted
 //! identifiers then work the same in DataFusion, DuckDB, Trino, Athena, Spark and Redshift.
+//! Marts are named by their model (lower case) and `<model>_current`; their columns as
+//! [`mart_column_names`] says.
 
 use tidemark_lake::columns::{DELETED, ID, INGESTED_AT, METADATA_COLUMNS, VERSION_AT};
 
@@ -20,6 +22,8 @@ pub const VALID_TO: &str = "valid_to";
 pub const IS_CURRENT: &str = "is_current";
 /// `valid_to` of a current version, as an ISO date (midnight UTC).
 pub const END_OF_TIME: &str = "9999-12-31";
+/// Suffix of a mart's view of its current rows (`dim_customer_current`).
+pub const CURRENT_SUFFIX: &str = "_current";
 
 /// The SQL name of an object's live table (`Invoice__c` → `invoice__c`).
 pub fn table_name(object: &str) -> String {
@@ -29,6 +33,16 @@ pub fn table_name(object: &str) -> String {
 /// The SQL name of a history-table column (`AnnualRevenue` → `annualrevenue`).
 pub fn column_name(physical: &str) -> String {
     physical.to_lowercase()
+}
+
+/// The SQL names of a mart's columns, in order: lower case like every other name, unless two
+/// of them differ only by case (model column names are case-sensitive, Salesforce's are not);
+/// then every name is kept as stored, since lower-casing would make two columns one.
+pub fn mart_column_names<'a>(physical: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let physical: Vec<&str> = physical.into_iter().collect();
+    let lower: Vec<String> = physical.iter().map(|c| column_name(c)).collect();
+    let distinct: std::collections::HashSet<&String> = lower.iter().collect();
+    if distinct.len() == lower.len() { lower } else { physical.into_iter().map(str::to_owned).collect() }
 }
 
 /// Whether a physical column is one of Tidemark's metadata columns (`_version_at`, ...).
@@ -57,5 +71,7 @@ mod tests {
         assert!(is_metadata("_version_at"));
         assert!(!is_metadata("Id"));
         assert_eq!(id_column(), "id");
+        assert_eq!(mart_column_names(["Customer_SK", "city"]), ["customer_sk", "city"]);
+        assert_eq!(mart_column_names(["Name", "name"]), ["Name", "name"], "kept when lower case would merge them");
     }
 }

@@ -43,7 +43,8 @@ pub fn explain_unknown_table(schema: &LakeSchema, error: DataFusionError) -> Dat
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableListing {
     pub name: String,
-    /// The lake table (lower-case object name).
+    /// The lake table: a lower-case object name, or a lower-case model name for a mart's
+    /// relations ([`Relation::folder`] tells which).
     pub table: String,
     pub relation: Relation,
 }
@@ -112,17 +113,16 @@ impl QuerySession {
     }
 
     async fn open_pinned(&self, statement: &Statement) -> Result<()> {
-        let lake_tables = self.schema.lake_tables();
         let mut tables = BTreeSet::new();
         for reference in self.ctx.state().resolve_table_references(statement)? {
             let name = reference.table().to_lowercase();
-            if let Some((table, _)) = Relation::resolve(&name, |t| lake_tables.iter().any(|l| l == t)) {
-                tables.insert(table);
+            if let Some((table, relation)) = self.schema.resolve(&name) {
+                tables.insert((table, relation.folder()));
             }
         }
         let mut missing = Vec::new();
-        for table in tables {
-            if let Err(e) = self.schema.history_provider(&table).await {
+        for (table, folder) in tables {
+            if let Err(e) = self.schema.open_table(folder, &table).await {
                 match table_error(&e) {
                     Some(TableError::NotAt { table, reason, .. }) => missing.push((table.clone(), reason.clone())),
                     _ => return Err(e.into()),
@@ -163,18 +163,9 @@ impl QuerySession {
         }
     }
 
-    /// Every relation of every lake table, plus views the session created, sorted by name.
+    /// Every relation of every lake table and mart, sorted by name.
     pub fn tables(&self) -> Vec<TableListing> {
-        let mut listing: Vec<TableListing> = self
-            .schema
-            .lake_tables()
-            .into_iter()
-            .flat_map(|table| {
-                Relation::ALL.map(|relation| TableListing { name: relation.sql_name(&table), table: table.clone(), relation })
-            })
-            .collect();
-        listing.sort_by(|a, b| a.name.cmp(&b.name));
-        listing
+        self.schema.relations()
     }
 
     /// The columns of a relation (`\d name`).

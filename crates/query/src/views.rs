@@ -1,5 +1,6 @@
 //! The relations each history table is seen through, as DataFusion logical plans: history (every
-//! version), live (each record's last version; optionally as of an instant) and SCD2.
+//! version), live (each record's last version; optionally as of an instant) and SCD2. A mart's
+//! two relations ([`Relation::Mart`], [`Relation::MartCurrent`]) are planned in [`crate::marts`].
 //!
 //! Plans are built with `LogicalPlanBuilder` rather than SQL text so that the `as_of` table
 //! function can build one synchronously while a query is being planned. The semantics are the
@@ -23,12 +24,14 @@ use tidemark_lake::datafusion::physical_plan::ExecutionPlan;
 use tidemark_lake::datafusion::prelude::coalesce;
 use tidemark_lake::live::LiveTable;
 
+use crate::catalog::Folder;
 use crate::names::{
-    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, is_metadata,
+    CURRENT_SUFFIX, END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name,
+    is_metadata,
 };
 
-/// Which relation of an object a SQL name refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which relation of an object or of a mart (a dimension model's table) a SQL name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Relation {
     /// `<object>`: live records (or their state as of an instant).
     Live,
@@ -36,17 +39,33 @@ pub enum Relation {
     History,
     /// `<object>_scd2`: validity windows.
     Scd2,
+    /// `<mart>`: the dimension table as stored, every row and column.
+    Mart,
+    /// `<mart>_current`: the dimension's rows whose current-row flag is true.
+    MartCurrent,
 }
 
 impl Relation {
+    /// The relations of an object.
     pub const ALL: [Relation; 3] = [Relation::Live, Relation::History, Relation::Scd2];
+    /// The relations of a mart.
+    pub const MART: [Relation; 2] = [Relation::Mart, Relation::MartCurrent];
 
-    /// The SQL name of this relation of the table `table` (a lower-case object name).
+    /// The SQL name of this relation of the table `table` (a lower-case object or model name).
     pub fn sql_name(self, table: &str) -> String {
         match self {
-            Relation::Live => table.to_owned(),
+            Relation::Live | Relation::Mart => table.to_owned(),
             Relation::History => format!("{table}{HISTORY_SUFFIX}"),
             Relation::Scd2 => format!("{table}{SCD2_SUFFIX}"),
+            Relation::MartCurrent => format!("{table}{CURRENT_SUFFIX}"),
+        }
+    }
+
+    /// Where the relation's Delta table lives.
+    pub fn folder(self) -> Folder {
+        match self {
+            Relation::Live | Relation::History | Relation::Scd2 => Folder::Objects,
+            Relation::Mart | Relation::MartCurrent => Folder::Marts,
         }
     }
 
@@ -67,11 +86,33 @@ impl Relation {
         None
     }
 
+    /// [`Relation::resolve`] for marts: an exact mart name, else `<mart>_current`.
+    pub fn resolve_mart(name: &str, is_mart: impl Fn(&str) -> bool) -> Option<(String, Relation)> {
+        if is_mart(name) {
+            return Some((name.to_owned(), Relation::Mart));
+        }
+        name.strip_suffix(CURRENT_SUFFIX).filter(|m| is_mart(m)).map(|m| (m.to_owned(), Relation::MartCurrent))
+    }
+
+    /// Resolves a lower-case SQL name against the lake's objects and marts. Object relations win
+    /// a clash, name by name: a mart named like an object (or like one of its relations) is
+    /// reached only through the names no object relation takes. Objects came first, and a
+    /// model's new table must not change what an existing query reads.
+    pub fn resolve_in(
+        name: &str,
+        is_object: impl Fn(&str) -> bool,
+        is_mart: impl Fn(&str) -> bool,
+    ) -> Option<(String, Relation)> {
+        Relation::resolve(name, is_object).or_else(|| Relation::resolve_mart(name, is_mart))
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Relation::Live => "live",
             Relation::History => "history",
             Relation::Scd2 => "scd2",
+            Relation::Mart => "mart",
+            Relation::MartCurrent => "current",
         }
     }
 }
@@ -214,7 +255,8 @@ pub fn scd2_plan(table: &str, provider: Arc<dyn TableProvider>) -> Result<Logica
         .build()
 }
 
-/// The plan of `relation` over the provider of the lake table `table`'s history.
+/// The plan of `relation` over the provider of the lake table `table`'s history (for a mart's
+/// relations, see [`crate::marts::mart_relation`]).
 pub fn plan(
     relation: Relation,
     table: &str,
@@ -225,6 +267,12 @@ pub fn plan(
         Relation::Live => live_plan(table, provider, as_of),
         Relation::History => history_plan(table, provider),
         Relation::Scd2 => scd2_plan(table, provider),
+        Relation::Mart | Relation::MartCurrent => {
+            tidemark_lake::datafusion::common::internal_err!(
+                "{} is a mart's relation, not a history table's",
+                relation.sql_name(table)
+            )
+        }
     }
 }
 
@@ -242,6 +290,24 @@ mod tests {
         assert_eq!(Relation::resolve("invoice__history", is_table), Some(("invoice__history".into(), Relation::Live)));
         assert_eq!(Relation::resolve("contact", is_table), None);
         assert_eq!(Relation::Scd2.sql_name("account"), "account_scd2");
+    }
+
+    #[test]
+    fn mart_names_resolve_after_object_names() {
+        let objects = ["account", "case"];
+        let marts = ["dim_customer", "dim_customer_current", "account", "case_history"];
+        let resolve = |name: &str| Relation::resolve_in(name, |t| objects.contains(&t), |m| marts.contains(&m));
+        assert_eq!(resolve("dim_customer"), Some(("dim_customer".into(), Relation::Mart)));
+        assert_eq!(resolve("dim_customer_current"), Some(("dim_customer_current".into(), Relation::Mart)), "exact first");
+        assert_eq!(resolve("dim_customer_current_current"), Some(("dim_customer_current".into(), Relation::MartCurrent)));
+        // Object relations win, name by name.
+        assert_eq!(resolve("account"), Some(("account".into(), Relation::Live)));
+        assert_eq!(resolve("account_current"), Some(("account".into(), Relation::MartCurrent)));
+        assert_eq!(resolve("case_history"), Some(("case".into(), Relation::History)));
+        assert_eq!(resolve("case_history_current"), Some(("case_history".into(), Relation::MartCurrent)));
+        assert_eq!(resolve("dim_account_current"), None);
+        assert_eq!(Relation::MartCurrent.sql_name("dim_customer"), "dim_customer_current");
+        assert_eq!(Relation::Mart.folder(), Folder::Marts);
     }
 
     #[test]

@@ -33,13 +33,17 @@ use globset::{Glob, GlobMatcher};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use tidemark_core::ConfigError;
+use tidemark_core::models::ModelConfig;
 use tidemark_salesforce::AuthConfig;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TidemarkConfig {
-    pub salesforce: SalesforceSettings,
+    /// Needed by the commands that reach the org (`sync`, `objects`); a lake of landed files
+    /// and models alone has none.
+    #[serde(default)]
+    pub salesforce: Option<SalesforceSettings>,
     #[serde(default)]
     pub lake: Option<LakeSettings>,
     #[serde(default)]
@@ -47,6 +51,9 @@ pub struct TidemarkConfig {
     /// The Postgres-compatible endpoint (`tidemark serve-sql`).
     #[serde(default)]
     pub sql: Option<SqlSettings>,
+    /// Dimension models (also read from `models/*.yaml` beside the file).
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
 }
 
 /// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
@@ -292,13 +299,55 @@ impl Patterns {
 impl TidemarkConfig {
     /// Loads and validates a config file (`${ENV}` substituted from `env`).
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<TidemarkConfig, ConfigError> {
-        let config: TidemarkConfig = tidemark_core::config::load_file(path, env)?;
+        let mut config: TidemarkConfig = tidemark_core::config::load_file(path, env)?;
+        config.load_model_files(path, env)?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Adds the models of `models/*.yaml` beside the config file: each file a map of model
+    /// names to models, as under `models:`. A name defined twice is an error.
+    fn load_model_files(&mut self, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let folder = path.parent().unwrap_or(Path::new(".")).join("models");
+        let Ok(entries) = std::fs::read_dir(&folder) else { return Ok(()) };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let models: BTreeMap<String, ModelConfig> = tidemark_core::config::load_file(&file, env).map_err(|e| match e {
+                ConfigError::Invalid { path, message } => {
+                    ConfigError::Invalid { path: format!("{}: models.{path}", file.display()), message }
+                }
+                other => other,
+            })?;
+            for (name, model) in models {
+                if self.models.insert(name.clone(), model).is_some() {
+                    return Err(ConfigError::invalid(
+                        format!("models.{name}"),
+                        format!("defined twice (again in {})", file.display()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Salesforce section, for the commands that reach the org.
+    pub fn salesforce(&self) -> Result<&SalesforceSettings, ConfigError> {
+        self.salesforce
+            .as_ref()
+            .ok_or_else(|| ConfigError::invalid("salesforce", "missing: this command reaches the org (auth, api_version)"))
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let sf = &self.salesforce;
+        for (name, model) in &self.models {
+            model.validate(name)?;
+        }
+        let Some(sf) = &self.salesforce else {
+            return self.sync.validate();
+        };
         if !(1..=100).contains(&sf.budget_percent) {
             return Err(ConfigError::invalid("salesforce.budget_percent", "must be between 1 and 100"));
         }
@@ -342,7 +391,7 @@ impl TidemarkConfig {
 
     /// The auth settings as the client takes them (reads the private key file).
     pub fn auth_config(&self) -> Result<AuthConfig, ConfigError> {
-        Ok(match &self.salesforce.auth {
+        Ok(match &self.salesforce()?.auth {
             AuthSettings::JwtBearer { login_url, client_id, username, private_key_file } => {
                 let pem = std::fs::read_to_string(private_key_file)
                     .map_err(|e| ConfigError::invalid("salesforce.auth.private_key_file", e.to_string()))?;

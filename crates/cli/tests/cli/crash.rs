@@ -136,9 +136,9 @@ pub(crate) async fn snapshot(lake: &Path) -> Vec<(String, RecordBatch)> {
 }
 
 /// A tiny seeded generator for kill points.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 impl Lcg {
-    fn next_unit(&mut self) -> f64 {
+    pub(crate) fn next_unit(&mut self) -> f64 {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }

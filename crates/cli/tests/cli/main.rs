@@ -6,5 +6,6 @@ mod common;
 
 mod crash;
 mod first_hour;
+mod models;
 mod runs;
 mod sql;

@@ -1,13 +1,15 @@
-//! The SQL of an object's live and SCD2 relations as Postgres clients of `serve-sql` read it
-//! (`pg_get_viewdef`, psql's `\d+`, `information_schema.views`): the query [`super::ddl`] gives
-//! outside engines, over `<object>_history`, in Postgres's dialect. DataFusion plans the
-//! relations its own way (see [`crate::views`]); this text has the same rows.
+//! The SQL of an object's live and SCD2 relations, and of a mart's `_current` view, as Postgres
+//! clients of `serve-sql` read it (`pg_get_viewdef`, psql's `\d+`, `information_schema.views`):
+//! the query [`super::ddl`] gives outside engines, over `<object>_history` (or `<mart>`), in
+//! Postgres's dialect. DataFusion plans the relations its own way (see [`crate::views`],
+//! [`crate::marts`]); this text has the same rows.
 
 use chrono::{DateTime, Utc};
 use tidemark_lake::arrow::datatypes::SchemaRef;
 use tidemark_lake::columns::VERSION_AT;
 use url::Url;
 
+use super::mart::{current_query, mart_columns};
 use super::{DdlTable, Dialect, Prepared, double_quoted, live_query, scd2_query, standard_string};
 use crate::names::{HISTORY_SUFFIX, column_name};
 use crate::views::Relation;
@@ -24,12 +26,7 @@ pub fn view_definition(
 ) -> Option<String> {
     let ddl_table = DdlTable { object: table.to_owned(), location, schema };
     let prepared = Prepared::new(&ddl_table).ok()?;
-    let d = Dialect {
-        ident: double_quoted,
-        string: standard_string,
-        end_of_time: |day| timestamptz(&format!("{day} 00:00:00+00")),
-        view_tail: "",
-    };
+    let d = postgres();
     let history = double_quoted(&format!("{}{HISTORY_SUFFIX}", prepared.name));
     match relation {
         Relation::Live => {
@@ -44,7 +41,24 @@ pub fn view_definition(
             Some(live_query(&d, &prepared, &source))
         }
         Relation::Scd2 => Some(scd2_query(&d, &prepared, &history)),
-        Relation::History => None,
+        Relation::History | Relation::Mart | Relation::MartCurrent => None,
+    }
+}
+
+/// The definition of the mart `mart`'s `_current` view, given its Delta schema (declared order)
+/// and its current-row flag (physical name); `None` when the flag is no column of the schema.
+pub fn mart_current_definition(mart: &str, schema: &SchemaRef, flag: &str) -> Option<String> {
+    let columns = mart_columns(schema);
+    let flag = columns.iter().find(|c| c.physical == flag)?;
+    Some(current_query(&postgres(), &columns, flag, &double_quoted(mart)))
+}
+
+fn postgres() -> Dialect {
+    Dialect {
+        ident: double_quoted,
+        string: standard_string,
+        end_of_time: |day| timestamptz(&format!("{day} 00:00:00+00")),
+        view_tail: "",
     }
 }
 

@@ -162,7 +162,7 @@ async fn write(lake: &LakeLocation, object: &str, schema: &Schema, batches: Vec<
 
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/duckdb_ddl_check.py");
 
-async fn check(python: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+pub(crate) async fn check(python: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
     let run = tokio::process::Command::new(python).arg(CHECK).args(args).output().await.expect("python runs");
     assert!(
         run.status.success(),
@@ -210,7 +210,7 @@ fn invoice_fields() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The scenario's lake: Invoice__c (run 1 and run 2 above) and Case (two versions).
-async fn scenario_lake(dir: &std::path::Path) -> (LakeLocation, HistoryTable, HistoryTable) {
+pub(crate) async fn scenario_lake(dir: &std::path::Path) -> (LakeLocation, HistoryTable, HistoryTable) {
     let lake = LakeLocation::parse(dir.join("lake").to_str().unwrap()).unwrap();
     let invoice = Arc::new(invoice_schema());
     let invoices = write(
@@ -290,7 +290,7 @@ async fn duckdb_executes_the_duckdb_ddl() {
     let extension = check(&python, &["extension".as_ref()]).await.trim().to_owned();
     // `case` is a reserved word: the schema and quoting must make it work.
     let options = DdlOptions { schema: Some("crm".into()), duckdb_extension: Some(extension), ..DdlOptions::default() };
-    let sql = ddl(Engine::DuckDb, &tables, &options).unwrap();
+    let sql = ddl(Engine::DuckDb, &tables, &[], &options).unwrap();
     let sql_path = dir.path().join("ddl.sql");
     std::fs::write(&sql_path, &sql).unwrap();
     let out_path = dir.path().join("views.json");

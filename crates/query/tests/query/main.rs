@@ -5,6 +5,7 @@
 mod common;
 
 mod ddl;
+mod marts;
 mod notes;
 mod pg;
 mod views;

@@ -1,0 +1,189 @@
+//! How each engine spells what the statements need: quoting, literals, column types, the text
+//! form of a typed value (README, "Change hash"), the change hash, and stopping the run.
+//!
+//! The text forms must give the bytes `crate::hash` hashes, so every engine formats values
+//! itself (fixed six fractional digits, then trimmed) rather than trusting its default cast.
+
+use chrono::NaiveDate;
+use tidemark_core::models::{ColumnType, Compatibility};
+
+use super::Engine;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dialect(pub Engine);
+
+impl Dialect {
+    /// Every identifier is quoted: attribute names may be reserved words (`order`, `current`).
+    pub fn ident(self, s: &str) -> String {
+        match self.0 {
+            Engine::Spark => format!("`{}`", s.replace('`', "``")),
+            _ => format!("\"{}\"", s.replace('"', "\"\"")),
+        }
+    }
+
+    pub fn string(self, s: &str) -> String {
+        match self.0 {
+            // Spark SQL reads backslash escapes in string literals.
+            Engine::Spark => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            _ => format!("'{}'", s.replace('\'', "''")),
+        }
+    }
+
+    pub fn date(self, d: NaiveDate) -> String {
+        format!("DATE '{}'", d.format("%Y-%m-%d"))
+    }
+
+    pub fn text_type(self) -> &'static str {
+        match self.0 {
+            Engine::Spark => "STRING",
+            _ => "VARCHAR",
+        }
+    }
+
+    pub fn column_type(self, t: ColumnType) -> &'static str {
+        match (self.0, t) {
+            (Engine::Redshift, ColumnType::String) => "VARCHAR(65535)",
+            (_, ColumnType::String) => self.text_type(),
+            (_, ColumnType::Bigint) => "BIGINT",
+            (Engine::Spark, ColumnType::Int) => "INT",
+            (_, ColumnType::Int) => "INTEGER",
+            (Engine::Redshift, ColumnType::Double) => "DOUBLE PRECISION",
+            (_, ColumnType::Double) => "DOUBLE",
+            (_, ColumnType::Boolean) => "BOOLEAN",
+            (_, ColumnType::Date) => "DATE",
+            // Spark reads and prints timestamps in the session time zone, set to UTC up front.
+            (Engine::Trino, ColumnType::Timestamp) => "TIMESTAMP(6)",
+            (_, ColumnType::Timestamp) => "TIMESTAMP",
+        }
+    }
+
+    /// The hash column: 64 hex digits, 128 for SHA-512.
+    pub fn hash_type(self) -> &'static str {
+        match self.0 {
+            Engine::Redshift => "VARCHAR(128)",
+            _ => self.text_type(),
+        }
+    }
+
+    fn cast_text(self, e: &str) -> String {
+        format!("CAST({e} AS {})", self.text_type())
+    }
+
+    /// The README's text form of `e` (of type `t`); NULL stays NULL.
+    pub fn text_form(self, e: &str, t: ColumnType) -> String {
+        match t {
+            ColumnType::String => e.to_owned(),
+            ColumnType::Bigint | ColumnType::Int => self.cast_text(e),
+            ColumnType::Boolean => format!("CASE WHEN {e} THEN 'true' WHEN NOT {e} THEN 'false' END"),
+            ColumnType::Date => match self.0 {
+                Engine::DuckDb => format!("strftime({e}, '%Y-%m-%d')"),
+                Engine::Redshift => format!("to_char({e}, 'YYYY-MM-DD')"),
+                Engine::Spark => format!("date_format({e}, 'yyyy-MM-dd')"),
+                Engine::Trino => self.cast_text(e),
+            },
+            ColumnType::Timestamp => {
+                let fixed = match self.0 {
+                    Engine::DuckDb => format!("strftime({e}, '%Y-%m-%d %H:%M:%S.%f')"),
+                    Engine::Redshift => format!("to_char({e}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+                    Engine::Spark => format!("date_format({e}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"),
+                    Engine::Trino => self.cast_text(&format!("CAST({e} AS TIMESTAMP(6))")),
+                };
+                // Six fractional digits always, so trimming zeros never reaches the seconds.
+                format!("regexp_replace(regexp_replace({fixed}, '0+$', ''), '[.]$', '')")
+            }
+            ColumnType::Double => self.double_text(e),
+        }
+    }
+
+    /// Rust's `Display` of an f64 (positional, shortest round-trip digits, `NaN`, `inf`, `-0`)
+    /// rebuilt from the engine's shortest text, which may use an exponent (`1e+20`, `1.0E-7`):
+    /// the digits without leading and trailing zeros, and where the decimal point falls in them.
+    fn double_text(self, e: &str) -> String {
+        let s = format!("lower({})", self.cast_text(e));
+        let sign = format!("CASE WHEN {s} LIKE '-%' THEN '-' ELSE '' END");
+        let mantissa = format!("regexp_replace(regexp_replace({s}, 'e.*$', ''), '^[-+]', '')");
+        let exponent = format!("CASE WHEN {s} LIKE '%e%' THEN CAST(regexp_replace({s}, '^.*e[+]?', '') AS INTEGER) ELSE 0 END");
+        let int_part = format!("regexp_replace({mantissa}, '[.].*$', '')");
+        let frac_part = format!("regexp_replace({mantissa}, '^[^.]*[.]?', '')");
+        let all = format!("({int_part} || {frac_part})");
+        let no_lead = format!("regexp_replace({all}, '^0+', '')");
+        let digits = format!("regexp_replace({no_lead}, '0+$', '')");
+        // (lpad and rpad take an INTEGER width in DuckDB and Spark; lengths are BIGINT.)
+        // The decimal point's position within `digits`: after the integer part, moved by the
+        // exponent, less the leading zeros dropped.
+        let point = format!("(length({int_part}) + {exponent} - (length({all}) - length({no_lead})))");
+        let positional = format!(
+            "CASE WHEN {digits} = '' THEN '0' \
+             WHEN {point} <= 0 THEN '0.' || lpad({digits}, CAST(length({digits}) - {point} AS INTEGER), '0') \
+             WHEN {point} >= length({digits}) THEN rpad({digits}, CAST({point} AS INTEGER), '0') \
+             ELSE substr({digits}, 1, {point}) || '.' || substr({digits}, {point} + 1) END"
+        );
+        format!(
+            "CASE WHEN {s} LIKE '%nan%' THEN 'NaN' WHEN {s} LIKE '%inf%' THEN {sign} || 'inf' ELSE {sign} || {positional} END"
+        )
+    }
+
+    fn byte_length(self, e: &str) -> String {
+        match self.0 {
+            Engine::DuckDb => format!("strlen({e})"),
+            Engine::Trino => format!("length(to_utf8({e}))"),
+            Engine::Redshift | Engine::Spark => format!("octet_length({e})"),
+        }
+    }
+
+    /// Lowercase hex of SHA-256 (SHA-512 for `redshift-post`, except DuckDB: see the header).
+    fn digest(self, input: &str, mode: Compatibility) -> String {
+        let wide = mode == Compatibility::RedshiftPost;
+        match (self.0, wide) {
+            (Engine::DuckDb, _) => format!("sha256({input})"),
+            (Engine::Redshift | Engine::Spark, false) => format!("sha2({input}, 256)"),
+            (Engine::Redshift | Engine::Spark, true) => format!("sha2({input}, 512)"),
+            (Engine::Trino, false) => format!("lower(to_hex(sha256(to_utf8({input}))))"),
+            (Engine::Trino, true) => format!("lower(to_hex(sha512(to_utf8({input}))))"),
+        }
+    }
+
+    /// The change hash of `values` (expression, type) in order.
+    pub fn change_hash(self, values: &[(String, ColumnType)], mode: Compatibility) -> String {
+        let parts: Vec<String> = values
+            .iter()
+            .map(|(e, t)| {
+                let text = self.text_form(e, *t);
+                match mode {
+                    Compatibility::Default => format!(
+                        "CASE WHEN {e} IS NULL THEN 'N' ELSE 'V' || {} || ':' || {text} END",
+                        self.cast_text(&self.byte_length(&text))
+                    ),
+                    Compatibility::RedshiftPost => format!("COALESCE({text}, '')"),
+                }
+            })
+            .collect();
+        self.digest(&parts.join("\n      || "), mode)
+    }
+
+    /// A select-list expression that stops the statement with `message` (a string expression)
+    /// when `condition` holds. Redshift has no such function: there, a division by zero.
+    pub fn fail_when(self, condition: &str, message: &str) -> String {
+        match self.0 {
+            Engine::DuckDb => format!("CASE WHEN {condition} THEN error({message}) END"),
+            Engine::Spark => format!("CASE WHEN {condition} THEN raise_error({message}) END"),
+            // Trino's fail(varchar) is a built-in left out of its function list, yet callable.
+            Engine::Trino => format!("CASE WHEN {condition} THEN fail({message}) END"),
+            // The divisor depends on the data, so the planner cannot fold it into an error.
+            Engine::Redshift => format!("1 / CASE WHEN {condition} THEN 0 ELSE 1 END"),
+        }
+    }
+
+    /// `CREATE` statements of a helper relation holding `query`: a view where the engine has
+    /// session-scoped ones, a temp table when `materialize` (its rows must not move while the
+    /// dimension changes) or on Redshift (no temporary views).
+    pub fn relation(self, name: &str, query: &str, materialize: bool) -> String {
+        match (self.0, materialize) {
+            (Engine::DuckDb, false) => format!("CREATE OR REPLACE TEMP VIEW {name} AS\n{query};\n"),
+            (Engine::DuckDb, true) => format!("CREATE OR REPLACE TEMP TABLE {name} AS\n{query};\n"),
+            (Engine::Spark, _) => format!("CREATE OR REPLACE TEMPORARY VIEW {name} AS\n{query};\n"),
+            (Engine::Trino, _) => format!("CREATE OR REPLACE VIEW {name} AS\n{query};\n"),
+            (Engine::Redshift, _) => format!("DROP TABLE IF EXISTS {name};\nCREATE TEMP TABLE {name} AS\n{query};\n"),
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! [`ModelLoad`]: one load of a load-date model, start to commit.
+//!
+//! Contract:
+//! - One writer per model: the load holds the lease `marts/<name>` while it runs.
+//! - Atomic: the dimension changes in one Delta commit (`txn` = model and load number). A
+//!   crash at any point leaves it as before or as after; a re-run completes the load.
+//! - Each file is consumed once: the files a load read are recorded with it, and a later load
+//!   reads only files not recorded. With no new file, a load changes nothing.
+//! - Run dates move forward: an earlier run date than the last load's is refused.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use tidemark_core::models::{Dating, ModelConfig};
+use tidemark_core::{Clock, SystemClock};
+use tidemark_lake::arrow::array::RecordBatch;
+use tidemark_lake::arrow::compute::{cast, concat_batches};
+use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
+
+use crate::error::{ModelError, Result};
+use crate::extract::{AT, DELETED, KeyCodec, SourceRows, read_source};
+use crate::files::{LandingZone, unconsumed};
+use crate::ledger::{COMMIT_KEY, ConsumedFile, LoadLedger, LoadRecord};
+use crate::mart::{self, DimensionWriter, Layout, StateTable};
+use crate::merge::{Merge, MergeCounts, SourceInput};
+
+/// What one load did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadMetrics {
+    pub model: String,
+    /// The load's number; `None` when nothing new arrived (no commit).
+    pub load: Option<i64>,
+    pub run_date: NaiveDate,
+    pub table_version: Option<u64>,
+    pub files_read: u64,
+    pub files_superseded: u64,
+    pub rows_read: u64,
+    pub counts: MergeCounts,
+    pub millis: u64,
+}
+
+impl LoadMetrics {
+    /// A load that found nothing new (no commit).
+    fn nothing(model: &str, run_date: NaiveDate) -> LoadMetrics {
+        LoadMetrics {
+            model: model.to_owned(),
+            load: None,
+            run_date,
+            table_version: None,
+            files_read: 0,
+            files_superseded: 0,
+            rows_read: 0,
+            counts: MergeCounts::default(),
+            millis: 0,
+        }
+    }
+}
+
+/// Runs one load of a model.
+pub struct ModelLoad {
+    lake: LakeLocation,
+    name: String,
+    model: ModelConfig,
+    run_date: Option<NaiveDate>,
+    base_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    lease_ttl: Duration,
+}
+
+impl ModelLoad {
+    pub fn new(lake: LakeLocation, name: &str, model: ModelConfig) -> ModelLoad {
+        ModelLoad {
+            lake,
+            name: name.to_owned(),
+            model,
+            run_date: None,
+            base_dir: PathBuf::from("."),
+            clock: Arc::new(SystemClock),
+            lease_ttl: Duration::from_secs(120),
+        }
+    }
+
+    /// The load's date (default: today, UTC, by the clock).
+    pub fn with_run_date(mut self, date: NaiveDate) -> ModelLoad {
+        self.run_date = Some(date);
+        self
+    }
+
+    /// Where relative `files:` folders are resolved (the config file's folder).
+    pub fn with_base_dir(mut self, dir: PathBuf) -> ModelLoad {
+        self.base_dir = dir;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ModelLoad {
+        self.clock = clock;
+        self
+    }
+
+    pub fn layout(name: &str, model: &ModelConfig) -> Layout {
+        Layout {
+            surrogate_key: model.surrogate_key(name),
+            key: model.key.clone(),
+            attributes: model.attribute_columns(),
+            type1: model.type1.clone(),
+            effective: model.effective_column(),
+            expiry: model.expiry_column(),
+            current: model.columns.current.clone(),
+            hash: model.columns.hash.clone(),
+            source_at: model.sources.iter().map(|s| format!("_{}_at", s.name)).collect(),
+        }
+    }
+
+    pub async fn run(self) -> Result<LoadMetrics> {
+        let started = Instant::now();
+        let started_at = self.clock.now();
+        let options = LeaseOptions {
+            purpose: "model".into(),
+            run_id: format!("model-{}", uuid::Uuid::new_v4()),
+            ttl: self.lease_ttl,
+            clock: self.clock.clone(),
+            identity: ProcessIdentity::current(),
+        };
+        let lease = Arc::new(Lease::acquire(&self.lake, &LakeLocation::mart_resource(&self.name), options).await?);
+        let keeper = LeaseKeeper::start(vec![lease.clone()], self.lease_ttl / 3);
+        let outcome = self.load(started, started_at, &lease).await;
+        drop(keeper);
+        let _ = lease.release().await;
+        outcome
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> ModelError {
+        ModelError::Invalid { model: self.name.clone(), message: message.into() }
+    }
+
+    async fn load(&self, started: Instant, started_at: chrono::DateTime<chrono::Utc>, lease: &Lease) -> Result<LoadMetrics> {
+        let ledger = LoadLedger::new(self.lake.clone());
+        let mut table = mart::open_dimension(&self.lake, &self.name).await?;
+        let last_load = match &table {
+            Some(t) => mart::last_load(t, &self.name).await?,
+            None => 0,
+        };
+        let mut records = ledger.loads(&self.name).await?;
+        if records.last().map_or(0, |r| r.load) < last_load {
+            // The dimension committed but the ledger row was lost to a crash: restore it.
+            let record = self.record_from_commit(table.as_ref().expect("a load committed")).await?;
+            ledger.record(&record).await?;
+            records.push(record);
+        }
+        let last = records.iter().rev().find(|r| r.load == last_load);
+        let run_date = self.run_date.unwrap_or_else(|| self.clock.now().date_naive());
+        if let Some(last) = last {
+            if run_date < last.run_date {
+                return Err(ModelError::RunDateBeforeLastLoad { model: self.name.clone(), run_date, last: last.run_date });
+            }
+        }
+        if self.model.dating == Dating::SourceTime {
+            return self.load_history(started, started_at, lease, &ledger, last_load, last, run_date, table).await;
+        }
+        let mut consumed: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        for record in &records {
+            for c in record.consumed() {
+                consumed.entry(c.source).or_default().insert(c.file.path, c.file.size);
+            }
+        }
+        let mut extracted = Vec::new();
+        let last_versions = last.map(LoadRecord::source_versions).unwrap_or_default();
+        for source in &self.model.sources {
+            if source.object.is_some() {
+                let last_version = last_versions.get(&source.name).copied();
+                extracted.push(crate::extract::read_live(&self.lake, &self.name, source, &self.model.key, last_version).await?);
+                continue;
+            }
+            let zone = LandingZone::new(source, self.files_location(source.files.as_deref().expect("file source"))?)?;
+            let listed = zone.list().await?;
+            let new = unconsumed(listed, consumed.get(&source.name).unwrap_or(&HashMap::new()));
+            let full = source.extract == tidemark_core::models::ExtractKind::Full && !new.is_empty();
+            extracted.push(read_source(&self.name, source, &self.model.key, &zone, new, full).await?);
+        }
+        let run_date_days = (run_date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+        let files_read: u64 = extracted.iter().map(|e| e.files_read.len() as u64).sum();
+        let files_superseded: u64 = extracted.iter().map(|e| e.files_superseded.len() as u64).sum();
+        let rows_read: u64 = extracted.iter().map(|e| e.rows_read).sum();
+        let mut metrics = LoadMetrics { files_read, files_superseded, rows_read, ..LoadMetrics::nothing(&self.name, run_date) };
+        let objects_changed = extracted.iter().any(|e| e.object_version.is_some());
+        if files_read + files_superseded == 0 && !objects_changed {
+            metrics.millis = started.elapsed().as_millis() as u64;
+            return Ok(metrics);
+        }
+        let layout = ModelLoad::layout(&self.name, &self.model);
+        let dating_type = DataType::Date32;
+        let dimension: SchemaRef = match &table {
+            Some(t) => {
+                use tidemark_lake::deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+                let snapshot = t.snapshot().map_err(|e| tidemark_lake::LakeError::delta(&self.name, e))?;
+                let schema: Schema = snapshot.schema().as_ref().try_into_arrow()?;
+                self.check_layout(&schema, &layout)?;
+                Arc::new(schema)
+            }
+            None => {
+                let (key, attributes) = self.fields_from(&extracted);
+                layout.dimension_schema(&key, &attributes, dating_type)
+            }
+        };
+        let dimension = order_like(&dimension, &layout);
+        let state_schema = layout.state_schema(&dimension);
+        let key_fields: Vec<Field> = layout.key.iter().map(|k| dimension.field_with_name(k).expect("key").clone()).collect();
+        let codec = KeyCodec::new(key_fields)?;
+        let mut inputs = Vec::new();
+        for (source, rows) in self.model.sources.iter().zip(&extracted) {
+            inputs.push(SourceInput {
+                name: source.name.clone(),
+                attributes: source.columns.clone(),
+                at_column: format!("_{}_at", source.name),
+                rows: conform_source(&rows.batch, &dimension, &layout.key, &source.columns)
+                    .map_err(|e| self.invalid(format!("source {}: {e}", source.name)))?,
+                full: rows.full,
+                authoritative: source.object.is_some(),
+            });
+        }
+        let mut table = match table.take() {
+            Some(t) => t,
+            None => mart::create_dimension(&self.lake, &self.name, &dimension, &layout.current).await?,
+        };
+        let side = StateTable::read(&self.lake, &self.name, last_load, state_schema.clone()).await?;
+        let current_files = mart::current_files(&table, &layout.current).await?;
+        let current = mart::read_current(&table, &current_files, dimension.clone()).await?;
+        let load = last_load + 1;
+        let next_sk = last.map_or(0, |r| r.max_surrogate_key) + 1;
+        let merge = Merge {
+            model: &self.name,
+            layout: &layout,
+            dimension: dimension.clone(),
+            state: state_schema.clone(),
+            codec: &codec,
+            sources: inputs,
+            side,
+            run_date: run_date_days,
+            load,
+            next_surrogate_key: next_sk,
+            tracked: self.model.tracked_columns(),
+            compatibility: self.model.compatibility,
+        };
+        let writer = tokio::sync::Mutex::new(DimensionWriter::new(&table)?);
+        let output = merge.run(current, |batch| async { writer.lock().await.write(batch).await }).await?;
+        let state = concat_batches(&state_schema, &output.state_rows)?;
+        lease.ensure_held()?;
+        StateTable::write(&self.lake, &self.name, load, state).await?;
+        let files: Vec<ConsumedFile> =
+            self.model.sources.iter().zip(&extracted).flat_map(|(s, e)| consumed_files(&s.name, e)).collect();
+        // Objects keep the version read last; one unchanged this load keeps its earlier one.
+        let mut versions = last_versions.clone();
+        for (source, rows) in self.model.sources.iter().zip(&extracted) {
+            if let Some(v) = rows.object_version {
+                versions.insert(source.name.clone(), v);
+            }
+        }
+        let versions = serde_json::to_string(&versions).expect("serialisable");
+        let record =
+            self.record(load, run_date, started_at, output.next_surrogate_key - 1, rows_read, &files, &output.counts, versions);
+        let removes = current_files.into_iter().map(|(_, _, remove)| remove).collect();
+        metrics.counts = output.counts;
+        self.commit(writer.into_inner(), &mut table, lease, &ledger, record, removes, &layout, metrics, started).await
+    }
+
+    /// A source-time load: the dimension recomputed from the sources' histories, written whole.
+    #[allow(clippy::too_many_arguments)]
+    async fn load_history(
+        &self,
+        started: Instant,
+        started_at: chrono::DateTime<chrono::Utc>,
+        lease: &Lease,
+        ledger: &LoadLedger,
+        last_load: i64,
+        last: Option<&LoadRecord>,
+        run_date: NaiveDate,
+        table: Option<tidemark_lake::deltalake::DeltaTable>,
+    ) -> Result<LoadMetrics> {
+        let layout = ModelLoad::layout(&self.name, &self.model);
+        let mut metrics = LoadMetrics::nothing(&self.name, run_date);
+        let existing = match &table {
+            Some(t) => existing_rows(t, &layout).await?,
+            None => Default::default(),
+        };
+        let load = last_load + 1;
+        let next_sk = last.map_or(0, |r| r.max_surrogate_key) + 1;
+        let computed = crate::timeline::compute(&self.lake, &self.name, &self.model, &layout, &existing, next_sk, load).await?;
+        if table.is_some() && last.is_some_and(|l| l.source_versions() == computed.versions) {
+            metrics.millis = started.elapsed().as_millis() as u64;
+            return Ok(metrics);
+        }
+        let rows = computed.rows;
+        let kept: std::collections::HashSet<i64> = rows
+            .column(0)
+            .as_any()
+            .downcast_ref::<tidemark_lake::arrow::array::Int64Array>()
+            .expect("surrogate keys")
+            .values()
+            .iter()
+            .copied()
+            .collect();
+        let previous: std::collections::HashSet<i64> = existing.values().map(|(sk, _)| *sk).collect();
+        let current = rows
+            .column_by_name(&layout.current)
+            .expect("current flag")
+            .as_any()
+            .downcast_ref::<tidemark_lake::arrow::array::BooleanArray>()
+            .expect("flag")
+            .true_count();
+        let counts = MergeCounts {
+            inserted: kept.difference(&previous).count() as u64,
+            deleted: previous.difference(&kept).count() as u64,
+            unchanged: kept.intersection(&previous).count() as u64,
+            current_rows: current as u64,
+            ..MergeCounts::default()
+        };
+        let mut table = match table {
+            Some(t) => t,
+            None => mart::create_dimension(&self.lake, &self.name, &rows.schema(), &layout.current).await?,
+        };
+        let removes = mart::all_files(&table).await?;
+        let mut writer = DimensionWriter::new(&table)?;
+        writer.write(rows).await?;
+        let versions = serde_json::to_string(&computed.versions).expect("serialisable");
+        let record = self.record(load, run_date, started_at, computed.next_surrogate_key - 1, 0, &[], &counts, versions);
+        metrics.counts = counts;
+        self.commit(writer, &mut table, lease, ledger, record, removes, &layout, metrics, started).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        load: i64,
+        run_date: NaiveDate,
+        started_at: chrono::DateTime<chrono::Utc>,
+        max_surrogate_key: i64,
+        rows_read: u64,
+        files: &[ConsumedFile],
+        counts: &MergeCounts,
+        source_versions: String,
+    ) -> LoadRecord {
+        LoadRecord {
+            model: self.name.clone(),
+            load,
+            run_date,
+            started_at,
+            finished_at: self.clock.now(),
+            table_version: 0,
+            max_surrogate_key,
+            rows_read: rows_read as i64,
+            files: serde_json::to_string(files).expect("serialisable"),
+            counts: serde_json::to_string(counts).expect("serialisable"),
+            source_versions,
+        }
+    }
+
+    /// The load's one dimension commit (carrying its record), then its ledger row.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        writer: DimensionWriter,
+        table: &mut tidemark_lake::deltalake::DeltaTable,
+        lease: &Lease,
+        ledger: &LoadLedger,
+        mut record: LoadRecord,
+        removes: Vec<tidemark_lake::deltalake::kernel::Action>,
+        layout: &Layout,
+        mut metrics: LoadMetrics,
+        started: Instant,
+    ) -> Result<LoadMetrics> {
+        let metadata = HashMap::from([(COMMIT_KEY.to_owned(), serde_json::to_value(&record).expect("serialisable"))]);
+        lease.ensure_held()?;
+        let version = writer.commit(table, &self.name, record.load, removes, metadata, &layout.current).await?;
+        record.table_version = version as i64;
+        ledger.record(&record).await?;
+        metrics.load = Some(record.load);
+        metrics.table_version = Some(version);
+        metrics.millis = started.elapsed().as_millis() as u64;
+        Ok(metrics)
+    }
+
+    fn files_location(&self, files: &str) -> Result<LakeLocation> {
+        files_location(&self.lake, &self.base_dir, files)
+    }
+
+    /// Key and attribute fields for a new dimension: declared types, else what the files held.
+    fn fields_from(&self, extracted: &[SourceRows]) -> (Vec<Field>, Vec<Field>) {
+        let primary = &extracted[0].batch;
+        let key = self.model.key.iter().map(|k| primary.schema().field_with_name(k).expect("key read").clone()).collect();
+        let mut attributes = Vec::new();
+        for (source, rows) in self.model.sources.iter().zip(extracted) {
+            for column in &source.columns {
+                attributes.push(rows.batch.schema().field_with_name(column).expect("attribute read").clone());
+            }
+        }
+        (key, attributes)
+    }
+
+    fn check_layout(&self, schema: &Schema, layout: &Layout) -> Result<()> {
+        let wanted = layout.key.iter().chain(&layout.attributes).chain(&layout.source_at).chain([
+            &layout.surrogate_key,
+            &layout.effective,
+            &layout.expiry,
+            &layout.current,
+            &layout.hash,
+        ]);
+        for name in wanted {
+            if schema.field_with_name(name).is_err() {
+                return Err(ModelError::Layout {
+                    model: self.name.clone(),
+                    detail: format!("it has no column {name} (the model's columns changed since it was built)"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_from_commit(&self, table: &tidemark_lake::deltalake::DeltaTable) -> Result<LoadRecord> {
+        use futures::StreamExt;
+        let mut history = table.history(Some(1));
+        while let Some(info) = history.next().await {
+            let info = info.map_err(|e| tidemark_lake::LakeError::delta(&self.name, e))?;
+            if let Some(v) = info.info.get(COMMIT_KEY) {
+                let mut record: LoadRecord = serde_json::from_value(v.clone()).map_err(|e| ModelError::Layout {
+                    model: self.name.clone(),
+                    detail: format!("its last commit's load record: {e}"),
+                })?;
+                record.table_version = table.version().unwrap_or_default() as i64;
+                return Ok(record);
+            }
+        }
+        Err(ModelError::Layout { model: self.name.clone(), detail: "its last commit carries no load record".into() })
+    }
+}
+
+/// A source's landing zone: a URL, an absolute folder, or a folder relative to `base_dir`;
+/// object-store options as the lake's.
+pub fn files_location(lake: &LakeLocation, base_dir: &std::path::Path, files: &str) -> Result<LakeLocation> {
+    let is_url = url::Url::parse(files).is_ok_and(|u| u.scheme().len() > 1);
+    let path = if is_url || std::path::Path::new(files).is_absolute() {
+        files.to_owned()
+    } else {
+        base_dir.join(files).display().to_string()
+    };
+    Ok(LakeLocation::parse(&path)?.with_storage_options(lake.storage_options().clone()))
+}
+
+/// The surrogate key and load of every existing row, by (key, start instant).
+async fn existing_rows(table: &tidemark_lake::deltalake::DeltaTable, layout: &Layout) -> Result<crate::timeline::Existing> {
+    use tidemark_lake::arrow::array::AsArray;
+    use tidemark_lake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).map_err(|e| tidemark_lake::LakeError::delta("dimension", e))?;
+    let provider = table.table_provider().await?;
+    let mut columns = vec![layout.surrogate_key.clone(), layout.effective.clone(), mart::LOAD_ID.to_owned()];
+    columns.extend(layout.key.iter().cloned());
+    let frame = ctx.read_table(provider)?.select_columns(&columns.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let batches = frame.collect().await?;
+    let mut out = crate::timeline::Existing::new();
+    for b in batches {
+        let key_fields: Vec<Field> = layout.key.iter().map(|k| b.schema().field_with_name(k).expect("key").clone()).collect();
+        let keys = KeyCodec::new(key_fields)?.encode(&b)?;
+        let sk = b.column(0).as_primitive::<Int64Type>();
+        let from = b.column(1).as_primitive::<TimestampMicrosecondType>();
+        let loads = b.column(2).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.insert((keys.row(i).as_ref().to_vec(), from.value(i)), (sk.value(i), loads.value(i)));
+        }
+    }
+    Ok(out)
+}
+
+/// The dimension's columns in the model's order (a table read back lists partition columns last).
+fn order_like(schema: &SchemaRef, layout: &Layout) -> SchemaRef {
+    let mut names: Vec<&String> = vec![&layout.surrogate_key];
+    names.extend(&layout.key);
+    names.extend(&layout.attributes);
+    names.extend([&layout.effective, &layout.expiry, &layout.current, &layout.hash]);
+    let load_id = mart::LOAD_ID.to_owned();
+    names.push(&load_id);
+    names.extend(&layout.source_at);
+    let fields: Vec<Field> = names.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A source's reduced rows with key and attribute columns cast to the dimension's types.
+fn conform_source(
+    batch: &RecordBatch,
+    dimension: &Schema,
+    key: &[String],
+    attributes: &[String],
+) -> std::result::Result<RecordBatch, String> {
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for name in key.iter().chain(attributes) {
+        let want = dimension.field_with_name(name).map_err(|e| e.to_string())?;
+        let c = batch.column_by_name(name).ok_or_else(|| format!("no column {name}"))?;
+        let c = if c.data_type() == want.data_type() {
+            c.clone()
+        } else {
+            cast(c, want.data_type())
+                .map_err(|e| format!("column {name} does not convert to the dimension's {}: {e}", want.data_type()))?
+        };
+        fields.push(Field::new(name, want.data_type().clone(), true));
+        columns.push(c);
+    }
+    for name in [AT, DELETED] {
+        let i = batch.schema().index_of(name).map_err(|e| e.to_string())?;
+        fields.push(batch.schema().field(i).clone());
+        columns.push(batch.column(i).clone());
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+fn consumed_files(source: &str, rows: &SourceRows) -> Vec<ConsumedFile> {
+    let read = rows.files_read.iter().map(|f| ConsumedFile { source: source.to_owned(), file: f.clone(), superseded: false });
+    let skipped =
+        rows.files_superseded.iter().map(|f| ConsumedFile { source: source.to_owned(), file: f.clone(), superseded: true });
+    read.chain(skipped).collect()
+}

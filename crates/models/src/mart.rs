@@ -1,0 +1,331 @@
+//! The dimension's Delta table, `<lake>/marts/<name>`, and the model's state table of keys
+//! without a current row, `<lake>/_tidemark/model_state/<name>`.
+//!
+//! The dimension is partitioned by its current flag. Each load rewrites the current partition
+//! (in business-key order, so the next load merges it as a stream) and appends the rows it
+//! expired to the other partition, in one commit carrying the `txn` action
+//! `(tidemark-model:<name>, load)`: a crash leaves the table as before or as after the load.
+//! Closed rows are never rewritten.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tidemark_lake::arrow::array::RecordBatch;
+use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use tidemark_lake::deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use tidemark_lake::deltalake::kernel::{Action, Transaction};
+#[allow(deprecated)]
+use tidemark_lake::deltalake::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use tidemark_lake::deltalake::protocol::{DeltaOperation, SaveMode};
+use tidemark_lake::deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use tidemark_lake::deltalake::{DeltaTable, ObjectStore, Path};
+use tidemark_lake::history::{create_partitioned_table, create_table, open_table};
+use tidemark_lake::{LakeError, LakeLocation};
+
+use crate::error::{ModelError, Result};
+
+/// Names of the dimension's own columns.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub surrogate_key: String,
+    pub key: Vec<String>,
+    pub attributes: Vec<String>,
+    /// Attributes overwritten rather than versioned.
+    pub type1: Vec<String>,
+    pub effective: String,
+    pub expiry: String,
+    pub current: String,
+    pub hash: String,
+    /// Per source, in order: the bookkeeping column of its row's ordering value.
+    pub source_at: Vec<String>,
+}
+
+pub const LOAD_ID: &str = "_load_id";
+
+/// Delta properties of a dimension: statistics on every column, no append-only (expiring a
+/// row rewrites it).
+const PROPERTIES: [(&str, &str); 1] = [("delta.checkpointInterval", "20")];
+
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+impl Layout {
+    /// The dimension's schema from the key and attribute fields (types from the sources).
+    pub fn dimension_schema(&self, key: &[Field], attributes: &[Field], dating_type: DataType) -> SchemaRef {
+        let mut fields = vec![Field::new(&self.surrogate_key, DataType::Int64, false)];
+        fields.extend(key.iter().map(|f| Field::new(f.name(), f.data_type().clone(), false)));
+        fields.extend(attributes.iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)));
+        fields.push(Field::new(&self.effective, dating_type.clone(), false));
+        fields.push(Field::new(&self.expiry, dating_type, false));
+        fields.push(Field::new(&self.current, DataType::Boolean, false));
+        fields.push(Field::new(&self.hash, DataType::Utf8, false));
+        fields.push(Field::new(LOAD_ID, DataType::Int64, false));
+        fields.extend(self.source_at.iter().map(|n| Field::new(n, timestamp_type(), true)));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The state table's schema: key, attributes, per-source ordering values.
+    pub fn state_schema(&self, dimension: &Schema) -> SchemaRef {
+        let keep = |f: &&Arc<Field>| {
+            let n = f.name();
+            self.key.contains(n) || self.attributes.contains(n) || self.source_at.contains(n)
+        };
+        Arc::new(Schema::new(dimension.fields().iter().filter(keep).map(|f| f.as_ref().clone()).collect::<Vec<_>>()))
+    }
+}
+
+/// The Delta application id of a model's loads.
+pub fn app_id(model: &str) -> String {
+    format!("tidemark-model:{}", model.to_ascii_lowercase())
+}
+
+/// Opens the dimension table, `None` before the first load.
+pub async fn open_dimension(lake: &LakeLocation, model: &str) -> Result<Option<DeltaTable>> {
+    Ok(open_table(lake, lake.mart_table_url(model)).await?)
+}
+
+pub async fn create_dimension(lake: &LakeLocation, model: &str, schema: &Schema, current: &str) -> Result<DeltaTable> {
+    Ok(create_partitioned_table(lake, lake.mart_table_url(model), model, schema, &PROPERTIES, &[current]).await?)
+}
+
+/// The last load committed to the dimension (its `txn` version), 0 before the first.
+pub async fn last_load(table: &DeltaTable, model: &str) -> Result<i64> {
+    let snapshot = table.snapshot().map_err(|e| LakeError::delta(model, e))?;
+    let version =
+        snapshot.transaction_version(&table.log_store(), &app_id(model)).await.map_err(|e| LakeError::delta("dimension", e))?;
+    Ok(version.unwrap_or(0))
+}
+
+/// The data files of the current partition, ordered by their first key (files are written in
+/// key order, each covering a disjoint range).
+pub async fn current_files(table: &DeltaTable, current: &str) -> Result<Vec<(Path, i64, Action)>> {
+    let mut files = Vec::new();
+    let mut views = table.get_active_add_actions_by_partitions(&[]);
+    while let Some(view) = views.next().await {
+        let view = view.map_err(|e| LakeError::delta("dimension", e))?;
+        let values = view.partition_values_map();
+        if values.get(current).and_then(|v| v.as_deref()) == Some("true") {
+            files.push((view.object_store_path(), view.size(), Action::Remove(view.remove_action(true))));
+        }
+    }
+    Ok(files)
+}
+
+/// Every data file of the table, as removals (a source-time load rewrites the table).
+pub async fn all_files(table: &DeltaTable) -> Result<Vec<Action>> {
+    let mut files = Vec::new();
+    let mut views = table.get_active_add_actions_by_partitions(&[]);
+    while let Some(view) = views.next().await {
+        files.push(Action::Remove(view.map_err(|e| LakeError::delta("dimension", e))?.remove_action(true)));
+    }
+    Ok(files)
+}
+
+/// Streams the current rows: each file's batches, the files in the order given.
+pub async fn read_current(
+    table: &DeltaTable,
+    files: &[(Path, i64, Action)],
+    schema: SchemaRef,
+) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+    let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let files: Vec<(Path, i64)> = files.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
+    // Decoding runs beside the merge: one core decodes while the other merges and encodes.
+    tokio::spawn(async move {
+        for (path, size) in files {
+            // The object-store reader streams a file by ranges; reading whole files instead would
+            // hold a whole current file in memory.
+            #[allow(deprecated)]
+            let reader = ParquetObjectReader::new(store.clone(), path).with_file_size(size as u64);
+            let stream = match ParquetRecordBatchStreamBuilder::new(reader).await {
+                Ok(b) => b.with_batch_size(16 * 1024).build(),
+                Err(e) => {
+                    let _ = tx.send(Err(ModelError::Layout { model: String::new(), detail: e.to_string() })).await;
+                    return;
+                }
+            };
+            let mut stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(ModelError::Layout { model: String::new(), detail: e.to_string() })).await;
+                    return;
+                }
+            };
+            while let Some(batch) = stream.next().await {
+                let item = batch
+                    .map_err(|e| ModelError::Layout { model: String::new(), detail: e.to_string() })
+                    .and_then(|b| conform(&b, &schema));
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// A file batch in the table's column order and types (the partition column is not stored).
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        match batch.column_by_name(field.name()) {
+            Some(c) if c.data_type() == field.data_type() => columns.push(c.clone()),
+            Some(c) => columns.push(tidemark_lake::arrow::compute::cast(c, field.data_type())?),
+            None if field.data_type() == &DataType::Boolean => {
+                columns.push(Arc::new(tidemark_lake::arrow::array::BooleanArray::from(vec![true; batch.num_rows()])))
+            }
+            None => {
+                return Err(ModelError::Layout {
+                    model: String::new(),
+                    detail: format!("a data file lacks column {}", field.name()),
+                });
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Writes one load's files and commits them with the removal of the old current files.
+pub struct DimensionWriter {
+    writer: RecordBatchWriter,
+}
+
+impl DimensionWriter {
+    pub fn new(table: &DeltaTable) -> Result<DimensionWriter> {
+        let properties = tidemark_lake::deltalake::parquet::file::properties::WriterProperties::builder()
+            .set_compression(tidemark_lake::deltalake::parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(128 * 1024))
+            .build();
+        let writer = RecordBatchWriter::for_table(table)
+            .map_err(|e| LakeError::delta("dimension", e))?
+            .with_writer_properties(properties)
+            .with_target_file_size(tidemark_lake::writer::TARGET_FILE_SIZE);
+        Ok(DimensionWriter { writer })
+    }
+
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() > 0 {
+            self.writer.write(batch).await.map_err(|e| LakeError::delta("dimension", e))?;
+        }
+        Ok(())
+    }
+
+    /// One commit: the new files, the removal of `removes`, the load's `txn` and metadata.
+    pub async fn commit(
+        mut self,
+        table: &mut DeltaTable,
+        model: &str,
+        load: i64,
+        removes: Vec<Action>,
+        metadata: HashMap<String, serde_json::Value>,
+        current: &str,
+    ) -> Result<u64> {
+        let adds = self.writer.flush().await.map_err(|e| LakeError::delta("dimension", e))?;
+        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        actions.extend(removes);
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(model, e))?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: Some(vec![current.to_owned()]),
+            predicate: Some(format!("{current} = true")),
+        };
+        let properties = CommitProperties::default()
+            .with_max_retries(0)
+            .with_application_transaction(Transaction::new(app_id(model), load))
+            .with_metadata(metadata);
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), table.log_store(), operation)
+            .await
+            .map_err(|e| LakeError::delta(model, e))?;
+        let version = finalized.version();
+        table.update_state().await.map_err(|e| LakeError::delta(model, e))?;
+        Ok(version as u64)
+    }
+}
+
+/// The model's state table of keys without a current row (orphans of secondary sources, keys
+/// deleted from the primary source), rewritten whole by each load before the dimension commit;
+/// each version records its load so a re-run after a crash reads the state of the last
+/// committed load.
+pub struct StateTable;
+
+impl StateTable {
+    fn url(lake: &LakeLocation, model: &str) -> url::Url {
+        lake.internal_table_url(&format!("model_state/{}", model.to_ascii_lowercase()))
+    }
+
+    fn app_id(model: &str) -> String {
+        format!("tidemark-model-state:{}", model.to_ascii_lowercase())
+    }
+
+    /// The state as of `load` (what that load wrote), empty when none. A load that crashed
+    /// after writing its state but before its dimension commit left newer versions: walk back
+    /// past them.
+    pub async fn read(lake: &LakeLocation, model: &str, load: i64, schema: SchemaRef) -> Result<RecordBatch> {
+        let Some(mut table) = open_table(lake, StateTable::url(lake, model)).await? else {
+            return Ok(RecordBatch::new_empty(schema));
+        };
+        let app = StateTable::app_id(model);
+        loop {
+            let written = table
+                .snapshot()
+                .map_err(|e| LakeError::delta("model state", e))?
+                .transaction_version(&table.log_store(), &app)
+                .await
+                .map_err(|e| LakeError::delta("model state", e))?
+                .unwrap_or(0);
+            if written == load {
+                break;
+            }
+            match table.version() {
+                Some(v) if written > load && v > 0 => {
+                    table.load_version(v - 1).await.map_err(|e| LakeError::delta("model state", e))?;
+                }
+                _ if written < load => {
+                    return Err(ModelError::Layout {
+                        model: model.to_owned(),
+                        detail: format!("its state table was last written by load {written}, the dimension by load {load}"),
+                    });
+                }
+                _ => return Ok(RecordBatch::new_empty(schema)),
+            }
+        }
+        let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta("model state", e))?;
+        let provider = table.table_provider().await?;
+        let batches = ctx.read_table(provider)?.collect().await?;
+        let batches: Vec<RecordBatch> = batches.iter().map(|b| conform(b, &schema)).collect::<Result<_>>()?;
+        Ok(tidemark_lake::arrow::compute::concat_batches(&schema, &batches)?)
+    }
+
+    /// Replaces the state with `batch`, recording `load`.
+    pub async fn write(lake: &LakeLocation, model: &str, load: i64, batch: RecordBatch) -> Result<()> {
+        let url = StateTable::url(lake, model);
+        let table = match open_table(lake, url.clone()).await? {
+            Some(t) => t,
+            None => create_table(lake, url, "model_state", &batch.schema(), &[]).await?,
+        };
+        let properties =
+            CommitProperties::default().with_application_transaction(Transaction::new(StateTable::app_id(model), load));
+        table
+            .write(vec![batch])
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(tidemark_lake::deltalake::operations::write::SchemaMode::Overwrite)
+            .with_commit_properties(properties)
+            .await
+            .map_err(|e| LakeError::delta("model state", e))?;
+        Ok(())
+    }
+}
+
+/// Stream helper: collect a receiver into batches (tests and small tables).
+pub async fn collect(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    while let Some(b) = rx.recv().await {
+        out.push(b?);
+    }
+    Ok(out)
+}
