@@ -69,6 +69,7 @@ pub struct ModelLoad {
     base_dir: PathBuf,
     clock: Arc<dyn Clock>,
     lease_ttl: Duration,
+    target_file_size: u64,
 }
 
 impl ModelLoad {
@@ -81,7 +82,15 @@ impl ModelLoad {
             base_dir: PathBuf::from("."),
             clock: Arc::new(SystemClock),
             lease_ttl: Duration::from_secs(120),
+            target_file_size: tidemark_lake::writer::TARGET_FILE_SIZE,
         }
+    }
+
+    /// The size at which the dimension's data files roll over (default 128 MiB, as history
+    /// tables): smaller files let a reader skip more, larger ones mean fewer files per load.
+    pub fn with_target_file_size(mut self, bytes: u64) -> ModelLoad {
+        self.target_file_size = bytes.max(1);
+        self
     }
 
     /// The load's date (default: today, UTC, by the clock).
@@ -188,6 +197,7 @@ impl ModelLoad {
         let mut metrics = LoadMetrics { files_read, files_superseded, rows_read, ..LoadMetrics::nothing(&self.name, run_date) };
         let objects_changed = extracted.iter().any(|e| e.object_version.is_some());
         if files_read + files_superseded == 0 && !objects_changed {
+            tracing::info!(model = %self.name, "no new input since the last load");
             metrics.millis = started.elapsed().as_millis() as u64;
             return Ok(metrics);
         }
@@ -245,7 +255,7 @@ impl ModelLoad {
             tracked: self.model.tracked_columns(),
             compatibility: self.model.compatibility,
         };
-        let writer = tokio::sync::Mutex::new(DimensionWriter::new(&table)?);
+        let writer = tokio::sync::Mutex::new(DimensionWriter::new(&table, &layout.unique_columns(), self.target_file_size)?);
         let output = merge.run(current, |batch| async { writer.lock().await.write(batch).await }).await?;
         let state = concat_batches(&state_schema, &output.state_rows)?;
         lease.ensure_held()?;
@@ -323,7 +333,7 @@ impl ModelLoad {
             None => mart::create_dimension(&self.lake, &self.name, &rows.schema(), &layout.current).await?,
         };
         let removes = mart::all_files(&table).await?;
-        let mut writer = DimensionWriter::new(&table)?;
+        let mut writer = DimensionWriter::new(&table, &layout.unique_columns(), self.target_file_size)?;
         writer.write(rows).await?;
         let versions = serde_json::to_string(&computed.versions).expect("serialisable");
         let record = self.record(load, run_date, started_at, computed.next_surrogate_key - 1, 0, &[], &counts, versions);
@@ -380,6 +390,13 @@ impl ModelLoad {
         metrics.load = Some(record.load);
         metrics.table_version = Some(version);
         metrics.millis = started.elapsed().as_millis() as u64;
+        let c = &metrics.counts;
+        tracing::info!(
+            model = %self.name, load = record.load, run_date = %record.run_date, table_version = version,
+            inserted = c.inserted, updated = c.updated, deleted = c.deleted, unchanged = c.unchanged,
+            stale_rows = c.stale_rows, files = metrics.files_read, millis = metrics.millis,
+            "model load committed"
+        );
         Ok(metrics)
     }
 

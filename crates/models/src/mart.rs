@@ -52,6 +52,13 @@ pub fn timestamp_type() -> DataType {
 }
 
 impl Layout {
+    /// Columns unique within the current rows: no Parquet dictionary for them.
+    pub fn unique_columns(&self) -> Vec<String> {
+        let mut columns = vec![self.surrogate_key.clone(), self.hash.clone()];
+        columns.extend(self.key.iter().cloned());
+        columns
+    }
+
     /// The dimension's schema from the key and attribute fields (types from the sources).
     pub fn dimension_schema(&self, key: &[Field], attributes: &[Field], dating_type: DataType) -> SchemaRef {
         let mut fields = vec![Field::new(&self.surrogate_key, DataType::Int64, false)];
@@ -98,8 +105,9 @@ pub async fn last_load(table: &DeltaTable, model: &str) -> Result<i64> {
     Ok(version.unwrap_or(0))
 }
 
-/// The data files of the current partition, ordered by their first key (files are written in
-/// key order, each covering a disjoint range).
+/// The data files of the current partition in the order they were written, which is business-key
+/// order: one load writes them all, in key order, through one writer that numbers the files it
+/// rolls (`part-00000-<writer>…`, `part-00001-<writer>…`). The merge checks the order as it reads.
 pub async fn current_files(table: &DeltaTable, current: &str) -> Result<Vec<(Path, i64, Action)>> {
     let mut files = Vec::new();
     let mut views = table.get_active_add_actions_by_partitions(&[]);
@@ -110,6 +118,7 @@ pub async fn current_files(table: &DeltaTable, current: &str) -> Result<Vec<(Pat
             files.push((view.object_store_path(), view.size(), Action::Remove(view.remove_action(true))));
         }
     }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
 }
 
@@ -193,15 +202,22 @@ pub struct DimensionWriter {
 }
 
 impl DimensionWriter {
-    pub fn new(table: &DeltaTable) -> Result<DimensionWriter> {
-        let properties = tidemark_lake::deltalake::parquet::file::properties::WriterProperties::builder()
+    /// A writer for `table`; `unique` names the columns whose values never repeat within a file
+    /// (surrogate key, business key, change hash): no dictionary for them, which could never
+    /// pay off and cost a seventh of an incremental load's time (BENCHMARKS.md).
+    pub fn new(table: &DeltaTable, unique: &[String], target_file_size: u64) -> Result<DimensionWriter> {
+        use tidemark_lake::deltalake::parquet::schema::types::ColumnPath;
+        let mut properties = tidemark_lake::deltalake::parquet::file::properties::WriterProperties::builder()
             .set_compression(tidemark_lake::deltalake::parquet::basic::Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(128 * 1024))
-            .build();
+            .set_max_row_group_row_count(Some(128 * 1024));
+        for column in unique {
+            properties = properties.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+        }
+        let properties = properties.build();
         let writer = RecordBatchWriter::for_table(table)
             .map_err(|e| LakeError::delta("dimension", e))?
             .with_writer_properties(properties)
-            .with_target_file_size(tidemark_lake::writer::TARGET_FILE_SIZE);
+            .with_target_file_size(target_file_size);
         Ok(DimensionWriter { writer })
     }
 

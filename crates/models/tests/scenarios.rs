@@ -292,3 +292,33 @@ async fn bad_input_names_the_file_line_and_column() {
     assert!(err.contains("1.csv") && err.contains("line 2") && err.contains("ts"), "{err}");
     assert!(!err.contains("yesterday"), "{err}");
 }
+
+#[tokio::test]
+async fn a_dimension_in_many_files_loads_like_one_in_a_single_file() {
+    let build = |target: u64| async move {
+        let s = scenario(MODEL);
+        let mut people = String::from(PEOPLE);
+        let mut address = String::from(ADDRESS);
+        for k in 1..=3000 {
+            people.push_str(&format!("{k},First{k},Last{},,2024-01-01 00:00:00,I\n", k % 7));
+            address.push_str(&format!("{k},City{},2024-01-01 00:00:00,I\n", k % 11));
+        }
+        s.land("people", "1.csv", &people);
+        s.land("address", "1.csv", &address);
+        s.load("2024-02-01").with_target_file_size(target).run().await.unwrap();
+        let mut changes = String::from(PEOPLE);
+        for k in (1..=3300).step_by(10) {
+            changes.push_str(&format!("{k},First{k},Changed,,2024-01-02 00:00:00,U\n"));
+        }
+        s.land("people", "2.csv", &changes);
+        let m = s.load("2024-02-02").with_target_file_size(target).run().await.unwrap();
+        assert_eq!((m.counts.updated, m.counts.inserted), (300, 30));
+        let files = std::fs::read_dir(s.dir.path().join("lake/marts/dim_person/is_current=true")).unwrap().count();
+        (s.dimension().await, files)
+    };
+    let (one, one_files) = build(1 << 30).await;
+    let (many, many_files) = build(4 * 1024).await;
+    assert_eq!(one_files, 2, "one current file per load (the older one awaits vacuum)");
+    assert!(many_files > 6, "small files: {many_files}");
+    assert_eq!(many, one);
+}
