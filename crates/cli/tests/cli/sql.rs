@@ -262,8 +262,13 @@ fn check_duckdb_views(lake: &Lake) {
     let rows = lake.dir.path().join("tidemark-rows");
     std::fs::create_dir(&rows).expect("a folder");
     let objects = lake.tables().into_iter().flat_map(|t| [t.clone(), format!("{t}_history"), format!("{t}_scd2")]);
-    // The demo's mart, as DuckDB reads it through the same DDL.
-    let marts = ["dim_contact".to_owned(), "dim_contact_current".to_owned()];
+    // The lake's marts (the demo builds dim_contact), as DuckDB reads them through the same DDL.
+    let marts: Vec<String> = std::fs::read_dir(lake.path.join("marts"))
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|m| [format!("{m}_current"), m])
+        .collect();
     for relation in objects.chain(marts) {
         let file = rows.join(format!("{relation}.parquet"));
         lake.query(&["--format", "parquet", "--out", file.to_str().expect("utf-8 path")], &format!("SELECT * FROM {relation}"));
