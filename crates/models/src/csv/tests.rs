@@ -379,21 +379,3 @@ fn published_sample_files() {
     let open_end = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
     assert_eq!(batch.column(1).as_primitive::<Date32Type>().value(0), open_end.num_days() as i32);
 }
-
-#[test]
-#[ignore]
-fn tmp_bench() {
-    let mut s = String::from("customer_id,first_name,last_name,employer_name,row_audit_ts\n");
-    for i in 0..1_000_000 {
-        s.push_str(&format!("{i},Yuki{i},\"Who, brey\",Collectica Inc,2020-05-01 14:52:{:02}\r\n", i % 60));
-    }
-    let typed = types(&[("customer_id", ColumnType::Bigint), ("row_audit_ts", ColumnType::Timestamp)]);
-    let wanted = names(&["customer_id", "first_name", "last_name", "employer_name", "row_audit_ts"]);
-    for w in [wanted.clone(), names(&["customer_id"]), names(&["row_audit_ts"]), names(&["first_name"]), vec![]] {
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let b = read_csv(s.as_bytes(), "f", &CsvDialect::default(), &typed, &w, 65536).unwrap();
-            println!("{w:?} {} MB, {} batches, {:?}", s.len() / 1_000_000, b.len(), t.elapsed());
-        }
-    }
-}
