@@ -8,7 +8,8 @@
 //!   a name may not appear twice. Each record has exactly the header's number of fields.
 //! - Lines end in LF or CRLF; the last one may lack its line end. Empty lines at the end of the
 //!   file are not records (an empty line elsewhere is: one NULL field). A CR elsewhere outside
-//!   quotes is an error rather than data, since it can only be a broken line end.
+//!   quotes (in the header or a column read) is an error rather than data, since it can only be
+//!   a broken line end.
 //! - Quoted fields may hold anything, line ends included; a quote inside is doubled, or with
 //!   `csv.escape` set, preceded by the escape character (which then also escapes itself and is
 //!   literal before anything else; a doubled quote is then an error). Quotes inside unquoted

@@ -183,8 +183,10 @@ mod tests {
 
     const COMMA: Syntax = Syntax { delimiter: b',', quote: b'"', escape: None };
 
-    /// Every record as (field text, quoted) pairs, with the line it starts on.
-    fn records(input: &str, syntax: Syntax) -> Result<Vec<(usize, Vec<(String, bool)>)>, TokenError> {
+    /// A record's start line and its fields as (text, quoted) pairs.
+    type Record = (usize, Vec<(String, bool)>);
+
+    fn records(input: &str, syntax: Syntax) -> Result<Vec<Record>, TokenError> {
         let mut tokenizer = Tokenizer::new(input.as_bytes(), syntax);
         let mut out = Vec::new();
         while !tokenizer.at_end() {
