@@ -130,24 +130,7 @@ impl LakeLocation {
     /// The folder names (lower-case object names) of the history tables in the lake, sorted.
     /// A folder counts once it holds a Delta log, so a table being created is left out.
     pub async fn history_tables(&self) -> Result<Vec<String>> {
-        use deltalake::ObjectStore;
-        use deltalake::Path;
-        use futures::TryStreamExt;
-
-        let label = self.root.to_string();
-        let store = self.object_store()?;
-        let listing = store.list_with_delimiter(Some(&Path::from("objects"))).await.map_err(|e| LakeError::store(&label, e))?;
-        let mut tables = Vec::new();
-        for prefix in listing.common_prefixes {
-            let Some(name) = prefix.filename() else { continue };
-            let log = prefix.clone().join("_delta_log");
-            let mut entries = store.list(Some(&log));
-            if entries.try_next().await.map_err(|e| LakeError::store(&label, e))?.is_some() {
-                tables.push(name.to_owned());
-            }
-        }
-        tables.sort();
-        Ok(tables)
+        self.delta_folders("objects").await
     }
 
     /// The folder names (lower-case model names) of the dimension tables under `marts/`,

@@ -179,19 +179,7 @@ pub async fn read_live(
     let batches = table.collect(&ctx, &format!("SELECT {} FROM {LIVE}", select.join(", "))).await?;
     let Some(first) = batches.first() else { return Ok(SourceRows { full: true, ..empty(Some(version)) }) };
     let all = concat_batches(&first.schema(), &batches)?;
-    // Scans read strings as views; the dimension stores plain strings.
-    let fields: Vec<Field> = all
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View | DataType::LargeUtf8 => Field::new(f.name(), DataType::Utf8, true),
-            t => Field::new(f.name(), t.clone(), f.name() != DELETED),
-        })
-        .collect();
-    let columns =
-        all.columns().iter().zip(&fields).map(|(c, f)| cast(c, f.data_type())).collect::<std::result::Result<Vec<_>, _>>()?;
-    let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let all = crate::timeline::to_plain_strings(all)?;
     let rows_read = all.num_rows() as u64;
     let batch = latest_per_key(model, &source.name, tidemark_lake::columns::VERSION_AT, key.len(), all)?;
     Ok(SourceRows {

@@ -88,7 +88,8 @@ async fn read_history(
     Ok(History { batch, version: table.version().unwrap_or_default() })
 }
 
-fn to_plain_strings(batch: RecordBatch) -> Result<RecordBatch> {
+/// A lake scan's batch with string views as plain strings (what the dimension stores).
+pub(crate) fn to_plain_strings(batch: RecordBatch) -> Result<RecordBatch> {
     let fields: Vec<Field> = batch
         .schema()
         .fields()
