@@ -300,7 +300,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Model { command } => match command {
             ModelCommand::Run { names, run_date, args } => model_cmd::run(args, names, run_date).await,
             ModelCommand::Status { args } => model_cmd::status(args).await,
-            ModelCommand::Sql { name, engine, run_date, args } => model_cmd::sql(args, &name, engine, run_date),
+            ModelCommand::Sql { name, engine, run_date, args } => model_cmd::sql(args, &name, engine, run_date).await,
         },
         Command::Objects { config } => lake_cmd::objects(&config).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),

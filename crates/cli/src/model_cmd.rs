@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use tidemark_core::models::ModelConfig;
-use tidemark_models::engine_sql::{Engine, SqlOptions, load_statements_with};
+use tidemark_models::engine_sql::{Engine, SqlOptions, load_statements_with, source_time_statements};
 use tidemark_models::{ModelLoad, model_status};
 use tidemark_sync::TidemarkConfig;
 
@@ -84,8 +84,9 @@ pub async fn run(args: ModelArgs, names: Vec<String>, run_date: Option<NaiveDate
 }
 
 /// `model sql`: the statements of one load in another engine, with relative `files:` folders
-/// made absolute so the output runs from anywhere.
-pub fn sql(args: ModelArgs, name: &str, engine: Engine, run_date: Option<NaiveDate>) -> anyhow::Result<Outcome> {
+/// made absolute so the output runs from anywhere. A source-time model's statements rebuild
+/// the dimension from the history relations; their column types come from the lake.
+pub async fn sql(args: ModelArgs, name: &str, engine: Engine, run_date: Option<NaiveDate>) -> anyhow::Result<Outcome> {
     let (config, base, chosen) = selected(&args, &[name.to_owned()])?;
     let (_, mut model) = chosen.into_iter().next().expect("one model named");
     for source in &mut model.sources {
@@ -99,6 +100,18 @@ pub fn sql(args: ModelArgs, name: &str, engine: Engine, run_date: Option<NaiveDa
     }
     let lake = args.lake.clone().or_else(|| config.lake.as_ref().map(|l| l.location.clone()));
     let options = SqlOptions { lake, ..SqlOptions::default() };
+    if model.dating == tidemark_core::models::Dating::SourceTime {
+        let location = lake_location(args.lake.as_deref(), Some(&config))?;
+        let mut schemas = std::collections::BTreeMap::new();
+        for source in &model.sources {
+            let object = source.object.as_deref().expect("validated: source-time sources are objects");
+            if let Some(table) = tidemark_lake::HistoryTable::open(&location, object).await? {
+                schemas.insert(object.to_owned(), table.schema()?);
+            }
+        }
+        print!("{}", source_time_statements(name, &model, engine, &options, &schemas)?);
+        return Ok(Outcome::Complete);
+    }
     let date = run_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     print!("{}", load_statements_with(name, &model, engine, date, &options)?);
     Ok(Outcome::Complete)

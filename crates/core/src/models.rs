@@ -72,7 +72,7 @@ pub enum Dating {
 }
 
 /// How the change hash is computed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 pub enum Compatibility {
     /// NULL-safe and separator-safe: each value length-prefixed, NULL distinct from ''.
     #[default]

@@ -31,10 +31,12 @@ use crate::error::{ModelError, Result};
 mod dialect;
 mod read;
 mod relations;
+mod source_time;
 #[cfg(test)]
 mod tests;
 
 use dialect::Dialect;
+pub use source_time::source_time_statements;
 
 /// An engine [`load_statements`] writes for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,7 +60,7 @@ impl Engine {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Engine::DuckDb => "DuckDB",
             Engine::Redshift => "Amazon Redshift",
@@ -176,7 +178,7 @@ impl<'a> Plan<'a> {
         let invalid = |message: String| ModelError::Invalid { model: name.to_owned(), message };
         if model.dating == Dating::SourceTime {
             return Err(invalid(
-                "dating: source_time models are not supported by `model sql` yet: it writes load-date loads only".into(),
+                "dating: source_time models are rebuilt from the lake's history relations: see source_time_statements".into(),
             ));
         }
         model.validate(name).map_err(|e| invalid(e.to_string()))?;
@@ -243,15 +245,33 @@ impl<'a> Plan<'a> {
 
     /// The dimension table as statements name it.
     fn target(&self) -> String {
-        match (self.engine(), &self.options.lake) {
-            (Engine::Spark, Some(lake)) => format!("delta.`{}`", self.mart_location(lake).replace('`', "``")),
-            _ => self.d.ident(self.name),
-        }
+        target(self.d, self.name, self.options)
     }
+}
 
-    fn mart_location(&self, lake: &str) -> String {
-        format!("{}/marts/{}", lake.trim_end_matches('/'), self.name)
+/// The dimension table as statements name it: Spark addresses `<lake>/marts/<name>` by path.
+fn target(d: Dialect, name: &str, options: &SqlOptions) -> String {
+    match (d.0, &options.lake) {
+        (Engine::Spark, Some(lake)) => format!("delta.`{}`", mart_location(lake, name).replace('`', "``")),
+        _ => d.ident(name),
     }
+}
+
+/// What follows a `CREATE TABLE`'s column list: Delta and its partitioning by the current flag
+/// (Spark), the table's location and partitioning (Trino).
+fn table_options(d: Dialect, name: &str, options: &SqlOptions, current: &str) -> String {
+    match (d.0, &options.lake) {
+        (Engine::Spark, _) => format!("\nUSING DELTA\nPARTITIONED BY ({})", d.ident(current)),
+        (Engine::Trino, Some(lake)) => {
+            format!("\nWITH (location = {}, partitioned_by = ARRAY[{}])", d.string(&mart_location(lake, name)), d.string(current))
+        }
+        (Engine::Trino, None) => format!("\nWITH (partitioned_by = ARRAY[{}])", d.string(current)),
+        _ => String::new(),
+    }
+}
+
+fn mart_location(lake: &str, name: &str) -> String {
+    format!("{}/marts/{name}", lake.trim_end_matches('/'))
 }
 
 /// The comment every output starts with: what runs where, and what the reader must know.

@@ -40,6 +40,8 @@ pub struct LoadMetrics {
     pub files_superseded: u64,
     pub rows_read: u64,
     pub counts: MergeCounts,
+    /// Bytes a source-time load's query spilled to disk under its memory limit.
+    pub spilled_bytes: u64,
     pub millis: u64,
 }
 
@@ -55,6 +57,7 @@ impl LoadMetrics {
             files_superseded: 0,
             rows_read: 0,
             counts: MergeCounts::default(),
+            spilled_bytes: 0,
             millis: 0,
         }
     }
@@ -70,6 +73,7 @@ pub struct ModelLoad {
     clock: Arc<dyn Clock>,
     lease_ttl: Duration,
     target_file_size: u64,
+    memory_limit: usize,
 }
 
 impl ModelLoad {
@@ -83,6 +87,7 @@ impl ModelLoad {
             clock: Arc::new(SystemClock),
             lease_ttl: Duration::from_secs(120),
             target_file_size: tidemark_lake::writer::TARGET_FILE_SIZE,
+            memory_limit: crate::timeline::DEFAULT_MEMORY_LIMIT,
         }
     }
 
@@ -90,6 +95,13 @@ impl ModelLoad {
     /// tables): smaller files let a reader skip more, larger ones mean fewer files per load.
     pub fn with_target_file_size(mut self, bytes: u64) -> ModelLoad {
         self.target_file_size = bytes.max(1);
+        self
+    }
+
+    /// The memory a source-time load's query may hold before it spills sorts, windows and
+    /// joins to the system's temporary folder (default 256 MiB).
+    pub fn with_memory_limit(mut self, bytes: usize) -> ModelLoad {
+        self.memory_limit = bytes;
         self
     }
 
@@ -292,51 +304,49 @@ impl ModelLoad {
     ) -> Result<LoadMetrics> {
         let layout = ModelLoad::layout(&self.name, &self.model);
         let mut metrics = LoadMetrics::nothing(&self.name, run_date);
-        let existing = match &table {
-            Some(t) => existing_rows(t, &layout).await?,
-            None => Default::default(),
-        };
-        let load = last_load + 1;
-        let next_sk = last.map_or(0, |r| r.max_surrogate_key) + 1;
-        let computed = crate::timeline::compute(&self.lake, &self.name, &self.model, &layout, &existing, next_sk, load).await?;
-        if table.is_some() && last.is_some_and(|l| l.source_versions() == computed.versions) {
+        let sources = crate::timeline::Sources::open(&self.lake, &self.name, &self.model).await?;
+        if table.is_some() && last.is_some_and(|l| l.source_versions() == sources.versions) {
             metrics.millis = started.elapsed().as_millis() as u64;
             return Ok(metrics);
         }
-        let rows = computed.rows;
-        let kept: std::collections::HashSet<i64> = rows
-            .column(0)
-            .as_any()
-            .downcast_ref::<tidemark_lake::arrow::array::Int64Array>()
-            .expect("surrogate keys")
-            .values()
-            .iter()
-            .copied()
-            .collect();
-        let previous: std::collections::HashSet<i64> = existing.values().map(|(sk, _)| *sk).collect();
-        let current = rows
-            .column_by_name(&layout.current)
-            .expect("current flag")
-            .as_any()
-            .downcast_ref::<tidemark_lake::arrow::array::BooleanArray>()
-            .expect("flag")
-            .true_count();
-        let counts = MergeCounts {
-            inserted: kept.difference(&previous).count() as u64,
-            deleted: previous.difference(&kept).count() as u64,
-            unchanged: kept.intersection(&previous).count() as u64,
-            current_rows: current as u64,
-            ..MergeCounts::default()
+        let load = last_load + 1;
+        let issued = last.map_or(0, |r| r.max_surrogate_key);
+        let schema = sources.dimension_schema(&self.model, &layout)?;
+        let previous_rows = match &table {
+            Some(t) => mart::row_count(t).await?,
+            None => 0,
         };
+        let mut rows = crate::timeline::DimensionRows::start(
+            &self.model,
+            &layout,
+            &sources,
+            schema.clone(),
+            table.as_ref(),
+            issued,
+            load,
+            self.memory_limit,
+        )
+        .await?;
         let mut table = match table {
             Some(t) => t,
-            None => mart::create_dimension(&self.lake, &self.name, &rows.schema(), &layout.current).await?,
+            None => mart::create_dimension(&self.lake, &self.name, &schema, &layout.current).await?,
         };
         let removes = mart::all_files(&table).await?;
         let mut writer = DimensionWriter::new(&table, &layout.unique_columns(), self.target_file_size)?;
-        writer.write(rows).await?;
-        let versions = serde_json::to_string(&computed.versions).expect("serialisable");
-        let record = self.record(load, run_date, started_at, computed.next_surrogate_key - 1, 0, &[], &counts, versions);
+        let mut tally = crate::timeline::RowTally { max_surrogate_key: issued, ..Default::default() };
+        while let Some(batch) = rows.next(&mut tally).await? {
+            writer.write(batch).await?;
+        }
+        metrics.spilled_bytes = rows.spilled_bytes();
+        let counts = MergeCounts {
+            inserted: tally.rows - tally.kept,
+            deleted: previous_rows - tally.kept,
+            unchanged: tally.kept,
+            current_rows: tally.current,
+            ..MergeCounts::default()
+        };
+        let versions = serde_json::to_string(&sources.versions).expect("serialisable");
+        let record = self.record(load, run_date, started_at, tally.max_surrogate_key, 0, &[], &counts, versions);
         metrics.counts = counts;
         self.commit(writer, &mut table, lease, ledger, record, removes, &layout, metrics, started).await
     }
@@ -464,31 +474,6 @@ pub fn files_location(lake: &LakeLocation, base_dir: &std::path::Path, files: &s
         base_dir.join(files).display().to_string()
     };
     Ok(LakeLocation::parse(&path)?.with_storage_options(lake.storage_options().clone()))
-}
-
-/// The surrogate key and load of every existing row, by (key, start instant).
-async fn existing_rows(table: &tidemark_lake::deltalake::DeltaTable, layout: &Layout) -> Result<crate::timeline::Existing> {
-    use tidemark_lake::arrow::array::AsArray;
-    use tidemark_lake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-    let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
-    table.update_datafusion_session(&ctx.state()).map_err(|e| tidemark_lake::LakeError::delta("dimension", e))?;
-    let provider = table.table_provider().await?;
-    let mut columns = vec![layout.surrogate_key.clone(), layout.effective.clone(), mart::LOAD_ID.to_owned()];
-    columns.extend(layout.key.iter().cloned());
-    let frame = ctx.read_table(provider)?.select_columns(&columns.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let batches = frame.collect().await?;
-    let mut out = crate::timeline::Existing::new();
-    for b in batches {
-        let key_fields: Vec<Field> = layout.key.iter().map(|k| b.schema().field_with_name(k).expect("key").clone()).collect();
-        let keys = KeyCodec::new(key_fields)?.encode(&b)?;
-        let sk = b.column(0).as_primitive::<Int64Type>();
-        let from = b.column(1).as_primitive::<TimestampMicrosecondType>();
-        let loads = b.column(2).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            out.insert((keys.row(i).as_ref().to_vec(), from.value(i)), (sk.value(i), loads.value(i)));
-        }
-    }
-    Ok(out)
 }
 
 /// The dimension's columns in the model's order (a table read back lists partition columns last).

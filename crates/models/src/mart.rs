@@ -132,6 +132,13 @@ pub async fn all_files(table: &DeltaTable) -> Result<Vec<Action>> {
     Ok(files)
 }
 
+/// The number of rows in the table.
+pub async fn row_count(table: &DeltaTable) -> Result<u64> {
+    let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta("dimension", e))?;
+    Ok(ctx.read_table(table.table_provider().await?)?.count().await? as u64)
+}
+
 /// Streams the current rows: each file's batches, the files in the order given.
 pub async fn read_current(
     table: &DeltaTable,

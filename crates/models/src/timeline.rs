@@ -12,93 +12,298 @@
 //! and the result never depends on arrival order. A row whose key and start instant existed
 //! before keeps its surrogate key.
 //!
-//! Memory: the sources' histories are held while the dimension is computed (they are the
-//! projection of the model's columns, not whole records).
+//! The dimension is computed by one SQL query ([`query`]) run in DataFusion with a memory
+//! limit: its sorts, windows and sort-merge joins spill to disk beyond it, so a dimension larger
+//! than memory builds without being held whole, and the rows stream into the Delta writer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use tidemark_core::models::{ModelConfig, SourceConfig};
-use tidemark_lake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray, new_null_array,
+use tidemark_lake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
+use tidemark_lake::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use tidemark_lake::columns::{DELETED, INGESTED_AT, VERSION_AT};
+use tidemark_lake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use tidemark_lake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use tidemark_lake::datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use tidemark_lake::arrow::compute::{concat_batches, interleave, take};
-use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
-use tidemark_lake::columns::{DELETED, VERSION_AT};
-use tidemark_lake::read::{HISTORY, quote};
-use tidemark_lake::{HistoryTable, LakeLocation};
+use tidemark_lake::datafusion::physical_plan::ExecutionPlan;
+use tidemark_lake::datafusion::prelude::{SessionConfig, SessionContext};
+use tidemark_lake::deltalake::DeltaTable;
+use tidemark_lake::read::quote;
+use tidemark_lake::{HistoryTable, LakeError, LakeLocation};
 
 use crate::error::{ModelError, Result};
-use crate::extract::KeyCodec;
-use crate::mart::{LOAD_ID, Layout, timestamp_type};
+use crate::mart::{Layout, timestamp_type};
+
+pub mod query;
+
+pub use query::{KEPT, join_of};
 
 /// 9999-12-31T00:00:00Z in µs: the open end of a current row.
 pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
 
-/// One source's history, sorted by its key and version order.
-struct History {
-    batch: RecordBatch,
-    version: u64,
-}
+/// The memory a source-time load's query may hold before it spills to disk.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// The Delta versions of the sources read, by source name (a load with the same versions as
 /// the last one has nothing new).
 pub type SourceVersions = std::collections::BTreeMap<String, u64>;
 
-/// Reads a source's versions: `key` columns, the version time and flag, the wanted columns.
-async fn read_history(
-    lake: &LakeLocation,
-    model: &str,
-    source: &SourceConfig,
-    key: &[String],
-    extra: &[String],
-) -> Result<History> {
-    let object = source.object.as_deref().expect("lake source");
-    let table = HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
-        model: model.to_owned(),
-        message: format!("source {}: object {object} has not been synced into this lake", source.name),
-    })?;
-    let present = table.column_names()?;
-    let mut select: Vec<String> = key.iter().chain(extra).cloned().collect();
-    select.extend([VERSION_AT.to_owned(), DELETED.to_owned()]);
-    select.extend(source.columns.iter().cloned());
-    select.dedup();
-    if let Some(missing) = select.iter().find(|c| !present.contains(c)) {
-        return Err(ModelError::Invalid {
-            model: model.to_owned(),
-            message: format!("source {}: {object} has no column {missing}", source.name),
-        });
+/// The sources of a source-time model, opened and checked.
+pub struct Sources {
+    tables: Vec<HistoryTable>,
+    pub versions: SourceVersions,
+}
+
+impl Sources {
+    /// Opens every source's history table and checks it has the columns the model reads.
+    pub async fn open(lake: &LakeLocation, name: &str, model: &ModelConfig) -> Result<Sources> {
+        let mut tables = Vec::new();
+        let mut versions = SourceVersions::new();
+        for (i, source) in model.sources.iter().enumerate() {
+            let object = source.object.as_deref().expect("source-time sources are lake objects");
+            let table = HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
+                model: name.to_owned(),
+                message: format!("source {}: object {object} has not been synced into this lake", source.name),
+            })?;
+            let present = table.column_names()?;
+            let mut wanted: Vec<String> = if i == 0 {
+                let mut k = model.key.clone();
+                k.extend(model.sources[1..].iter().map(|s| join_of(model, s).0));
+                k
+            } else {
+                vec![join_of(model, source).1]
+            };
+            wanted.extend(source.columns.iter().cloned());
+            wanted.extend([VERSION_AT, DELETED, INGESTED_AT].map(str::to_owned));
+            if let Some(missing) = wanted.iter().find(|c| !present.contains(c)) {
+                return Err(ModelError::Invalid {
+                    model: name.to_owned(),
+                    message: format!("source {}: {object} has no column {missing}", source.name),
+                });
+            }
+            versions.insert(source.name.clone(), table.version().unwrap_or_default());
+            tables.push(table);
+        }
+        Ok(Sources { tables, versions })
     }
-    let mut order: Vec<String> = key.iter().map(|k| quote(k)).collect();
-    order.extend(["_version_at", "_ingested_at", "_deleted"].map(quote));
-    let sql = format!(
-        "SELECT {} FROM {HISTORY} ORDER BY {}",
-        select.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
-        order.join(", ")
-    );
-    let ctx = table.session().await?;
-    let batches = table.collect(&ctx, &sql).await?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(Schema::new(Vec::<Field>::new())),
-    };
-    let batch = if batches.is_empty() { RecordBatch::new_empty(schema) } else { concat_batches(&schema, &batches)? };
-    // Strings come back as views from scans; the dimension stores plain strings.
-    let batch = to_plain_strings(batch)?;
-    Ok(History { batch, version: table.version().unwrap_or_default() })
+
+    /// The dimension's schema: key and attribute types from the sources (strings plain).
+    pub fn dimension_schema(&self, model: &ModelConfig, layout: &Layout) -> Result<SchemaRef> {
+        let field = |table: &HistoryTable, name: &str| -> Result<Field> {
+            let schema = table.schema()?;
+            let f = schema.field_with_name(name)?;
+            Ok(Field::new(name, plain(f.data_type()), true))
+        };
+        let key = model.key.iter().map(|k| field(&self.tables[0], k)).collect::<Result<Vec<_>>>()?;
+        let mut attributes = Vec::new();
+        for (source, table) in model.sources.iter().zip(&self.tables) {
+            for c in &source.columns {
+                attributes.push(field(table, c)?);
+            }
+        }
+        Ok(layout.dimension_schema(&key, &attributes, timestamp_type()))
+    }
+}
+
+/// How DataFusion spells the query: the history tables registered as `source_<i>`, the
+/// previous dimension as `previous`, the change hash as a function computing
+/// [`crate::hash::change_hashes`].
+struct DataFusionSpelling {
+    issued: i64,
+    load: i64,
+    previous: bool,
+}
+
+impl query::Spelling for DataFusionSpelling {
+    fn ident(&self, name: &str) -> String {
+        quote(name)
+    }
+    fn history(&self, _: &SourceConfig, index: usize) -> String {
+        format!("source_{index}")
+    }
+    fn source_column(&self, name: &str) -> String {
+        quote(name)
+    }
+    fn change_hash(&self, tracked: &[String]) -> String {
+        let args: Vec<String> = tracked.iter().map(|c| quote(c)).collect();
+        format!("{}({})", ChangeHash::NAME, args.join(", "))
+    }
+    fn open_end(&self) -> String {
+        format!("arrow_cast({OPEN_END_MICROS}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
+    }
+    fn previous(&self) -> Option<String> {
+        self.previous.then(|| "previous".to_owned())
+    }
+    fn issued_surrogate_keys(&self) -> String {
+        format!("CAST({} AS BIGINT)", self.issued)
+    }
+    fn load_id(&self) -> Option<i64> {
+        Some(self.load)
+    }
+}
+
+/// The change hash as a DataFusion function, so the query hashes exactly as load-date loads do.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ChangeHash {
+    signature: Signature,
+    compatibility: tidemark_core::models::Compatibility,
+}
+
+impl ChangeHash {
+    const NAME: &str = "tidemark_change_hash";
+}
+
+impl ScalarUDFImpl for ChangeHash {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> tidemark_lake::datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> tidemark_lake::datafusion::error::Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let columns: Vec<ArrayRef> =
+            args.args.iter().map(|a| a.to_array(rows)).collect::<tidemark_lake::datafusion::error::Result<_>>()?;
+        let hashes = crate::hash::change_hashes(&columns, rows, self.compatibility)
+            .map_err(|e| tidemark_lake::datafusion::error::DataFusionError::External(Box::new(e)))?;
+        Ok(ColumnarValue::Array(Arc::new(hashes)))
+    }
+}
+
+/// One source-time computation: the dimension's rows as a stream, in the dimension's schema.
+pub struct DimensionRows {
+    stream: tidemark_lake::datafusion::physical_plan::SendableRecordBatchStream,
+    schema: SchemaRef,
+    /// The position of the current flag.
+    current: usize,
+    plan: Arc<dyn ExecutionPlan>,
+}
+
+/// What a stream of rows held, for the load's counts.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RowTally {
+    pub rows: u64,
+    pub kept: u64,
+    pub current: u64,
+    pub max_surrogate_key: i64,
+}
+
+impl DimensionRows {
+    /// Starts the query over `sources` and the previous dimension (`previous`); new surrogate
+    /// keys are numbered above `issued`, new rows stamped with `load`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        model: &ModelConfig,
+        layout: &Layout,
+        sources: &Sources,
+        schema: SchemaRef,
+        previous: Option<&DeltaTable>,
+        issued: i64,
+        load: i64,
+        memory_limit: usize,
+    ) -> Result<DimensionRows> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(memory_limit),
+                std::num::NonZeroUsize::new(5).expect("non-zero"),
+            )))
+            .build_arc()?;
+        // Sort-merge joins spill; hash joins hold their build side whole.
+        // Batches small enough that every sort can hold a few under a small limit.
+        let batch_size = (memory_limit >> 15).clamp(128, 8192);
+        let mut config = SessionConfig::new().with_batch_size(batch_size);
+        config.options_mut().optimizer.prefer_hash_join = false;
+        // What a sort sets aside for merging its spills: DataFusion's 10 MiB would not fit a
+        // small limit.
+        let merge_reserve = (memory_limit / 128).min(10 << 20);
+        config.options_mut().execution.sort_spill_reservation_bytes = merge_reserve;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for (i, table) in sources.tables.iter().enumerate() {
+            let delta = table.delta();
+            delta.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(table.object(), e))?;
+            let provider = delta.table_provider().await?;
+            ctx.register_table(format!("source_{i}"), provider)?;
+        }
+        if let Some(previous) = previous {
+            ctx.register_table("previous", previous.table_provider().await?)?;
+        }
+        ctx.register_udf(ScalarUDF::new_from_impl(ChangeHash {
+            signature: Signature::variadic_any(Volatility::Immutable),
+            compatibility: model.compatibility,
+        }));
+        let spelling = DataFusionSpelling { issued, load, previous: previous.is_some() };
+        let sql = query::dimension_query(model, layout, &spelling);
+        let frame = ctx.sql(&sql).await?;
+        let task = Arc::new(frame.task_ctx());
+        let plan = frame.create_physical_plan().await?;
+        ensure_bounded(&plan)?;
+        let stream = tidemark_lake::datafusion::physical_plan::execute_stream(plan.clone(), task)?;
+        let current = schema.index_of(&layout.current)?;
+        Ok(DimensionRows { stream, schema, current, plan })
+    }
+
+    /// The bytes the query's operators spilled to disk so far.
+    pub fn spilled_bytes(&self) -> u64 {
+        fn walk(plan: &Arc<dyn ExecutionPlan>) -> usize {
+            let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0);
+            own + plan.children().into_iter().map(walk).sum::<usize>()
+        }
+        walk(&self.plan) as u64
+    }
+
+    /// The next batch in the dimension's schema, counted into `tally`.
+    pub async fn next(&mut self, tally: &mut RowTally) -> Result<Option<RecordBatch>> {
+        let Some(batch) = self.stream.next().await.transpose()? else { return Ok(None) };
+        let kept = batch.column_by_name(KEPT).expect("query output").as_boolean();
+        tally.rows += batch.num_rows() as u64;
+        tally.kept += kept.true_count() as u64;
+        let current: &BooleanArray = batch.column(self.current).as_boolean();
+        tally.current += current.true_count() as u64;
+        if let Some(max) = tidemark_lake::arrow::compute::max(batch.column(0).as_primitive::<Int64Type>()) {
+            tally.max_surrogate_key = tally.max_surrogate_key.max(max);
+        }
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| tidemark_lake::arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+/// Refuses a plan with an operator that holds a whole input in memory (a hash join's build
+/// side, a window over unbounded frames, a cross or nested-loop join): the query is written
+/// so DataFusion plans none, and this keeps a planner change from silently breaking the bound.
+fn ensure_bounded(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+    const UNBOUNDED: [&str; 4] = ["HashJoinExec", "WindowAggExec", "CrossJoinExec", "NestedLoopJoinExec"];
+    if UNBOUNDED.contains(&plan.name()) {
+        return Err(ModelError::Query(tidemark_lake::datafusion::error::DataFusionError::Plan(format!(
+            "the source-time plan has a {} and would hold an input in memory",
+            plan.name()
+        ))));
+    }
+    plan.children().into_iter().try_for_each(ensure_bounded)
+}
+
+/// Strings as the dimension stores them.
+fn plain(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        t => t.clone(),
+    }
 }
 
 /// A lake scan's batch with string views as plain strings (what the dimension stores).
 pub(crate) fn to_plain_strings(batch: RecordBatch) -> Result<RecordBatch> {
-    let fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View | DataType::LargeUtf8 => Field::new(f.name(), DataType::Utf8, true),
-            t => Field::new(f.name(), t.clone(), true),
-        })
-        .collect();
+    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), true)).collect();
     let columns = batch
         .columns()
         .iter()
@@ -106,279 +311,4 @@ pub(crate) fn to_plain_strings(batch: RecordBatch) -> Result<RecordBatch> {
         .map(|(c, f)| tidemark_lake::arrow::compute::cast(c, f.data_type()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
-/// A secondary source's join: (primary column, its column); default the key on both sides.
-fn join_of(model: &ModelConfig, source: &SourceConfig) -> (String, String) {
-    match source.join.iter().next() {
-        Some((p, s)) => (p.clone(), s.clone()),
-        None => (model.key[0].clone(), model.key[0].clone()),
-    }
-}
-
-/// A dimension computed from the sources' histories.
-pub struct Computed {
-    pub rows: RecordBatch,
-    pub versions: SourceVersions,
-    pub next_surrogate_key: i64,
-}
-
-/// Existing rows: (key, start instant) → (surrogate key, load that wrote it).
-pub type Existing = HashMap<(Vec<u8>, i64), (i64, i64)>;
-
-/// Computes the whole dimension of a source-time model.
-pub async fn compute(
-    lake: &LakeLocation,
-    name: &str,
-    model: &ModelConfig,
-    layout: &Layout,
-    existing: &Existing,
-    next_surrogate_key: i64,
-    load: i64,
-) -> Result<Computed> {
-    let primary_source = &model.sources[0];
-    let joins: Vec<String> = model.sources[1..].iter().map(|s| join_of(model, s).0).collect();
-    let primary = read_history(lake, name, primary_source, &model.key, &joins).await?;
-    let mut secondaries = Vec::new();
-    for source in &model.sources[1..] {
-        let target = vec![join_of(model, source).1];
-        let history = read_history(lake, name, source, &target, &[]).await?;
-        secondaries.push((source, target, history));
-    }
-    let mut versions = SourceVersions::new();
-    versions.insert(primary_source.name.clone(), primary.version);
-    for (source, _, h) in &secondaries {
-        versions.insert(source.name.clone(), h.version);
-    }
-    let p = &primary.batch;
-    let key_fields: Vec<Field> = model.key.iter().map(|k| p.schema().field_with_name(k).expect("selected").clone()).collect();
-    let codec = KeyCodec::new(key_fields)?;
-    let keys = codec.encode(p)?;
-    let p_at = p.column_by_name(VERSION_AT).expect("selected").as_primitive::<TimestampMicrosecondType>().clone();
-    let p_deleted = p.column_by_name(DELETED).expect("selected").as_boolean().clone();
-    // Secondary versions by the joined value.
-    let mut indexes: Vec<HashMap<String, Vec<usize>>> = Vec::new();
-    for (_, target, h) in &secondaries {
-        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
-        let column = h.batch.column_by_name(&target[0]).expect("selected");
-        let values = tidemark_lake::arrow::compute::cast(column, &DataType::Utf8)?;
-        for (row, v) in values.as_string::<i32>().iter().enumerate() {
-            if let Some(v) = v {
-                index.entry(v.to_owned()).or_default().push(row);
-            }
-        }
-        indexes.push(index);
-    }
-    let join_values: Vec<ArrayRef> = secondaries
-        .iter()
-        .map(|(s, _, _)| {
-            let column = p.column_by_name(&join_of(model, s).0).expect("selected");
-            tidemark_lake::arrow::compute::cast(column, &DataType::Utf8)
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    // Segments: (primary row, instant, exists, per secondary its row in force).
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut start = 0;
-    while start < p.num_rows() {
-        let mut end = start + 1;
-        while end < p.num_rows() && keys.row(end) == keys.row(start) {
-            end += 1;
-        }
-        key_segments(start, end, &p_at, &p_deleted, &join_values, &secondaries, &indexes, &mut segments);
-        start = end;
-    }
-    let assembled = assemble(model, layout, p, &secondaries, &segments)?;
-    let tracked: Vec<ArrayRef> =
-        model.tracked_columns().iter().map(|c| assembled.column_by_name(c).expect("attribute").clone()).collect();
-    let hashes = crate::hash::change_hashes(&tracked, assembled.num_rows(), model.compatibility)?;
-    let rows = collapse(layout, &codec, &assembled, &segments, &hashes, existing, next_surrogate_key, load)?;
-    Ok(Computed { next_surrogate_key: rows.1, rows: rows.0, versions })
-}
-
-#[derive(Debug, Clone)]
-struct Segment {
-    primary: usize,
-    at: i64,
-    exists: bool,
-    secondary: Vec<Option<usize>>,
-}
-
-/// The instants of one key (primary rows `start..end`).
-#[allow(clippy::too_many_arguments)]
-fn key_segments(
-    start: usize,
-    end: usize,
-    at: &TimestampMicrosecondArray,
-    deleted: &BooleanArray,
-    join_values: &[ArrayRef],
-    secondaries: &[(&SourceConfig, Vec<String>, History)],
-    indexes: &[HashMap<String, Vec<usize>>],
-    out: &mut Vec<Segment>,
-) {
-    let first = out.len();
-    for i in start..end {
-        let t = at.value(i);
-        let next = if i + 1 < end { at.value(i + 1) } else { i64::MAX };
-        if deleted.value(i) {
-            out.push(Segment { primary: i, at: t, exists: false, secondary: vec![None; secondaries.len()] });
-            continue;
-        }
-        let mut in_force = Vec::with_capacity(secondaries.len());
-        let mut events: Vec<(i64, usize, usize)> = Vec::new();
-        for (j, (_, _, history)) in secondaries.iter().enumerate() {
-            let joined = join_values[j].as_string::<i32>();
-            let versions = (!joined.is_null(i)).then(|| indexes[j].get(joined.value(i))).flatten();
-            let s_at = history.batch.column_by_name(VERSION_AT).expect("selected").as_primitive::<TimestampMicrosecondType>();
-            let s_deleted = history.batch.column_by_name(DELETED).expect("selected").as_boolean();
-            let mut state = None;
-            for &row in versions.map(Vec::as_slice).unwrap_or(&[]) {
-                let v = s_at.value(row);
-                if v <= t {
-                    state = (!s_deleted.value(row)).then_some(row);
-                } else if v < next {
-                    events.push((v, j, row));
-                }
-            }
-            in_force.push(state);
-        }
-        out.push(Segment { primary: i, at: t, exists: true, secondary: in_force.clone() });
-        events.sort_by_key(|e| (e.0, e.2));
-        for (v, j, row) in events {
-            let s_deleted = secondaries[j].2.batch.column_by_name(DELETED).expect("selected").as_boolean();
-            in_force[j] = (!s_deleted.value(row)).then_some(row);
-            out.push(Segment { primary: i, at: v, exists: true, secondary: in_force.clone() });
-        }
-    }
-    // Several versions at one instant: the last one is the state at that instant.
-    let mine: Vec<Segment> = out.drain(first..).collect();
-    for (k, s) in mine.iter().enumerate() {
-        if mine.get(k + 1).is_none_or(|n| n.at != s.at) {
-            out.push(s.clone());
-        }
-    }
-}
-
-/// The state of every segment as dimension columns (key, attributes, per-source version time).
-fn assemble(
-    model: &ModelConfig,
-    layout: &Layout,
-    p: &RecordBatch,
-    secondaries: &[(&SourceConfig, Vec<String>, History)],
-    segments: &[Segment],
-) -> Result<RecordBatch> {
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    let primary_rows: Vec<(usize, usize)> = segments.iter().map(|s| if s.exists { (0, s.primary) } else { (1, 0) }).collect();
-    let key_rows: Vec<(usize, usize)> = segments.iter().map(|s| (0, s.primary)).collect();
-    let pick = |column: &ArrayRef, picks: &[(usize, usize)]| -> Result<ArrayRef> {
-        let null = new_null_array(column.data_type(), 1);
-        Ok(interleave(&[column.as_ref(), null.as_ref()], picks)?)
-    };
-    for k in &model.key {
-        let c = p.column_by_name(k).expect("selected");
-        fields.push(Field::new(k, c.data_type().clone(), false));
-        columns.push(pick(c, &key_rows)?);
-    }
-    for c in &model.sources[0].columns {
-        let column = p.column_by_name(c).expect("selected");
-        fields.push(Field::new(c, column.data_type().clone(), true));
-        columns.push(pick(column, &primary_rows)?);
-    }
-    for (j, (source, _, history)) in secondaries.iter().enumerate() {
-        let rows: Vec<(usize, usize)> = segments
-            .iter()
-            .map(|s| match (s.exists, s.secondary[j]) {
-                (true, Some(r)) => (0, r),
-                _ => (1, 0),
-            })
-            .collect();
-        for c in &source.columns {
-            let column = match history.batch.column_by_name(c) {
-                Some(column) => column.clone(),
-                None => new_null_array(&DataType::Utf8, history.batch.num_rows()),
-            };
-            fields.push(Field::new(c, column.data_type().clone(), true));
-            columns.push(pick(&column, &rows)?);
-        }
-        let at = history.batch.column_by_name(VERSION_AT).map(Arc::clone).unwrap_or_else(|| new_null_array(&timestamp_type(), 0));
-        fields.push(Field::new(&layout.source_at[j + 1], timestamp_type(), true));
-        columns.push(pick(&at, &rows)?);
-    }
-    let p_at = p.column_by_name(VERSION_AT).expect("selected");
-    fields.push(Field::new(&layout.source_at[0], timestamp_type(), true));
-    columns.push(pick(p_at, &primary_rows)?);
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
-/// Rows from segments: consecutive segments of a key with the same state make one row.
-#[allow(clippy::too_many_arguments)]
-fn collapse(
-    layout: &Layout,
-    codec: &KeyCodec,
-    assembled: &RecordBatch,
-    segments: &[Segment],
-    hashes: &tidemark_lake::arrow::array::StringArray,
-    existing: &Existing,
-    mut next_sk: i64,
-    load: i64,
-) -> Result<(RecordBatch, i64)> {
-    let keys = codec.encode(assembled)?;
-    let (mut first, mut last, mut from, mut to, mut sks, mut loads, mut current) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut i = 0;
-    while i < segments.len() {
-        let mut j = i + 1;
-        let same_key = |a: usize, b: usize| keys.row(a) == keys.row(b);
-        while j < segments.len()
-            && same_key(i, j)
-            && segments[j].exists == segments[i].exists
-            && (!segments[i].exists || hashes.value(j) == hashes.value(i))
-        {
-            j += 1;
-        }
-        if segments[i].exists {
-            let ends = (j < segments.len() && same_key(i, j)).then(|| segments[j].at);
-            first.push(i as u32);
-            last.push((j - 1) as u32);
-            from.push(segments[i].at);
-            to.push(ends.unwrap_or(OPEN_END_MICROS));
-            current.push(ends.is_none());
-            let identity = (keys.row(i).as_ref().to_vec(), segments[i].at);
-            let (sk, written) = existing.get(&identity).copied().unwrap_or_else(|| {
-                next_sk += 1;
-                (next_sk - 1, load)
-            });
-            sks.push(sk);
-            loads.push(written);
-        }
-        i = j;
-    }
-    let first = tidemark_lake::arrow::array::UInt32Array::from(first);
-    let last = tidemark_lake::arrow::array::UInt32Array::from(last);
-    let mut fields = vec![Field::new(&layout.surrogate_key, DataType::Int64, false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(sks))];
-    for name in layout.key.iter().chain(&layout.attributes) {
-        let column = assembled.column_by_name(name).expect("assembled");
-        // Type-1 values are the ones at the end of the row; the rest are equal throughout.
-        let rows = if layout.type1.iter().any(|t| t == name) { &last } else { &first };
-        fields.push(Field::new(name, column.data_type().clone(), !layout.key.contains(name)));
-        columns.push(take(column.as_ref(), rows, None)?);
-    }
-    let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
-    fields.push(Field::new(&layout.effective, timestamp_type(), false));
-    columns.push(ts(from));
-    fields.push(Field::new(&layout.expiry, timestamp_type(), false));
-    columns.push(ts(to));
-    fields.push(Field::new(&layout.current, DataType::Boolean, false));
-    columns.push(Arc::new(BooleanArray::from(current)));
-    fields.push(Field::new(&layout.hash, DataType::Utf8, false));
-    columns.push(take(hashes, &first, None)?);
-    fields.push(Field::new(LOAD_ID, DataType::Int64, false));
-    columns.push(Arc::new(Int64Array::from(loads)));
-    for name in &layout.source_at {
-        fields.push(Field::new(name, timestamp_type(), true));
-        columns.push(take(assembled.column_by_name(name).expect("assembled").as_ref(), &first, None)?);
-    }
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
-    Ok((RecordBatch::try_new(schema, columns)?, next_sk))
 }

@@ -65,7 +65,7 @@ impl Dialect {
         }
     }
 
-    fn cast_text(self, e: &str) -> String {
+    pub fn cast_text(self, e: &str) -> String {
         format!("CAST({e} AS {})", self.text_type())
     }
 
@@ -145,17 +145,20 @@ impl Dialect {
 
     /// The change hash of `values` (expression, type) in order.
     pub fn change_hash(self, values: &[(String, ColumnType)], mode: Compatibility) -> String {
+        let texts: Vec<(String, String)> = values.iter().map(|(e, t)| (e.clone(), self.text_form(e, *t))).collect();
+        self.change_hash_of_texts(&texts, mode)
+    }
+
+    /// The change hash of `values` given as (expression, its text form), in order.
+    pub fn change_hash_of_texts(self, values: &[(String, String)], mode: Compatibility) -> String {
         let parts: Vec<String> = values
             .iter()
-            .map(|(e, t)| {
-                let text = self.text_form(e, *t);
-                match mode {
-                    Compatibility::Default => format!(
-                        "CASE WHEN {e} IS NULL THEN 'N' ELSE 'V' || {} || ':' || {text} END",
-                        self.cast_text(&self.byte_length(&text))
-                    ),
-                    Compatibility::RedshiftPost => format!("COALESCE({text}, '')"),
-                }
+            .map(|(e, text)| match mode {
+                Compatibility::Default => format!(
+                    "CASE WHEN {e} IS NULL THEN 'N' ELSE 'V' || {} || ':' || {text} END",
+                    self.cast_text(&self.byte_length(text))
+                ),
+                Compatibility::RedshiftPost => format!("COALESCE({text}, '')"),
             })
             .collect();
         self.digest(&parts.join("\n      || "), mode)

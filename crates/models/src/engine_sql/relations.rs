@@ -96,14 +96,7 @@ fn create_table(p: &Plan<'_>) -> String {
     columns.push(format!("{} DATE", d.ident(&p.expiry)));
     columns.push(format!("{} BOOLEAN", d.ident(&p.current)));
     columns.push(format!("{} {}", d.ident(&p.hash), d.hash_type()));
-    let tail = match (p.engine(), &p.options.lake) {
-        (Engine::Spark, _) => format!("\nUSING DELTA\nPARTITIONED BY ({})", d.ident(&p.current)),
-        (Engine::Trino, Some(lake)) => {
-            format!("\nWITH (location = {}, partitioned_by = ARRAY[{}])", d.string(&p.mart_location(lake)), d.string(&p.current))
-        }
-        (Engine::Trino, None) => format!("\nWITH (partitioned_by = ARRAY[{}])", d.string(&p.current)),
-        _ => String::new(),
-    };
+    let tail = super::table_options(d, p.name, p.options, &p.current);
     format!(
         "-- The dimension, created by the first load.\nCREATE TABLE IF NOT EXISTS {} (\n  {}\n){tail};\n",
         p.target(),

@@ -164,13 +164,13 @@ fn trino_merges_with_its_own_functions() {
 }
 
 #[test]
-fn source_time_and_lake_sources_are_refused_clearly() {
+fn source_time_models_and_lake_sources_are_refused_clearly() {
     let mut model = post();
     model.dating = Dating::SourceTime;
     let err = load_statements("dim_customer", &model, Engine::DuckDb, run_date()).unwrap_err().to_string();
     assert_eq!(
         err,
-        "model dim_customer: dating: source_time models are not supported by `model sql` yet: it writes load-date loads only"
+        "model dim_customer: dating: source_time models are rebuilt from the lake's history relations: see source_time_statements"
     );
     let mut model = post();
     model.sources[1].files = None;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod histories;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
