@@ -92,16 +92,15 @@ impl Sources {
 
     /// The dimension's schema: key and attribute types from the sources (strings plain).
     pub fn dimension_schema(&self, model: &ModelConfig, layout: &Layout) -> Result<SchemaRef> {
-        let field = |table: &HistoryTable, name: &str| -> Result<Field> {
-            let schema = table.schema()?;
-            let f = schema.field_with_name(name)?;
-            Ok(Field::new(name, plain(f.data_type()), true))
+        let schemas = self.tables.iter().map(HistoryTable::schema).collect::<Result<Vec<_>, _>>()?;
+        let field = |schema: &SchemaRef, name: &str| -> Result<Field> {
+            Ok(Field::new(name, plain(schema.field_with_name(name)?.data_type()), true))
         };
-        let key = model.key.iter().map(|k| field(&self.tables[0], k)).collect::<Result<Vec<_>>>()?;
+        let key = model.key.iter().map(|k| field(&schemas[0], k)).collect::<Result<Vec<_>>>()?;
         let mut attributes = Vec::new();
-        for (source, table) in model.sources.iter().zip(&self.tables) {
+        for (source, schema) in model.sources.iter().zip(&schemas) {
             for c in &source.columns {
-                attributes.push(field(table, c)?);
+                attributes.push(field(schema, c)?);
             }
         }
         Ok(layout.dimension_schema(&key, &attributes, timestamp_type()))
