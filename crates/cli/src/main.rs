@@ -2,6 +2,9 @@
 
 // Many small, short-lived allocations (rows, JSON records): mimalloc frees them far faster
 // than the system allocator and fragments less, which the 1M-Account org's memory budget needs.
+// Built without transparent huge pages (`no_thp`): on hosts that grant them on request, a touch
+// of a mostly free arena region faults in 2 MiB at a time; without them a 1M-key model load
+// peaks about 80 MB lower at the same speed (BENCHMARKS.md, "Dimension models").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -184,6 +187,10 @@ enum ModelCommand {
         /// The load's date (YYYY-MM-DD) [default: today, UTC]; never before the last load's.
         #[arg(long)]
         run_date: Option<chrono::NaiveDate>,
+        /// The memory a load's sorts and joins may hold before they spill to disk: bytes, or a
+        /// number with KiB, MiB or GiB [default: 256MiB].
+        #[arg(long, value_parser = model_cmd::parse_memory_limit)]
+        memory_limit: Option<usize>,
         #[command(flatten)]
         args: model_cmd::ModelArgs,
     },
@@ -298,7 +305,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             .map(|()| Outcome::Complete)
         }
         Command::Model { command } => match command {
-            ModelCommand::Run { names, run_date, args } => model_cmd::run(args, names, run_date).await,
+            ModelCommand::Run { names, run_date, memory_limit, args } => {
+                model_cmd::run(args, names, run_date, memory_limit).await
+            }
             ModelCommand::Status { args } => model_cmd::status(args).await,
             ModelCommand::Sql { name, engine, run_date, args } => model_cmd::sql(args, &name, engine, run_date).await,
         },

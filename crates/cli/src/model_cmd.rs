@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use tidemark_core::models::ModelConfig;
-use tidemark_models::engine_sql::{Engine, SqlOptions, load_statements_with, source_time_statements};
+use tidemark_models::engine_sql::{Engine, SqlOptions, load_statements_over, source_time_statements};
 use tidemark_models::{ModelLoad, model_status};
 use tidemark_sync::TidemarkConfig;
 
@@ -48,13 +48,21 @@ fn selected(args: &ModelArgs, names: &[String]) -> anyhow::Result<(TidemarkConfi
     Ok((config, base, chosen))
 }
 
-pub async fn run(args: ModelArgs, names: Vec<String>, run_date: Option<NaiveDate>) -> anyhow::Result<Outcome> {
+pub async fn run(
+    args: ModelArgs,
+    names: Vec<String>,
+    run_date: Option<NaiveDate>,
+    memory_limit: Option<usize>,
+) -> anyhow::Result<Outcome> {
     let (config, base, chosen) = selected(&args, &names)?;
     let lake = lake_location(args.lake.as_deref(), Some(&config))?;
     for (name, model) in chosen {
         let mut load = ModelLoad::new(lake.clone(), &name, model).with_base_dir(base.clone());
         if let Some(date) = run_date {
             load = load.with_run_date(date);
+        }
+        if let Some(bytes) = memory_limit {
+            load = load.with_memory_limit(bytes);
         }
         let m = load.run().await.with_context(|| format!("model {name}"))?;
         match m.load {
@@ -84,8 +92,9 @@ pub async fn run(args: ModelArgs, names: Vec<String>, run_date: Option<NaiveDate
 }
 
 /// `model sql`: the statements of one load in another engine, with relative `files:` folders
-/// made absolute so the output runs from anywhere. A source-time model's statements rebuild
-/// the dimension from the history relations; their column types come from the lake.
+/// made absolute so the output runs from anywhere. Lake objects are read from the history
+/// relations (a source-time model's statements rebuild the dimension from them; a load-date
+/// model reads their live records); their column types come from the lake.
 pub async fn sql(args: ModelArgs, name: &str, engine: Engine, run_date: Option<NaiveDate>) -> anyhow::Result<Outcome> {
     let (config, base, chosen) = selected(&args, &[name.to_owned()])?;
     let (_, mut model) = chosen.into_iter().next().expect("one model named");
@@ -100,20 +109,22 @@ pub async fn sql(args: ModelArgs, name: &str, engine: Engine, run_date: Option<N
     }
     let lake = args.lake.clone().or_else(|| config.lake.as_ref().map(|l| l.location.clone()));
     let options = SqlOptions { lake, ..SqlOptions::default() };
-    if model.dating == tidemark_core::models::Dating::SourceTime {
+    // File-only models need no lake.
+    let mut schemas = std::collections::BTreeMap::new();
+    if model.sources.iter().any(|s| s.object.is_some()) {
         let location = lake_location(args.lake.as_deref(), Some(&config))?;
-        let mut schemas = std::collections::BTreeMap::new();
-        for source in &model.sources {
-            let object = source.object.as_deref().expect("validated: source-time sources are objects");
+        for object in model.sources.iter().filter_map(|s| s.object.as_deref()) {
             if let Some(table) = tidemark_lake::HistoryTable::open(&location, object).await? {
                 schemas.insert(object.to_owned(), table.schema()?);
             }
         }
+    }
+    if model.dating == tidemark_core::models::Dating::SourceTime {
         print!("{}", source_time_statements(name, &model, engine, &options, &schemas)?);
         return Ok(Outcome::Complete);
     }
     let date = run_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    print!("{}", load_statements_with(name, &model, engine, date, &options)?);
+    print!("{}", load_statements_over(name, &model, engine, date, &options, &schemas)?);
     Ok(Outcome::Complete)
 }
 
@@ -136,4 +147,39 @@ pub async fn status(args: ModelArgs) -> anyhow::Result<Outcome> {
     }
     print_table(&["model", "loads", "last run date", "finished (UTC)", "rows", "current", "files waiting"], &rows);
     Ok(Outcome::Complete)
+}
+
+/// `--memory-limit`: bytes, or a whole number of KiB, MiB or GiB (`512MiB`).
+pub fn parse_memory_limit(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: usize = number.parse().map_err(|_| format!("{text:?} is not a size such as 512MiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        other => return Err(format!("unknown unit {other:?}: use bytes, KiB, MiB or GiB (e.g. 512MiB)")),
+    };
+    match n.checked_shl(shift).filter(|b| b >> shift == n) {
+        Some(bytes) if bytes >= 1 << 20 => Ok(bytes),
+        Some(_) => Err("the memory limit must be at least 1MiB".into()),
+        None => Err(format!("{text} is too large")),
+    }
+}
+
+#[cfg(test)]
+mod memory_limit_tests {
+    use super::parse_memory_limit;
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_errors_say_why() {
+        assert_eq!(parse_memory_limit("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_memory_limit("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_memory_limit("1048576"), Ok(1 << 20));
+        assert!(parse_memory_limit("512MB").unwrap_err().contains("unit"));
+        assert!(parse_memory_limit("lots").unwrap_err().contains("not a size"));
+        assert!(parse_memory_limit("10KiB").unwrap_err().contains("at least"));
+    }
 }

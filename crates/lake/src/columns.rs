@@ -37,6 +37,15 @@ pub const INGESTED_AT: &str = "_ingested_at";
 
 pub const METADATA_COLUMNS: [&str; 5] = [VERSION_AT, DELETED, ORIGIN, RUN_ID, INGESTED_AT];
 
+/// Versions of one record are ordered by these columns, ascending (`false` before `true` for
+/// `_deleted`): a delete stamped at the same instant and in the same run as another version
+/// comes after it. The last version in this order is the record's current state.
+///
+/// The one statement of the rule: the live-state operator (`latest.rs`) implements it, and every
+/// SQL text that picks a record's last version spells it from this list (tidemark-query's
+/// views and `catalog ddl` statements, tidemark-models' `model sql` reads of live state).
+pub const VERSION_ORDER: [&str; 3] = [VERSION_AT, INGESTED_AT, DELETED];
+
 /// The record key column.
 pub const ID: &str = "Id";
 

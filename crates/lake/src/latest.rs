@@ -41,10 +41,11 @@ struct KeyColumns {
     deleted: usize,
 }
 
-/// Keeps, of each record's versions in its input, the one that comes last in the version order:
-/// greatest `_version_at`, then greatest `_ingested_at`, then a delete after a non-delete (a
-/// delete captured in the same run as an update at the same instant wins). Deletes are kept, so
-/// callers choose whether a record whose last version is a delete counts (live state drops it).
+/// Keeps, of each record's versions in its input, the one that comes last in the version order
+/// ([`crate::columns::VERSION_ORDER`]): greatest `_version_at`, then greatest `_ingested_at`,
+/// then a delete after a non-delete (a delete captured in the same run as an update at the same
+/// instant wins). Deletes are kept, so callers choose whether a record whose last version is a
+/// delete counts (live state drops it).
 ///
 /// - **Input**: any plan with `Id`, `_version_at`, `_ingested_at` and `_deleted` columns. Null
 ///   timestamps order first and a null `_deleted` counts as false; null `Id`s form one record.

@@ -1,29 +1,42 @@
 //! A source's new rows, reduced to one row per key: the latest by the ordering column.
 //!
-//! The reduced batch has the business key columns, the source's attributes, then `__at` (the
-//! ordering value, a UTC timestamp) and `__deleted` (status `D`), sorted by key. Two different
-//! rows of one key with the same ordering value are a [`ModelError::Tie`]: which one is latest
-//! cannot be known, and picking either would make the result depend on file order.
+//! The reduced rows have the business key columns, the source's attributes, then `__at` (the
+//! ordering value, a UTC timestamp) and `__deleted` (status `D`), and come as a stream in key
+//! order ([`ReducedRows`]): the source's rows are sorted in a bounded DataFusion session, so a
+//! source larger than memory is sorted by spilling. Two different rows of one key with the
+//! same ordering value are a [`ModelError::Tie`]: which one is latest cannot be known, and
+//! picking either would make the result depend on file order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use tidemark_core::models::{FileFormat, SourceConfig};
 use tidemark_lake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use tidemark_lake::arrow::compute::{SortColumn, SortOptions, cast, concat_batches, lexsort_to_indices, take_record_batch};
+use tidemark_lake::arrow::compute::cast;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tidemark_lake::arrow::row::{RowConverter, Rows, SortField};
 use tidemark_lake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tidemark_lake::datafusion::catalog::streaming::StreamingTable;
+use tidemark_lake::datafusion::error::DataFusionError;
+use tidemark_lake::datafusion::execution::TaskContext;
+use tidemark_lake::datafusion::physical_plan::SendableRecordBatchStream;
+use tidemark_lake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use tidemark_lake::datafusion::physical_plan::streaming::PartitionStream;
+use tidemark_lake::datafusion::prelude::SessionContext;
 use tidemark_lake::deltalake::parquet::arrow::ProjectionMask;
 use tidemark_lake::deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tidemark_lake::read::quote;
 
+use crate::bounded::BoundedQuery;
 use crate::error::{ModelError, Result};
 use crate::files::{LandedFile, LandingZone};
 
+mod reduce;
+
+pub use reduce::{ReducedRows, SourceLabel};
+
 pub const AT: &str = "__at";
 pub const DELETED: &str = "__deleted";
-
-/// Rows per batch when parsing files.
-const BATCH_ROWS: usize = 64 * 1024;
 
 /// The business key's Arrow encoding, shared by every sorted stream of a load so keys of
 /// different inputs compare byte-wise.
@@ -66,16 +79,14 @@ impl KeyCodec {
 }
 
 /// What one source contributes to a load.
-#[derive(Debug)]
 pub struct SourceRows {
-    /// Keys, attributes, `__at`, `__deleted`; sorted by key, one row per key.
-    pub batch: RecordBatch,
+    /// Keys, attributes, `__at`, `__deleted`: one row per key, in key order, as a stream.
+    pub rows: ReducedRows,
     /// A full extract: keys absent from it are deleted from the source.
     pub full: bool,
     pub files_read: Vec<LandedFile>,
     /// Older unread files of a full-extract source, skipped because a newer extract arrived.
     pub files_superseded: Vec<LandedFile>,
-    pub rows_read: u64,
     /// A lake object's live state read at this Delta version (`None` for files, or when the
     /// object has not changed since the last load).
     pub object_version: Option<u64>,
@@ -89,107 +100,223 @@ pub fn reduced_schema(key: &[Field], attributes: &[Field]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Reads `files` of `source` and reduces them to the latest row per key.
-pub async fn read_source(
-    model: &str,
-    source: &SourceConfig,
-    key: &[String],
-    zone: &LandingZone,
-    files: Vec<LandedFile>,
-    full: bool,
-) -> Result<SourceRows> {
-    let (files_read, files_superseded) = if full && files.len() > 1 {
-        // A full extract replaces the ones before it: only the newest is the source's state.
-        let mut files = files;
-        let newest = files.pop().expect("non-empty");
-        (vec![newest], files)
-    } else {
-        (files, Vec::new())
-    };
-    let order_by = source.order_by.as_deref().expect("validated: file sources have order_by");
-    let mut wanted: Vec<String> = key.iter().chain(&source.columns).cloned().collect();
-    wanted.push(order_by.to_owned());
-    wanted.extend(source.status_column.iter().cloned());
-    let mut batches = Vec::new();
-    let mut rows_read = 0;
-    for file in &files_read {
-        let label = zone.label(file);
-        let bytes = zone.read(file).await?;
-        let parsed = match zone.format_of(&file.path).unwrap_or(FileFormat::Csv) {
-            FileFormat::Csv => crate::csv::read_csv(&bytes, &label, &source.csv, &source.types, &wanted, BATCH_ROWS)?,
-            FileFormat::Parquet => read_parquet(bytes, &label, source, &wanted)?,
-        };
-        for batch in parsed {
-            rows_read += batch.num_rows() as u64;
-            batches.push(shape(batch, &label, source, key, order_by)?);
-        }
-    }
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => {
-            let batch = RecordBatch::new_empty(empty_schema(source, key));
-            return Ok(SourceRows { batch, full, files_read, files_superseded, rows_read, object_version: None });
-        }
-    };
-    let all = concat_batches(&schema, &batches)?;
-    drop(batches);
-    let batch = latest_per_key(model, &source.name, order_by, key.len(), all)?;
-    Ok(SourceRows { batch, full, files_read, files_superseded, rows_read, object_version: None })
+/// Where a load's sources are sorted: one bounded session (one memory pool) for all of them,
+/// each source registered under its position.
+pub struct Extraction<'a> {
+    pub ctx: &'a SessionContext,
+    pub model: &'a str,
+    pub key: &'a [String],
 }
 
-/// A lake object's live state (each record's latest version, deletes left out) as a full
-/// extract, ordered by `_version_at`; nothing when the table has not changed since `last_version`.
-pub async fn read_live(
-    lake: &tidemark_lake::LakeLocation,
-    model: &str,
-    source: &SourceConfig,
-    key: &[String],
-    last_version: Option<u64>,
-) -> Result<SourceRows> {
-    use tidemark_lake::read::{LIVE, quote};
-    let object = source.object.as_deref().expect("lake source");
-    let table = tidemark_lake::HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
-        model: model.to_owned(),
-        message: format!("source {}: object {object} has not been synced into this lake", source.name),
-    })?;
-    let version = table.version().unwrap_or_default();
-    let empty = |object_version| SourceRows {
-        batch: RecordBatch::new_empty(empty_schema(source, key)),
-        full: false,
-        files_read: Vec::new(),
-        files_superseded: Vec::new(),
-        rows_read: 0,
-        object_version,
-    };
-    if last_version == Some(version) {
-        return Ok(empty(None));
+impl Extraction<'_> {
+    fn label(&self, source: &SourceConfig, order_by: &str) -> SourceLabel {
+        SourceLabel { model: self.model.to_owned(), source: source.name.clone(), order_by: order_by.to_owned() }
     }
-    let present = table.column_names()?;
-    let wanted: Vec<&String> = key.iter().chain(&source.columns).collect();
-    if let Some(missing) = wanted.iter().find(|c| !present.contains(c)) {
-        return Err(ModelError::Invalid {
-            model: model.to_owned(),
-            message: format!("source {}: {object} has no column {missing}", source.name),
-        });
+
+    /// `SELECT … ORDER BY key, __at DESC` over the relation `table`.
+    fn sorted(&self, select: &str, table: &str) -> String {
+        let order: Vec<String> = self.key.iter().map(|k| format!("{} ASC NULLS FIRST", quote(k))).collect();
+        format!("SELECT {select} FROM {table} ORDER BY {}, {} DESC", order.join(", "), quote(AT))
     }
-    let mut select: Vec<String> = wanted.iter().map(|c| quote(c)).collect();
-    select.push(format!("{} AS {AT}", quote(tidemark_lake::columns::VERSION_AT)));
-    select.push(format!("false AS {DELETED}"));
-    let ctx = table.session().await?;
-    let batches = table.collect(&ctx, &format!("SELECT {} FROM {LIVE}", select.join(", "))).await?;
-    let Some(first) = batches.first() else { return Ok(SourceRows { full: true, ..empty(Some(version)) }) };
-    let all = concat_batches(&first.schema(), &batches)?;
-    let all = crate::timeline::to_plain_strings(all)?;
-    let rows_read = all.num_rows() as u64;
-    let batch = latest_per_key(model, &source.name, tidemark_lake::columns::VERSION_AT, key.len(), all)?;
-    Ok(SourceRows {
-        batch,
-        full: true,
-        files_read: Vec::new(),
-        files_superseded: Vec::new(),
-        rows_read,
-        object_version: Some(version),
-    })
+
+    /// The new rows of `source` from `files`, reduced to the latest per key. Files are parsed one
+    /// at a time as the sort consumes them; the sort spills beyond the session's memory limit.
+    pub async fn landed(
+        &self,
+        index: usize,
+        source: &SourceConfig,
+        zone: &LandingZone,
+        files: Vec<LandedFile>,
+        full: bool,
+    ) -> Result<SourceRows> {
+        let (files_read, files_superseded) = if full && files.len() > 1 {
+            // A full extract replaces the ones before it: only the newest is the source's state.
+            let mut files = files;
+            let newest = files.pop().expect("non-empty");
+            (vec![newest], files)
+        } else {
+            (files, Vec::new())
+        };
+        let order_by = source.order_by.clone().expect("validated: file sources have order_by");
+        let label = self.label(source, &order_by);
+        let failure = Arc::new(Mutex::new(None));
+        // Batches as the session's: a sort under a small limit must hold a few at a time.
+        let batch_rows = self.ctx.copied_config().batch_size();
+        let mut batches =
+            landed_batches(zone.clone(), files_read.clone(), source.clone(), self.key.to_vec(), order_by, batch_rows);
+        let rows = match batches.next().await.transpose()? {
+            None => ReducedRows::empty(empty_schema(source, self.key), self.key.len(), label)?,
+            Some(first) => {
+                let schema = first.schema();
+                let slot = failure.clone();
+                let conform_to = schema.clone();
+                let rest = batches.map(move |b| b.and_then(|b| conform_batch(&b, &conform_to)));
+                let stream = futures::stream::once(async { Ok(first) }).chain(rest).map(move |b| {
+                    b.map_err(|e| {
+                        // The model error is kept whole; DataFusion carries only that one happened.
+                        let message = e.to_string();
+                        *slot.lock().expect("not poisoned") = Some(e);
+                        DataFusionError::Execution(message)
+                    })
+                });
+                let partition = OnePass::new(schema.clone(), Box::pin(RecordBatchStreamAdapter::new(schema.clone(), stream)));
+                let name = format!("landed_{index}");
+                self.ctx.register_table(&name, Arc::new(StreamingTable::try_new(schema.clone(), vec![Arc::new(partition)])?))?;
+                let query = BoundedQuery::start(self.ctx, &self.sorted("*", &name), "source sort").await?;
+                ReducedRows::new(Some(query), schema, self.key.len(), label)?.with_failure(failure)?
+            }
+        };
+        Ok(SourceRows { rows, full, files_read, files_superseded, object_version: None })
+    }
+
+    /// A lake object's live state (each record's latest version, deletes left out) as a full
+    /// extract ordered by `_version_at`; nothing when the table has not changed since
+    /// `last_version`. Versions are ranked by a window over a spilling sort, not held whole.
+    pub async fn live(
+        &self,
+        index: usize,
+        lake: &tidemark_lake::LakeLocation,
+        source: &SourceConfig,
+        last_version: Option<u64>,
+    ) -> Result<SourceRows> {
+        use tidemark_lake::columns::{DELETED as HISTORY_DELETED, ID, VERSION_AT, VERSION_ORDER};
+        let object = source.object.as_deref().expect("lake source");
+        let table = tidemark_lake::HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
+            model: self.model.to_owned(),
+            message: format!("source {}: object {object} has not been synced into this lake", source.name),
+        })?;
+        let version = table.version().unwrap_or_default();
+        let label = self.label(source, VERSION_AT);
+        let empty = |object_version: Option<u64>| -> Result<SourceRows> {
+            Ok(SourceRows {
+                rows: ReducedRows::empty(empty_schema(source, self.key), self.key.len(), label.clone())?,
+                full: object_version.is_some(),
+                files_read: Vec::new(),
+                files_superseded: Vec::new(),
+                object_version,
+            })
+        };
+        if last_version == Some(version) {
+            return empty(None);
+        }
+        let present = table.column_names()?;
+        let wanted: Vec<&String> = self.key.iter().chain(&source.columns).collect();
+        if let Some(missing) = wanted.iter().find(|c| !present.contains(c)) {
+            return Err(ModelError::Invalid {
+                model: self.model.to_owned(),
+                message: format!("source {}: {object} has no column {missing}", source.name),
+            });
+        }
+        let name = format!("live_{index}");
+        let delta = table.delta();
+        delta.update_datafusion_session(&self.ctx.state()).map_err(|e| tidemark_lake::LakeError::delta(object, e))?;
+        self.ctx.register_table(&name, delta.table_provider().await?)?;
+        let mut inner: Vec<String> = Vec::new();
+        for column in [ID].iter().chain(&VERSION_ORDER).copied().chain(wanted.iter().map(|c| c.as_str())) {
+            if !inner.contains(&quote(column)) {
+                inner.push(quote(column));
+            }
+        }
+        let last_first: Vec<String> = VERSION_ORDER.iter().map(|c| format!("{} DESC", quote(c))).collect();
+        let ranked = format!(
+            "(SELECT {}, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS __rank FROM {name}) AS ranked \
+             WHERE __rank = 1 AND NOT {}",
+            inner.join(", "),
+            quote(ID),
+            last_first.join(", "),
+            quote(HISTORY_DELETED),
+        );
+        let mut select: Vec<String> = wanted.iter().map(|c| quote(c)).collect();
+        select.push(format!("{} AS {}", quote(VERSION_AT), quote(AT)));
+        select.push(format!("false AS {}", quote(DELETED)));
+        let query = BoundedQuery::start(self.ctx, &self.sorted(&select.join(", "), &ranked), "live state").await?;
+        let plain = crate::timeline::plain_schema(&query.stream.schema());
+        let schema = reduced_schema(
+            &plain.fields()[..self.key.len()].iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
+            &plain.fields()[self.key.len()..wanted.len()].iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
+        );
+        let rows = ReducedRows::new(Some(query), schema, self.key.len(), label)?;
+        Ok(SourceRows { rows, full: true, files_read: Vec::new(), files_superseded: Vec::new(), object_version: Some(version) })
+    }
+}
+
+/// A stream that can be executed once: the parsed rows of landed files feeding the sort.
+struct OnePass {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl OnePass {
+    fn new(schema: SchemaRef, stream: SendableRecordBatchStream) -> OnePass {
+        OnePass { schema, stream: Mutex::new(Some(stream)) }
+    }
+}
+
+impl std::fmt::Debug for OnePass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("landed files")
+    }
+}
+
+impl PartitionStream for OnePass {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
+        match self.stream.lock().expect("not poisoned").take() {
+            Some(stream) => stream,
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async { Err(DataFusionError::Internal("landed files are read once per load".into())) }),
+            )),
+        }
+    }
+}
+
+/// The shaped batches of `files`, read and parsed one file at a time, in order.
+fn landed_batches(
+    zone: LandingZone,
+    files: Vec<LandedFile>,
+    source: SourceConfig,
+    key: Vec<String>,
+    order_by: String,
+    batch_rows: usize,
+) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+    let mut wanted: Vec<String> = key.iter().chain(&source.columns).cloned().collect();
+    wanted.push(order_by.clone());
+    wanted.extend(source.status_column.iter().cloned());
+    let parsed = futures::stream::iter(files).then(move |file| {
+        let (zone, source, key, order_by, wanted) = (zone.clone(), source.clone(), key.clone(), order_by.clone(), wanted.clone());
+        async move {
+            let label = zone.label(&file);
+            let bytes = zone.read(&file).await?;
+            let parsed = match zone.format_of(&file.path).unwrap_or(FileFormat::Csv) {
+                FileFormat::Csv => crate::csv::read_csv(&bytes, &label, &source.csv, &source.types, &wanted, batch_rows)?,
+                FileFormat::Parquet => read_parquet(bytes, &label, &source, &wanted, batch_rows)?,
+            };
+            parsed.into_iter().map(|b| shape(b, &label, &source, &key, &order_by)).collect::<Result<Vec<_>>>()
+        }
+    });
+    parsed
+        .flat_map(|file| match file {
+            Ok(batches) => futures::stream::iter(batches.into_iter().map(Ok)).left_stream(),
+            Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
+        })
+        .filter(|b| std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)))
+        .boxed()
+}
+
+/// A later file's batch in the first file's types (a key stored as int32 in one Parquet file
+/// and int64 in another).
+fn conform_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 fn empty_schema(source: &SourceConfig, key: &[String]) -> SchemaRef {
@@ -202,7 +329,13 @@ fn empty_schema(source: &SourceConfig, key: &[String]) -> SchemaRef {
     reduced_schema(&keys, &attributes)
 }
 
-fn read_parquet(bytes: bytes::Bytes, label: &str, source: &SourceConfig, wanted: &[String]) -> Result<Vec<RecordBatch>> {
+fn read_parquet(
+    bytes: bytes::Bytes,
+    label: &str,
+    source: &SourceConfig,
+    wanted: &[String],
+    batch_rows: usize,
+) -> Result<Vec<RecordBatch>> {
     let err = |e: &dyn std::fmt::Display| ModelError::file(label, format!("not a readable Parquet file: {e}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| err(&e))?;
     let file_schema = builder.schema().clone();
@@ -214,7 +347,7 @@ fn read_parquet(bytes: bytes::Bytes, label: &str, source: &SourceConfig, wanted:
         }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(|e| err(&e))?;
+    let reader = builder.with_projection(mask).with_batch_size(batch_rows).build().map_err(|e| err(&e))?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -289,62 +422,6 @@ fn shape(batch: RecordBatch, label: &str, source: &SourceConfig, key: &[String],
     fields.push(Field::new(DELETED, DataType::Boolean, false));
     columns.push(Arc::new(deleted));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
-/// Sorts by key, latest first, and keeps each key's first row; a different row with the same
-/// ordering value is a tie.
-pub fn latest_per_key(model: &str, source: &str, order_by: &str, key_len: usize, all: RecordBatch) -> Result<RecordBatch> {
-    let at_index = all.schema().index_of(AT).expect("reduced shape");
-    let mut sort: Vec<SortColumn> = (0..key_len)
-        .map(|i| SortColumn {
-            values: all.column(i).clone(),
-            options: Some(SortOptions { descending: false, nulls_first: true }),
-        })
-        .collect();
-    sort.push(SortColumn {
-        values: all.column(at_index).clone(),
-        options: Some(SortOptions { descending: true, nulls_first: false }),
-    });
-    let order = lexsort_to_indices(&sort, None)?;
-    let sorted = take_record_batch(&all, &order)?;
-    drop(all);
-    let codec = KeyCodec::new(sorted.schema().fields()[..key_len].iter().map(|f| f.as_ref().clone()).collect())?;
-    let keys = codec.encode(&sorted)?;
-    let content = RowConverter::new(
-        sorted.schema().fields()[key_len..]
-            .iter()
-            .filter(|f| f.name() != AT)
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?;
-    let content_columns: Vec<ArrayRef> = sorted
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .skip(key_len)
-        .filter(|(_, f)| f.name() != AT)
-        .map(|(i, _)| sorted.column(i).clone())
-        .collect();
-    let contents = content.convert_columns(&content_columns)?;
-    let at = sorted.column(at_index).as_primitive::<tidemark_lake::arrow::datatypes::TimestampMicrosecondType>();
-    let mut keep = Vec::with_capacity(sorted.num_rows());
-    let mut first = 0;
-    for row in 0..sorted.num_rows() {
-        let starts_key = row == 0 || keys.row(row) != keys.row(row - 1);
-        if starts_key {
-            first = row;
-        } else if at.value(row) == at.value(first) && contents.row(row) != contents.row(first) {
-            return Err(ModelError::Tie {
-                model: model.to_owned(),
-                source_name: source.to_owned(),
-                key: codec.describe(&sorted, row),
-                order_by: order_by.to_owned(),
-            });
-        }
-        keep.push(starts_key);
-    }
-    Ok(tidemark_lake::arrow::compute::filter_record_batch(&sorted, &BooleanArray::from(keep))?)
 }
 
 /// The Arrow type of a declared column (strings when undeclared).

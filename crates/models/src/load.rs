@@ -16,17 +16,15 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use tidemark_core::models::{Dating, ModelConfig};
 use tidemark_core::{Clock, SystemClock};
-use tidemark_lake::arrow::array::RecordBatch;
-use tidemark_lake::arrow::compute::{cast, concat_batches};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
 
 use crate::error::{ModelError, Result};
-use crate::extract::{AT, DELETED, KeyCodec, SourceRows, read_source};
+use crate::extract::{KeyCodec, SourceRows};
 use crate::files::{LandingZone, unconsumed};
 use crate::ledger::{COMMIT_KEY, ConsumedFile, LoadLedger, LoadRecord};
 use crate::mart::{self, DimensionWriter, Layout, StateTable};
-use crate::merge::{Merge, MergeCounts, SourceInput};
+use crate::merge::{Emitted, Merge, MergeCounts, SourceInput};
 
 /// What one load did.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,25 +186,26 @@ impl ModelLoad {
                 consumed.entry(c.source).or_default().insert(c.file.path, c.file.size);
             }
         }
+        let ctx = crate::bounded::session(self.memory_limit)?;
+        let extraction = crate::extract::Extraction { ctx: &ctx, model: &self.name, key: &self.model.key };
         let mut extracted = Vec::new();
         let last_versions = last.map(LoadRecord::source_versions).unwrap_or_default();
-        for source in &self.model.sources {
+        for (index, source) in self.model.sources.iter().enumerate() {
             if source.object.is_some() {
                 let last_version = last_versions.get(&source.name).copied();
-                extracted.push(crate::extract::read_live(&self.lake, &self.name, source, &self.model.key, last_version).await?);
+                extracted.push(extraction.live(index, &self.lake, source, last_version).await?);
                 continue;
             }
             let zone = LandingZone::new(source, self.files_location(source.files.as_deref().expect("file source"))?)?;
             let listed = zone.list().await?;
             let new = unconsumed(listed, consumed.get(&source.name).unwrap_or(&HashMap::new()));
             let full = source.extract == tidemark_core::models::ExtractKind::Full && !new.is_empty();
-            extracted.push(read_source(&self.name, source, &self.model.key, &zone, new, full).await?);
+            extracted.push(extraction.landed(index, source, &zone, new, full).await?);
         }
         let run_date_days = (run_date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
         let files_read: u64 = extracted.iter().map(|e| e.files_read.len() as u64).sum();
         let files_superseded: u64 = extracted.iter().map(|e| e.files_superseded.len() as u64).sum();
-        let rows_read: u64 = extracted.iter().map(|e| e.rows_read).sum();
-        let mut metrics = LoadMetrics { files_read, files_superseded, rows_read, ..LoadMetrics::nothing(&self.name, run_date) };
+        let mut metrics = LoadMetrics { files_read, files_superseded, ..LoadMetrics::nothing(&self.name, run_date) };
         let objects_changed = extracted.iter().any(|e| e.object_version.is_some());
         if files_read + files_superseded == 0 && !objects_changed {
             tracing::info!(model = %self.name, "no new input since the last load");
@@ -233,13 +232,17 @@ impl ModelLoad {
         let key_fields: Vec<Field> = layout.key.iter().map(|k| dimension.field_with_name(k).expect("key").clone()).collect();
         let codec = KeyCodec::new(key_fields)?;
         let mut inputs = Vec::new();
-        for (source, rows) in self.model.sources.iter().zip(&extracted) {
+        let mut object_versions = Vec::new();
+        let mut files = Vec::new();
+        for (source, mut rows) in self.model.sources.iter().zip(extracted) {
+            rows.rows.cast_to(&dimension).map_err(|e| self.invalid(format!("source {}: {e}", source.name)))?;
+            object_versions.push(rows.object_version);
+            files.extend(consumed_files(&source.name, &rows));
             inputs.push(SourceInput {
                 name: source.name.clone(),
                 attributes: source.columns.clone(),
                 at_column: format!("_{}_at", source.name),
-                rows: conform_source(&rows.batch, &dimension, &layout.key, &source.columns)
-                    .map_err(|e| self.invalid(format!("source {}: {e}", source.name)))?,
+                rows: rows.rows,
                 full: rows.full,
                 authoritative: source.object.is_some(),
             });
@@ -260,24 +263,48 @@ impl ModelLoad {
             state: state_schema.clone(),
             codec: &codec,
             sources: inputs,
-            side,
             run_date: run_date_days,
             load,
             next_surrogate_key: next_sk,
             tracked: self.model.tracked_columns(),
             compatibility: self.model.compatibility,
         };
-        let writer = tokio::sync::Mutex::new(DimensionWriter::new(&table, &layout.unique_columns(), self.target_file_size)?);
-        let output = merge.run(current, |batch| async { writer.lock().await.write(batch).await }).await?;
-        let state = concat_batches(&state_schema, &output.state_rows)?;
+        let writer = DimensionWriter::new(&table, &layout.unique_columns(), self.target_file_size)?;
+        let state_writer = StateTable::writer(&self.lake, &self.name, &state_schema, self.target_file_size).await?;
+        // Encoding runs in its own task: the merge (and the decoding beside it) keep one core
+        // busy while Parquet encoding and compression, the heaviest step, keep the other.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Emitted>(4);
+        let writing = tokio::spawn(async move {
+            let (mut writer, mut state_writer) = (writer, state_writer);
+            while let Some(emitted) = rx.recv().await {
+                match emitted {
+                    Emitted::Dimension(batch) => writer.write(batch).await?,
+                    Emitted::State(batch) => state_writer.write(batch).await?,
+                }
+            }
+            Ok::<_, ModelError>((writer, state_writer))
+        });
+        let merged = merge
+            .run(current, side, |emitted| {
+                let tx = tx.clone();
+                // A closed channel means the writer stopped; its own error is reported below.
+                async move { tx.send(emitted).await.map_err(|_| self.invalid("the dimension writer stopped")) }
+            })
+            .await;
+        drop(tx);
+        let written = writing.await.map_err(|e| self.invalid(format!("the dimension writer failed: {e}")))?;
+        // The writer's error is the cause when both stopped.
+        let (writer, state_writer) = written?;
+        let output = merged?;
         lease.ensure_held()?;
-        StateTable::write(&self.lake, &self.name, load, state).await?;
-        let files: Vec<ConsumedFile> =
-            self.model.sources.iter().zip(&extracted).flat_map(|(s, e)| consumed_files(&s.name, e)).collect();
+        state_writer.commit(load).await?;
+        metrics.rows_read = output.rows_read;
+        metrics.spilled_bytes = output.spilled_bytes;
+        let rows_read = output.rows_read;
         // Objects keep the version read last; one unchanged this load keeps its earlier one.
         let mut versions = last_versions.clone();
-        for (source, rows) in self.model.sources.iter().zip(&extracted) {
-            if let Some(v) = rows.object_version {
+        for (source, version) in self.model.sources.iter().zip(object_versions) {
+            if let Some(v) = version {
                 versions.insert(source.name.clone(), v);
             }
         }
@@ -286,7 +313,7 @@ impl ModelLoad {
             self.record(load, run_date, started_at, output.next_surrogate_key - 1, rows_read, &files, &output.counts, versions);
         let removes = current_files.into_iter().map(|(_, _, remove)| remove).collect();
         metrics.counts = output.counts;
-        self.commit(writer.into_inner(), &mut table, lease, &ledger, record, removes, &layout, metrics, started).await
+        self.commit(writer, &mut table, lease, &ledger, record, removes, &layout, metrics, started).await
     }
 
     /// A source-time load: the dimension recomputed from the sources' histories, written whole.
@@ -416,12 +443,12 @@ impl ModelLoad {
 
     /// Key and attribute fields for a new dimension: declared types, else what the files held.
     fn fields_from(&self, extracted: &[SourceRows]) -> (Vec<Field>, Vec<Field>) {
-        let primary = &extracted[0].batch;
-        let key = self.model.key.iter().map(|k| primary.schema().field_with_name(k).expect("key read").clone()).collect();
+        let primary = extracted[0].rows.schema();
+        let key = self.model.key.iter().map(|k| primary.field_with_name(k).expect("key read").clone()).collect();
         let mut attributes = Vec::new();
         for (source, rows) in self.model.sources.iter().zip(extracted) {
             for column in &source.columns {
-                attributes.push(rows.batch.schema().field_with_name(column).expect("attribute read").clone());
+                attributes.push(rows.rows.schema().field_with_name(column).expect("attribute read").clone());
             }
         }
         (key, attributes)
@@ -487,35 +514,6 @@ fn order_like(schema: &SchemaRef, layout: &Layout) -> SchemaRef {
     names.extend(&layout.source_at);
     let fields: Vec<Field> = names.iter().filter_map(|n| schema.field_with_name(n).ok().cloned()).collect();
     Arc::new(Schema::new(fields))
-}
-
-/// A source's reduced rows with key and attribute columns cast to the dimension's types.
-fn conform_source(
-    batch: &RecordBatch,
-    dimension: &Schema,
-    key: &[String],
-    attributes: &[String],
-) -> std::result::Result<RecordBatch, String> {
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for name in key.iter().chain(attributes) {
-        let want = dimension.field_with_name(name).map_err(|e| e.to_string())?;
-        let c = batch.column_by_name(name).ok_or_else(|| format!("no column {name}"))?;
-        let c = if c.data_type() == want.data_type() {
-            c.clone()
-        } else {
-            cast(c, want.data_type())
-                .map_err(|e| format!("column {name} does not convert to the dimension's {}: {e}", want.data_type()))?
-        };
-        fields.push(Field::new(name, want.data_type().clone(), true));
-        columns.push(c);
-    }
-    for name in [AT, DELETED] {
-        let i = batch.schema().index_of(name).map_err(|e| e.to_string())?;
-        fields.push(batch.schema().field(i).clone());
-        columns.push(batch.column(i).clone());
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
 fn consumed_files(source: &str, rows: &SourceRows) -> Vec<ConsumedFile> {

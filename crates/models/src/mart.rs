@@ -109,12 +109,18 @@ pub async fn last_load(table: &DeltaTable, model: &str) -> Result<i64> {
 /// order: one load writes them all, in key order, through one writer that numbers the files it
 /// rolls (`part-00000-<writer>…`, `part-00001-<writer>…`). The merge checks the order as it reads.
 pub async fn current_files(table: &DeltaTable, current: &str) -> Result<Vec<(Path, i64, Action)>> {
+    written_files(table, Some(current)).await
+}
+
+/// The data files of the table (of the partition where `flag` is true), ordered by name, which
+/// is the order one writer wrote them in.
+async fn written_files(table: &DeltaTable, flag: Option<&str>) -> Result<Vec<(Path, i64, Action)>> {
     let mut files = Vec::new();
     let mut views = table.get_active_add_actions_by_partitions(&[]);
     while let Some(view) = views.next().await {
         let view = view.map_err(|e| LakeError::delta("dimension", e))?;
         let values = view.partition_values_map();
-        if values.get(current).and_then(|v| v.as_deref()) == Some("true") {
+        if flag.is_none_or(|flag| values.get(flag).and_then(|v| v.as_deref()) == Some("true")) {
             files.push((view.object_store_path(), view.size(), Action::Remove(view.remove_action(true))));
         }
     }
@@ -145,9 +151,17 @@ pub async fn read_current(
     files: &[(Path, i64, Action)],
     schema: SchemaRef,
 ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+    Ok(stream_files(table, files.iter().map(|(p, s, _)| (p.clone(), *s)).collect(), schema))
+}
+
+/// Streams the batches of `files` of `table`, in the order given, in `schema`.
+fn stream_files(
+    table: &DeltaTable,
+    files: Vec<(Path, i64)>,
+    schema: SchemaRef,
+) -> tokio::sync::mpsc::Receiver<Result<RecordBatch>> {
     let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let files: Vec<(Path, i64)> = files.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
     // Decoding runs beside the merge: one core decodes while the other merges and encodes.
     tokio::spawn(async move {
         for (path, size) in files {
@@ -179,7 +193,7 @@ pub async fn read_current(
             }
         }
     });
-    Ok(rx)
+    rx
 }
 
 /// A file batch in the table's column order and types (the partition column is not stored).
@@ -237,7 +251,7 @@ impl DimensionWriter {
 
     /// One commit: the new files, the removal of `removes`, the load's `txn` and metadata.
     pub async fn commit(
-        mut self,
+        self,
         table: &mut DeltaTable,
         model: &str,
         load: i64,
@@ -245,19 +259,31 @@ impl DimensionWriter {
         metadata: HashMap<String, serde_json::Value>,
         current: &str,
     ) -> Result<u64> {
-        let adds = self.writer.flush().await.map_err(|e| LakeError::delta("dimension", e))?;
-        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        actions.extend(removes);
-        let snapshot = table.snapshot().map_err(|e| LakeError::delta(model, e))?;
         let operation = DeltaOperation::Write {
             mode: SaveMode::Overwrite,
             partition_by: Some(vec![current.to_owned()]),
             predicate: Some(format!("{current} = true")),
         };
-        let properties = CommitProperties::default()
-            .with_max_retries(0)
-            .with_application_transaction(Transaction::new(app_id(model), load))
-            .with_metadata(metadata);
+        self.commit_as(table, model, Transaction::new(app_id(model), load), removes, metadata, operation).await
+    }
+
+    /// The commit behind [`DimensionWriter::commit`], for any table a load rewrites.
+    async fn commit_as(
+        mut self,
+        table: &mut DeltaTable,
+        label: &str,
+        txn: Transaction,
+        removes: Vec<Action>,
+        metadata: HashMap<String, serde_json::Value>,
+        operation: DeltaOperation,
+    ) -> Result<u64> {
+        let model = label;
+        let adds = self.writer.flush().await.map_err(|e| LakeError::delta("dimension", e))?;
+        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        actions.extend(removes);
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(model, e))?;
+        let properties =
+            CommitProperties::default().with_max_retries(0).with_application_transaction(txn).with_metadata(metadata);
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(Some(snapshot), table.log_store(), operation)
@@ -284,12 +310,18 @@ impl StateTable {
         format!("tidemark-model-state:{}", model.to_ascii_lowercase())
     }
 
-    /// The state as of `load` (what that load wrote), empty when none. A load that crashed
-    /// after writing its state but before its dimension commit left newer versions: walk back
-    /// past them.
-    pub async fn read(lake: &LakeLocation, model: &str, load: i64, schema: SchemaRef) -> Result<RecordBatch> {
+    /// Streams the state as of `load` (what that load wrote), in key order; nothing when none.
+    /// A load that crashed after writing its state but before its dimension commit left newer
+    /// versions: walk back past them.
+    pub async fn read(
+        lake: &LakeLocation,
+        model: &str,
+        load: i64,
+        schema: SchemaRef,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+        let nothing = || tokio::sync::mpsc::channel(1).1;
         let Some(mut table) = open_table(lake, StateTable::url(lake, model)).await? else {
-            return Ok(RecordBatch::new_empty(schema));
+            return Ok(nothing());
         };
         let app = StateTable::app_id(model);
         loop {
@@ -313,33 +345,54 @@ impl StateTable {
                         detail: format!("its state table was last written by load {written}, the dimension by load {load}"),
                     });
                 }
-                _ => return Ok(RecordBatch::new_empty(schema)),
+                _ => return Ok(nothing()),
             }
         }
-        let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
-        table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta("model state", e))?;
-        let provider = table.table_provider().await?;
-        let batches = ctx.read_table(provider)?.collect().await?;
-        let batches: Vec<RecordBatch> = batches.iter().map(|b| conform(b, &schema)).collect::<Result<_>>()?;
-        Ok(tidemark_lake::arrow::compute::concat_batches(&schema, &batches)?)
+        let files = written_files(&table, None).await?;
+        Ok(stream_files(&table, files.into_iter().map(|(path, size, _)| (path, size)).collect(), schema))
     }
 
-    /// Replaces the state with `batch`, recording `load`.
-    pub async fn write(lake: &LakeLocation, model: &str, load: i64, batch: RecordBatch) -> Result<()> {
+    /// A writer replacing the state with the rows it is given (in key order, so the next load
+    /// reads them as a stream).
+    pub async fn writer(lake: &LakeLocation, model: &str, schema: &SchemaRef, target_file_size: u64) -> Result<StateWriter> {
+        use tidemark_lake::deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
         let url = StateTable::url(lake, model);
         let table = match open_table(lake, url.clone()).await? {
             Some(t) => t,
-            None => create_table(lake, url, "model_state", &batch.schema(), &[]).await?,
+            None => create_table(lake, url, "model_state", schema, &[]).await?,
         };
-        let properties =
-            CommitProperties::default().with_application_transaction(Transaction::new(StateTable::app_id(model), load));
-        table
-            .write(vec![batch])
-            .with_save_mode(SaveMode::Overwrite)
-            .with_schema_mode(tidemark_lake::deltalake::operations::write::SchemaMode::Overwrite)
-            .with_commit_properties(properties)
-            .await
-            .map_err(|e| LakeError::delta("model state", e))?;
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta("model state", e))?;
+        let stored: Schema = snapshot.schema().as_ref().try_into_arrow()?;
+        let names = |s: &Schema| s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect::<Vec<_>>();
+        if names(&stored) != names(schema) {
+            return Err(ModelError::Layout {
+                model: model.to_owned(),
+                detail: "its state table's columns differ from the dimension's key, attributes and source columns".into(),
+            });
+        }
+        let key: Vec<String> = Vec::new();
+        Ok(StateWriter { writer: DimensionWriter::new(&table, &key, target_file_size)?, table, model: model.to_owned() })
+    }
+}
+
+/// Writes a load's state rows; [`StateWriter::commit`] replaces the state with them.
+pub struct StateWriter {
+    writer: DimensionWriter,
+    table: DeltaTable,
+    model: String,
+}
+
+impl StateWriter {
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.writer.write(batch).await
+    }
+
+    /// One commit replacing every state file, recording `load`.
+    pub async fn commit(mut self, load: i64) -> Result<()> {
+        let removes = written_files(&self.table, None).await?.into_iter().map(|(_, _, remove)| remove).collect();
+        let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
+        let txn = Transaction::new(StateTable::app_id(&self.model), load);
+        self.writer.commit_as(&mut self.table, "model state", txn, removes, HashMap::new(), operation).await?;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
-//! One load-date load as a key-ordered merge of three kinds of input: the dimension's current
-//! rows (streamed), the state rows of keys without a current row, and each source's new rows
-//! (one per key). Every key is decided once, in key order, so new surrogate keys are numbered
-//! in key order and memory holds one window of current rows at a time.
+//! One load-date load as a key-ordered merge of three kinds of input, each a stream of batches
+//! in business-key order: the dimension's current rows, the state rows of keys without a
+//! current row, and each source's new rows (one per key). Every key is decided once, in key
+//! order, so new surrogate keys are numbered in key order, and memory holds one batch of each
+//! input at a time: a window of keys ends where some input's batch runs out.
 //!
 //! Rows are assembled column-wise with `interleave`: each output value is picked from the
 //! current row, the state row, a source's new row, or NULL.
@@ -17,7 +18,7 @@ use tidemark_lake::arrow::datatypes::{Date32Type, Int64Type, SchemaRef, Timestam
 use tidemark_lake::arrow::row::{OwnedRow, Row, RowConverter, Rows, SortField};
 
 use crate::error::{ModelError, Result};
-use crate::extract::{AT, DELETED, KeyCodec};
+use crate::extract::{AT, DELETED, KeyCodec, ReducedRows};
 use crate::mart::{LOAD_ID, Layout};
 
 /// The expiry date of open rows: 9999-12-31 in days since the epoch.
@@ -29,8 +30,8 @@ pub struct SourceInput {
     pub attributes: Vec<String>,
     /// Its bookkeeping column in the dimension (`_<source>_at`).
     pub at_column: String,
-    /// Reduced rows (keys, attributes, `__at`, `__deleted`), sorted by key, types as the dimension's.
-    pub rows: RecordBatch,
+    /// Reduced rows (keys, attributes, `__at`, `__deleted`) in key order, types as the dimension's.
+    pub rows: ReducedRows,
     /// A full extract arrived this load: keys absent from it are deleted from the source.
     pub full: bool,
     /// The rows are the source's state as it is (a lake object's live records): applied as
@@ -62,13 +63,18 @@ pub struct Merge<'a> {
     pub state: SchemaRef,
     pub codec: &'a KeyCodec,
     pub sources: Vec<SourceInput>,
-    /// State rows (keys without a current row), sorted by key.
-    pub side: RecordBatch,
     pub run_date: i32,
     pub load: i64,
     pub next_surrogate_key: i64,
     pub tracked: Vec<String>,
     pub compatibility: Compatibility,
+}
+
+/// What the merge hands on: rows for the dimension, rows for the state table (keys without a
+/// current row), both in key order.
+pub enum Emitted {
+    Dimension(RecordBatch),
+    State(RecordBatch),
 }
 
 /// A key's inputs: its row in the current window, in the state, in each source.
@@ -87,104 +93,140 @@ const FIRST_SOURCE: usize = 3;
 pub struct MergeOutput {
     pub counts: MergeCounts,
     pub next_surrogate_key: i64,
-    pub state_rows: Vec<RecordBatch>,
+    /// Rows the sources yielded before reduction to one per key.
+    pub rows_read: u64,
+    /// Bytes the sources' sorts spilled to disk.
+    pub spilled_bytes: u64,
+}
+
+/// One input's batch in the merge and how far the merge has read it.
+struct Cursor {
+    batch: RecordBatch,
+    keys: Rows,
+    at: usize,
+    /// The input has no more batches.
+    done: bool,
+}
+
+impl Cursor {
+    fn new(codec: &KeyCodec, batch: Option<RecordBatch>, schema: &SchemaRef) -> Result<Cursor> {
+        let done = batch.is_none();
+        let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
+        Ok(Cursor { keys: codec.encode(&batch)?, batch, at: 0, done })
+    }
+
+    fn exhausted(&self) -> bool {
+        self.at >= self.keys.num_rows()
+    }
+
+    /// The merge must read this input's next batch before it can decide another key.
+    fn blocking(&self) -> bool {
+        self.exhausted() && !self.done
+    }
+
+    fn key(&self) -> Option<Row<'_>> {
+        (!self.exhausted()).then(|| self.keys.row(self.at))
+    }
+}
+
+/// The window's batches, as [`Merge::window`] reads values from them.
+struct Window<'w> {
+    current: Option<&'w RecordBatch>,
+    side: &'w RecordBatch,
+    sources: Vec<&'w RecordBatch>,
 }
 
 impl Merge<'_> {
-    /// Runs the merge over the current rows `current`; `emit` receives each batch to write.
+    /// Runs the merge over the dimension's current rows `current` and the state rows `side`
+    /// (both in key order) and the sources' reduced rows; `emit` receives each batch to write.
     pub async fn run<F, Fut>(
         mut self,
         mut current: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+        mut side: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
         mut emit: F,
     ) -> Result<MergeOutput>
     where
-        F: FnMut(RecordBatch) -> Fut,
+        F: FnMut(Emitted) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let side_keys = self.codec.encode(&self.side)?;
-        let source_keys: Vec<Rows> = self.sources.iter().map(|s| self.codec.encode(&s.rows)).collect::<Result<_>>()?;
-        let mut side_at = 0;
-        let mut source_at = vec![0usize; self.sources.len()];
         let mut counts = MergeCounts::default();
-        let mut state_rows = Vec::new();
         let mut last: Option<OwnedRow> = None;
-        let mut batch = next_batch(&mut current).await?;
+        let mut cur = Cursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
+        let mut side_cursor = Cursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
+        let mut sources = Vec::with_capacity(self.sources.len());
+        for s in &mut self.sources {
+            let schema = s.rows.output_schema();
+            sources.push(Cursor::new(self.codec, s.rows.next().await?, &schema)?);
+        }
         loop {
-            let current_keys = match &batch {
-                Some(b) => Some(self.codec.encode(b)?),
-                None => None,
-            };
-            let mut plans = Vec::new();
-            let mut ci = 0;
-            loop {
-                let mut min: Option<Row<'_>> = None;
-                let current_row = current_keys.as_ref().filter(|k| ci < k.num_rows()).map(|k| k.row(ci));
-                if let Some(r) = current_row {
-                    consider(&mut min, r);
-                } else if batch.is_some() {
-                    break; // the window ends with its current batch
-                }
-                if side_at < side_keys.num_rows() {
-                    consider(&mut min, side_keys.row(side_at));
-                }
-                for (s, keys) in source_keys.iter().enumerate() {
-                    if source_at[s] < keys.num_rows() {
-                        consider(&mut min, keys.row(source_at[s]));
-                    }
-                }
-                let Some(key) = min else { break };
-                if let Some(previous) = &last {
-                    if key <= previous.row() {
-                        return Err(ModelError::Layout {
-                            model: self.model.to_owned(),
-                            detail: "its current rows are not in business-key order or repeat a key".into(),
-                        });
-                    }
-                }
-                last = Some(key.owned());
-                let mut plan = Plan { current: None, side: None, sources: vec![None; self.sources.len()] };
-                if current_row == Some(key) {
-                    plan.current = Some(ci);
-                    ci += 1;
-                }
-                if side_at < side_keys.num_rows() && side_keys.row(side_at) == key {
-                    plan.side = Some(side_at);
-                    side_at += 1;
-                }
-                for (s, keys) in source_keys.iter().enumerate() {
-                    if source_at[s] < keys.num_rows() && keys.row(source_at[s]) == key {
-                        plan.sources[s] = Some(source_at[s]);
-                        source_at[s] += 1;
-                    }
-                }
-                plans.push(plan);
+            if cur.blocking() {
+                cur = Cursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
             }
-            let done = batch.is_none();
-            if !plans.is_empty() {
-                let (out, side) = self.window(batch.as_ref(), plans, &mut counts)?;
-                for b in out {
-                    emit(b).await?;
-                }
-                if side.num_rows() > 0 {
-                    counts.state_rows += side.num_rows() as u64;
-                    state_rows.push(side);
+            if side_cursor.blocking() {
+                side_cursor = Cursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
+            }
+            for (s, cursor) in sources.iter_mut().enumerate() {
+                if cursor.blocking() {
+                    let schema = self.sources[s].rows.output_schema();
+                    *cursor = Cursor::new(self.codec, self.sources[s].rows.next().await?, &schema)?;
                 }
             }
-            if done {
+            // Refilled: an input still out of rows has no more.
+            if cur.exhausted() && side_cursor.exhausted() && sources.iter().all(Cursor::exhausted) {
                 break;
             }
-            batch = next_batch(&mut current).await?;
+            // Decide keys in order until some input's batch runs out: its next batch may hold
+            // a smaller key than the other inputs' next rows.
+            let mut plans = Vec::new();
+            while !cur.blocking() && !side_cursor.blocking() && !sources.iter().any(Cursor::blocking) {
+                let mut min: Option<Row<'_>> = None;
+                for key in [cur.key(), side_cursor.key()].into_iter().chain(sources.iter().map(Cursor::key)).flatten() {
+                    consider(&mut min, key);
+                }
+                // Owned: `min` borrows a cursor that the plan below advances.
+                let Some(key) = min.map(|k| k.owned()) else { break };
+                if last.as_ref().is_some_and(|previous| key.row() <= previous.row()) {
+                    return Err(ModelError::Layout {
+                        model: self.model.to_owned(),
+                        detail: "its current rows or state rows are not in business-key order or repeat a key".into(),
+                    });
+                }
+                let mut plan = Plan {
+                    current: advance(&mut cur, key.row()),
+                    side: advance(&mut side_cursor, key.row()),
+                    sources: Vec::with_capacity(sources.len()),
+                };
+                for cursor in sources.iter_mut() {
+                    plan.sources.push(advance(cursor, key.row()));
+                }
+                last = Some(key);
+                plans.push(plan);
+            }
+            if plans.is_empty() {
+                continue;
+            }
+            let window = Window {
+                current: (!cur.done).then_some(&cur.batch),
+                side: &side_cursor.batch,
+                sources: sources.iter().map(|c| &c.batch).collect(),
+            };
+            let (out, state) = self.window(&window, plans, &mut counts)?;
+            for b in out {
+                emit(Emitted::Dimension(b)).await?;
+            }
+            if state.num_rows() > 0 {
+                counts.state_rows += state.num_rows() as u64;
+                emit(Emitted::State(state)).await?;
+            }
         }
-        Ok(MergeOutput { counts, next_surrogate_key: self.next_surrogate_key, state_rows })
+        let rows_read = self.sources.iter().map(|s| s.rows.rows_in()).sum();
+        let spilled_bytes = self.sources.iter().map(|s| s.rows.spilled_bytes()).sum();
+        Ok(MergeOutput { counts, next_surrogate_key: self.next_surrogate_key, rows_read, spilled_bytes })
     }
 
     /// Decides a window of keys; returns the batches to write and the state rows.
-    fn window(
-        &mut self,
-        current: Option<&RecordBatch>,
-        plans: Vec<Plan>,
-        counts: &mut MergeCounts,
-    ) -> Result<(Vec<RecordBatch>, RecordBatch)> {
+    fn window(&mut self, w: &Window<'_>, plans: Vec<Plan>, counts: &mut MergeCounts) -> Result<(Vec<RecordBatch>, RecordBatch)> {
+        let current = w.current;
         let primary = 0;
         let mut exists_rows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.state.fields().len()];
         let mut side_rows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.state.fields().len()];
@@ -198,7 +240,7 @@ impl Merge<'_> {
             for (s, source) in self.sources.iter().enumerate() {
                 let carried = plan.current.map(|r| (CURRENT, r)).or(plan.side.map(|r| (SIDE, r)));
                 let decision = match plan.sources[s] {
-                    Some(row) => self.apply(current, s, row, carried, plan, counts)?,
+                    Some(row) => self.apply(w, s, row, carried, plan, counts)?,
                     None if source.full => Decision::Absent,
                     None => Decision::Keep(carried),
                 };
@@ -238,8 +280,8 @@ impl Merge<'_> {
                 }
             }
         }
-        let existing = self.assemble(current, &exists_rows)?;
-        let side = self.assemble(current, &side_rows)?;
+        let existing = self.assemble(w, &exists_rows)?;
+        let side = self.assemble(w, &side_rows)?;
         let mut out = Vec::new();
         if existing.num_rows() > 0 {
             out.push(self.current_rows(current, &existing, &candidates, &mut expire, counts)?);
@@ -267,7 +309,7 @@ impl Merge<'_> {
     /// Applies a source's new row for a key, given the source's state carried from `carried`.
     fn apply(
         &self,
-        current: Option<&RecordBatch>,
+        w: &Window<'_>,
         s: usize,
         row: usize,
         carried: Option<(usize, usize)>,
@@ -275,10 +317,11 @@ impl Merge<'_> {
         counts: &mut MergeCounts,
     ) -> Result<Decision> {
         let source = &self.sources[s];
-        let new_at = source.rows.column_by_name(AT).expect("reduced").as_primitive::<TimestampMicrosecondType>().value(row);
-        let deleted = source.rows.column_by_name(DELETED).expect("reduced").as_boolean().value(row);
+        let rows = w.sources[s];
+        let new_at = rows.column_by_name(AT).expect("reduced").as_primitive::<TimestampMicrosecondType>().value(row);
+        let deleted = rows.column_by_name(DELETED).expect("reduced").as_boolean().value(row);
         if let (Some((input, r)), false) = (carried, source.authoritative) {
-            let batch = if input == CURRENT { current.expect("current row") } else { &self.side };
+            let batch = if input == CURRENT { w.current.expect("current row") } else { w.side };
             let at = batch.column_by_name(&source.at_column).expect("state column").as_primitive::<TimestampMicrosecondType>();
             if !at.is_null(r) {
                 let old = at.value(r);
@@ -290,14 +333,14 @@ impl Merge<'_> {
                     // The same ordering value again: a re-delivered row is ignored, a
                     // different row is a tie no order can settle.
                     let was_deleted = s == 0 && plan.current.is_none();
-                    if was_deleted == deleted && (deleted || self.same_values(batch, r, &source.rows, row, &source.attributes)?) {
+                    if was_deleted == deleted && (deleted || self.same_values(batch, r, rows, row, &source.attributes)?) {
                         counts.stale_rows += 1;
                         return Ok(Decision::Keep(carried));
                     }
                     return Err(ModelError::Tie {
                         model: self.model.to_owned(),
                         source_name: source.name.clone(),
-                        key: self.codec.describe(&source.rows, row),
+                        key: self.codec.describe(rows, row),
                         order_by: "ordering value as a row loaded before".into(),
                     });
                 }
@@ -320,7 +363,7 @@ impl Merge<'_> {
     }
 
     /// Builds state-schema rows from per-column picks.
-    fn assemble(&self, current: Option<&RecordBatch>, picks: &[Vec<(usize, usize)>]) -> Result<RecordBatch> {
+    fn assemble(&self, w: &Window<'_>, picks: &[Vec<(usize, usize)>]) -> Result<RecordBatch> {
         let rows = picks.first().map_or(0, Vec::len);
         if rows == 0 {
             return Ok(RecordBatch::new_empty(self.state.clone()));
@@ -328,15 +371,15 @@ impl Merge<'_> {
         let mut columns = Vec::with_capacity(self.state.fields().len());
         for (field, picks) in self.state.fields().iter().zip(picks) {
             let null = new_null_array(field.data_type(), 1);
-            let from_current = match current {
+            let from_current = match w.current {
                 Some(b) => b.column_by_name(field.name()).expect("dimension column").clone(),
                 None => null.clone(),
             };
-            let from_side = self.side.column_by_name(field.name()).expect("state column").clone();
+            let from_side = w.side.column_by_name(field.name()).expect("state column").clone();
             let mut inputs: Vec<ArrayRef> = vec![from_current, from_side, null.clone()];
-            for source in &self.sources {
+            for (source, rows) in self.sources.iter().zip(&w.sources) {
                 let name = if source.at_column == *field.name() { AT } else { field.name().as_str() };
-                inputs.push(source.rows.column_by_name(name).cloned().unwrap_or_else(|| null.clone()));
+                inputs.push(rows.column_by_name(name).cloned().unwrap_or_else(|| null.clone()));
             }
             let refs: Vec<&dyn Array> = inputs.iter().map(|a| a.as_ref()).collect();
             columns.push(interleave(&refs, picks)?);
@@ -566,6 +609,14 @@ async fn next_batch(rx: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -
             Some(Ok(b)) => return Ok(Some(b)),
         }
     }
+}
+
+/// The cursor's row position when its next row has `key`, moving past it.
+fn advance(cursor: &mut Cursor, key: Row<'_>) -> Option<usize> {
+    (cursor.key() == Some(key)).then(|| {
+        cursor.at += 1;
+        cursor.at - 1
+    })
 }
 
 fn consider<'a>(min: &mut Option<Row<'a>>, r: Row<'a>) {

@@ -23,17 +23,14 @@ use tidemark_core::models::{ModelConfig, SourceConfig};
 use tidemark_lake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use tidemark_lake::columns::{DELETED, INGESTED_AT, VERSION_AT};
-use tidemark_lake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use tidemark_lake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use tidemark_lake::datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use tidemark_lake::datafusion::physical_plan::ExecutionPlan;
-use tidemark_lake::datafusion::prelude::{SessionConfig, SessionContext};
 use tidemark_lake::deltalake::DeltaTable;
 use tidemark_lake::read::quote;
 use tidemark_lake::{HistoryTable, LakeError, LakeLocation};
 
+use crate::bounded::BoundedQuery;
 use crate::error::{ModelError, Result};
 use crate::mart::{Layout, timestamp_type};
 
@@ -44,8 +41,7 @@ pub use query::{KEPT, join_of};
 /// 9999-12-31T00:00:00Z in µs: the open end of a current row.
 pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
 
-/// The memory a source-time load's query may hold before it spills to disk.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+pub use crate::bounded::DEFAULT_MEMORY_LIMIT;
 
 /// The Delta versions of the sources read, by source name (a load with the same versions as
 /// the last one has nothing new).
@@ -177,11 +173,10 @@ impl ScalarUDFImpl for ChangeHash {
 
 /// One source-time computation: the dimension's rows as a stream, in the dimension's schema.
 pub struct DimensionRows {
-    stream: tidemark_lake::datafusion::physical_plan::SendableRecordBatchStream,
+    query: BoundedQuery,
     schema: SchemaRef,
     /// The position of the current flag.
     current: usize,
-    plan: Arc<dyn ExecutionPlan>,
 }
 
 /// What a stream of rows held, for the load's counts.
@@ -207,22 +202,7 @@ impl DimensionRows {
         load: i64,
         memory_limit: usize,
     ) -> Result<DimensionRows> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(TrackConsumersPool::new(
-                FairSpillPool::new(memory_limit),
-                std::num::NonZeroUsize::new(5).expect("non-zero"),
-            )))
-            .build_arc()?;
-        // Sort-merge joins spill; hash joins hold their build side whole.
-        // Batches small enough that every sort can hold a few under a small limit.
-        let batch_size = (memory_limit >> 15).clamp(128, 8192);
-        let mut config = SessionConfig::new().with_batch_size(batch_size);
-        config.options_mut().optimizer.prefer_hash_join = false;
-        // What a sort sets aside for merging its spills: DataFusion's 10 MiB would not fit a
-        // small limit.
-        let merge_reserve = (memory_limit / 128).min(10 << 20);
-        config.options_mut().execution.sort_spill_reservation_bytes = merge_reserve;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = crate::bounded::session(memory_limit)?;
         for (i, table) in sources.tables.iter().enumerate() {
             let delta = table.delta();
             delta.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(table.object(), e))?;
@@ -238,27 +218,19 @@ impl DimensionRows {
         }));
         let spelling = DataFusionSpelling { issued, load, previous: previous.is_some() };
         let sql = query::dimension_query(model, layout, &spelling);
-        let frame = ctx.sql(&sql).await?;
-        let task = Arc::new(frame.task_ctx());
-        let plan = frame.create_physical_plan().await?;
-        ensure_bounded(&plan)?;
-        let stream = tidemark_lake::datafusion::physical_plan::execute_stream(plan.clone(), task)?;
+        let query = BoundedQuery::start(&ctx, &sql, "source-time").await?;
         let current = schema.index_of(&layout.current)?;
-        Ok(DimensionRows { stream, schema, current, plan })
+        Ok(DimensionRows { query, schema, current })
     }
 
     /// The bytes the query's operators spilled to disk so far.
     pub fn spilled_bytes(&self) -> u64 {
-        fn walk(plan: &Arc<dyn ExecutionPlan>) -> usize {
-            let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0);
-            own + plan.children().into_iter().map(walk).sum::<usize>()
-        }
-        walk(&self.plan) as u64
+        self.query.spilled_bytes()
     }
 
     /// The next batch in the dimension's schema, counted into `tally`.
     pub async fn next(&mut self, tally: &mut RowTally) -> Result<Option<RecordBatch>> {
-        let Some(batch) = self.stream.next().await.transpose()? else { return Ok(None) };
+        let Some(batch) = self.query.stream.next().await.transpose()? else { return Ok(None) };
         let kept = batch.column_by_name(KEPT).expect("query output").as_boolean();
         tally.rows += batch.num_rows() as u64;
         tally.kept += kept.true_count() as u64;
@@ -278,26 +250,17 @@ impl DimensionRows {
     }
 }
 
-/// Refuses a plan with an operator that holds a whole input in memory (a hash join's build
-/// side, a window over unbounded frames, a cross or nested-loop join): the query is written
-/// so DataFusion plans none, and this keeps a planner change from silently breaking the bound.
-fn ensure_bounded(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
-    const UNBOUNDED: [&str; 4] = ["HashJoinExec", "WindowAggExec", "CrossJoinExec", "NestedLoopJoinExec"];
-    if UNBOUNDED.contains(&plan.name()) {
-        return Err(ModelError::Query(tidemark_lake::datafusion::error::DataFusionError::Plan(format!(
-            "the source-time plan has a {} and would hold an input in memory",
-            plan.name()
-        ))));
-    }
-    plan.children().into_iter().try_for_each(ensure_bounded)
-}
-
 /// Strings as the dimension stores them.
 fn plain(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         t => t.clone(),
     }
+}
+
+/// A lake scan's schema with string views as plain strings, every field nullable.
+pub(crate) fn plain_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(schema.fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), true)).collect::<Vec<_>>()))
 }
 
 /// A lake scan's batch with string views as plain strings (what the dimension stores).

@@ -8,7 +8,7 @@
 //! Marts are named by their model (lower case) and `<model>_current`; their columns as
 //! [`mart_column_names`] says.
 
-use tidemark_lake::columns::{DELETED, ID, INGESTED_AT, METADATA_COLUMNS, VERSION_AT};
+use tidemark_lake::columns::{ID, METADATA_COLUMNS};
 
 /// Suffix of the every-version table.
 pub const HISTORY_SUFFIX: &str = "_history";
@@ -56,9 +56,9 @@ pub fn id_column() -> String {
 }
 
 /// Versions of one record are ordered by these columns, ascending (`false` before `true` for
-/// `_deleted`): a delete stamped at the same instant and in the same run as another version
-/// comes after it. The last version in this order is the record's current state.
-pub const VERSION_ORDER: [&str; 3] = [VERSION_AT, INGESTED_AT, DELETED];
+/// `_deleted`): the last version in this order is the record's current state. Stated once in
+/// tidemark-lake, which tidemark-models' `model sql` reads too.
+pub use tidemark_lake::columns::VERSION_ORDER;
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,35 @@
 
 use chrono::NaiveDate;
 use tidemark_core::models::{ColumnType, Compatibility};
+use tidemark_lake::arrow::datatypes::DataType;
 
 use super::Engine;
+
+/// A column's type in the statements: one a file source declares (`types:`), or a lake
+/// column's decimal (Salesforce numbers, exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SqlType {
+    Declared(ColumnType),
+    Decimal(u8, i8),
+}
+
+impl SqlType {
+    /// The type of a lake column as the history table stores it (Arrow); `None` for a type no
+    /// model column holds.
+    pub fn of_arrow(t: &DataType) -> Option<SqlType> {
+        Some(SqlType::Declared(match t {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => ColumnType::String,
+            DataType::Int64 => ColumnType::Bigint,
+            DataType::Int32 => ColumnType::Int,
+            DataType::Float64 => ColumnType::Double,
+            DataType::Boolean => ColumnType::Boolean,
+            DataType::Date32 => ColumnType::Date,
+            DataType::Timestamp(_, _) => ColumnType::Timestamp,
+            DataType::Decimal128(p, s) => return Some(SqlType::Decimal(*p, *s)),
+            _ => return None,
+        }))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Dialect(pub Engine);
@@ -57,6 +84,13 @@ impl Dialect {
         }
     }
 
+    pub fn sql_type(self, t: SqlType) -> String {
+        match t {
+            SqlType::Declared(t) => self.column_type(t).to_owned(),
+            SqlType::Decimal(p, s) => format!("DECIMAL({p}, {s})"),
+        }
+    }
+
     /// The hash column: 64 hex digits, 128 for SHA-512.
     pub fn hash_type(self) -> &'static str {
         match self.0 {
@@ -92,6 +126,15 @@ impl Dialect {
                 format!("regexp_replace(regexp_replace({fixed}, '0+$', ''), '[.]$', '')")
             }
             ColumnType::Double => self.double_text(e),
+        }
+    }
+
+    /// [`Dialect::text_form`] of any column type: a decimal's text is the engine's cast, the
+    /// exact value with its scale's digits (`1234.50`), as `crate::hash` writes it.
+    pub fn typed_text(self, e: &str, t: SqlType) -> String {
+        match t {
+            SqlType::Declared(t) => self.text_form(e, t),
+            SqlType::Decimal(_, _) => self.cast_text(e),
         }
     }
 
@@ -144,8 +187,8 @@ impl Dialect {
     }
 
     /// The change hash of `values` (expression, type) in order.
-    pub fn change_hash(self, values: &[(String, ColumnType)], mode: Compatibility) -> String {
-        let texts: Vec<(String, String)> = values.iter().map(|(e, t)| (e.clone(), self.text_form(e, *t))).collect();
+    pub fn change_hash(self, values: &[(String, SqlType)], mode: Compatibility) -> String {
+        let texts: Vec<(String, String)> = values.iter().map(|(e, t)| (e.clone(), self.typed_text(e, *t))).collect();
         self.change_hash_of_texts(&texts, mode)
     }
 

@@ -1,13 +1,19 @@
 //! Where a source's rows come from in each engine, typed as declared (`types:`, unlisted
 //! columns are text): DuckDB and Spark read the prefix's files themselves; Redshift and Trino
-//! read a table per source that the header comment says must exist.
+//! read a table per source that the header comment says must exist. A lake object's live
+//! records come from its `<object>_history` relation in every engine.
 
 use tidemark_core::models::{ColumnType, CsvDialect, ExtractKind, FileFormat, SourceConfig};
+use tidemark_lake::columns::{DELETED, ID, VERSION_ORDER};
 
-use super::{Engine, Plan, REDSHIFT_SOURCE_SCHEMA};
+use super::dialect::SqlType;
+use super::{Engine, Plan, REDSHIFT_SOURCE_SCHEMA, history_relation, ordering};
 
 /// The column naming a row's file, for full extracts (and DuckDB's file filter).
 pub(super) const FILE: &str = "_tidemark_file";
+
+/// A history version's place in its record's versions, last first (1: the record's state).
+const VERSION_RANK: &str = "_tidemark_version";
 
 /// Spark reads a quoted empty CSV field as its `emptyValue`, then turns a value equal to
 /// `nullValue` (the empty string by default) into NULL: both kinds of empty field would be NULL.
@@ -29,7 +35,7 @@ pub(super) struct SourceRead {
 /// The source's key, ordering and attribute columns, once each, in that order.
 pub(super) fn wanted(p: &Plan<'_>, s: &SourceConfig) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let order = s.order_by.iter().cloned();
+    let order = std::iter::once(ordering(s).to_owned());
     for c in p.model.key.iter().cloned().chain(order).chain(s.columns.iter().cloned()) {
         if !out.contains(&c) {
             out.push(c);
@@ -56,20 +62,55 @@ pub(super) fn source_table(p: &Plan<'_>, s: &SourceConfig) -> String {
 }
 
 pub(super) fn read(p: &Plan<'_>, s: &SourceConfig) -> SourceRead {
-    match p.engine() {
-        Engine::DuckDb => duckdb(p, s),
-        Engine::Spark => spark(p, s),
-        Engine::Redshift | Engine::Trino => table(p, s),
+    match (p.engine(), &s.object) {
+        (_, Some(object)) => live(p, s, object),
+        (Engine::DuckDb, None) => duckdb(p, s),
+        (Engine::Spark, None) => spark(p, s),
+        (Engine::Redshift | Engine::Trino, None) => table(p, s),
     }
 }
 
-/// A column's declared type; key columns take the primary source's, so that every source's
-/// keys join (Tidemark casts them so too).
-fn declared(p: &Plan<'_>, s: &SourceConfig, column: &str) -> ColumnType {
-    match p.key.iter().find(|k| k.name == column) {
-        Some(k) => k.ty,
-        None => s.types.get(column).copied().unwrap_or(ColumnType::String),
+/// A column's type: key columns take the primary source's, so that every source's keys join
+/// (Tidemark casts them so too); others are as declared, or (lake objects) as stored.
+fn declared(p: &Plan<'_>, s: &SourceConfig, column: &str) -> SqlType {
+    let own = |c: &&super::Column| c.name == column && s.columns.contains(&c.name);
+    match p.key.iter().find(|k| k.name == column).or_else(|| p.attributes.iter().find(own)) {
+        Some(c) => c.ty,
+        None => SqlType::Declared(s.types.get(column).copied().unwrap_or(ColumnType::String)),
     }
+}
+
+/// A lake object's live records, as `tidemark model run` reads them: each record's last
+/// version in the lake's version order ([`VERSION_ORDER`], the rule of `catalog ddl`'s
+/// `<object>` view), left out when it is a delete. The delete filter comes after the ranking,
+/// or an older version of a deleted record would surface.
+fn live(p: &Plan<'_>, s: &SourceConfig, object: &str) -> SourceRead {
+    let d = p.d;
+    // The history relation names every column in lower case.
+    let stored = |c: &str| d.ident(&c.to_lowercase());
+    let wanted = wanted(p, s);
+    let mut inner: Vec<String> = wanted.iter().map(|c| stored(c)).collect();
+    let deleted = stored(DELETED);
+    if !inner.contains(&deleted) {
+        inner.push(deleted.clone());
+    }
+    let order: Vec<String> = VERSION_ORDER.iter().map(|c| format!("{} DESC", stored(c))).collect();
+    let rank = d.ident(VERSION_RANK);
+    let from = format!(
+        "(\n  SELECT {},\n    row_number() OVER (PARTITION BY {} ORDER BY {}) AS {rank}\n  FROM {}\n) v",
+        inner.join(", "),
+        stored(ID),
+        order.join(", "),
+        history_relation(d, p.options, object)
+    );
+    let columns = wanted
+        .iter()
+        .map(|c| match c.as_str() {
+            c if c == ordering(s) => format!("v.{} AS {}", stored(c), d.ident(c)),
+            c => format!("CAST(v.{} AS {}) AS {}", stored(c), d.sql_type(declared(p, s, c)), d.ident(c)),
+        })
+        .collect();
+    SourceRead { setup: None, from, columns, status: None, conditions: vec![format!("v.{rank} = 1"), format!("NOT v.{deleted}")] }
 }
 
 fn duckdb(p: &Plan<'_>, s: &SourceConfig) -> SourceRead {
@@ -103,11 +144,11 @@ fn duckdb(p: &Plan<'_>, s: &SourceConfig) -> SourceRead {
         .map(|c| {
             let raw = d.ident(c);
             let typed = match declared(p, s, c) {
-                ColumnType::String if parquet => format!("CAST({raw} AS VARCHAR)"),
-                ColumnType::String => raw.clone(),
+                SqlType::Declared(ColumnType::String) if parquet => format!("CAST({raw} AS VARCHAR)"),
+                SqlType::Declared(ColumnType::String) => raw.clone(),
                 // Through TIMESTAMPTZ so that offsets count; naive values are UTC (the session's zone).
-                ColumnType::Timestamp => format!("CAST(CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"),
-                t => format!("CAST({raw} AS {})", d.column_type(t)),
+                SqlType::Declared(ColumnType::Timestamp) => format!("CAST(CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"),
+                t => format!("CAST({raw} AS {})", d.sql_type(t)),
             };
             if typed == raw { raw } else { format!("{typed} AS {raw}") }
         })
@@ -175,9 +216,9 @@ fn spark(p: &Plan<'_>, s: &SourceConfig) -> SourceRead {
                 format!("CASE WHEN {raw} = {} THEN '' ELSE {raw} END", d.string(SPARK_QUOTED_EMPTY))
             };
             let typed = match declared(p, s, c) {
-                ColumnType::String if parquet => format!("CAST({raw} AS STRING)"),
-                ColumnType::String => text,
-                t => format!("CAST({text} AS {})", d.column_type(t)),
+                SqlType::Declared(ColumnType::String) if parquet => format!("CAST({raw} AS STRING)"),
+                SqlType::Declared(ColumnType::String) => text,
+                t => format!("CAST({text} AS {})", d.sql_type(t)),
             };
             if typed == raw { raw } else { format!("{typed} AS {raw}") }
         })

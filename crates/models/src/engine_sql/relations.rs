@@ -12,9 +12,10 @@
 
 use chrono::NaiveDate;
 use tidemark_core::models::SourceConfig;
+use tidemark_lake::columns::ID;
 
 use super::read::{self, SourceRead};
-use super::{Apply, Column, Engine, Plan};
+use super::{Apply, Column, Engine, Plan, ordering};
 
 const DELETED: &str = "_tidemark_deleted";
 const STATUS: &str = "_tidemark_status";
@@ -50,7 +51,10 @@ pub(super) fn statements(p: &Plan<'_>) -> Vec<String> {
     let reads: Vec<(&SourceConfig, SourceRead)> = p.model.sources.iter().map(|s| (s, read::read(p, s))).collect();
     for (s, r) in &reads {
         out.extend(r.setup.clone());
-        let comment = format!("-- {}: the latest row per business key by {}.\n", s.name, order_by(s));
+        let comment = match &s.object {
+            Some(object) => format!("-- {}: {object}'s live records, the latest per business key by {}.\n", s.name, ordering(s)),
+            None => format!("-- {}: the latest row per business key by {}.\n", s.name, ordering(s)),
+        };
         out.push(comment + &p.d.relation(&latest(p, s), &latest_query(p, s, r), false));
     }
     out.push(format!(
@@ -58,7 +62,10 @@ pub(super) fn statements(p: &Plan<'_>) -> Vec<String> {
         p.d.relation(&p.relation("snapshot"), &snapshot_query(p), false)
     ));
     for (s, r) in &reads {
-        out.push(row_check(p, s, r));
+        // A lake object keyed on its record Id has a key on every version: nothing to check.
+        if s.object.is_none() || p.model.key != [ID] {
+            out.push(row_check(p, s, r));
+        }
         out.push(tie_check(p, s));
     }
     out.push(run_date_check(p));
@@ -70,10 +77,6 @@ pub(super) fn statements(p: &Plan<'_>) -> Vec<String> {
     ));
     out.push(if staged { apply_staged(p) } else { apply_merge(p) });
     out
-}
-
-fn order_by(s: &SourceConfig) -> &str {
-    s.order_by.as_deref().expect("validated: file sources have order_by")
 }
 
 fn latest(p: &Plan<'_>, s: &SourceConfig) -> String {
@@ -91,7 +94,7 @@ fn key_idents(p: &Plan<'_>, qualifier: &str) -> Vec<String> {
 fn create_table(p: &Plan<'_>) -> String {
     let d = p.d;
     let mut columns = vec![format!("{} BIGINT", d.ident(&p.surrogate_key))];
-    columns.extend(p.key.iter().chain(&p.attributes).map(|c| format!("{} {}", d.ident(&c.name), d.column_type(c.ty))));
+    columns.extend(p.key.iter().chain(&p.attributes).map(|c| format!("{} {}", d.ident(&c.name), d.sql_type(c.ty))));
     columns.push(format!("{} DATE", d.ident(&p.effective)));
     columns.push(format!("{} DATE", d.ident(&p.expiry)));
     columns.push(format!("{} BOOLEAN", d.ident(&p.current)));
@@ -133,9 +136,9 @@ fn rows_query(p: &Plan<'_>, r: &SourceRead) -> String {
 fn latest_query(p: &Plan<'_>, s: &SourceConfig, r: &SourceRead) -> String {
     let d = p.d;
     let keys = key_idents(p, "").join(", ");
-    let order = d.ident(order_by(s));
+    let order = d.ident(ordering(s));
     let mut content = vec![keys.clone()];
-    if !p.model.key.iter().any(|k| k == order_by(s)) {
+    if !p.model.key.iter().any(|k| k == ordering(s)) {
         content.push(order.clone());
     }
     content.extend(s.columns.iter().map(|c| d.ident(c)));
@@ -209,20 +212,21 @@ fn row_check(p: &Plan<'_>, s: &SourceConfig, r: &SourceRead) -> String {
     let d = p.d;
     let at = format!("model {}, source {}: ", p.name, s.name);
     let null_key = key_idents(p, "").iter().map(|k| format!("{k} IS NULL")).collect::<Vec<_>>().join(" OR ");
-    let mut failures = vec![
-        failure(
-            p,
-            "_tidemark_no_key",
-            format!("count(CASE WHEN {null_key} THEN 1 END) > 0"),
-            format!("{at}a row has no value in a key column ({})", p.model.key.join(", ")),
-        ),
-        failure(
+    let mut failures = vec![failure(
+        p,
+        "_tidemark_no_key",
+        format!("count(CASE WHEN {null_key} THEN 1 END) > 0"),
+        format!("{at}a row has no value in a key column ({})", p.model.key.join(", ")),
+    )];
+    // A lake version always has its _version_at.
+    if s.object.is_none() {
+        failures.push(failure(
             p,
             "_tidemark_no_order",
-            format!("count(CASE WHEN {} IS NULL THEN 1 END) > 0", d.ident(order_by(s))),
-            format!("{at}a row has no value in {}, which orders a key's rows", order_by(s)),
-        ),
-    ];
+            format!("count(CASE WHEN {} IS NULL THEN 1 END) > 0", d.ident(ordering(s))),
+            format!("{at}a row has no value in {}, which orders a key's rows", ordering(s)),
+        ));
+    }
     if let Some(status) = &s.status_column {
         let st = d.ident(STATUS);
         failures.push(failure(
@@ -232,16 +236,27 @@ fn row_check(p: &Plan<'_>, s: &SourceConfig, r: &SourceRead) -> String {
             format!("{at}{status} must be I, U or D on every row"),
         ));
     }
-    let what = if s.status_column.is_some() { ", or a status other than I, U or D" } else { "" };
-    let why = format!("{}: stop on a row without a key or ordering value{what}.", s.name);
-    check(p, &why, &failures, &format!("(\n  {}\n) r", indent(&rows_query(p, r), 2)))
+    let why = match (&s.object, &s.status_column) {
+        (Some(_), _) => format!("{}: stop on a live record without a key value.", s.name),
+        (None, Some(_)) => {
+            format!("{}: stop on a row without a key or ordering value, or a status other than I, U or D.", s.name)
+        }
+        (None, None) => format!("{}: stop on a row without a key or ordering value.", s.name),
+    };
+    // A lake object's NULL keys survive its reduction to the latest row per key: read them there
+    // rather than ranking the history a second time.
+    let from = match s.object {
+        Some(_) => latest(p, s),
+        None => format!("(\n  {}\n) r", indent(&rows_query(p, r), 2)),
+    };
+    check(p, &why, &failures, &from)
 }
 
 fn tie_check(p: &Plan<'_>, s: &SourceConfig) -> String {
     let d = p.d;
     let (before, after) = (
         format!("model {}, source {}: two different rows of key ", p.name, s.name),
-        format!(" have the same {}; which is latest cannot be decided (fix the source data, then run again)", order_by(s)),
+        format!(" have the same {}; which is latest cannot be decided (fix the source data, then run again)", ordering(s)),
     );
     let tie = Failure {
         name: "_tidemark_tie",

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use tidemark_core::models::{ColumnType, Compatibility, Dating, ModelConfig, SourceConfig};
 use tidemark_lake::arrow::datatypes::{DataType, SchemaRef};
 
-use super::dialect::Dialect;
-use super::{Engine, SqlOptions, table_options, target};
+use super::dialect::{Dialect, SqlType};
+use super::{Engine, SqlOptions, history_relation, table_options, target};
 use crate::error::{ModelError, Result};
 use crate::load::ModelLoad;
 use crate::mart::Layout;
@@ -48,12 +48,7 @@ pub fn source_time_statements(
         }
     }
     let sql_type = |t: &DataType| -> Result<String> {
-        Ok(match t {
-            DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
-            other => d
-                .column_type(column_type(other).ok_or_else(|| invalid(format!("a column of type {other} cannot be modelled")))?)
-                .to_owned(),
-        })
+        Ok(d.sql_type(SqlType::of_arrow(t).ok_or_else(|| invalid(format!("a column of type {t} cannot be modelled")))?))
     };
     let spelling = EngineSpelling { d, name, model, options, types: &types, layout: &layout };
     let query = dimension_query(model, &layout, &spelling);
@@ -128,7 +123,7 @@ fn header(name: &str, model: &ModelConfig, engine: Engine, layout: &Layout) -> S
     };
     note(&format!(
         "Reads the relations `tidemark catalog ddl --engine {engine}` registers: {}.",
-        model.sources.iter().map(history_name).collect::<Vec<_>>().join(", ")
+        model.sources.iter().map(|s| history_name(s.object.as_deref().unwrap_or_default())).collect::<Vec<_>>().join(", ")
     ));
     note("A row starts at each instant (a version's _version_at) the key's tracked attributes change, and ends");
     note("where the next starts (half-open) or on 9999-12-31; a delete of the primary record ends it.");
@@ -147,22 +142,9 @@ fn header(name: &str, model: &ModelConfig, engine: Engine, layout: &Layout) -> S
     out
 }
 
-fn history_name(source: &SourceConfig) -> String {
-    format!("{}_history", source.object.as_deref().unwrap_or_default().to_lowercase())
-}
-
-/// The model's types in the file-source vocabulary (decimals are handled apart).
-fn column_type(t: &DataType) -> Option<ColumnType> {
-    Some(match t {
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => ColumnType::String,
-        DataType::Int64 => ColumnType::Bigint,
-        DataType::Int32 => ColumnType::Int,
-        DataType::Float64 => ColumnType::Double,
-        DataType::Boolean => ColumnType::Boolean,
-        DataType::Date32 => ColumnType::Date,
-        DataType::Timestamp(_, _) => ColumnType::Timestamp,
-        _ => return None,
-    })
+/// The history relation of `object` as `tidemark catalog ddl` names it (`account_history`).
+pub(super) fn history_name(object: &str) -> String {
+    format!("{}_history", object.to_lowercase())
 }
 
 struct EngineSpelling<'a> {
@@ -179,8 +161,7 @@ impl Spelling for EngineSpelling<'_> {
         self.d.ident(name)
     }
     fn history(&self, source: &SourceConfig, _: usize) -> String {
-        let schema = self.options.source_schema.as_deref().map(|s| format!("{s}.")).unwrap_or_default();
-        format!("{schema}{}", self.d.ident(&history_name(source)))
+        history_relation(self.d, self.options, source.object.as_deref().unwrap_or_default())
     }
     fn source_column(&self, name: &str) -> String {
         self.d.ident(&name.to_lowercase())
@@ -190,9 +171,8 @@ impl Spelling for EngineSpelling<'_> {
             .iter()
             .map(|c| {
                 let e = self.d.ident(c);
-                let text = match self.types.get(c) {
-                    Some(DataType::Decimal128(_, _)) => self.d.cast_text(&e),
-                    Some(t) => self.d.text_form(&e, column_type(t).unwrap_or(ColumnType::String)),
+                let text = match self.types.get(c).and_then(SqlType::of_arrow) {
+                    Some(t) => self.d.typed_text(&e, t),
                     None => e.clone(),
                 };
                 (e, text)

@@ -1,8 +1,11 @@
 //! The statements' shapes per engine for the post's model; DuckDB runs them in
 //! `tests/engine_sql_duckdb.rs`.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use tidemark_core::models::{ColumnType, Compatibility, Dating, ModelConfig};
+use tidemark_lake::arrow::datatypes::SchemaRef;
 
 use super::*;
 
@@ -164,7 +167,7 @@ fn trino_merges_with_its_own_functions() {
 }
 
 #[test]
-fn source_time_models_and_lake_sources_are_refused_clearly() {
+fn source_time_models_and_bad_options_are_refused_clearly() {
     let mut model = post();
     model.dating = Dating::SourceTime;
     let err = load_statements("dim_customer", &model, Engine::DuckDb, run_date()).unwrap_err().to_string();
@@ -172,18 +175,134 @@ fn source_time_models_and_lake_sources_are_refused_clearly() {
         err,
         "model dim_customer: dating: source_time models are rebuilt from the lake's history relations: see source_time_statements"
     );
-    let mut model = post();
-    model.sources[1].files = None;
-    model.sources[1].object = Some("Contact".into());
-    model.sources[1].types.clear();
-    model.sources[1].order_by = None;
-    let err = load_statements("dim_customer", &model, Engine::Trino, run_date()).unwrap_err().to_string();
-    assert!(err.starts_with("model dim_customer: ") && err.contains("object"), "{err}");
     let err = load_statements("dim_customer", &ModelConfig { key: vec![], ..post() }, Engine::Spark, run_date()).unwrap_err();
     assert!(err.to_string().contains("models.dim_customer.key"), "config errors name the field: {err}");
     let merge = SqlOptions { apply: Some(Apply::Merge), ..SqlOptions::default() };
     let err = load_statements_with("dim_customer", &post(), Engine::Redshift, run_date(), &merge).unwrap_err().to_string();
     assert!(err.contains("staged"), "{err}");
+}
+
+/// A load-date model over the lake object Account's live records, a file source joined.
+fn lake_model() -> ModelConfig {
+    serde_json::from_value(serde_json::json!({
+        "key": ["Id"],
+        "type1": ["Rating"],
+        "sources": [
+            {"name": "account", "object": "Account", "columns": ["Name", "AnnualRevenue", "Rating"]},
+            {"name": "segment", "files": "s3://landing/segment/", "order_by": "ts", "types": {"ts": "timestamp"},
+             "columns": ["segment"]}
+        ]
+    }))
+    .expect("the model parses")
+}
+
+/// Account's history table schema, as the lake stores it.
+fn lake_schemas() -> BTreeMap<String, SchemaRef> {
+    use tidemark_lake::arrow::datatypes::{DataType, Field, Schema};
+    let mut fields = tidemark_lake::columns::metadata_fields();
+    fields.extend([
+        Field::new("Id", DataType::Utf8, false),
+        Field::new("Name", DataType::Utf8, true),
+        Field::new("AnnualRevenue", DataType::Decimal128(18, 2), true),
+        Field::new("Rating", DataType::Utf8, true),
+    ]);
+    BTreeMap::from([("Account".to_owned(), std::sync::Arc::new(Schema::new(fields)))])
+}
+
+fn lake_sql(engine: Engine, options: &SqlOptions) -> String {
+    load_statements_over("dim_account", &lake_model(), engine, run_date(), options, &lake_schemas()).unwrap()
+}
+
+#[test]
+fn a_lake_object_is_read_as_its_live_records_in_every_engine() {
+    for engine in Engine::ALL {
+        let out = lake_sql(engine, &SqlOptions::default());
+        let q = |s: &str| Dialect(engine).ident(s);
+        // The live rule of `catalog ddl`'s <object> view: the last version in VERSION_ORDER, then
+        // the delete filter, after the ranking.
+        let ranked = format!(
+            "row_number() OVER (PARTITION BY {} ORDER BY {} DESC, {} DESC, {} DESC) AS {}\n",
+            q("id"),
+            q("_version_at"),
+            q("_ingested_at"),
+            q("_deleted"),
+            q("_tidemark_version")
+        );
+        assert_eq!(out.matches(&ranked).count(), 1, "{engine}: the history is ranked once\n{out}");
+        assert!(out.contains(&format!("  FROM {}\n", q("account_history"))), "{engine}\n{out}");
+        assert!(out.contains(&format!("WHERE v.{} = 1\n", q("_tidemark_version"))), "{engine}\n{out}");
+        assert!(out.contains(&format!("AND NOT v.{}", q("_deleted"))), "{engine}\n{out}");
+        // Lower-case stored names, the model's names in the statements, typed as stored.
+        let text = Dialect(engine).column_type(ColumnType::String);
+        assert!(out.contains(&format!("CAST(v.{} AS {text}) AS {}", q("id"), q("Id"))), "{engine}\n{out}");
+        assert!(out.contains(&format!("CAST(v.{} AS DECIMAL(18, 2)) AS {}", q("annualrevenue"), q("AnnualRevenue"))), "{engine}");
+        assert!(out.contains(&format!("{} DECIMAL(18, 2)", q("AnnualRevenue"))), "{engine}: the dimension's column\n{out}");
+        assert!(out.contains(&format!("v.{} AS {}", q("_version_at"), q("_version_at"))), "{engine}");
+        // Ordered by _version_at, no status, no check of an ordering value the lake always has.
+        assert!(out.contains(&format!("ORDER BY {} DESC NULLS LAST", q("_version_at"))), "{engine}");
+        assert!(out.contains("false AS"), "{engine}: no row of a lake object is a delete");
+        assert!(!out.contains("source account: a row has no value in"), "{engine}: Ids are never NULL\n{out}");
+        assert!(out.contains("source segment: a row has no value in ts"), "{engine}");
+        assert!(out.contains("source account: two different rows of key "), "{engine}: ties between live records are checked");
+        // A decimal hashes by its exact text.
+        assert!(out.contains(&Dialect(engine).cast_text(&format!("s.{}", q("AnnualRevenue")))), "{engine}\n{out}");
+        assert!(out.contains("-- Source account (primary: decides which keys exist): "), "{engine}");
+        assert!(out.contains("the lake object Account's live records: a full extract."), "{engine}\n{out}");
+        assert!(out.contains("each id's last version by _version_at, _ingested_at, _deleted"), "{engine}\n{out}");
+        assert!(out.contains("`tidemark catalog ddl --engine"), "{engine}");
+        assert!(statements(&out).iter().all(|s| !s.is_empty()));
+    }
+    let redshift = lake_sql(Engine::Redshift, &SqlOptions::default());
+    assert!(redshift.contains("`tidemark catalog ddl --engine redshift-spectrum` registers"), "{redshift}");
+    assert!(redshift.contains("FROM \"tidemark_landing\".\"segment\""), "file sources keep their schema\n{redshift}");
+    let schema = SqlOptions { source_schema: Some("crm".into()), ..SqlOptions::default() };
+    let trino = lake_sql(Engine::Trino, &schema);
+    assert!(trino.contains("  FROM crm.\"account_history\"\n"), "as source-time models name it\n{trino}");
+}
+
+#[test]
+fn a_model_of_lake_objects_only_leaves_out_the_notes_on_files() {
+    let mut model = lake_model();
+    model.sources.truncate(1);
+    let out =
+        load_statements_over("dim_account", &model, Engine::DuckDb, run_date(), &SqlOptions::default(), &lake_schemas()).unwrap();
+    assert!(!out.contains("prefix") && !out.contains("EVERY file"), "{out}");
+    assert!(out.contains("Each lake object's state is its live records"), "{out}");
+    assert!(!out.contains("read_csv"), "{out}");
+}
+
+#[test]
+fn a_lake_source_needs_its_schema_and_columns() {
+    let err = load_statements("dim_account", &lake_model(), Engine::Trino, run_date()).unwrap_err().to_string();
+    assert_eq!(err, "model dim_account: source account: object Account has not been synced into this lake (no history table)");
+    let mut model = lake_model();
+    model.sources[0].columns.push("Missing__c".into());
+    let err = load_statements_over("dim_account", &model, Engine::Spark, run_date(), &SqlOptions::default(), &lake_schemas())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "model dim_account: source account: Account has no column Missing__c");
+    // A lake object joined to a file primary: its key columns must exist and take the primary's type.
+    let mut model = lake_model();
+    model.sources.swap(0, 1);
+    model.sources[0].types.insert("Id".into(), ColumnType::Bigint);
+    let out =
+        load_statements_over("dim_account", &model, Engine::DuckDb, run_date(), &SqlOptions::default(), &lake_schemas()).unwrap();
+    assert!(out.contains("CAST(v.\"id\" AS BIGINT) AS \"Id\""), "{out}");
+    // Keyed on another column, a NULL key stops the run (checked on the live records).
+    model.key = vec!["Name".into()];
+    model.sources[0].types.clear();
+    model.sources[1].columns.retain(|c| c != "Name");
+    let out =
+        load_statements_over("dim_account", &model, Engine::DuckDb, run_date(), &SqlOptions::default(), &lake_schemas()).unwrap();
+    assert!(
+        out.contains("error('model dim_account, source account: a row has no value in a key column (Name)') END AS \"_tidemark_no_key\"\nFROM \"dim_account__account_latest\";"),
+        "{out}"
+    );
+    model.key = vec!["Region".into()];
+    let err = load_statements_over("dim_account", &model, Engine::DuckDb, run_date(), &SqlOptions::default(), &lake_schemas())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "model dim_account: source account: Account has no column Region");
 }
 
 #[test]
@@ -218,5 +337,6 @@ fn identifiers_and_strings_are_quoted_per_engine() {
 fn print() {
     for engine in Engine::ALL {
         println!("{}\n", sql(engine));
+        println!("{}\n", lake_sql(engine, &SqlOptions::default()));
     }
 }

@@ -36,24 +36,41 @@ pub struct Version {
 }
 
 pub async fn write(lake: &LakeLocation, object: &str, columns: &[&str], versions: &[Version]) {
+    let meta: Vec<(&str, i64, i64, bool)> = versions.iter().map(|v| (v.id.as_str(), v.at, v.ingested, v.deleted)).collect();
+    let typed = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let values: ArrayRef = Arc::new(StringArray::from(versions.iter().map(|v| v.values[i].clone()).collect::<Vec<_>>()));
+            (Field::new(*c, DataType::Utf8, true), values)
+        })
+        .collect();
+    append(lake, object, &meta, typed).await;
+}
+
+/// Appends versions to `object`'s history table, created on first use: per version (record id,
+/// second, ingestion instant in µs, deleted), and the object's columns, any type, with one value
+/// per version each.
+pub async fn append(lake: &LakeLocation, object: &str, meta: &[(&str, i64, i64, bool)], columns: Vec<(Field, ArrayRef)>) {
     let mut fields = metadata_fields();
     fields.push(Field::new("Id", DataType::Utf8, false));
-    fields.extend(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)));
+    fields.extend(columns.iter().map(|(f, _)| f.clone()));
     let schema = Arc::new(Schema::new(fields));
-    let mut table = HistoryTable::create(lake, object, &schema).await.unwrap();
+    let mut table = match HistoryTable::open(lake, object).await.unwrap() {
+        Some(table) => table,
+        None => HistoryTable::create(lake, object, &schema).await.unwrap(),
+    };
     let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
-    let n = versions.len();
+    let n = meta.len();
     let mut arrays: Vec<ArrayRef> = vec![
-        ts(versions.iter().map(|v| v.at * 1_000_000).collect()),
-        Arc::new(BooleanArray::from(versions.iter().map(|v| v.deleted).collect::<Vec<_>>())),
+        ts(meta.iter().map(|m| m.1 * 1_000_000).collect()),
+        Arc::new(BooleanArray::from(meta.iter().map(|m| m.3).collect::<Vec<_>>())),
         Arc::new(StringArray::from(vec!["query"; n])),
         Arc::new(StringArray::from(vec!["run"; n])),
-        ts(versions.iter().map(|v| v.ingested).collect()),
-        Arc::new(StringArray::from(versions.iter().map(|v| v.id.as_str()).collect::<Vec<_>>())),
+        ts(meta.iter().map(|m| m.2).collect()),
+        Arc::new(StringArray::from(meta.iter().map(|m| m.0).collect::<Vec<_>>())),
     ];
-    for i in 0..columns.len() {
-        arrays.push(Arc::new(StringArray::from(versions.iter().map(|v| v.values[i].clone()).collect::<Vec<_>>())));
-    }
+    arrays.extend(columns.into_iter().map(|(_, values)| values));
     let mut writer = VersionWriter::new(&table, format!("tidemark-test:{object}"), Vec::new()).await.unwrap();
     writer.write(RecordBatch::try_new(schema, arrays).unwrap()).await.unwrap();
     writer.commit(&mut table).await.unwrap();
