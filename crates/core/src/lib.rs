@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod field_type;
 pub mod models;
+pub mod push;
 pub mod schema;
 pub mod sfid;
 

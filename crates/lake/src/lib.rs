@@ -12,17 +12,20 @@
 //! Arrow, Parquet and DataFusion come from `deltalake`'s re-exports so the tree has one
 //! version of each.
 
+pub mod bounded;
 pub mod columns;
 pub mod content;
 pub mod doctor;
 pub mod error;
 pub mod history;
+pub mod keys;
 pub mod latest;
 pub mod lease;
 pub mod ledger;
 pub mod live;
 pub mod location;
 pub mod read;
+pub mod rewrite;
 pub mod schema_plan;
 pub mod writer;
 

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tidemark_core::models::{FileFormat, SourceConfig};
-use tidemark_lake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use tidemark_lake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::compute::cast;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use tidemark_lake::arrow::row::{RowConverter, Rows, SortField};
-use tidemark_lake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use tidemark_lake::datafusion::catalog::streaming::StreamingTable;
 use tidemark_lake::datafusion::error::DataFusionError;
 use tidemark_lake::datafusion::execution::TaskContext;
@@ -34,49 +32,10 @@ use crate::files::{LandedFile, LandingZone};
 mod reduce;
 
 pub use reduce::{ReducedRows, SourceLabel};
+pub use tidemark_lake::keys::KeyCodec;
 
 pub const AT: &str = "__at";
 pub const DELETED: &str = "__deleted";
-
-/// The business key's Arrow encoding, shared by every sorted stream of a load so keys of
-/// different inputs compare byte-wise.
-pub struct KeyCodec {
-    converter: RowConverter,
-    pub fields: Vec<Field>,
-}
-
-impl KeyCodec {
-    pub fn new(fields: Vec<Field>) -> Result<KeyCodec> {
-        let converter = RowConverter::new(fields.iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
-        Ok(KeyCodec { converter, fields })
-    }
-
-    /// The key rows of `batch` (its first `fields.len()` columns are the key, cast as needed).
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Rows> {
-        let columns: Vec<ArrayRef> = self
-            .fields
-            .iter()
-            .map(|f| {
-                let c = batch.column_by_name(f.name()).expect("key column present");
-                if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) }
-            })
-            .collect::<std::result::Result<_, _>>()?;
-        Ok(self.converter.convert_columns(&columns)?)
-    }
-
-    /// A key's values for messages (business keys are identifiers, not record values).
-    pub fn describe(&self, batch: &RecordBatch, row: usize) -> String {
-        let options = FormatOptions::default().with_null("NULL");
-        self.fields
-            .iter()
-            .map(|f| {
-                let column = batch.column_by_name(f.name()).expect("key column present");
-                ArrayFormatter::try_new(column.as_ref(), &options).map(|fmt| fmt.value(row).to_string()).unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
 
 /// What one source contributes to a load.
 pub struct SourceRows {

@@ -5,7 +5,7 @@
 //! - [`ledger::LoadLedger`]: the loads committed so far (`_tidemark/model_loads`).
 //! - [`hash`]: the change hash; [`csv`]: the landed-file reader.
 
-pub mod bounded;
+pub use tidemark_lake::bounded;
 pub mod csv;
 pub mod engine_sql;
 pub mod error;

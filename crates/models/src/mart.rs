@@ -13,14 +13,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tidemark_lake::arrow::array::RecordBatch;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use tidemark_lake::deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use tidemark_lake::deltalake::kernel::{Action, Transaction};
-#[allow(deprecated)]
-use tidemark_lake::deltalake::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use tidemark_lake::deltalake::protocol::{DeltaOperation, SaveMode};
-use tidemark_lake::deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use tidemark_lake::deltalake::{DeltaTable, ObjectStore, Path};
+use tidemark_lake::deltalake::{DeltaTable, Path};
 use tidemark_lake::history::{create_partitioned_table, create_table, open_table};
+use tidemark_lake::rewrite::{RewriteWriter, stream_files, written_files};
 use tidemark_lake::{LakeError, LakeLocation};
 
 use crate::error::{ModelError, Result};
@@ -109,23 +106,7 @@ pub async fn last_load(table: &DeltaTable, model: &str) -> Result<i64> {
 /// order: one load writes them all, in key order, through one writer that numbers the files it
 /// rolls (`part-00000-<writer>…`, `part-00001-<writer>…`). The merge checks the order as it reads.
 pub async fn current_files(table: &DeltaTable, current: &str) -> Result<Vec<(Path, i64, Action)>> {
-    written_files(table, Some(current)).await
-}
-
-/// The data files of the table (of the partition where `flag` is true), ordered by name, which
-/// is the order one writer wrote them in.
-async fn written_files(table: &DeltaTable, flag: Option<&str>) -> Result<Vec<(Path, i64, Action)>> {
-    let mut files = Vec::new();
-    let mut views = table.get_active_add_actions_by_partitions(&[]);
-    while let Some(view) = views.next().await {
-        let view = view.map_err(|e| LakeError::delta("dimension", e))?;
-        let values = view.partition_values_map();
-        if flag.is_none_or(|flag| values.get(flag).and_then(|v| v.as_deref()) == Some("true")) {
-            files.push((view.object_store_path(), view.size(), Action::Remove(view.remove_action(true))));
-        }
-    }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
+    Ok(written_files(table, Some(current)).await?)
 }
 
 /// Every data file of the table, as removals (a source-time load rewrites the table).
@@ -150,76 +131,13 @@ pub async fn read_current(
     table: &DeltaTable,
     files: &[(Path, i64, Action)],
     schema: SchemaRef,
-) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+) -> Result<tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>> {
     Ok(stream_files(table, files.iter().map(|(p, s, _)| (p.clone(), *s)).collect(), schema))
-}
-
-/// Streams the batches of `files` of `table`, in the order given, in `schema`.
-fn stream_files(
-    table: &DeltaTable,
-    files: Vec<(Path, i64)>,
-    schema: SchemaRef,
-) -> tokio::sync::mpsc::Receiver<Result<RecordBatch>> {
-    let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    // Decoding runs beside the merge: one core decodes while the other merges and encodes.
-    tokio::spawn(async move {
-        for (path, size) in files {
-            // The object-store reader streams a file by ranges; reading whole files instead would
-            // hold a whole current file in memory.
-            #[allow(deprecated)]
-            let reader = ParquetObjectReader::new(store.clone(), path).with_file_size(size as u64);
-            let stream = match ParquetRecordBatchStreamBuilder::new(reader).await {
-                Ok(b) => b.with_batch_size(16 * 1024).build(),
-                Err(e) => {
-                    let _ = tx.send(Err(ModelError::Layout { model: String::new(), detail: e.to_string() })).await;
-                    return;
-                }
-            };
-            let mut stream = match stream {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(ModelError::Layout { model: String::new(), detail: e.to_string() })).await;
-                    return;
-                }
-            };
-            while let Some(batch) = stream.next().await {
-                let item = batch
-                    .map_err(|e| ModelError::Layout { model: String::new(), detail: e.to_string() })
-                    .and_then(|b| conform(&b, &schema));
-                if tx.send(item).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// A file batch in the table's column order and types (the partition column is not stored).
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        match batch.column_by_name(field.name()) {
-            Some(c) if c.data_type() == field.data_type() => columns.push(c.clone()),
-            Some(c) => columns.push(tidemark_lake::arrow::compute::cast(c, field.data_type())?),
-            None if field.data_type() == &DataType::Boolean => {
-                columns.push(Arc::new(tidemark_lake::arrow::array::BooleanArray::from(vec![true; batch.num_rows()])))
-            }
-            None => {
-                return Err(ModelError::Layout {
-                    model: String::new(),
-                    detail: format!("a data file lacks column {}", field.name()),
-                });
-            }
-        }
-    }
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Writes one load's files and commits them with the removal of the old current files.
 pub struct DimensionWriter {
-    writer: RecordBatchWriter,
+    writer: RewriteWriter,
 }
 
 impl DimensionWriter {
@@ -227,26 +145,11 @@ impl DimensionWriter {
     /// (surrogate key, business key, change hash): no dictionary for them, which could never
     /// pay off and cost a seventh of an incremental load's time (BENCHMARKS.md).
     pub fn new(table: &DeltaTable, unique: &[String], target_file_size: u64) -> Result<DimensionWriter> {
-        use tidemark_lake::deltalake::parquet::schema::types::ColumnPath;
-        let mut properties = tidemark_lake::deltalake::parquet::file::properties::WriterProperties::builder()
-            .set_compression(tidemark_lake::deltalake::parquet::basic::Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(128 * 1024));
-        for column in unique {
-            properties = properties.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
-        }
-        let properties = properties.build();
-        let writer = RecordBatchWriter::for_table(table)
-            .map_err(|e| LakeError::delta("dimension", e))?
-            .with_writer_properties(properties)
-            .with_target_file_size(target_file_size);
-        Ok(DimensionWriter { writer })
+        Ok(DimensionWriter { writer: RewriteWriter::new(table, "dimension", unique, target_file_size)? })
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        if batch.num_rows() > 0 {
-            self.writer.write(batch).await.map_err(|e| LakeError::delta("dimension", e))?;
-        }
-        Ok(())
+        Ok(self.writer.write(batch).await?)
     }
 
     /// One commit: the new files, the removal of `removes`, the load's `txn` and metadata.
@@ -264,34 +167,7 @@ impl DimensionWriter {
             partition_by: Some(vec![current.to_owned()]),
             predicate: Some(format!("{current} = true")),
         };
-        self.commit_as(table, model, Transaction::new(app_id(model), load), removes, metadata, operation).await
-    }
-
-    /// The commit behind [`DimensionWriter::commit`], for any table a load rewrites.
-    async fn commit_as(
-        mut self,
-        table: &mut DeltaTable,
-        label: &str,
-        txn: Transaction,
-        removes: Vec<Action>,
-        metadata: HashMap<String, serde_json::Value>,
-        operation: DeltaOperation,
-    ) -> Result<u64> {
-        let model = label;
-        let adds = self.writer.flush().await.map_err(|e| LakeError::delta("dimension", e))?;
-        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        actions.extend(removes);
-        let snapshot = table.snapshot().map_err(|e| LakeError::delta(model, e))?;
-        let properties =
-            CommitProperties::default().with_max_retries(0).with_application_transaction(txn).with_metadata(metadata);
-        let finalized = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), operation)
-            .await
-            .map_err(|e| LakeError::delta(model, e))?;
-        let version = finalized.version();
-        table.update_state().await.map_err(|e| LakeError::delta(model, e))?;
-        Ok(version as u64)
+        Ok(self.writer.commit(table, model, Transaction::new(app_id(model), load), removes, metadata, operation).await?)
     }
 }
 
@@ -318,7 +194,7 @@ impl StateTable {
         model: &str,
         load: i64,
         schema: SchemaRef,
-    ) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+    ) -> Result<tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>> {
         let nothing = || tokio::sync::mpsc::channel(1).1;
         let Some(mut table) = open_table(lake, StateTable::url(lake, model)).await? else {
             return Ok(nothing());
@@ -392,16 +268,7 @@ impl StateWriter {
         let removes = written_files(&self.table, None).await?.into_iter().map(|(_, _, remove)| remove).collect();
         let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: None, predicate: None };
         let txn = Transaction::new(StateTable::app_id(&self.model), load);
-        self.writer.commit_as(&mut self.table, "model state", txn, removes, HashMap::new(), operation).await?;
+        self.writer.writer.commit(&mut self.table, "model state", txn, removes, HashMap::new(), operation).await?;
         Ok(())
     }
-}
-
-/// Stream helper: collect a receiver into batches (tests and small tables).
-pub async fn collect(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    while let Some(b) = rx.recv().await {
-        out.push(b?);
-    }
-    Ok(out)
 }

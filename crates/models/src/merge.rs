@@ -15,11 +15,12 @@ use tidemark_lake::arrow::array::{
 };
 use tidemark_lake::arrow::compute::{interleave, take, take_record_batch};
 use tidemark_lake::arrow::datatypes::{Date32Type, Int64Type, SchemaRef, TimestampMicrosecondType};
-use tidemark_lake::arrow::row::{OwnedRow, Row, RowConverter, Rows, SortField};
+use tidemark_lake::arrow::row::{OwnedRow, Row, RowConverter, SortField};
 
 use crate::error::{ModelError, Result};
 use crate::extract::{AT, DELETED, KeyCodec, ReducedRows};
 use crate::mart::{LOAD_ID, Layout};
+use tidemark_lake::keys::KeyCursor;
 
 /// The expiry date of open rows: 9999-12-31 in days since the epoch.
 pub const OPEN_END_DAYS: i32 = 2_932_896;
@@ -99,36 +100,6 @@ pub struct MergeOutput {
     pub spilled_bytes: u64,
 }
 
-/// One input's batch in the merge and how far the merge has read it.
-struct Cursor {
-    batch: RecordBatch,
-    keys: Rows,
-    at: usize,
-    /// The input has no more batches.
-    done: bool,
-}
-
-impl Cursor {
-    fn new(codec: &KeyCodec, batch: Option<RecordBatch>, schema: &SchemaRef) -> Result<Cursor> {
-        let done = batch.is_none();
-        let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
-        Ok(Cursor { keys: codec.encode(&batch)?, batch, at: 0, done })
-    }
-
-    fn exhausted(&self) -> bool {
-        self.at >= self.keys.num_rows()
-    }
-
-    /// The merge must read this input's next batch before it can decide another key.
-    fn blocking(&self) -> bool {
-        self.exhausted() && !self.done
-    }
-
-    fn key(&self) -> Option<Row<'_>> {
-        (!self.exhausted()).then(|| self.keys.row(self.at))
-    }
-}
-
 /// The window's batches, as [`Merge::window`] reads values from them.
 struct Window<'w> {
     current: Option<&'w RecordBatch>,
@@ -141,8 +112,8 @@ impl Merge<'_> {
     /// (both in key order) and the sources' reduced rows; `emit` receives each batch to write.
     pub async fn run<F, Fut>(
         mut self,
-        mut current: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
-        mut side: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+        mut current: tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>,
+        mut side: tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>,
         mut emit: F,
     ) -> Result<MergeOutput>
     where
@@ -151,36 +122,36 @@ impl Merge<'_> {
     {
         let mut counts = MergeCounts::default();
         let mut last: Option<OwnedRow> = None;
-        let mut cur = Cursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
-        let mut side_cursor = Cursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
+        let mut cur = KeyCursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
+        let mut side_cursor = KeyCursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
         let mut sources = Vec::with_capacity(self.sources.len());
         for s in &mut self.sources {
             let schema = s.rows.output_schema();
-            sources.push(Cursor::new(self.codec, s.rows.next().await?, &schema)?);
+            sources.push(KeyCursor::new(self.codec, s.rows.next().await?, &schema)?);
         }
         loop {
             if cur.blocking() {
-                cur = Cursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
+                cur = KeyCursor::new(self.codec, next_batch(&mut current).await?, &self.dimension)?;
             }
             if side_cursor.blocking() {
-                side_cursor = Cursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
+                side_cursor = KeyCursor::new(self.codec, next_batch(&mut side).await?, &self.state)?;
             }
             for (s, cursor) in sources.iter_mut().enumerate() {
                 if cursor.blocking() {
                     let schema = self.sources[s].rows.output_schema();
-                    *cursor = Cursor::new(self.codec, self.sources[s].rows.next().await?, &schema)?;
+                    *cursor = KeyCursor::new(self.codec, self.sources[s].rows.next().await?, &schema)?;
                 }
             }
             // Refilled: an input still out of rows has no more.
-            if cur.exhausted() && side_cursor.exhausted() && sources.iter().all(Cursor::exhausted) {
+            if cur.exhausted() && side_cursor.exhausted() && sources.iter().all(KeyCursor::exhausted) {
                 break;
             }
             // Decide keys in order until some input's batch runs out: its next batch may hold
             // a smaller key than the other inputs' next rows.
             let mut plans = Vec::new();
-            while !cur.blocking() && !side_cursor.blocking() && !sources.iter().any(Cursor::blocking) {
+            while !cur.blocking() && !side_cursor.blocking() && !sources.iter().any(KeyCursor::blocking) {
                 let mut min: Option<Row<'_>> = None;
-                for key in [cur.key(), side_cursor.key()].into_iter().chain(sources.iter().map(Cursor::key)).flatten() {
+                for key in [cur.key(), side_cursor.key()].into_iter().chain(sources.iter().map(KeyCursor::key)).flatten() {
                     consider(&mut min, key);
                 }
                 // Owned: `min` borrows a cursor that the plan below advances.
@@ -192,12 +163,12 @@ impl Merge<'_> {
                     });
                 }
                 let mut plan = Plan {
-                    current: advance(&mut cur, key.row()),
-                    side: advance(&mut side_cursor, key.row()),
+                    current: cur.take(key.row()),
+                    side: side_cursor.take(key.row()),
                     sources: Vec::with_capacity(sources.len()),
                 };
                 for cursor in sources.iter_mut() {
-                    plan.sources.push(advance(cursor, key.row()));
+                    plan.sources.push(cursor.take(key.row()));
                 }
                 last = Some(key);
                 plans.push(plan);
@@ -600,23 +571,17 @@ fn push_row(out: &mut [Vec<(usize, usize)>], roles: &[(Option<usize>, bool)], ke
     }
 }
 
-async fn next_batch(rx: &mut tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> Result<Option<RecordBatch>> {
+async fn next_batch(
+    rx: &mut tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>,
+) -> Result<Option<RecordBatch>> {
     loop {
         match rx.recv().await {
             None => return Ok(None),
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => return Err(e.into()),
             Some(Ok(b)) if b.num_rows() == 0 => continue,
             Some(Ok(b)) => return Ok(Some(b)),
         }
     }
-}
-
-/// The cursor's row position when its next row has `key`, moving past it.
-fn advance(cursor: &mut Cursor, key: Row<'_>) -> Option<usize> {
-    (cursor.key() == Some(key)).then(|| {
-        cursor.at += 1;
-        cursor.at - 1
-    })
 }
 
 fn consider<'a>(min: &mut Option<Row<'a>>, r: Row<'a>) {

@@ -67,11 +67,33 @@ impl QuerySession {
     /// Lists the lake's tables and prepares a context; no table log is read until a query
     /// names the table.
     pub async fn open(location: LakeLocation, options: ReadOptions) -> Result<QuerySession> {
+        QuerySession::open_with(location, options, SessionContext::new_with_config).await
+    }
+
+    /// [`QuerySession::open`] whose queries share a pool of `memory_limit` bytes and spill beyond
+    /// it ([`tidemark_lake::bounded`]): for operations over results larger than memory.
+    pub async fn open_bounded(location: LakeLocation, options: ReadOptions, memory_limit: usize) -> Result<QuerySession> {
+        let (bounded, runtime) = tidemark_lake::bounded::session_parts(memory_limit)?;
+        let make = move |config: SessionConfig| {
+            let mut config = config.with_batch_size(bounded.batch_size());
+            config.options_mut().optimizer.prefer_hash_join = bounded.options().optimizer.prefer_hash_join;
+            config.options_mut().execution.sort_spill_reservation_bytes =
+                bounded.options().execution.sort_spill_reservation_bytes;
+            SessionContext::new_with_config_rt(config, runtime)
+        };
+        QuerySession::open_with(location, options, make).await
+    }
+
+    async fn open_with(
+        location: LakeLocation,
+        options: ReadOptions,
+        make: impl FnOnce(SessionConfig) -> SessionContext,
+    ) -> Result<QuerySession> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_create_default_catalog_and_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = make(config);
         // Object stores are registered once for the lake root; every table lives below it.
         let root = DeltaTableBuilder::from_url(location.root().clone())
             .and_then(|b| b.with_storage_options(location.storage_options().clone()).build())

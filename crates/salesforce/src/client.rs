@@ -37,12 +37,17 @@ impl Default for ClientConfig {
     }
 }
 
-/// A fully read response.
-#[derive(Debug)]
+/// A fully read response. `Debug` shows the status and body size, not the body.
 pub struct RawResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawResponse").field("status", &self.status).field("body_bytes", &self.body.len()).finish()
+    }
 }
 
 impl RawResponse {
@@ -55,32 +60,124 @@ impl RawResponse {
     }
 }
 
+/// What a request sends.
+#[derive(Clone, Default)]
+pub enum Body {
+    #[default]
+    None,
+    /// Sent as `application/json`.
+    Json(serde_json::Value),
+    /// Bytes with their content type, e.g. a Bulk upload as `text/csv`.
+    Raw { content_type: &'static str, bytes: Bytes },
+    /// The inside of a SOAP partner `<soapenv:Body>`: the executor wraps it in an envelope whose
+    /// `SessionHeader` carries the current session at each attempt, so a session renewed
+    /// mid-call is used by the replay and the token never sits in the request.
+    Soap { operation: &'static str, body_xml: String },
+}
+
+impl Body {
+    fn kind(&self) -> &'static str {
+        match self {
+            Body::None => "none",
+            Body::Json(_) => "json",
+            Body::Raw { .. } => "raw",
+            Body::Soap { .. } => "soap",
+        }
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        match self {
+            Body::None | Body::Json(_) => None,
+            Body::Raw { bytes, .. } => Some(bytes.len()),
+            Body::Soap { body_xml, .. } => Some(body_xml.len()),
+        }
+    }
+}
+
 /// A request to make: method, URL (absolute, or a path below the instance URL) and body.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the method, the path, the names of query parameters and headers and the kind
+/// and size of the body, never their values: a body or a query string (SOQL, ids) may hold
+/// customer data.
+#[derive(Clone)]
 pub struct Request {
     pub method: Method,
     /// `/services/data/v66.0/...` or an absolute URL.
     pub path: String,
     pub query: Vec<(String, String)>,
-    pub json: Option<serde_json::Value>,
+    pub body: Body,
     pub accept: Option<&'static str>,
     pub headers: Vec<(&'static str, String)>,
+    /// Whether sending the request twice has the same effect as once (true by default). When
+    /// false (inserts, Bulk uploads) the executor repeats it only after failures that prove
+    /// Salesforce did not apply it (no connection made, or Salesforce answered with an error);
+    /// a failure after sending becomes [`SalesforceError::OutcomeUnknown`].
+    pub idempotent: bool,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let query: Vec<&str> = self.query.iter().map(|(k, _)| k.as_str()).collect();
+        let headers: Vec<&str> = self.headers.iter().map(|(k, _)| *k).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &strip_query(&self.path))
+            .field("query_keys", &query)
+            .field("body", &self.body.kind())
+            .field("body_bytes", &self.body.len_hint())
+            .field("accept", &self.accept)
+            .field("header_names", &headers)
+            .field("idempotent", &self.idempotent)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body::{}", self.kind())?;
+        if let Some(n) = self.len_hint() {
+            write!(f, "({n} bytes)")?;
+        }
+        Ok(())
+    }
 }
 
 impl Request {
+    fn new(method: Method, path: impl Into<String>, body: Body) -> Request {
+        Request { method, path: path.into(), query: Vec::new(), body, accept: None, headers: Vec::new(), idempotent: true }
+    }
+
     pub fn get(path: impl Into<String>) -> Request {
-        Request { method: Method::GET, path: path.into(), query: Vec::new(), json: None, accept: None, headers: Vec::new() }
+        Request::new(Method::GET, path, Body::None)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Request {
+        Request::new(Method::DELETE, path, Body::None)
     }
 
     pub fn post_json(path: impl Into<String>, body: serde_json::Value) -> Request {
-        Request {
-            method: Method::POST,
-            path: path.into(),
-            query: Vec::new(),
-            json: Some(body),
-            accept: None,
-            headers: Vec::new(),
-        }
+        Request::new(Method::POST, path, Body::Json(body))
+    }
+
+    pub fn patch_json(path: impl Into<String>, body: serde_json::Value) -> Request {
+        Request::new(Method::PATCH, path, Body::Json(body))
+    }
+
+    /// Any method with raw bytes, e.g. `PUT` of a CSV upload as `text/csv`.
+    pub fn raw(method: Method, path: impl Into<String>, content_type: &'static str, bytes: Bytes) -> Request {
+        Request::new(method, path, Body::Raw { content_type, bytes })
+    }
+
+    /// A SOAP partner call: `POST /services/Soap/u/{version}` with `body_xml` (the elements
+    /// inside `<soapenv:Body>`, in the `urn:partner.soap.sforce.com` namespace bound to `urn`).
+    pub fn soap(path: impl Into<String>, operation: &'static str, body_xml: String) -> Request {
+        Request::new(Method::POST, path, Body::Soap { operation, body_xml })
+    }
+
+    /// Marks the request as unsafe to repeat (see [`Request::idempotent`]).
+    pub fn non_idempotent(mut self) -> Request {
+        self.idempotent = false;
+        self
     }
 
     pub fn query(mut self, key: &str, value: impl Into<String>) -> Request {
@@ -179,6 +276,11 @@ impl SalesforceClient {
         self.budget.last()
     }
 
+    /// Records usage reported outside `Sforce-Limit-Info` (SOAP's `LimitInfoHeader`).
+    pub(crate) fn record_usage(&self, usage: ApiUsage) {
+        self.budget.record(usage);
+    }
+
     /// Requests sent so far, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
@@ -235,6 +337,12 @@ impl SalesforceClient {
                 self.renew_session().await?;
                 continue;
             }
+            if !req.idempotent && err.is_retryable() && !not_applied(&err) {
+                return Err(SalesforceError::OutcomeUnknown {
+                    what: format!("{} {}", req.method, strip_query(&req.path)),
+                    source: Box::new(err),
+                });
+            }
             if !err.is_retryable() || attempt >= self.config.retry.max_attempts {
                 return Err(err);
             }
@@ -258,8 +366,19 @@ impl SalesforceClient {
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }
-        if let Some(body) = &req.json {
-            builder = builder.json(body);
+        match &req.body {
+            Body::None => {}
+            Body::Json(body) => builder = builder.json(body),
+            Body::Raw { content_type, bytes } => {
+                builder = builder.header(reqwest::header::CONTENT_TYPE, *content_type).body(bytes.clone());
+            }
+            Body::Soap { operation, body_xml } => {
+                let envelope = crate::soap::envelope(session.access_token.expose_secret(), body_xml);
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=UTF-8")
+                    .header("SOAPAction", *operation)
+                    .body(envelope);
+            }
         }
         for (name, value) in &req.headers {
             builder = builder.header(*name, value);
@@ -291,11 +410,27 @@ impl SalesforceClient {
             return Ok(RawResponse { status, headers, body });
         }
         let retry_after = headers.get("Retry-After").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        if let Some((code, message)) = crate::soap::parse_fault(&body) {
+            return Err(SalesforceError::SoapFault { code, message });
+        }
         let (error_code, message) = match serde_json::from_slice::<Vec<ErrorItem>>(&body) {
             Ok(items) if !items.is_empty() => (items[0].error_code.clone(), items[0].message.clone()),
             _ => (format!("HTTP_{}", status.as_u16()), String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
         };
         Err(SalesforceError::Api { status: status.as_u16(), error_code, message, retry_after })
+    }
+}
+
+/// Whether a failed attempt proves the request was not applied, so even a non-idempotent request
+/// may be repeated: no connection was made, or Salesforce itself answered with an error (its API
+/// calls are transactions: an error answer means nothing was committed). A connection that broke
+/// or timed out after sending, or an error page that is not Salesforce's, proves nothing.
+fn not_applied(err: &SalesforceError) -> bool {
+    match err {
+        SalesforceError::Transport { source, .. } => source.is_connect(),
+        SalesforceError::Api { error_code, .. } => !error_code.starts_with("HTTP_"),
+        SalesforceError::SoapFault { .. } => true,
+        _ => false,
     }
 }
 

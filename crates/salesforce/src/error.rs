@@ -14,6 +14,11 @@ pub enum ErrorClass {
     Quota,
     /// The request itself is wrong (bad SOQL, unknown object or field). Retrying won't help.
     InvalidRequest,
+    /// A write that is not safe to repeat (an insert, a Bulk upload) was sent, but no answer
+    /// came back (the connection broke or timed out after sending): Salesforce may or may not
+    /// have applied it. Repeating it blindly may duplicate records; reconcile first (query by
+    /// an external id, or read the Bulk job's results by its id).
+    OutcomeUnknown,
 }
 
 /// An error from Salesforce or from talking to it. Messages never contain secrets or record
@@ -53,6 +58,25 @@ pub enum SalesforceError {
     /// Configuration that cannot work (e.g. an unreadable private key).
     #[error("invalid client configuration: {0}")]
     Config(String),
+
+    /// A SOAP API fault (`<soapenv:Fault>`): `code` is the `sf:` exception code without its
+    /// prefix (`INVALID_SESSION_ID`), or `Client`/`Server` for SOAP's own fault codes.
+    #[error("Salesforce SOAP fault {code}: {message}")]
+    SoapFault { code: String, message: String },
+
+    /// Input the client refuses before sending anything (e.g. a value that has no CSV form). The
+    /// message names fields and row positions, never values.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// A non-idempotent write was sent but its answer was lost (see
+    /// [`ErrorClass::OutcomeUnknown`]). `source` is the transport failure.
+    #[error("the outcome of {what} is unknown: {source}")]
+    OutcomeUnknown {
+        what: String,
+        #[source]
+        source: Box<SalesforceError>,
+    },
 }
 
 impl SalesforceError {
@@ -66,6 +90,9 @@ impl SalesforceError {
             SalesforceError::BudgetExhausted { .. } => ErrorClass::Quota,
             SalesforceError::BulkJob { .. } => ErrorClass::Retryable,
             SalesforceError::Config(_) => ErrorClass::InvalidRequest,
+            SalesforceError::SoapFault { code, message } => classify_soap(code, message),
+            SalesforceError::InvalidInput(_) => ErrorClass::InvalidRequest,
+            SalesforceError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
         }
     }
 
@@ -77,6 +104,7 @@ impl SalesforceError {
     pub fn error_code(&self) -> Option<&str> {
         match self {
             SalesforceError::Api { error_code, .. } => Some(error_code),
+            SalesforceError::SoapFault { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -90,6 +118,15 @@ fn classify_api(status: u16, code: &str, message: &str) -> ErrorClass {
         _ if status == 401 => ErrorClass::Auth,
         _ if status >= 500 || status == 429 => ErrorClass::Retryable,
         _ => ErrorClass::InvalidRequest,
+    }
+}
+
+/// SOAP answers every fault with HTTP 500, so the code alone decides: Salesforce's `sf:` codes
+/// as for REST, SOAP's `Server` fault as transient, anything else as a bad request.
+fn classify_soap(code: &str, message: &str) -> ErrorClass {
+    match code {
+        "Server" => ErrorClass::Retryable,
+        _ => classify_api(400, code, message),
     }
 }
 
@@ -117,5 +154,18 @@ mod tests {
         assert_eq!(api(404, "NOT_FOUND", "x").class(), ErrorClass::InvalidRequest);
         assert_eq!(api(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").class(), ErrorClass::Quota);
         assert_eq!(api(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.").class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn classifies_soap_faults_by_code_not_by_their_http_500() {
+        let fault = |code: &str| SalesforceError::SoapFault { code: code.into(), message: "m".into() };
+        assert_eq!(fault("INVALID_SESSION_ID").class(), ErrorClass::Auth);
+        assert_eq!(fault("INVALID_SESSION_ID").error_code(), Some("INVALID_SESSION_ID"));
+        assert_eq!(fault("UNKNOWN_EXCEPTION").class(), ErrorClass::Retryable);
+        assert_eq!(fault("Server").class(), ErrorClass::Retryable);
+        assert_eq!(fault("INVALID_ID_FIELD").class(), ErrorClass::InvalidRequest);
+        assert_eq!(fault("Client").class(), ErrorClass::InvalidRequest);
+        let unknown = SalesforceError::OutcomeUnknown { what: "x".into(), source: Box::new(fault("Server")) };
+        assert_eq!(unknown.class(), ErrorClass::OutcomeUnknown);
     }
 }

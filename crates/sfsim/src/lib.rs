@@ -1,8 +1,9 @@
 //! An offline Salesforce org.
 //!
-//! `tidemark-sfsim` serves the REST API, Bulk API 2.0 and 1.0, OAuth 2.0 and SOAP login over an
-//! in-memory org with realistic metadata and deterministic data, so Tidemark's tests, demo and
-//! benchmarks (and any other Salesforce client) can run without a real org.
+//! `tidemark-sfsim` serves the REST API, Bulk API 2.0 and 1.0, OAuth 2.0 and SOAP login and
+//! `undelete()` over an in-memory org with realistic metadata and deterministic data, so
+//! Tidemark's tests, demo and benchmarks (and any other Salesforce client) can run without a
+//! real org.
 //!
 //! Start one in-process with [`server::SimServer`]; drive time and change through the admin API
 //! ([`api::admin`]); compare what a client saw with the truth dump.

@@ -464,24 +464,37 @@ impl Default for ObjectFlags {
     }
 }
 
-/// A configurable validation rule, evaluated on create and update. It fails when `field`
-/// matches `when`, answering `FIELD_CUSTOM_VALIDATION_EXCEPTION` with `message`.
+/// A validation rule, evaluated on create and update (not on delete or undelete). It fails
+/// when `field`'s value (the merged record's on update) matches `when`, answering
+/// `FIELD_CUSTOM_VALIDATION_EXCEPTION` with `message`; `error_field` is the field the error is
+/// shown at (`fields: [error_field]`), or none for a top-of-page error (`fields: []`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationRule {
     pub name: String,
     pub field: String,
     pub when: RuleCondition,
     pub message: String,
+    pub error_field: Option<String>,
 }
 
+/// When a validation rule fails. A null (or empty text) value only fails [`RuleCondition::IsBlank`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleCondition {
     /// The numeric value is below the bound.
     LessThan(f64),
+    /// The numeric value is above the bound.
+    GreaterThan(f64),
     /// The value is null/blank.
     IsBlank,
-    /// The text value equals this string.
+    /// The value equals this one ("must not be X"): numbers numerically, booleans as
+    /// `true`/`false`, text case-sensitively as a formula's `=` compares.
     Equals(String),
+    /// The value differs from this one ("must be X").
+    NotEquals(String),
+    /// The text matches a SOQL `LIKE` pattern (`%` any run, `_` one character, case-insensitive).
+    Like(String),
+    /// The text does not match the `LIKE` pattern ("must match").
+    NotLike(String),
 }
 
 /// An sObject type with its fields in describe order.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::ingest::upload;
 use common::{SendJson, TestOrg, corpus, corpus_json};
 use serde_json::{Value as J, json};
 use tidemark_core::{FieldType, SfId};
@@ -55,18 +56,6 @@ async fn create(org: &TestOrg, body: J) -> J {
     let resp = org.post("/jobs/ingest").json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 200, "create ingest job");
     resp.json().await.unwrap()
-}
-
-async fn upload(org: &TestOrg, id: &str, csv: &str) {
-    let resp = org
-        .put(&format!("/jobs/ingest/{id}/batches"))
-        .header("Content-Type", "text/csv")
-        .body(csv.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    assert!(resp.text().await.unwrap().is_empty());
 }
 
 async fn close(org: &TestOrg, id: &str) -> J {

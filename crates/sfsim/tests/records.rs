@@ -30,6 +30,7 @@ fn add_test_objects(org: &TestOrg) {
         field: "Score__c".into(),
         when: RuleCondition::LessThan(0.0),
         message: "Score must not be negative".into(),
+        error_field: Some("Score__c".into()),
     });
     let mut line = ObjectDef::new("Line__c", "Line", "Lines", "a02");
     line.add_system_fields();

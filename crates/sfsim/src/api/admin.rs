@@ -10,6 +10,7 @@
 //! | `POST /__admin/changes` | [`ChangeRoundSpec`] fields + optional `"seed"` | [`ChangeSummary`] |
 //! | `POST /__admin/schema` | `{"object", "op": "add_field\|widen_field\|change_type\|remove_field", …}` ([`SchemaChange`]) | `{"object","detail"}` |
 //! | `GET/PUT /__admin/faults` | [`FaultConfig`] (+ optional `"seed"` on PUT) | the config |
+//! | `GET/POST/DELETE /__admin/validation-rules` | see [`super::admin_rules`] | rules |
 //! | `POST /__admin/sessions/expire` | | `{"expired"}` |
 //! | `GET/PUT /__admin/limits` | `{"max"?,"used"?}` | `{"max","used","remaining"}` |
 //! | `POST /__admin/recycle-bin/empty` | | `{"purged"}` |
@@ -49,6 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/__admin/purge", post(purge))
         .route("/__admin/truth", get(truth))
         .route("/__admin/save", post(save))
+        .merge(super::admin_rules::routes())
         .layer(middleware::from_fn_with_state(state, admin_token_layer))
 }
 
@@ -61,7 +63,7 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    fn bad(field: &'static str, message: impl Into<String>) -> AdminError {
+    pub(super) fn bad(field: &'static str, message: impl Into<String>) -> AdminError {
         AdminError { status: StatusCode::BAD_REQUEST, message: message.into(), field: Some(field) }
     }
 }
@@ -111,7 +113,7 @@ fn from_map<T: serde::de::DeserializeOwned>(map: serde_json::Map<String, J>) -> 
 /// The field named in a serde error ("unknown field `x`", "missing field `x`", "unknown variant
 /// `x`" → `op`), as a static string for the error body.
 fn leak_field_name(msg: &str) -> &'static str {
-    const KNOWN: [&str; 24] = [
+    const KNOWN: [&str; 26] = [
         "op",
         "field",
         "type",
@@ -133,6 +135,8 @@ fn leak_field_name(msg: &str) -> &'static str {
         "http_503_rate",
         "concurrent_limit_rate",
         "lock_row_rate",
+        "lock_row_ids",
+        "lock_row_id_failures",
         "drop_connection_rate",
         "latency_ms",
         "query_timeout_rows",

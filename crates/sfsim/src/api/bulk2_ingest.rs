@@ -438,19 +438,31 @@ async fn run_job(state: AppState, job: Arc<IngestJob>) {
             break;
         }
         let chunk_end = (chunk_start + CHUNK_ROWS).min(stop_at);
-        let locked: Vec<bool> = (chunk_start..chunk_end).map(|_| state.faults.lock_row()).collect();
         let t0 = std::time::Instant::now();
         let outcomes: Vec<RowOutcome> = {
             let mut org = state.org.write();
-            table.rows[chunk_start..chunk_end]
+            let rows = &table.rows[chunk_start..chunk_end];
+            // Lock draws happen for every row up front, one per row in upload order, so a seed
+            // gives the same failures whatever else fails.
+            let locking = state.faults.locks_configured();
+            let locks: Vec<_> = rows
                 .iter()
-                .zip(&locked)
-                .map(|(row, &lock_fails)| {
-                    if lock_fails {
-                        ingest::lock_failure(row, &plan)
-                    } else {
-                        ingest::process_row(&mut org, &job.spec, &plan, &mut parents, row)
+                .map(|row| {
+                    if !locking {
+                        return None;
                     }
+                    let ids = ingest::lock_candidates(&org, &job.spec, &plan, row);
+                    state.faults.row_lock(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+                })
+                .collect();
+            let duplicates = ingest::duplicate_keys(&org, &job.spec, &plan, rows);
+            rows.iter()
+                .zip(locks)
+                .zip(duplicates)
+                .map(|((row, lock), duplicate)| match (duplicate, lock) {
+                    (Some(failed), _) => failed,
+                    (None, Some(hit)) => ingest::lock_failure(row, &plan, hit.id.as_deref()),
+                    (None, None) => ingest::process_row(&mut org, &job.spec, &plan, &mut parents, row),
                 })
                 .collect()
         };

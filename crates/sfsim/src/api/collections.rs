@@ -17,7 +17,7 @@ use serde_json::{Map, Value as J, json};
 use tidemark_core::SfId;
 
 use super::error::json_ok;
-use super::records::{lock_error, no_such_column, parse_json_body, record_inputs};
+use super::records::{lock_fault, no_such_column, parse_json_body, record_inputs};
 use super::{ApiError, AppState, VersionExt};
 use crate::org::Org;
 use crate::org::transaction::Transaction;
@@ -189,8 +189,8 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         if field_of(record, "Id").is_some_and(|v| !v.is_null()) {
             return Outcome::failed(vec![RecordError::new("INVALID_FIELD", "cannot specify Id in an insert call", vec![])]);
         }
-        if state.faults.lock_row() {
-            return Outcome::failed(vec![lock_error(None)]);
+        if let Some(e) = lock_fault(&state, None, Some(record)) {
+            return Outcome::failed(vec![e]);
         }
         let inputs: Vec<(&str, Input<'_>)> =
             record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();
@@ -209,8 +209,8 @@ async fn update(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         let Some(id) = field_of(record, "Id").and_then(J::as_str) else {
             return Outcome::failed(vec![RecordError::new("MISSING_ARGUMENT", "Id not specified in an update call", vec![])]);
         };
-        if state.faults.lock_row() {
-            return Outcome::failed(vec![lock_error(Some(id))]);
+        if let Some(e) = lock_fault(&state, Some(id), Some(record)) {
+            return Outcome::failed(vec![e]);
         }
         let inputs: Vec<(&str, Input<'_>)> =
             record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();
@@ -275,8 +275,9 @@ async fn upsert(
                 vec![key_name.clone()],
             )]);
         }
-        if state.faults.lock_row() {
-            return Outcome::failed(vec![lock_error((!key.is_empty()).then_some(key.as_str()))]);
+        let target = if state.faults.locks_configured() { upsert_target(org, &name, &key_name, key) } else { None };
+        if let Some(e) = lock_fault(&state, target.as_deref(), Some(record)) {
+            return Outcome::failed(vec![e]);
         }
         let inputs: Vec<(&str, Input<'_>)> =
             record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();
@@ -284,16 +285,28 @@ async fn upsert(
             Ok(UpsertOutcome::Created(id)) => Outcome::ok(id, Some(true)),
             Ok(UpsertOutcome::Updated(id)) => Outcome::ok(id, Some(false)),
             Ok(UpsertOutcome::MultipleMatches(ids)) => {
-                let list: Vec<&str> = ids.iter().map(SfId::as_str).collect();
-                Outcome::failed(vec![RecordError::new(
-                    "DUPLICATE_EXTERNAL_ID",
-                    format!("{key_name}: more than one record found for external id field: [{}]", list.join(", ")),
-                    vec![key_name.clone()],
-                )])
+                Outcome::failed(vec![crate::org::write::multiple_external_matches(org, &name, &key_name, &ids)])
             }
             Err(errors) => Outcome::failed(errors),
         }
     }))
+}
+
+/// The existing record an upsert by `key` would write (the one record its key matches), which
+/// is the row a lock would be taken on.
+fn upsert_target(org: &Org, object: &str, key_name: &str, key: &str) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    if key_name == "Id" {
+        return Some(key.to_owned());
+    }
+    let table = org.table(object)?;
+    let field = table.def.field(key_name)?;
+    match crate::org::validate::find_by_text(table, field, key).as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    }
 }
 
 fn split_list(s: Option<&String>) -> Vec<String> {
@@ -313,12 +326,16 @@ async fn delete(State(state): State<AppState>, Query(query): Query<HashMap<Strin
         return Err(too_many_records());
     }
     Ok(run(&state, &ids, query_bool(&query, "allOrNone"), Operation::Delete, |org, tx, id| {
-        if state.faults.lock_row() {
-            return Outcome::failed(vec![lock_error(Some(id))]);
+        // A failure on a record that exists names it (recorded delete results carry the id of an
+        // already-deleted record); a malformed or unknown id has none.
+        let existing = SfId::parse(id).ok().filter(|p| org.find(p).is_some());
+        let failed = |e: RecordError| Outcome { id: existing, errors: vec![e], created: None };
+        if let Some(e) = lock_fault(&state, Some(id), None) {
+            return failed(e);
         }
         match org.api_delete_in(tx, None, id) {
             Ok(id) => Outcome::ok(id, None),
-            Err(e) => Outcome::failed(vec![e]),
+            Err(e) => failed(e),
         }
     }))
 }

@@ -4,11 +4,13 @@
 //! - `/services/data/` (versions, no auth) and `/services/data/vNN.N/...` (REST, Bulk 2.0),
 //!   behind [`data_api_layer`]: version check, session check, faults, API allocation and the
 //!   `Sforce-Limit-Info` header;
-//! - `/services/oauth2/*` and `/id/*` (OAuth 2.0, identity), `/services/Soap/u/NN.N` (SOAP login);
+//! - `/services/oauth2/*` and `/id/*` (OAuth 2.0, identity), `/services/Soap/u/NN.N` (SOAP login
+//!   and `undelete()`);
 //! - `/services/async/NN.N/*` (Bulk API 1.0, session in `X-SFDC-Session`);
 //! - `/__admin/*` (clock, change rounds, schema changes, faults, truth dump).
 
 pub mod admin;
+pub mod admin_rules;
 pub mod bulk1;
 pub mod bulk2_ingest;
 pub mod bulk2_query;
@@ -19,6 +21,7 @@ pub mod oauth;
 pub mod query;
 pub mod records;
 pub mod soap;
+pub mod soap_undelete;
 
 use std::sync::{Arc, OnceLock};
 

@@ -91,9 +91,26 @@ pub(crate) fn lock_error(id: Option<&str>) -> RecordError {
     RecordError::new("UNABLE_TO_LOCK_ROW", message, vec![])
 }
 
-/// For a create, the record that would be locked: the first parent the body references.
-fn lock_target_of(body: &Map<String, J>) -> Option<String> {
-    body.values().filter_map(J::as_str).find(|s| (s.len() == 15 || s.len() == 18) && SfId::parse(s).is_ok()).map(str::to_owned)
+/// The record ids a JSON record names (values that are well-formed ids): the parents a write
+/// would lock.
+pub(crate) fn referenced_ids(body: &Map<String, J>) -> impl Iterator<Item = &str> {
+    body.iter()
+        .filter(|(k, _)| k.as_str() != "attributes")
+        .filter_map(|(_, v)| v.as_str())
+        .filter(|s| (s.len() == 15 || s.len() == 18) && SfId::parse(s).is_ok())
+}
+
+/// The `UNABLE_TO_LOCK_ROW` error of a write of record `own` (none for a create) whose body is
+/// `body`, when the fault injection says it hits a row lock.
+pub(crate) fn lock_fault(state: &AppState, own: Option<&str>, body: Option<&Map<String, J>>) -> Option<RecordError> {
+    if !state.faults.locks_configured() {
+        return None;
+    }
+    let mut ids: Vec<&str> = own.filter(|s| !s.is_empty()).into_iter().collect();
+    if let Some(body) = body {
+        ids.extend(referenced_ids(body).filter(|s| Some(*s) != own));
+    }
+    state.faults.row_lock(&ids).map(|hit| lock_error(hit.id.as_deref()))
 }
 
 fn record_url(version: &str, object: &str, id: &str) -> String {
@@ -218,8 +235,8 @@ async fn create(
     let body = parse_json_body(&headers, &body)?;
     expect_object(&body, &name)?;
     let record = body.as_object().expect("checked above");
-    if state.faults.lock_row() {
-        return Ok(record_errors_response(StatusCode::BAD_REQUEST, &[lock_error(lock_target_of(record).as_deref())]));
+    if let Some(e) = lock_fault(&state, None, Some(record)) {
+        return Ok(record_errors_response(StatusCode::BAD_REQUEST, &[e]));
     }
     let result = state.org.write().api_create(&name, &record_inputs(record));
     Ok(match result {
@@ -259,10 +276,10 @@ async fn update(State(state): State<AppState>, Path(params): Params, headers: He
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    if state.faults.lock_row() {
-        return record_errors_response(StatusCode::BAD_REQUEST, &[lock_error(Some(id.as_str()))]);
-    }
     let record = body.as_object().expect("checked above");
+    if let Some(e) = lock_fault(&state, Some(id.as_str()), Some(record)) {
+        return record_errors_response(StatusCode::BAD_REQUEST, &[e]);
+    }
     let result = state.org.write().api_update(Some(&name), id.as_str(), &record_inputs(record));
     match result {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
@@ -279,8 +296,8 @@ async fn delete(State(state): State<AppState>, Path(params): Params) -> Response
 }
 
 fn delete_id(state: &AppState, object: &str, id: &SfId) -> Response {
-    if state.faults.lock_row() {
-        return record_errors_response(StatusCode::BAD_REQUEST, &[lock_error(Some(id.as_str()))]);
+    if let Some(e) = lock_fault(state, Some(id.as_str()), None) {
+        return record_errors_response(StatusCode::BAD_REQUEST, &[e]);
     }
     let result = state.org.write().api_delete(Some(object), id.as_str());
     match result {
@@ -339,9 +356,15 @@ fn upsert_with(
     // POST …/Id takes the key from the body: a null or missing Id creates.
     let body_id = record.iter().find(|(k, _)| k.eq_ignore_ascii_case("Id")).and_then(|(_, v)| v.as_str());
     let value = value.or(body_id).unwrap_or_default();
-    if state.faults.lock_row() {
-        let target = if value.is_empty() { lock_target_of(record) } else { Some(value.to_owned()) };
-        return Ok(record_errors_response(StatusCode::BAD_REQUEST, &[lock_error(target.as_deref())]));
+    // The record an upsert locks: the one its key names (by Id), else the parents it references.
+    let own = (key_name == "Id" && !value.is_empty()).then_some(value);
+    let existing = (state.faults.locks_configured() && key_name != "Id" && !value.is_empty())
+        .then(|| external_matches(&state.org.read(), &name, &key_name, value).ok())
+        .flatten()
+        .and_then(|(_, ids)| (ids.len() == 1).then(|| ids[0]));
+    let own = own.or(existing.as_ref().map(SfId::as_str));
+    if let Some(e) = lock_fault(state, own, Some(record)) {
+        return Ok(record_errors_response(StatusCode::BAD_REQUEST, &[e]));
     }
     let inputs: Vec<(&str, Input<'_>)> =
         record_inputs(record).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("Id")).collect();

@@ -1,11 +1,12 @@
-//! SOAP login on the partner endpoint (`POST /services/Soap/u/NN.N`), the way simple-salesforce,
+//! SOAP on the partner endpoint: login (`POST /services/Soap/u/NN.N`), the way simple-salesforce,
 //! the Data Loader and many older tools authenticate.
 //!
 //! The request is a SOAP 1.1 envelope with `<login><username/><password/></login>` in the
 //! `urn:partner.soap.sforce.com` namespace (any prefixes); the password may have the security
 //! token appended. Success is the partner `loginResponse`; bad credentials are the
-//! `sf:INVALID_LOGIN` fault with HTTP 500, as Salesforce answers. Only `login` is served: other
-//! operations get the SOAP client fault Salesforce gives an unknown operation.
+//! `sf:INVALID_LOGIN` fault with HTTP 500, as Salesforce answers. Besides `login`, the partner
+//! `undelete()` call is served (see [`super::soap_undelete`]); other operations get the SOAP
+//! client fault Salesforce gives an unknown operation.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -40,6 +41,13 @@ pub enum SoapRequest {
         username: String,
         password: String,
     },
+    /// `undelete(ID[] ids)`, with the `SessionHeader`'s `sessionId` and the
+    /// `AllOrNoneHeader`'s `allOrNone`.
+    Undelete {
+        session_id: Option<String>,
+        all_or_none: bool,
+        ids: Vec<String>,
+    },
     /// Any other operation, by namespace and local name.
     Other {
         namespace: String,
@@ -55,15 +63,73 @@ pub enum SoapParseError {
     NoBody,
 }
 
-/// Parses a SOAP 1.1 envelope far enough to know the operation and the login credentials.
+/// Which text of the envelope an element carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    Username,
+    Password,
+    SessionId,
+    AllOrNone,
+    Id,
+}
+
+/// The text the envelope carries, gathered while parsing.
+#[derive(Debug, Default)]
+struct Texts {
+    username: String,
+    password: String,
+    session_id: Option<String>,
+    all_or_none: String,
+    ids: Vec<String>,
+}
+
+impl Texts {
+    fn push(&mut self, capture: Capture, text: &str) {
+        match capture {
+            Capture::Username => self.username.push_str(text),
+            Capture::Password => self.password.push_str(text),
+            Capture::SessionId => self.session_id.get_or_insert_with(String::new).push_str(text),
+            Capture::AllOrNone => self.all_or_none.push_str(text),
+            Capture::Id => {
+                if let Some(last) = self.ids.last_mut() {
+                    last.push_str(text);
+                }
+            }
+        }
+    }
+}
+
+/// What an element at `path` (below the envelope) named `local` carries, if anything.
+/// `operation` is the body's first element once seen.
+fn capture_for(path: &[(String, String)], local: &str, operation: Option<&(String, String)>) -> Option<Capture> {
+    if path.len() != 3 {
+        return None;
+    }
+    let (section, parent) = (&path[1], &path[2].1);
+    let in_header = section.0 == SOAP_ENV_NS && section.1 == "Header";
+    let in_body = section.0 == SOAP_ENV_NS && section.1 == "Body";
+    let op = operation.filter(|(n, _)| n == PARTNER_NS).map(|(_, l)| l.as_str());
+    match (in_header, in_body, parent.as_str(), local, op) {
+        (true, _, "SessionHeader", "sessionId", _) => Some(Capture::SessionId),
+        (true, _, "AllOrNoneHeader", "allOrNone", _) => Some(Capture::AllOrNone),
+        (_, true, "login", "username", Some("login")) => Some(Capture::Username),
+        (_, true, "login", "password", Some("login")) => Some(Capture::Password),
+        (_, true, "undelete", "ids", Some("undelete")) => Some(Capture::Id),
+        _ => None,
+    }
+}
+
+/// Parses a SOAP 1.1 envelope far enough to know the operation, its arguments and the
+/// session and all-or-none headers. Operations are recognised in the partner namespace only
+/// (any prefixes); their child elements and headers by local name.
 pub fn parse_request(xml: &str) -> Result<SoapRequest, SoapParseError> {
     let mut reader = NsReader::from_str(xml);
     let xml_err = |e: quick_xml::Error| SoapParseError::Xml(e.to_string());
     // Element path below the root, as (namespace, local name).
     let mut path: Vec<(String, String)> = Vec::new();
     let mut operation: Option<(String, String)> = None;
-    let mut field: Option<&'static str> = None;
-    let (mut username, mut password) = (String::new(), String::new());
+    let mut capture: Option<Capture> = None;
+    let mut texts = Texts::default();
     loop {
         let (ns, event) = reader.read_resolved_event().map_err(xml_err)?;
         match event {
@@ -77,34 +143,28 @@ pub fn parse_request(xml: &str) -> Result<SoapRequest, SoapParseError> {
                 if in_body && operation.is_none() {
                     operation = Some((namespace.clone(), local.clone()));
                 }
-                let in_login = path.len() == 3
-                    && operation.as_ref().is_some_and(|(n, l)| n == PARTNER_NS && l == "login")
-                    && path[2].1 == "login";
-                field = match (in_login, local.as_str()) {
-                    (true, "username") => Some("username"),
-                    (true, "password") => Some("password"),
-                    _ => None,
-                };
+                capture = capture_for(&path, &local, operation.as_ref());
+                if capture == Some(Capture::Id) {
+                    texts.ids.push(String::new());
+                }
                 if matches!(event, Event::Start(_)) {
                     path.push((namespace, local));
                 } else {
-                    field = None;
+                    capture = None;
                 }
             }
             Event::End(_) => {
                 path.pop();
-                field = None;
+                capture = None;
             }
             Event::Text(t) => {
-                if let Some(f) = field {
-                    let text = t.unescape().map_err(xml_err)?;
-                    if f == "username" { username.push_str(&text) } else { password.push_str(&text) }
+                if let Some(c) = capture {
+                    texts.push(c, &t.unescape().map_err(xml_err)?);
                 }
             }
             Event::CData(c) => {
-                if let Some(f) = field {
-                    let text = String::from_utf8_lossy(&c);
-                    if f == "username" { username.push_str(&text) } else { password.push_str(&text) }
+                if let Some(cap) = capture {
+                    texts.push(cap, &String::from_utf8_lossy(&c));
                 }
             }
             Event::Eof => break,
@@ -113,8 +173,13 @@ pub fn parse_request(xml: &str) -> Result<SoapRequest, SoapParseError> {
     }
     match operation {
         Some((n, l)) if n == PARTNER_NS && l == "login" => {
-            Ok(SoapRequest::Login { username: username.trim().to_owned(), password })
+            Ok(SoapRequest::Login { username: texts.username.trim().to_owned(), password: texts.password })
         }
+        Some((n, l)) if n == PARTNER_NS && l == "undelete" => Ok(SoapRequest::Undelete {
+            session_id: texts.session_id.map(|s| s.trim().to_owned()),
+            all_or_none: texts.all_or_none.trim().eq_ignore_ascii_case("true") || texts.all_or_none.trim() == "1",
+            ids: texts.ids.into_iter().map(|s| s.trim().to_owned()).collect(),
+        }),
         Some((namespace, operation)) => Ok(SoapRequest::Other { namespace, operation }),
         None => Err(SoapParseError::NoBody),
     }
@@ -152,6 +217,9 @@ fn handle(state: &AppState, version: &str, body: &[u8]) -> Response {
                 sf_fault("INVALID_LOGIN", INVALID_LOGIN_MESSAGE, "LoginFault")
             }
         }
+        SoapRequest::Undelete { session_id, all_or_none, ids } => {
+            super::soap_undelete::undelete(state, session_id.as_deref(), all_or_none, &ids)
+        }
         SoapRequest::Other { namespace, operation } => client_fault(&format!(
             "No operation available for request {{{namespace}}}{operation}, please check the WSDL for the service."
         )),
@@ -159,7 +227,7 @@ fn handle(state: &AppState, version: &str, body: &[u8]) -> Response {
 }
 
 /// Appends `<name>value</name>` with the value escaped.
-fn element(out: &mut String, name: &str, value: &str) {
+pub(super) fn element(out: &mut String, name: &str, value: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
@@ -169,7 +237,7 @@ fn element(out: &mut String, name: &str, value: &str) {
     out.push('>');
 }
 
-fn xml_response(status: StatusCode, body: String) -> Response {
+pub(super) fn xml_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/xml;charset=UTF-8")], body).into_response()
 }
 
@@ -232,7 +300,7 @@ fn login_response(state: &AppState, version: &str) -> Response {
 }
 
 /// An `sf:` API fault (HTTP 500) with its typed detail element, e.g. `LoginFault`.
-fn sf_fault(code: &str, message: &str, fault_type: &str) -> Response {
+pub(super) fn sf_fault(code: &str, message: &str, fault_type: &str) -> Response {
     let mut out = String::with_capacity(768);
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     out.push_str(&format!(
@@ -280,6 +348,27 @@ mod tests {
             parse_request(xml).unwrap(),
             SoapRequest::Login { username: "a&b@example.com".into(), password: "p<wTOKEN".into() }
         );
+    }
+
+    #[test]
+    fn parses_undelete_with_its_headers() {
+        let xml = r#"<se:Envelope xmlns:se="http://schemas.xmlsoap.org/soap/envelope/">
+          <se:Header>
+            <SessionHeader xmlns="urn:partner.soap.sforce.com"><sessionId> 00D!abc </sessionId></SessionHeader>
+            <p:AllOrNoneHeader xmlns:p="urn:partner.soap.sforce.com"><p:allOrNone>true</p:allOrNone></p:AllOrNoneHeader>
+          </se:Header>
+          <se:Body><p:undelete xmlns:p="urn:partner.soap.sforce.com"><p:ids>001A</p:ids><p:ids> 003B </p:ids></p:undelete></se:Body>
+        </se:Envelope>"#;
+        assert_eq!(
+            parse_request(xml).unwrap(),
+            SoapRequest::Undelete {
+                session_id: Some("00D!abc".into()),
+                all_or_none: true,
+                ids: vec!["001A".into(), "003B".into()]
+            }
+        );
+        let bare = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><undelete xmlns="urn:partner.soap.sforce.com"/></s:Body></s:Envelope>"#;
+        assert_eq!(parse_request(bare).unwrap(), SoapRequest::Undelete { session_id: None, all_or_none: false, ids: vec![] });
     }
 
     #[test]

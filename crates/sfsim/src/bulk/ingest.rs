@@ -190,10 +190,67 @@ fn first_failure(id: Option<&str>, errors: &[RecordError]) -> RowOutcome {
     }
 }
 
-/// The `UNABLE_TO_LOCK_ROW` failure of a row that hit lock contention.
-pub fn lock_failure(row: &[String], plan: &Plan) -> RowOutcome {
+/// The `UNABLE_TO_LOCK_ROW` failure of a row that hit lock contention on record `locked`
+/// (`unable to obtain exclusive access to this record or 1 records: <id>`, or without the id
+/// when it is not known).
+pub fn lock_failure(row: &[String], plan: &Plan, locked: Option<&str>) -> RowOutcome {
     let id = plan.id_column.and_then(|i| row.get(i)).map(String::as_str);
-    failure(id, &RecordError::new("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", vec![]))
+    failure(id, &crate::api::records::lock_error(locked))
+}
+
+/// The record ids writing `row` would lock: the record's own id (its `Id` cell, or the one
+/// record an upsert key matches) first, then every other cell holding a record id (parents).
+pub fn lock_candidates(org: &Org, spec: &IngestSpec, plan: &Plan, row: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(id) = plan.id_column.and_then(|i| row.get(i)).filter(|s| !s.is_empty()) {
+        out.push(id.clone());
+    } else if let (Operation::Upsert, Some(key), Some(i)) = (spec.operation, &spec.external_id_field, plan.key_column)
+        && let Some(value) = row.get(i).filter(|s| !s.is_empty())
+        && let Some(table) = org.table(&spec.object)
+        && let Some(field) = table.def.field(key)
+        && let [one] = crate::org::validate::find_by_text(table, field, value).as_slice()
+    {
+        out.push(one.to_string());
+    }
+    for cell in row {
+        let is_record_id = (cell.len() == 15 || cell.len() == 18)
+            && SfId::parse(cell).is_ok_and(|id| org.table_for_id(&id).is_some() || id == org.integration_user);
+        if is_record_id && !out.contains(cell) {
+            out.push(cell.clone());
+        }
+    }
+    out
+}
+
+/// For an upsert on an external id, the failure of every row of `rows` (one processing chunk)
+/// whose key value another row of the chunk also has: Salesforce refuses such rows together
+/// (`DUPLICATE_VALUE:Duplicate external id specified: <value>:<field> --`) rather than write the
+/// record twice. `None` for the other rows.
+pub fn duplicate_keys(org: &Org, spec: &IngestSpec, plan: &Plan, rows: &[Vec<String>]) -> Vec<Option<RowOutcome>> {
+    let mut out = vec![None; rows.len()];
+    let (Operation::Upsert, Some(key), Some(col)) = (spec.operation, &spec.external_id_field, plan.key_column) else {
+        return out;
+    };
+    if key == "Id" {
+        return out;
+    }
+    let case_sensitive = org.table(&spec.object).and_then(|t| t.def.field(key)).is_some_and(|f| f.case_sensitive);
+    let fold = |s: &str| if case_sensitive { s.to_owned() } else { s.to_lowercase() };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        if let Some(v) = row.get(col).filter(|v| !v.is_empty()) {
+            *counts.entry(fold(v)).or_default() += 1;
+        }
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let Some(v) = row.get(col).filter(|v| !v.is_empty()) else { continue };
+        if counts.get(&fold(v)).copied().unwrap_or(0) > 1 {
+            let e = RecordError::new("DUPLICATE_VALUE", format!("Duplicate external id specified: {v}"), vec![key.clone()]);
+            let id = plan.id_column.and_then(|c| row.get(c)).map(String::as_str);
+            out[i] = Some(failure(id, &e));
+        }
+    }
+    out
 }
 
 /// Writes one CSV row through the validated write path.
@@ -307,14 +364,9 @@ pub fn process_row(org: &mut Org, spec: &IngestSpec, plan: &Plan, parents: &mut 
             match org.api_upsert(object, key_field, key_value, &inputs) {
                 Ok(UpsertOutcome::Created(id)) => RowOutcome::Success { id, created: true },
                 Ok(UpsertOutcome::Updated(id)) => RowOutcome::Success { id, created: false },
-                Ok(UpsertOutcome::MultipleMatches(_)) => failure(
-                    row_id,
-                    &RecordError::new(
-                        "DUPLICATE_EXTERNAL_ID",
-                        format!("A user-specified external ID matches more than one record during an upsert: {key_value}"),
-                        vec![key_field.to_owned()],
-                    ),
-                ),
+                Ok(UpsertOutcome::MultipleMatches(ids)) => {
+                    failure(row_id, &crate::org::write::multiple_external_matches(org, object, key_field, &ids))
+                }
                 Err(errors) => first_failure(row_id, &errors),
             }
         }

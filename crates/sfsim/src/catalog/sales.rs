@@ -171,6 +171,7 @@ pub fn opportunity() -> ObjectDef {
         field: "Amount".into(),
         when: RuleCondition::LessThan(0.0),
         message: "Amount must not be negative.".into(),
+        error_field: Some("Amount".into()),
     });
     move_audit_after(&mut o, "OwnerId");
     o

@@ -6,13 +6,15 @@
 //! change log sees every version exactly once.
 
 pub mod read;
+pub mod rules;
 pub mod schema_change;
 pub mod snapshot;
 pub mod transaction;
+pub mod undelete;
 pub mod validate;
 pub mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -183,6 +185,9 @@ pub struct Org {
     by_prefix: HashMap<String, usize>,
     next_id: u64,
     change_log: Vec<ChangeEvent>,
+    /// Ids of records that left the org for good (hard-deleted, or purged from the recycle bin):
+    /// `undelete` tells them from ids that never existed.
+    removed: HashSet<SfId>,
     /// Record the change log (tests and the truth dump); benchmarks may switch it off.
     pub keep_change_log: bool,
     /// Stamp audit datetimes with the clock's milliseconds instead of truncating them to the
@@ -204,6 +209,7 @@ impl Org {
             by_prefix: HashMap::new(),
             next_id: 1000,
             change_log: Vec::new(),
+            removed: HashSet::new(),
             keep_change_log: true,
             millisecond_stamps: false,
         };
@@ -274,6 +280,11 @@ impl Org {
 
     pub fn change_log(&self) -> &[ChangeEvent] {
         &self.change_log
+    }
+
+    /// Whether `id` was a record that has been hard-deleted or purged from the recycle bin.
+    pub fn was_removed(&self, id: &SfId) -> bool {
+        self.removed.contains(id)
     }
 
     /// A fresh id for `object`.
@@ -397,6 +408,7 @@ impl Org {
         let t = self.table_index_for_id(id)?;
         self.tables[t].remove(id).ok_or_else(|| OrgError::NotFound(id.to_string()))?;
         let now = self.stamp_millis();
+        self.removed.insert(*id);
         let table = &mut self.tables[t];
         table.delete_log.retain(|(d, _)| d != id);
         table.delete_log.push((*id, now));
@@ -434,6 +446,7 @@ impl Org {
         }
         let n = purged.len();
         for (object, id) in purged {
+            self.removed.insert(id);
             self.log(&object, Some(id), ChangeKind::Purge, None, None);
         }
         n

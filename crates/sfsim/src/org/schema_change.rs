@@ -240,6 +240,11 @@ impl Org {
                 }
                 table.def.fields.remove(idx);
                 table.def.validation_rules.retain(|r| !r.field.eq_ignore_ascii_case(&name));
+                for rule in &mut table.def.validation_rules {
+                    if rule.error_field.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(&name)) {
+                        rule.error_field = None;
+                    }
+                }
                 format!("remove_field {name}")
             }
         };

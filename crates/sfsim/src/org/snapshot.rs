@@ -1,11 +1,11 @@
 //! Raw access to the org's internals for bulk loading (the data generator) and persistence:
 //! pre-sizing tables, predicting ids, and taking an org apart and putting it back together.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tidemark_core::SfId;
 
-use super::{ChangeEvent, ObjectTable, Org, OrgClock};
+use super::{ChangeEvent, ChangeKind, ObjectTable, Org, OrgClock};
 use crate::row::Row;
 use crate::schema::ObjectDef;
 
@@ -72,6 +72,7 @@ impl Org {
             by_prefix: HashMap::new(),
             next_id: parts.next_id,
             change_log: parts.change_log,
+            removed: Default::default(),
             keep_change_log: parts.keep_change_log,
             // A runtime option, not part of the org: whoever loads the org sets it.
             millisecond_stamps: false,
@@ -86,6 +87,16 @@ impl Org {
             }
             table.delete_log = t.delete_log;
         }
+        // Records that left for good: hard deletes still in a delete log, and every hard delete
+        // or purge the change log remembers.
+        let mut removed: HashSet<SfId> = HashSet::new();
+        for table in &org.tables {
+            removed.extend(table.delete_log.iter().map(|(id, _)| *id).filter(|id| table.get(id).is_none()));
+        }
+        removed.extend(
+            org.change_log.iter().filter(|e| matches!(e.kind, ChangeKind::HardDelete | ChangeKind::Purge)).filter_map(|e| e.id),
+        );
+        org.removed = removed;
         org
     }
 }

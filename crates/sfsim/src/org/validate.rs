@@ -1,4 +1,9 @@
 //! Value validation with Salesforce's error codes, and the configurable validation rules.
+//!
+//! The order follows Salesforce's order of execution for API saves: field-level checks (types,
+//! lengths, restricted picklists, foreign keys, required fields), then custom validation rules,
+//! then, when the record would be saved, the unique indexes (`DUPLICATE_VALUE`). A record that
+//! breaks a validation rule therefore never reports a duplicate.
 
 use tidemark_core::{FieldType, SfId};
 
@@ -8,15 +13,9 @@ use crate::row::Row;
 use crate::schema::{FieldDef, ObjectDef, RuleCondition};
 use crate::value::{Value, ValueRef};
 
-/// Checks one coerced value against its field's constraints. `current` is the stored version
-/// of the record being updated (`None` on create).
-pub fn check_value(
-    org: &Org,
-    def: &ObjectDef,
-    field: &FieldDef,
-    value: &Value,
-    current: Option<&Row>,
-) -> Result<(), RecordError> {
+/// Checks one coerced value against its field's constraints (all but uniqueness, see
+/// [`check_unique_values`]).
+pub fn check_value(org: &Org, field: &FieldDef, value: &Value) -> Result<(), RecordError> {
     match value {
         Value::Null => Ok(()),
         Value::Str(s) => {
@@ -31,9 +30,6 @@ pub fn check_value(
             }
             if field.field_type == FieldType::Reference && !s.is_empty() {
                 check_reference(org, field, s)?;
-            }
-            if field.unique {
-                check_unique(org, def, field, s, current)?;
             }
             Ok(())
         }
@@ -120,8 +116,21 @@ fn check_reference(org: &Org, field: &FieldDef, s: &str) -> Result<(), RecordErr
     }
 }
 
-/// Unique fields (external ids included when marked unique): no other live record may hold the same value (compared
-/// case-insensitively unless the field is case-sensitive).
+/// Unique fields among `values` (external ids included when marked unique): no other live
+/// record may hold the same value. `current` is the stored record being updated (or undeleted).
+pub fn check_unique_values(org: &Org, def: &ObjectDef, values: &[(usize, Value)], current: Option<&Row>) -> Vec<RecordError> {
+    values
+        .iter()
+        .filter(|(i, _)| def.fields[*i].unique)
+        .filter_map(|(i, v)| match v {
+            Value::Str(s) => check_unique(org, def, &def.fields[*i], s, current).err(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No other live record may hold `s` in `field` (compared case-insensitively unless the field
+/// is case-sensitive).
 fn check_unique(org: &Org, def: &ObjectDef, field: &FieldDef, s: &str, current: Option<&Row>) -> Result<(), RecordError> {
     if s.is_empty() {
         return Ok(());
@@ -186,7 +195,7 @@ fn check_range(field: &FieldDef, value: &Value) -> Result<(), RecordError> {
 }
 
 /// Evaluates the object's validation rules against the values being written (updates see the
-/// merged record).
+/// merged record). Every failing rule is reported.
 pub fn check_rules(org: &Org, def: &ObjectDef, id: Option<&SfId>, values: &[(usize, Value)]) -> Vec<RecordError> {
     let current = id.and_then(|id| org.table_for_id(id).and_then(|t| t.get(id)));
     let mut errors = Vec::new();
@@ -199,16 +208,50 @@ pub fn check_rules(org: &Org, def: &ObjectDef, id: Option<&SfId>, values: &[(usi
             (None, Some(row), Some(slot)) => row.get(slot).to_owned(),
             _ => Value::Null,
         };
-        let fails = match &rule.when {
-            RuleCondition::LessThan(bound) => value.as_ref().as_f64().is_some_and(|n| n < *bound),
-            RuleCondition::IsBlank => matches!(&value, Value::Null) || matches!(&value, Value::Str(s) if s.is_empty()),
-            RuleCondition::Equals(s) => value.as_ref().as_str() == Some(s.as_str()),
-        };
-        if fails {
-            errors.push(RecordError::new("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message.clone(), vec![field.name.clone()]));
+        if rule_fails(&rule.when, &value, field) {
+            let fields = rule.error_field.iter().filter_map(|f| def.field(f)).map(|f| f.name.clone()).collect();
+            errors.push(RecordError::new("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message.clone(), fields));
         }
     }
     errors
+}
+
+/// Whether `value` (of `field`) makes a rule with condition `when` fail.
+pub fn rule_fails(when: &RuleCondition, value: &Value, field: &FieldDef) -> bool {
+    let blank = matches!(value, Value::Null) || matches!(value, Value::Str(s) if s.is_empty());
+    if let RuleCondition::IsBlank = when {
+        return blank;
+    }
+    if blank {
+        return false;
+    }
+    let number = value.as_ref().as_f64();
+    let text = || -> String {
+        match value {
+            Value::Str(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                let mut out = String::new();
+                other.as_ref().write_csv_text(field.field_type, field.scale, &mut out);
+                out
+            }
+        }
+    };
+    let equals = |x: &str| match (value, number) {
+        (Value::Bool(b), _) => x.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        (Value::Int(_) | Value::Double(_), Some(n)) => x.trim().parse::<f64>().is_ok_and(|x| x == n),
+        _ => text() == x,
+    };
+    let like = |p: &str| crate::soql::eval::like(&text(), &crate::soql::resolve::like_pattern(p));
+    match when {
+        RuleCondition::IsBlank => unreachable!("handled above"),
+        RuleCondition::LessThan(bound) => number.is_some_and(|n| n < *bound),
+        RuleCondition::GreaterThan(bound) => number.is_some_and(|n| n > *bound),
+        RuleCondition::Equals(x) => equals(x),
+        RuleCondition::NotEquals(x) => !equals(x),
+        RuleCondition::Like(p) => like(p),
+        RuleCondition::NotLike(p) => !like(p),
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -60,13 +60,15 @@ fn invalid_field(object: &str, field: &str) -> RecordError {
     RecordError::new("INVALID_FIELD", format!("No such column '{field}' on sobject of type {object}"), vec![field.to_owned()])
 }
 
-fn not_writable(field: &str) -> RecordError {
+/// One error naming every field the record may not write, as Salesforce reports them.
+fn not_writable(fields: Vec<String>) -> RecordError {
     RecordError::new(
         "INVALID_FIELD_FOR_INSERT_UPDATE",
         format!(
-            "Unable to create/update fields: {field}. Please check the security settings of this field and verify that it is read/write for your Profile or Permission set."
+            "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your Profile or Permission set.",
+            fields.join(", ")
         ),
-        vec![field.to_owned()],
+        fields,
     )
 }
 
@@ -153,6 +155,7 @@ fn coerce_number(field: &FieldDef, n: f64, shown: &str) -> Result<Option<Value>,
 fn resolve(def: &ObjectDef, inputs: &FieldInputs<'_>, is_insert: bool) -> Result<Vec<(usize, Value)>, Vec<RecordError>> {
     let mut out = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
+    let mut read_only = Vec::new();
     for (name, input) in inputs {
         if name.eq_ignore_ascii_case("Id") && !is_insert {
             continue;
@@ -164,7 +167,9 @@ fn resolve(def: &ObjectDef, inputs: &FieldInputs<'_>, is_insert: bool) -> Result
         let field = &def.fields[idx];
         let writable = if is_insert { field.createable } else { field.updateable };
         if !writable || field.slot.is_none() {
-            errors.push(not_writable(&field.name));
+            if !read_only.contains(&field.name) {
+                read_only.push(field.name.clone());
+            }
             continue;
         }
         match coerce(field, *input, is_insert) {
@@ -172,6 +177,9 @@ fn resolve(def: &ObjectDef, inputs: &FieldInputs<'_>, is_insert: bool) -> Result
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
+    }
+    if !read_only.is_empty() {
+        errors.insert(0, not_writable(read_only));
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
@@ -402,29 +410,6 @@ impl Org {
         Ok(id)
     }
 
-    /// Undeletes a record from the recycle bin, with the master-detail children deleted with it.
-    pub fn api_undelete(&mut self, id: &str) -> Result<SfId, RecordError> {
-        self.api_undelete_in(None, id)
-    }
-
-    /// [`Org::api_undelete`] inside an all-or-none transaction.
-    pub fn api_undelete_in(&mut self, mut tx: Option<&mut Transaction>, id: &str) -> Result<SfId, RecordError> {
-        let id = SfId::parse(id).map_err(|_| malformed_id(id))?;
-        let table = self.table_for_id(&id).ok_or_else(|| malformed_id(id.as_str()))?;
-        let row = table.get(&id).ok_or_else(invalid_cross_reference)?;
-        if !table.is_deleted(row) {
-            return Err(RecordError::new("UNDELETE_FAILED", "Entity is not in the recycle bin", vec![]));
-        }
-        let restored = self.cascade_restorees(&id);
-        for r in &restored {
-            if let Some(tx) = tx.as_deref_mut() {
-                self.journal_before_write(tx, r);
-            }
-            self.undelete(r).map_err(org_error)?;
-        }
-        Ok(id)
-    }
-
     /// Parses `id`, checks it exists (optionally in `object`) and is not in the recycle bin.
     pub fn existing_live_id(&self, object: Option<&str>, id: &str) -> Result<SfId, RecordError> {
         let parsed = SfId::parse(id).map_err(|_| malformed_id(id))?;
@@ -447,7 +432,7 @@ impl Org {
     }
 
     /// `id` followed by the recycle-bin children that were deleted together with it.
-    fn cascade_restorees(&self, id: &SfId) -> Vec<SfId> {
+    pub(super) fn cascade_restorees(&self, id: &SfId) -> Vec<SfId> {
         let deleted_at = self.table_for_id(id).and_then(|t| t.delete_log().iter().find(|(d, _)| d == id).map(|(_, at)| *at));
         self.cascade_walk(id, |table, row| table.is_deleted(row), deleted_at)
     }
@@ -557,13 +542,17 @@ impl Org {
             ));
         }
         for (i, v) in values {
-            let f = &def.fields[*i];
-            if let Err(e) = super::validate::check_value(self, def, f, v, current) {
+            if let Err(e) = super::validate::check_value(self, &def.fields[*i], v) {
                 errors.push(e);
             }
         }
+        // Custom validation rules run once the field-level checks pass; the unique indexes are
+        // only consulted when the record would be saved.
         if errors.is_empty() {
             errors.extend(super::validate::check_rules(self, def, id, values));
+        }
+        if errors.is_empty() {
+            errors.extend(super::validate::check_unique_values(self, def, values, current));
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
@@ -594,15 +583,31 @@ fn unknown_object(object: &str) -> RecordError {
     RecordError::new("INVALID_TYPE", format!("sObject type '{object}' is not supported."), vec![])
 }
 
-fn malformed_id(id: &str) -> RecordError {
+/// The row error of an upsert whose external id matches several records (Collections, Bulk):
+/// `DUPLICATE_EXTERNAL_ID` `<field label>: more than one record found for external id field:
+/// [<ids>]`, as real results print it.
+pub fn multiple_external_matches(org: &Org, object: &str, key_field: &str, ids: &[SfId]) -> RecordError {
+    let def = org.table(object).map(|t| &t.def);
+    let field = def.and_then(|d| d.field(key_field));
+    let label = field.map_or(key_field, |f| f.label.as_str());
+    let name = field.map_or(key_field, |f| f.name.as_str()).to_owned();
+    let list: Vec<&str> = ids.iter().map(SfId::as_str).collect();
+    RecordError::new(
+        "DUPLICATE_EXTERNAL_ID",
+        format!("{label}: more than one record found for external id field: [{}]", list.join(", ")),
+        vec![name],
+    )
+}
+
+pub(super) fn malformed_id(id: &str) -> RecordError {
     RecordError::new("MALFORMED_ID", format!("malformed id {id}"), vec![])
 }
 
-fn entity_is_deleted() -> RecordError {
+pub(super) fn entity_is_deleted() -> RecordError {
     RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![])
 }
 
-fn invalid_cross_reference() -> RecordError {
+pub(super) fn invalid_cross_reference() -> RecordError {
     RecordError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", vec![])
 }
 
@@ -610,7 +615,7 @@ fn external_field_not_found(field: &str) -> RecordError {
     RecordError::new("NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}"), vec![])
 }
 
-fn org_error(e: OrgError) -> RecordError {
+pub(super) fn org_error(e: OrgError) -> RecordError {
     match e {
         OrgError::UnknownObject(o) => unknown_object(&o),
         OrgError::UnknownField { object, field } => invalid_field(&object, &field),

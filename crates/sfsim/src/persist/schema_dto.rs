@@ -165,8 +165,12 @@ impl From<FieldDto> for FieldDef {
 #[derive(Serialize, Deserialize)]
 pub(super) enum ConditionDto {
     LessThan(f64),
+    GreaterThan(f64),
     IsBlank,
     Equals(String),
+    NotEquals(String),
+    Like(String),
+    NotLike(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -175,6 +179,10 @@ pub(super) struct RuleDto {
     field: String,
     when: ConditionDto,
     message: String,
+    /// Where the error shows: a field name, or `""` for the top of the page. Absent in snapshots
+    /// written before rules had a choice, whose rules all showed at their field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -238,10 +246,15 @@ impl From<&ObjectDef> for ObjectDto {
                     field: r.field.clone(),
                     when: match &r.when {
                         RuleCondition::LessThan(b) => ConditionDto::LessThan(*b),
+                        RuleCondition::GreaterThan(b) => ConditionDto::GreaterThan(*b),
                         RuleCondition::IsBlank => ConditionDto::IsBlank,
                         RuleCondition::Equals(s) => ConditionDto::Equals(s.clone()),
+                        RuleCondition::NotEquals(s) => ConditionDto::NotEquals(s.clone()),
+                        RuleCondition::Like(s) => ConditionDto::Like(s.clone()),
+                        RuleCondition::NotLike(s) => ConditionDto::NotLike(s.clone()),
                     },
                     message: r.message.clone(),
+                    error_at: Some(r.error_field.clone().unwrap_or_default()),
                 })
                 .collect(),
             next_slot: o.next_slot,
@@ -260,11 +273,20 @@ impl From<ObjectDto> for ObjectDef {
             .into_iter()
             .map(|r| ValidationRule {
                 name: r.name,
-                field: r.field,
+                field: r.field.clone(),
                 when: match r.when {
                     ConditionDto::LessThan(b) => RuleCondition::LessThan(b),
+                    ConditionDto::GreaterThan(b) => RuleCondition::GreaterThan(b),
                     ConditionDto::IsBlank => RuleCondition::IsBlank,
                     ConditionDto::Equals(s) => RuleCondition::Equals(s),
+                    ConditionDto::NotEquals(s) => RuleCondition::NotEquals(s),
+                    ConditionDto::Like(s) => RuleCondition::Like(s),
+                    ConditionDto::NotLike(s) => RuleCondition::NotLike(s),
+                },
+                error_field: match r.error_at {
+                    None => Some(r.field.clone()),
+                    Some(f) if f.is_empty() => None,
+                    Some(f) => Some(f),
                 },
                 message: r.message,
             })

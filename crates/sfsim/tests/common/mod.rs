@@ -64,6 +64,36 @@ impl TestOrg {
         self.http.put(self.data_url(path)).bearer_auth(&self.token)
     }
 
+    /// A request to the admin API (`/__admin{path}`).
+    pub fn admin_req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(&format!("/__admin{path}")))
+    }
+
+    /// Calls the admin API with an optional JSON body, asserting the status; returns the JSON.
+    pub async fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        status: u16,
+    ) -> serde_json::Value {
+        let mut req = self.admin_req(method, path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin request");
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        resp.json().await.expect("JSON body")
+    }
+
+    /// The truth dump's lines for `query` (e.g. `?object=Account&records=false`).
+    pub async fn truth_lines(&self, query: &str) -> Vec<serde_json::Value> {
+        let resp = self.admin_req(reqwest::Method::GET, &format!("/truth{query}")).send().await.expect("truth");
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.expect("body");
+        text.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect()
+    }
+
     /// GETs a data-API path and parses the JSON body, asserting the status.
     pub async fn get_json(&self, path: &str, status: u16) -> serde_json::Value {
         let resp = self.get(path).send().await.expect("request succeeds");
@@ -95,4 +125,5 @@ pub fn corpus_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&corpus(name)).unwrap_or_else(|e| panic!("{name} is JSON: {e}"))
 }
 
+pub mod ingest;
 pub mod shape;

@@ -1,24 +1,29 @@
-//! DataFusion sessions that run a model's queries under a memory limit.
+//! DataFusion sessions that run queries over data larger than memory under a memory limit.
 //!
-//! Every query a load runs over data that can be larger than memory (a source-time dimension,
-//! a load-date source's rows sorted by key) runs here: sorts, windows and sort-merge joins
-//! spill to the system's temporary folder beyond the limit, and a plan guard refuses the
-//! operators that would hold a whole input instead.
+//! The queries of model loads (a source-time dimension, a load-date source's rows sorted by
+//! key) and of push flows (a result diffed against its snapshot) run here: sorts, windows and
+//! sort-merge joins spill to the system's temporary folder beyond the limit, and a plan guard
+//! refuses the operators that would hold a whole input instead.
 
 use std::sync::Arc;
 
-use tidemark_lake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use tidemark_lake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use tidemark_lake::datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
-use tidemark_lake::datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::datafusion::error::{DataFusionError, Result};
+use deltalake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::error::{ModelError, Result};
-
-/// The memory a load's queries may hold together before they spill to disk.
+/// The memory an operation's queries may hold together before they spill to disk.
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// A session whose queries share one pool of `memory_limit` bytes.
 pub fn session(memory_limit: usize) -> Result<SessionContext> {
+    let (config, runtime) = session_parts(memory_limit)?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// The configuration and runtime of [`session`], for a caller that adds its own settings.
+pub fn session_parts(memory_limit: usize) -> Result<(SessionConfig, Arc<RuntimeEnv>)> {
     let pool = TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("non-zero"));
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?;
     // Batches small enough that every sort can hold a few under a small limit.
@@ -29,7 +34,7 @@ pub fn session(memory_limit: usize) -> Result<SessionContext> {
     // What a sort sets aside for merging its spills: DataFusion's 10 MiB would not fit a
     // small limit.
     config.options_mut().execution.sort_spill_reservation_bytes = (memory_limit / 128).min(10 << 20);
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    Ok((config, runtime))
 }
 
 /// A running query: its output stream and its plan (for the spill metrics).
@@ -68,10 +73,7 @@ fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 pub fn ensure_bounded(plan: &Arc<dyn ExecutionPlan>, what: &str) -> Result<()> {
     const UNBOUNDED: [&str; 4] = ["HashJoinExec", "WindowAggExec", "CrossJoinExec", "NestedLoopJoinExec"];
     if UNBOUNDED.contains(&plan.name()) {
-        return Err(ModelError::Query(tidemark_lake::datafusion::error::DataFusionError::Plan(format!(
-            "the {what} plan has a {} and would hold an input in memory",
-            plan.name()
-        ))));
+        return Err(DataFusionError::Plan(format!("the {what} plan has a {} and would hold an input in memory", plan.name())));
     }
     plan.children().into_iter().try_for_each(|child| ensure_bounded(child, what))
 }

@@ -1,0 +1,39 @@
+//! Errors of push flows, classified for the scheduler.
+
+use tidemark_lake::LakeError;
+use tidemark_lake::arrow::error::ArrowError;
+use tidemark_lake::datafusion::error::DataFusionError;
+
+pub type Result<T, E = PushError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("push {flow}: {message}")]
+    Invalid { flow: String, message: String },
+    /// Two rows of the result share a key: which one to send cannot be known.
+    #[error("push {flow}: the result has more than one row with the key ({key}); a flow's key must identify one row")]
+    DuplicateKey { flow: String, key: String },
+    #[error("push {flow}: a row of the result has no value in the key column {column}")]
+    NullKey { flow: String, column: String },
+    #[error("push {flow}: the snapshot table does not have the layout this flow writes: {detail}")]
+    Layout { flow: String, detail: String },
+    #[error(transparent)]
+    Query(#[from] DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Sql(#[from] tidemark_query::QueryError),
+}
+
+impl PushError {
+    /// Worth retrying unchanged: only storage and transport trouble; everything else needs a
+    /// change to the flow, its query or the data.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PushError::Lake(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
