@@ -282,7 +282,7 @@ impl Diff {
                     });
                 }
             }
-            self.last_result_key = cursor.keys.iter().last().map(|r| r.owned());
+            self.last_result_key = cursor.keys.num_rows().checked_sub(1).map(|last| cursor.keys.row(last).owned());
             return Ok(cursor);
         }
     }

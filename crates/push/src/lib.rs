@@ -5,9 +5,11 @@
 //! - [`row_hash`]: the 128-bit hash that says whether a row changed.
 //! - [`snapshot`]: the flow's snapshot table, `<lake>/_tidemark/push/<flow>/snapshot`.
 //! - [`diff`]: the result against the snapshot, as a stream of changes in key order.
+//! - [`mapping`]: the result's columns checked against the target's describe before a write.
 
 pub mod diff;
 pub mod error;
+pub mod mapping;
 pub mod row_hash;
 pub mod snapshot;
 
