@@ -24,6 +24,7 @@ pub mod lease;
 pub mod ledger;
 pub mod live;
 pub mod location;
+pub mod plain;
 pub mod read;
 pub mod rewrite;
 pub mod schema_plan;

@@ -109,7 +109,9 @@ impl Extraction<'_> {
                 let schema = first.schema();
                 let slot = failure.clone();
                 let conform_to = schema.clone();
-                let rest = batches.map(move |b| b.and_then(|b| conform_batch(&b, &conform_to)));
+                // Later files in the first file's types (a key stored as int32 in one Parquet file, int64
+                // in another).
+                let rest = batches.map(move |b| b.and_then(|b| Ok(tidemark_lake::plain::cast_to(&b, &conform_to)?)));
                 let stream = futures::stream::once(async { Ok(first) }).chain(rest).map(move |b| {
                     b.map_err(|e| {
                         // The model error is kept whole; DataFusion carries only that one happened.
@@ -122,7 +124,7 @@ impl Extraction<'_> {
                 let name = format!("landed_{index}");
                 self.ctx.register_table(&name, Arc::new(StreamingTable::try_new(schema.clone(), vec![Arc::new(partition)])?))?;
                 let query = BoundedQuery::start(self.ctx, &self.sorted("*", &name), "source sort").await?;
-                ReducedRows::new(Some(query), schema, self.key.len(), label)?.with_failure(failure)?
+                ReducedRows::new(Some(query), schema, self.key.len(), label)?.with_failure(failure)
             }
         };
         Ok(SourceRows { rows, full, files_read, files_superseded, object_version: None })
@@ -189,7 +191,7 @@ impl Extraction<'_> {
         select.push(format!("{} AS {}", quote(VERSION_AT), quote(AT)));
         select.push(format!("false AS {}", quote(DELETED)));
         let query = BoundedQuery::start(self.ctx, &self.sorted(&select.join(", "), &ranked), "live state").await?;
-        let plain = crate::timeline::plain_schema(&query.stream.schema());
+        let plain = tidemark_lake::plain::plain_schema(&query.stream.schema());
         let schema = reduced_schema(
             &plain.fields()[..self.key.len()].iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
             &plain.fields()[self.key.len()..wanted.len()].iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
@@ -264,18 +266,6 @@ fn landed_batches(
         })
         .filter(|b| std::future::ready(b.as_ref().map_or(true, |b| b.num_rows() > 0)))
         .boxed()
-}
-
-/// A later file's batch in the first file's types (a key stored as int32 in one Parquet file
-/// and int64 in another).
-fn conform_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 fn empty_schema(source: &SourceConfig, key: &[String]) -> SchemaRef {

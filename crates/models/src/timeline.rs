@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tidemark_core::models::{ModelConfig, SourceConfig};
 use tidemark_lake::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
-use tidemark_lake::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use tidemark_lake::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use tidemark_lake::columns::{DELETED, INGESTED_AT, VERSION_AT};
 use tidemark_lake::datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -33,6 +33,7 @@ use tidemark_lake::{HistoryTable, LakeError, LakeLocation};
 use crate::bounded::BoundedQuery;
 use crate::error::{ModelError, Result};
 use crate::mart::{Layout, timestamp_type};
+use tidemark_lake::plain::{cast_to, plain_type};
 
 pub mod query;
 
@@ -90,7 +91,7 @@ impl Sources {
     pub fn dimension_schema(&self, model: &ModelConfig, layout: &Layout) -> Result<SchemaRef> {
         let schemas = self.tables.iter().map(HistoryTable::schema).collect::<Result<Vec<_>, _>>()?;
         let field = |schema: &SchemaRef, name: &str| -> Result<Field> {
-            Ok(Field::new(name, plain(schema.field_with_name(name)?.data_type()), true))
+            Ok(Field::new(name, plain_type(schema.field_with_name(name)?.data_type()), true))
         };
         let key = model.key.iter().map(|k| field(&schemas[0], k)).collect::<Result<Vec<_>>>()?;
         let mut attributes = Vec::new();
@@ -239,38 +240,7 @@ impl DimensionRows {
         if let Some(max) = tidemark_lake::arrow::compute::max(batch.column(0).as_primitive::<Int64Type>()) {
             tally.max_surrogate_key = tally.max_surrogate_key.max(max);
         }
-        let columns = self
-            .schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| tidemark_lake::arrow::compute::cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+        // The query's extra `_kept` column is left out: the schema ends before it.
+        Ok(Some(cast_to(&batch, &self.schema)?))
     }
-}
-
-/// Strings as the dimension stores them.
-fn plain(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        t => t.clone(),
-    }
-}
-
-/// A lake scan's schema with string views as plain strings, every field nullable.
-pub(crate) fn plain_schema(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new(schema.fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), true)).collect::<Vec<_>>()))
-}
-
-/// A lake scan's batch with string views as plain strings (what the dimension stores).
-pub(crate) fn to_plain_strings(batch: RecordBatch) -> Result<RecordBatch> {
-    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), true)).collect();
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(&fields)
-        .map(|(c, f)| tidemark_lake::arrow::compute::cast(c, f.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }

@@ -92,7 +92,7 @@ impl Diff {
         let order: Vec<String> = key.iter().map(|k| format!("{} ASC NULLS FIRST", quote(k))).collect();
         let sql = format!("SELECT {} FROM ({query}) AS result ORDER BY {}", select.join(", "), order.join(", "));
         let result = BoundedQuery::start(ctx, &sql, "push diff").await?;
-        let columns = plain(&result.stream.schema());
+        let columns = tidemark_lake::plain::plain_schema(&result.stream.schema());
         let key_fields: Vec<Field> = key.iter().map(|k| columns.field_with_name(k).expect("selected").clone()).collect();
         let codec = KeyCodec::new(key_fields.clone())?;
         // Every selected column is hashed: the sent ones, and the key (equal for a key's rows).
@@ -260,7 +260,7 @@ impl Diff {
             if batch.num_rows() == 0 {
                 continue;
             }
-            let batch = RecordBatch::try_new(self.columns.clone(), plain_columns(&batch, &self.columns)?)?;
+            let batch = tidemark_lake::plain::cast_to(&batch, &self.columns)?;
             for field in &self.codec.fields {
                 if batch.column_by_name(field.name()).expect("key").null_count() > 0 {
                     return Err(PushError::NullKey { flow: self.flow.clone(), column: field.name().clone() });
@@ -304,35 +304,4 @@ impl Diff {
         let schema = batch.schema();
         Ok(KeyCursor::new(&self.codec, (!done).then_some(batch), &schema)?)
     }
-}
-
-/// A schema with strings as plain strings (what the hash and the snapshot use).
-fn plain(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let t = match f.data_type() {
-                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-                t => t.clone(),
-            };
-            Field::new(f.name(), t, true)
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
-fn plain_columns(batch: &RecordBatch, schema: &SchemaRef) -> Result<Vec<ArrayRef>> {
-    schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                Ok(tidemark_lake::arrow::compute::cast(c, f.data_type())?)
-            }
-        })
-        .collect()
 }

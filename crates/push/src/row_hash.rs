@@ -31,7 +31,7 @@ pub struct RowHasher {
 impl RowHasher {
     /// A hasher for columns of `types` (in order).
     pub fn new(types: &[DataType]) -> Result<RowHasher> {
-        let types: Vec<DataType> = types.iter().map(canonical).collect();
+        let types: Vec<DataType> = types.iter().map(tidemark_lake::plain::plain_type).collect();
         let converter = RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect())?;
         Ok(RowHasher { converter, types })
     }
@@ -49,15 +49,6 @@ impl RowHasher {
             out.append_value(&blake3::hash(row.as_ref()).as_bytes()[..HASH_BYTES]);
         }
         Ok(out.finish())
-    }
-}
-
-/// Strings in one representation.
-fn canonical(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
-        t => t.clone(),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tidemark_lake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use tidemark_lake::arrow::compute::{cast, filter_record_batch};
+use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::{Field, Schema, SchemaRef, TimestampMicrosecondType};
 use tidemark_lake::arrow::row::{OwnedRow, RowConverter, SortField};
 
@@ -79,9 +79,9 @@ impl ReducedRows {
     }
 
     /// Reports errors the input left in `failure` as themselves rather than as query errors.
-    pub fn with_failure(mut self, failure: Arc<Mutex<Option<ModelError>>>) -> Result<ReducedRows> {
+    pub fn with_failure(mut self, failure: Arc<Mutex<Option<ModelError>>>) -> ReducedRows {
         self.failure = Some(failure);
-        Ok(self)
+        self
     }
 
     /// The rows the source yielded so far, before reduction.
@@ -140,7 +140,7 @@ impl ReducedRows {
                 }
             };
             self.rows_in += batch.num_rows() as u64;
-            let batch = crate::timeline::to_plain_strings(batch)?;
+            let batch = tidemark_lake::plain::to_plain(&batch)?;
             let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
             if let Some(field) =
                 self.schema.fields()[..self.key_len].iter().zip(batch.columns()).find(|(_, c)| c.null_count() > 0)
@@ -159,17 +159,10 @@ impl ReducedRows {
 
     fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let Some(target) = &self.target else { return Ok(batch) };
-        let columns = target
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| ModelError::Invalid {
-                model: self.label.model.clone(),
-                message: format!("source {}: a value does not convert to the dimension's type: {e}", self.label.source),
-            })?;
-        Ok(RecordBatch::try_new(target.clone(), columns)?)
+        tidemark_lake::plain::cast_to(&batch, target).map_err(|e| ModelError::Invalid {
+            model: self.label.model.clone(),
+            message: format!("source {}: a value does not convert to the dimension's type: {e}", self.label.source),
+        })
     }
 
     /// Keeps each key's first row; a different row of the key with the same ordering value is
