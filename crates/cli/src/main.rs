@@ -13,6 +13,7 @@ mod demo;
 mod lake_cmd;
 mod model_cmd;
 mod progress;
+mod push_cmd;
 mod shell;
 mod sql_cmd;
 
@@ -165,6 +166,19 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Push flows (config `push:`): send what changed in a query's result to Salesforce.
+    ///
+    /// `tidemark push FLOW` runs one flow (`--dry-run`: show what would be sent, send nothing);
+    /// `tidemark push status [FLOW]` lists the runs and the rows Salesforce rejected. The run log
+    /// and the rejected rows are also tables: `tidemark sql "SELECT * FROM push_runs"` and
+    /// `push_<flow>_errors`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Push {
+        #[command(subcommand)]
+        command: Option<PushCommand>,
+        #[command(flatten)]
+        run: push_cmd::RunArgs,
+    },
     /// The org's objects and whether they are synced (and why not).
     Objects {
         /// The configuration file (YAML: salesforce, sync).
@@ -211,6 +225,21 @@ enum ModelCommand {
     Status {
         #[command(flatten)]
         args: model_cmd::ModelArgs,
+    },
+}
+
+/// `tidemark push status`; a flow is run by `tidemark push FLOW`, so no flow is named `status`.
+#[derive(Debug, Subcommand)]
+enum PushCommand {
+    /// Per flow: its runs (newest last) and the rows not delivered yet, by key.
+    Status {
+        /// Only this flow [default: every flow in the config].
+        flow: Option<String>,
+        /// Runs shown per flow, the latest; 0 shows every run.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        #[command(flatten)]
+        args: push_cmd::PushArgs,
     },
 }
 
@@ -311,6 +340,10 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             ModelCommand::Status { args } => model_cmd::status(args).await,
             ModelCommand::Sql { name, engine, run_date, args } => model_cmd::sql(args, &name, engine, run_date).await,
         },
+        Command::Push { command, run } => match command {
+            Some(PushCommand::Status { flow, last, args }) => push_cmd::status(args, flow, last).await,
+            None => push_cmd::run(run).await,
+        },
         Command::Objects { config } => lake_cmd::objects(&config).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),
     }
@@ -366,6 +399,8 @@ fn failure_code(e: &anyhow::Error) -> u8 {
                 .is_some_and(|m| matches!(m, tidemark_models::ModelError::Lake(l) if l.is_concurrent_run()))
             || c.downcast_ref::<tidemark_sync::SyncError>()
                 .is_some_and(|s| matches!(s, tidemark_sync::SyncError::Lake(l) if l.is_concurrent_run()))
+            || c.downcast_ref::<tidemark_push::PushError>()
+                .is_some_and(|p| matches!(p, tidemark_push::PushError::Lake(l) if l.is_concurrent_run()))
     });
     if concurrent { 3 } else { 1 }
 }
@@ -437,6 +472,49 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "tidemark", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn push_takes_a_flow_or_the_status_subcommand() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let Command::Push { command: None, run } =
+            parse(&["tidemark", "push", "tier", "--dry-run", "--sample", "3"]).unwrap().command
+        else {
+            panic!("not a run")
+        };
+        assert_eq!((run.flow.as_deref(), run.dry_run, run.sample), (Some("tier"), true, 3));
+        let Command::Push { command: None, run } = parse(&["tidemark", "push", "tier"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!((run.dry_run, run.sample, run.memory_limit), (false, 10, None));
+        let Command::Push { command: Some(PushCommand::Status { flow, last, .. }), .. } =
+            parse(&["tidemark", "push", "status", "tier"]).unwrap().command
+        else {
+            panic!("not status")
+        };
+        assert_eq!((flow.as_deref(), last), (Some("tier"), 20));
+        let Command::Push { command: Some(PushCommand::Status { flow: None, .. }), .. } =
+            parse(&["tidemark", "push", "status"]).unwrap().command
+        else {
+            panic!("not status")
+        };
+        // A flow is required without `status`. After a run's option `status` is no subcommand
+        // but a flow name, which the config refuses: never status with the option ignored.
+        assert!(parse(&["tidemark", "push"]).is_err());
+        let Command::Push { command: None, run } = parse(&["tidemark", "push", "--dry-run", "status"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!(run.flow.as_deref(), Some("status"));
+        assert!(parse(&["tidemark", "push", "status", "--dry-run"]).is_err());
+        assert!(parse(&["tidemark", "push", "tier", "--sample", "3"]).is_err());
+        assert!(parse(&["tidemark", "push", "tier", "other"]).is_err());
+    }
+
+    #[test]
+    fn a_push_flow_held_by_another_run_exits_3() {
+        let held = tidemark_lake::LakeError::LeaseLost { resource: "push/tier".into(), reason: "taken over".into() };
+        let e = anyhow::Error::from(tidemark_push::PushError::Lake(held)).context("push tier");
+        assert_eq!(failure_code(&e), 3);
     }
 
     #[test]

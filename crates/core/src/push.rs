@@ -10,7 +10,8 @@
 //!     external_id: Tier_Key__c      # upsert: the external id field rows are matched on
 //!     key: [account_id]             # the result's row key (defaults below)
 //!     mapping: { account_id: Tier_Key__c, tier: Tier__c }   # column → field; default: same name
-//!     bulk_threshold: 2000          # more changed rows than this: a Bulk API 2.0 ingest job
+//!     bulk_threshold: 2000          # more changed rows than this: Bulk API 2.0 ingest jobs
+//!     bulk_job_rows: 50000          # rows per Bulk job
 //! ```
 //!
 //! Deletes never happen by default: `mode: delete` and `delete_vanished` each need
@@ -56,6 +57,14 @@ pub struct PushConfig {
     /// Collections requests of 200 rows.
     #[serde(default = "default_bulk_threshold")]
     pub bulk_threshold: u64,
+    /// Rows per Bulk API 2.0 job: the rows held in memory while a job runs, and the most a
+    /// crash can leave in flight.
+    #[serde(default = "default_bulk_job_rows")]
+    pub bulk_job_rows: u64,
+}
+
+fn default_bulk_job_rows() -> u64 {
+    50_000
 }
 
 fn default_bulk_threshold() -> u64 {
@@ -168,6 +177,9 @@ impl PushConfig {
                     format!("field {field} is also the target of column {other}"),
                 ));
             }
+        }
+        if self.bulk_job_rows == 0 || self.bulk_job_rows > 150_000_000 {
+            return Err(ConfigError::invalid(at("bulk_job_rows"), "use 1 to 150,000,000 rows per Bulk job"));
         }
         if self.bulk_threshold == 0 {
             return Err(ConfigError::invalid(at("bulk_threshold"), "use 1 or more (rows above it go through Bulk API 2.0)"));

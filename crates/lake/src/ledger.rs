@@ -167,6 +167,16 @@ impl Ledger {
         if rows.is_empty() {
             return Ok(());
         }
+        self.write_rows(name, schema, rows, SaveMode::Append).await
+    }
+
+    /// Replaces every row of the internal table `_tidemark/<name>` with `rows`, in one commit
+    /// (for small tables a capability rewrites whole, such as a push flow's error table).
+    pub async fn replace_rows<T: Serialize>(&self, name: &str, schema: SchemaRef, rows: &[T]) -> Result<()> {
+        self.write_rows(name, schema, rows, SaveMode::Overwrite).await
+    }
+
+    async fn write_rows<T: Serialize>(&self, name: &str, schema: SchemaRef, rows: &[T], mode: SaveMode) -> Result<()> {
         let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
         decoder.serialize(rows)?;
         let batch: RecordBatch = decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
@@ -179,7 +189,7 @@ impl Ledger {
                 Some(t) => t,
                 None => create_table(&self.location, url.clone(), name, &schema, &[]).await?,
             };
-            match table.write(vec![batch.clone()]).with_save_mode(SaveMode::Append).await {
+            match table.write(vec![batch.clone()]).with_save_mode(mode).await {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     let e = LakeError::delta(name, e);

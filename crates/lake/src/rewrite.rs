@@ -17,7 +17,7 @@ use deltalake::kernel::{Action, Transaction};
 #[allow(deprecated)]
 use deltalake::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -40,6 +40,15 @@ impl RewriteWriter {
             WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(128 * 1024));
         for column in unique {
             properties = properties.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+        }
+        // Delta keeps no statistics of binary columns (the writer warns about each one it
+        // skips): Parquet need not compute them either.
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
+        for field in snapshot.schema().fields() {
+            if matches!(field.data_type(), deltalake::kernel::DataType::Primitive(deltalake::kernel::PrimitiveType::Binary)) {
+                properties =
+                    properties.set_column_statistics_enabled(ColumnPath::from(field.name().as_str()), EnabledStatistics::None);
+            }
         }
         let writer = RecordBatchWriter::for_table(table)
             .map_err(|e| LakeError::delta(label, e))?

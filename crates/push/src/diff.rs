@@ -23,12 +23,14 @@ use tidemark_lake::read::quote;
 
 use crate::error::{PushError, Result};
 use crate::row_hash::{RowHasher, hash_type};
-use crate::snapshot::{ROW_HASH, SF_ID, Snapshot};
+use crate::snapshot::{ROW_HASH, RUN, SF_ID, Snapshot};
 
 /// The `_change` column: what happened to a key.
 pub const CHANGE: &str = "_change";
 /// The hash delivered last time (from the snapshot).
 pub const SENT_HASH: &str = "_sent_hash";
+/// The run that delivered it (from the snapshot).
+pub const SENT_RUN: &str = "_sent_run";
 
 pub const NEW: u8 = 0;
 pub const CHANGED: u8 = 1;
@@ -47,8 +49,8 @@ pub struct DiffCounts {
 /// The diff of a flow's result against its snapshot, as a stream of batches (see the module).
 ///
 /// Each batch: `_change` (u8), the result's sent columns (NULL for vanished keys but the key),
-/// `_row_hash` (the result row's hash; NULL for vanished keys), `_sent_hash` and `_sf_id` (from
-/// the snapshot; NULL for new keys).
+/// `_row_hash` (the result row's hash; NULL for vanished keys), `_sent_hash`, `_sf_id` and
+/// `_sent_run` (from the snapshot; NULL for new keys).
 pub struct Diff {
     flow: String,
     result: BoundedQuery,
@@ -117,6 +119,7 @@ impl Diff {
         fields.push(Field::new(ROW_HASH, hash_type(), true));
         fields.push(Field::new(SENT_HASH, hash_type(), true));
         fields.push(Field::new(SF_ID, DataType::Utf8, true));
+        fields.push(Field::new(SENT_RUN, DataType::Int64, true));
         Ok(Diff {
             flow: flow.to_owned(),
             result,
@@ -244,7 +247,7 @@ impl Diff {
         let null_hash = new_null_array(&hash_type(), 1);
         columns.push(interleave(&[hashes.as_ref(), null_hash.as_ref(), null_hash.as_ref()], &result_only)?);
         let from_snapshot: Vec<(usize, usize)> = picks.iter().map(|(_, s)| s.map_or((1, 0), |s| (0, s))).collect();
-        for name in [ROW_HASH, SF_ID] {
+        for name in [ROW_HASH, SF_ID, RUN] {
             let stored = snapshot.column_by_name(name).expect("snapshot column");
             let null = new_null_array(stored.data_type(), 1);
             columns.push(interleave(&[stored.as_ref(), null.as_ref()], &from_snapshot)?);

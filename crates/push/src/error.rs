@@ -25,14 +25,17 @@ pub enum PushError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Sql(#[from] tidemark_query::QueryError),
+    #[error(transparent)]
+    Salesforce(#[from] tidemark_salesforce::SalesforceError),
 }
 
 impl PushError {
-    /// Worth retrying unchanged: only storage and transport trouble; everything else needs a
-    /// change to the flow, its query or the data.
+    /// Worth retrying unchanged: storage and transport trouble, and Salesforce's transient
+    /// errors; everything else needs a change to the flow, its query, the data or the org.
     pub fn is_retryable(&self) -> bool {
         match self {
             PushError::Lake(e) => e.is_retryable(),
+            PushError::Salesforce(e) => e.class() == tidemark_salesforce::ErrorClass::Retryable,
             _ => false,
         }
     }

@@ -6,11 +6,22 @@
 //! - [`snapshot`]: the flow's snapshot table, `<lake>/_tidemark/push/<flow>/snapshot`.
 //! - [`diff`]: the result against the snapshot, as a stream of changes in key order.
 //! - [`mapping`]: the result's columns checked against the target's describe before a write.
+//! - [`run`]: one run of a flow, [`PushRun`] → [`PushMetrics`]: plan ([`plan`]), send
+//!   ([`send`]), journal inserts in flight ([`journal`]), record errors and runs ([`errors`]).
 
 pub mod diff;
+pub mod dry_run;
 pub mod error;
+pub mod errors;
+pub mod journal;
 pub mod mapping;
+pub mod plan;
+pub mod records;
 pub mod row_hash;
+pub mod run;
+pub mod send;
 pub mod snapshot;
 
 pub use error::{PushError, Result};
+pub use errors::{ErrorRow, ErrorTable, PushRunRecord, PushStatus, RunLog};
+pub use run::{PushMetrics, PushRun};

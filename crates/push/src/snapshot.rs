@@ -72,6 +72,20 @@ impl Snapshot {
         Ok(version.unwrap_or(0))
     }
 
+    /// A list of strings the last commit carries in its commit info under `key` (empty when
+    /// it carries none).
+    pub async fn last_commit_list(&self, key: &str) -> Result<Vec<String>> {
+        use futures::StreamExt;
+        let mut history = self.table.history(Some(1));
+        while let Some(info) = history.next().await {
+            let info = info.map_err(|e| tidemark_lake::LakeError::delta("push snapshot", e))?;
+            if let Some(list) = info.info.get(key) {
+                return Ok(serde_json::from_value(list.clone()).unwrap_or_default());
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// Its rows, in key order (the order they were written in).
     pub async fn rows(&self) -> Result<tokio::sync::mpsc::Receiver<tidemark_lake::error::Result<RecordBatch>>> {
         let files = written_files(&self.table, None).await?;

@@ -5,7 +5,9 @@
 //! a long-running endpoint sees new syncs and model loads: an unpinned table's log is re-read
 //! when it was last read more than [`LakeSchema::REFRESH_AFTER`] ago.
 //!
-//! Object relations win a name clash with a mart's, name by name (see [`Relation::resolve_in`]).
+//! Object relations win a name clash with a mart's, name by name (see [`Relation::resolve_in`]);
+//! both win over the push flows' tables Tidemark keeps under `_tidemark/` (see
+//! [`crate::internal`]), which are read as stored.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -24,6 +26,7 @@ use tidemark_lake::deltalake::{DeltaTable, DeltaTableBuilder};
 
 use crate::ddl::view_definition;
 use crate::error::TableError;
+use crate::internal;
 use crate::marts::{MartShape, mart_relation};
 use crate::session::TableListing;
 use crate::views::{Relation, TableView, plan};
@@ -50,6 +53,9 @@ pub enum Folder {
     Objects,
     /// `marts/<model>/`: dimension models' tables.
     Marts,
+    /// `_tidemark/<name>/`: Tidemark's own tables that queries read as stored (push runs and
+    /// errors, see [`crate::internal`]).
+    Internal,
 }
 
 impl Folder {
@@ -57,6 +63,7 @@ impl Folder {
         match self {
             Folder::Objects => location.object_table_url(table),
             Folder::Marts => location.mart_table_url(table),
+            Folder::Internal => location.internal_table_url(table),
         }
     }
 
@@ -65,6 +72,7 @@ impl Folder {
         match self {
             Folder::Objects => LakeLocation::table_resource(table),
             Folder::Marts => LakeLocation::mart_resource(table),
+            Folder::Internal => format!("_tidemark/{table}"),
         }
     }
 }
@@ -123,6 +131,8 @@ pub struct LakeSchema {
     tables: RwLock<BTreeSet<String>>,
     /// Marts (lower-case model names).
     marts: RwLock<BTreeSet<String>>,
+    /// Whether `_tidemark/push_runs` held a table when the lake was last listed.
+    push_runs: RwLock<bool>,
     /// Keyed by [`Folder::key`].
     opened: Mutex<HashMap<String, Opened>>,
     /// Views and tables a session created itself (`CREATE VIEW`).
@@ -145,11 +155,13 @@ impl LakeSchema {
     pub async fn open(location: LakeLocation, options: ReadOptions) -> tidemark_lake::error::Result<LakeSchema> {
         let tables = location.history_tables().await?;
         let marts = location.mart_tables().await?;
+        let push_runs = internal::exists(&location, internal::PUSH_RUNS).await?;
         Ok(LakeSchema {
             location,
             options,
             tables: RwLock::new(tables.into_iter().collect()),
             marts: RwLock::new(marts.into_iter().collect()),
+            push_runs: RwLock::new(push_runs),
             opened: Mutex::new(HashMap::new()),
             session_tables: RwLock::new(HashMap::new()),
             relisted: Mutex::new(None),
@@ -205,9 +217,13 @@ impl LakeSchema {
         listing
     }
 
-    /// Every name a query can use: the lake's relations, plus the session's own.
+    /// Every name a query can use: the lake's relations, `push_runs` when it exists, plus the
+    /// session's own.
     fn all_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.relations().into_iter().map(|l| l.name).collect();
+        if *self.push_runs.read() && self.resolve(internal::PUSH_RUNS).is_none() {
+            names.push(internal::PUSH_RUNS.to_owned());
+        }
         names.extend(self.session_tables.read().keys().cloned());
         names.sort();
         names
@@ -237,7 +253,7 @@ impl LakeSchema {
         let delta = self.load(table, &url).await?;
         let provider = delta.table_provider().await.map_err(|e| TableError::unreadable(table, &url, &e))?;
         let mart = match folder {
-            Folder::Objects => None,
+            Folder::Objects | Folder::Internal => None,
             Folder::Marts => Some(Arc::new(MartShape::of(&delta).map_err(|e| TableError::unreadable(table, &url, &e))?)),
         };
         let opened = Opened { provider, mart, read_at: Instant::now() };
@@ -296,7 +312,7 @@ impl LakeSchema {
 
     /// The relation named `name` (already lower case).
     async fn relation(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some((table, relation)) = self.resolve(name) else { return Ok(None) };
+        let Some((table, relation)) = self.resolve(name) else { return self.internal(name).await };
         if relation.folder() == Folder::Marts {
             let opened = self.opened(Folder::Marts, &table).await?;
             let shape = opened.mart.ok_or_else(|| DataFusionError::Internal(format!("mart {table} opened without a shape")))?;
@@ -312,14 +328,29 @@ impl LakeSchema {
         }))
     }
 
+    /// The internal table named `name`, as stored; `None` when no such table was written.
+    async fn internal(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = internal::internal_table(name) else { return Ok(None) };
+        let known = self.opened.lock().contains_key(&Folder::Internal.key(&table));
+        if !known {
+            let external = |e| DataFusionError::External(Box::new(e));
+            if !internal::exists(&self.location, &table).await.map_err(external)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.opened(Folder::Internal, &table).await?.provider))
+    }
+
     /// Re-lists the lake's tables and marts (a sync or a first model load may have added one
     /// since the session opened).
     async fn relist(&self) -> Result<()> {
         let external = |e| DataFusionError::External(Box::new(e));
         let tables = self.location.history_tables().await.map_err(external)?;
         let marts = self.location.mart_tables().await.map_err(external)?;
+        let push_runs = internal::exists(&self.location, internal::PUSH_RUNS).await.map_err(external)?;
         *self.tables.write() = tables.into_iter().collect();
         *self.marts.write() = marts.into_iter().collect();
+        *self.push_runs.write() = push_runs;
         Ok(())
     }
 
@@ -385,7 +416,13 @@ impl SchemaProvider for LakeSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         let name = name.to_lowercase();
-        self.session_tables.read().contains_key(&name) || self.resolve(&name).is_some()
+        let internal = || {
+            internal::internal_table(&name).is_some_and(|table| {
+                (table == internal::PUSH_RUNS && *self.push_runs.read())
+                    || self.opened.lock().contains_key(&Folder::Internal.key(&table))
+            })
+        };
+        self.session_tables.read().contains_key(&name) || self.resolve(&name).is_some() || internal()
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`views`]: the relations as logical plans; [`as_of`]: the `as_of(...)` table function;
 //!   [`marts`]: a mart's two relations;
 //! - [`output`]: aligned table, CSV, JSON lines and Parquet writers;
+//! - [`internal`]: the push flows' run log and error tables (`push_runs`,
+//!   `push_<flow>_errors`), read as stored;
 //! - [`names`]: table and column names shared by every engine; [`types`]: SQL names of
 //!   column types (`text`, `numeric(18,2)`), as the Postgres endpoint names them;
 //! - [`ddl`]: statements that register the lake and the same views in DuckDB, Athena, Trino,
@@ -30,6 +32,7 @@ pub mod as_of;
 pub mod catalog;
 pub mod ddl;
 pub mod error;
+pub mod internal;
 pub mod marts;
 pub mod names;
 pub mod notes;

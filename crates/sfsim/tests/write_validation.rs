@@ -15,13 +15,7 @@ use tidemark_sfsim::schema::{FieldDef, ObjectDef};
 /// `Tier__c` restricted picklist, `Score__c`; `Line__c`: lookup `Vendor__c`.
 async fn setup() -> TestOrg {
     let org = TestOrg::start_empty().await;
-    let mut vendor = ObjectDef::new("Vendor__c", "Vendor", "Vendors", "a01");
-    vendor.add_system_fields();
-    vendor.add_field(FieldDef::new("Name", FieldType::String).label("Vendor Name").required().name_field().length(80));
-    vendor.add_field(FieldDef::new("Code__c", FieldType::String).label("Vendor Code").length(20).external_id().unique());
-    vendor.add_field(FieldDef::new("Ref__c", FieldType::String).label("Legacy Reference").length(20).external_id());
-    vendor.add_field(FieldDef::new("Tier__c", FieldType::Picklist).picklist(&["Gold", "Silver"], true));
-    vendor.add_field(FieldDef::new("Score__c", FieldType::Double).precision_scale(5, 2));
+    let vendor = tidemark_sfsim::catalog::vendor();
     let mut line = ObjectDef::new("Line__c", "Line", "Lines", "a02");
     line.add_system_fields();
     line.add_field(FieldDef::new("Name", FieldType::String).name_field());

@@ -23,6 +23,12 @@
 //!   objects:
 //!     Contact:
 //!       formula_snapshot_every: 24h
+//! push:                           # tidemark push <flow> (see tidemark_core::push)
+//!   account_tier:
+//!     query: SELECT account_id, tier FROM account_scores
+//!     object: Account
+//!     mode: upsert
+//!     external_id: Tier_Key__c
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,6 +40,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use tidemark_core::ConfigError;
 use tidemark_core::models::ModelConfig;
+use tidemark_core::push::PushConfig;
 use tidemark_salesforce::AuthConfig;
 
 /// The whole file.
@@ -54,6 +61,9 @@ pub struct TidemarkConfig {
     /// Dimension models (also read from `models/*.yaml` beside the file).
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
+    /// Push flows (reverse ETL): a query's result sent to a Salesforce object (`tidemark push`).
+    #[serde(default)]
+    pub push: BTreeMap<String, PushConfig>,
 }
 
 /// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
@@ -345,6 +355,7 @@ impl TidemarkConfig {
         for (name, model) in &self.models {
             model.validate(name)?;
         }
+        self.validate_push()?;
         let Some(sf) = &self.salesforce else {
             return self.sync.validate();
         };
@@ -373,20 +384,44 @@ impl TidemarkConfig {
                 ));
             }
         }
-        if let AuthSettings::JwtBearer { private_key_file, .. } = &sf.auth {
-            if !private_key_file.is_file() {
+        if let AuthSettings::JwtBearer { private_key_file, .. } = &sf.auth
+            && !private_key_file.is_file()
+        {
+            return Err(ConfigError::invalid(
+                "salesforce.auth.private_key_file",
+                format!("{} is not a readable file", private_key_file.display()),
+            ));
+        }
+        if let Some(ca) = &sf.ca_file
+            && !ca.is_file()
+        {
+            return Err(ConfigError::invalid("salesforce.ca_file", format!("{} is not a readable file", ca.display())));
+        }
+        self.sync.validate()
+    }
+
+    /// Each flow's own checks, and names the command line and the lake can tell apart.
+    fn validate_push(&self) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, flow) in &self.push {
+            // `tidemark push status` is the status command, so a flow of that name could never run.
+            if name.eq_ignore_ascii_case("status") {
                 return Err(ConfigError::invalid(
-                    "salesforce.auth.private_key_file",
-                    format!("{} is not a readable file", private_key_file.display()),
+                    format!("push.{name}"),
+                    "'status' is reserved (`tidemark push status` shows the flows' runs): rename the flow",
+                ));
+            }
+            flow.validate(name)?;
+            // A flow's tables, lease and SQL names are lower case: two flows differing only in
+            // case would share them.
+            if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
+                return Err(ConfigError::invalid(
+                    format!("push.{name}"),
+                    format!("flow names are case-insensitive (they name tables) and {other} is already defined"),
                 ));
             }
         }
-        if let Some(ca) = &sf.ca_file {
-            if !ca.is_file() {
-                return Err(ConfigError::invalid("salesforce.ca_file", format!("{} is not a readable file", ca.display())));
-            }
-        }
-        self.sync.validate()
+        Ok(())
     }
 
     /// The auth settings as the client takes them (reads the private key file).
@@ -527,6 +562,25 @@ mod tests {
         assert!(e.to_string().contains("sync.objects.Contact"), "{e}");
         let e = load(&format!("{BASE}sync:\n  exclude: ['[']\n")).unwrap_err();
         assert!(e.to_string().starts_with("sync.exclude[0]:"), "{e}");
+    }
+
+    #[test]
+    fn push_flows_are_validated_with_dotted_paths() {
+        let flow = "query: SELECT a FROM account\n    object: Account\n    mode: upsert\n";
+        let c = load(&format!("push:\n  tier:\n    {flow}    external_id: Tier_Key__c\n")).unwrap();
+        assert_eq!(c.push["tier"].external_id.as_deref(), Some("Tier_Key__c"));
+        // Checked without a salesforce section too (a config being written offline).
+        let e = load(&format!("push:\n  tier:\n    {flow}")).unwrap_err();
+        assert!(e.to_string().starts_with("push.tier.external_id:"), "{e}");
+        let e = load(&format!("{BASE}push:\n  tier:\n    {flow}")).unwrap_err();
+        assert!(e.to_string().starts_with("push.tier.external_id:"), "{e}");
+        let e = load(&format!("push:\n  tier:\n    {flow}    external_id: K__c\n    bulk_treshold: 10\n")).unwrap_err();
+        assert!(e.to_string().contains("push.tier") && e.to_string().contains("bulk_treshold"), "{e}");
+        let e = load(&format!("push:\n  status:\n    {flow}    external_id: K__c\n")).unwrap_err();
+        assert!(e.to_string().starts_with("push.status:") && e.to_string().contains("reserved"), "{e}");
+        let e = load(&format!("push:\n  Tier:\n    {flow}    external_id: K__c\n  tier:\n    {flow}    external_id: K__c\n"))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("push.tier:") && e.to_string().contains("case-insensitive"), "{e}");
     }
 
     #[test]

@@ -68,14 +68,20 @@ pub(crate) fn sync_fully(config: &Path, lake: &Path, sim: &SimHandle) -> Duratio
 
 /// Starts a sync and SIGKILLs it after `after` (if it has not finished by then).
 fn sync_killed(config: &Path, lake: &Path, sim: &SimHandle, after: Duration) -> bool {
-    let mut child = sync_command(config, lake, sim).spawn().expect("tidemark starts");
+    run_killed(sync_command(config, lake, sim), after, &lake.with_extension("stderr"))
+}
+
+/// Runs `command` and SIGKILLs it after `after` unless it finished first (it must then have
+/// succeeded; `stderr` holds its log); whether it was killed.
+pub(crate) fn run_killed(mut command: Command, after: Duration, stderr: &Path) -> bool {
+    let mut child = command.spawn().expect("tidemark starts");
     let deadline = Instant::now() + after;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(
                 status.success(),
-                "sync failed on its own: {status}: {}",
-                std::fs::read_to_string(lake.with_extension("stderr")).unwrap_or_default()
+                "tidemark failed on its own: {status}: {}",
+                std::fs::read_to_string(stderr).unwrap_or_default()
             );
             return false;
         }
@@ -84,7 +90,7 @@ fn sync_killed(config: &Path, lake: &Path, sim: &SimHandle, after: Duration) -> 
             child.wait().unwrap();
             return true;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

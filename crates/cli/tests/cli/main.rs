@@ -7,5 +7,6 @@ mod common;
 mod crash;
 mod first_hour;
 mod models;
+mod push_crash;
 mod runs;
 mod sql;

@@ -8,4 +8,5 @@ mod ddl;
 mod marts;
 mod notes;
 mod pg;
+mod push;
 mod views;

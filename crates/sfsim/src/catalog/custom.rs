@@ -62,3 +62,18 @@ pub fn subscription() -> ObjectDef {
     move_audit_after(&mut o, "Name");
     o
 }
+
+/// `Vendor__c`, an object for write tests, not part of the generated org (add it with
+/// `Org::add_object`): `Name` required, `Code__c` a unique external id, `Ref__c` an external id
+/// that is not unique, `Tier__c` a restricted picklist (Gold, Silver), `Score__c` a number.
+pub fn vendor() -> ObjectDef {
+    use crate::schema::FieldDef;
+    let mut vendor = ObjectDef::new("Vendor__c", "Vendor", "Vendors", "a01");
+    vendor.add_system_fields();
+    vendor.add_field(FieldDef::new("Name", FieldType::String).label("Vendor Name").required().name_field().length(80));
+    vendor.add_field(FieldDef::new("Code__c", FieldType::String).label("Vendor Code").length(20).external_id().unique());
+    vendor.add_field(FieldDef::new("Ref__c", FieldType::String).label("Legacy Reference").length(20).external_id());
+    vendor.add_field(FieldDef::new("Tier__c", FieldType::Picklist).picklist(&["Gold", "Silver"], true));
+    vendor.add_field(FieldDef::new("Score__c", FieldType::Double).precision_scale(5, 2));
+    vendor
+}

@@ -13,6 +13,8 @@ mod custom;
 mod sales;
 mod service;
 
+pub use custom::vendor;
+
 /// Picklist values and other catalog constants the data generator draws from.
 pub(crate) mod consts {
     pub(crate) use super::STATE_CODES;
