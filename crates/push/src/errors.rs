@@ -86,7 +86,11 @@ impl ErrorTable {
     /// numbers. One commit, so a crash leaves the table as it was or as it is now.
     pub async fn record(&self, run: i64, delivered: &std::collections::HashSet<String>, failed: Vec<ErrorRow>) -> Result<()> {
         let mut rows = self.rows().await?;
+        // An earlier attempt at this run (killed before its snapshot commit) counts for nothing.
         rows.retain(|r| r.run != run);
+        for row in rows.iter_mut().filter(|r| r.delivered_run == Some(run)) {
+            row.delivered_run = None;
+        }
         if delivered.is_empty() && failed.is_empty() && rows.iter().all(|r| !r.is_open()) {
             return Ok(());
         }

@@ -283,6 +283,12 @@ impl<'a> Sender<'a> {
                         }
                         Err(error) => {
                             tracing::warn!(chunk = %name, error = %error, "inserts in flight could not be resolved now; the next run resolves them first");
+                            // Not delivered for this run's snapshot: the next run resolves the
+                            // chunk before it plans, and only the rows Salesforce did not take
+                            // are sent again.
+                            for outcome in sent.outcomes.iter_mut().filter(|o| **o == RowOutcome::Unknown) {
+                                *outcome = RowOutcome::NotProcessed;
+                            }
                             sent.unresolved_chunk = Some(name);
                         }
                     }

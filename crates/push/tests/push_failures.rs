@@ -150,3 +150,27 @@ async fn an_exhausted_budget_ends_incomplete_and_the_next_run_finishes() {
     let runs = tidemark_push::RunLog::new(&org.lake).runs(Some("budget")).await.unwrap();
     assert_eq!(runs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![PushStatus::Incomplete, PushStatus::Complete]);
 }
+
+/// The budget runs out while a Bulk insert job runs: its outcome cannot be read, so the run
+/// records none of its rows and leaves the job in the journal; the next run reads the job's
+/// results first and inserts nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_insert_cut_off_by_the_budget_is_resolved_by_the_next_run() {
+    let config = ClientConfig { retry: RetryPolicy::immediate(3), budget_percent: 50, ..ClientConfig::default() };
+    let org = Org::start_with(0, config).await;
+    let yaml = "query: \"SELECT value AS src, 'Cut ' || CAST(value AS VARCHAR) AS name FROM range(0, 40)\"\n\
+                object: Account\nmode: insert\nkey: [src]\nexclude: [src]\n";
+    org.admin(reqwest::Method::PUT, "/__admin/limits", json!({"max": 100, "used": 46})).await;
+    let first = org.push("cut", &flow(yaml)).await;
+    assert_eq!(first.status, PushStatus::Incomplete, "{first:?}");
+    assert_eq!((first.bulk_jobs.len(), first.succeeded), (1, 0), "the job ran but its results were not read: {first:?}");
+    assert_eq!(org.live_by("Account", "Name", "Cut ").len(), 40, "Salesforce created the rows");
+
+    org.admin(reqwest::Method::PUT, "/__admin/limits", json!({"max": 100000, "used": 0})).await;
+    let client = common::connect(&org.sim, ClientConfig::default()).await;
+    let second = tidemark_push::PushRun::new(org.lake.clone(), client, "cut", flow(yaml)).execute().await.unwrap();
+    assert_eq!((second.recovered, second.planned.insert, second.status), (40, 0, PushStatus::Complete), "{second:?}");
+    let live = org.live_by("Account", "Name", "Cut ");
+    assert_eq!(live.len(), 40);
+    assert!(live.values().all(|r| r.len() == 1), "nothing inserted twice");
+}
