@@ -216,7 +216,7 @@ impl PushRun {
         let run = last_run + 1;
         let attempt = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let journal = Journal::new(&self.lake, &self.flow)?;
-        let mut failures: Vec<ErrorRow> = Vec::new();
+        let mut state = RunState { run, at: started_at, ..RunState::default() };
         let mut recovered = HashMap::new();
         let mut settled: Vec<String> = Vec::new();
         let mut message = None;
@@ -236,7 +236,7 @@ impl PushRun {
                     if record.delivered {
                         recovered.insert(row.key.clone(), Recovered { hash, id: record.id, run: chunk.run });
                     }
-                    failures.extend(error_rows(run, started_at, Operation::Insert, &row.key, &row.record, outcome));
+                    state.failures.extend(error_rows(run, started_at, Operation::Insert, &row.key, &row.record, outcome));
                 }
                 settled.push(name);
             }
@@ -271,7 +271,6 @@ impl PushRun {
         sender.lookup_field = lookup_field;
         sender.max_upload_bytes = self.max_upload_bytes;
         sender.bulk_job_rows = self.bulk_job_rows;
-        let mut state = RunState::default();
         let mut sample = Sample::new(self.dry_run.unwrap_or(0));
         let mut path: Option<WritePath> = None;
         while let Some(batch) = diff.next().await? {
@@ -290,34 +289,12 @@ impl PushRun {
             }
             let full = path.is_some() && planner.outgoing.len() >= self.bulk_job_rows;
             if full || !planner.has_outgoing() {
-                self.flush(
-                    &mut planner,
-                    &mut sender,
-                    path,
-                    run,
-                    started_at,
-                    &mut state,
-                    &mut failures,
-                    writer.as_mut(),
-                    &snapshot_schema,
-                )
-                .await?;
+                self.flush(&mut planner, &mut sender, path, &mut state, writer.as_mut(), &snapshot_schema).await?;
             }
         }
         if self.dry_run.is_none() {
-            let path = path.unwrap_or(WritePath::Collections);
-            self.flush(
-                &mut planner,
-                &mut sender,
-                Some(path),
-                run,
-                started_at,
-                &mut state,
-                &mut failures,
-                writer.as_mut(),
-                &snapshot_schema,
-            )
-            .await?;
+            let path = Some(path.unwrap_or(WritePath::Collections));
+            self.flush(&mut planner, &mut sender, path, &mut state, writer.as_mut(), &snapshot_schema).await?;
         }
         let counts = diff.counts;
         let spilled_bytes = diff.spilled_bytes();
@@ -373,7 +350,7 @@ impl PushRun {
         let errors = ErrorTable::new(&self.lake, &self.flow);
         let open: HashSet<String> = errors.rows().await?.into_iter().filter(|r| r.is_open()).map(|r| r.key).collect();
         let delivered: HashSet<String> = state.delivered_keys.into_iter().filter(|k| open.contains(k)).collect();
-        errors.record(run, &delivered, failures).await?;
+        errors.record(run, &delivered, std::mem::take(&mut state.failures)).await?;
         let commit_info = HashMap::from([
             (UNRESOLVED_KEY.to_owned(), serde_json::json!(state.unresolved)),
             (
@@ -422,16 +399,12 @@ impl PushRun {
 
     /// Sends every planned row (nothing once the run has stopped), then writes the snapshot
     /// rows of every waiting diff row.
-    #[allow(clippy::too_many_arguments)]
     async fn flush(
         &self,
         planner: &mut Planner,
         sender: &mut Sender<'_>,
         path: Option<WritePath>,
-        run: i64,
-        at: DateTime<Utc>,
         state: &mut RunState,
-        failures: &mut Vec<ErrorRow>,
         writer: Option<&mut SnapshotWriter>,
         schema: &tidemark_lake::arrow::datatypes::SchemaRef,
     ) -> Result<()> {
@@ -463,7 +436,7 @@ impl PushRun {
                 if d.delivered {
                     state.delivered_keys.push(row.key.clone());
                 }
-                failures.extend(error_rows(run, at, operation, &row.key, &row.record, outcome));
+                state.failures.extend(error_rows(state.run, state.at, operation, &row.key, &row.record, outcome));
                 deliveries[*out as usize] = d;
             }
             if let Some(stop) = sent.stop {
@@ -471,7 +444,7 @@ impl PushRun {
                 state.stop = Some(stop);
             }
         }
-        let batches = planner.settle(run, &deliveries, schema)?;
+        let batches = planner.settle(state.run, &deliveries, schema)?;
         if let Some(writer) = writer {
             for batch in batches {
                 writer.write(batch).await?;
@@ -481,8 +454,13 @@ impl PushRun {
     }
 }
 
+/// What a run has done so far.
 #[derive(Default)]
 struct RunState {
+    run: i64,
+    at: DateTime<Utc>,
+    /// Rows Salesforce rejected (and inserts whose outcome stays unknown).
+    failures: Vec<ErrorRow>,
     planned: OperationCounts,
     sent: u64,
     succeeded: u64,

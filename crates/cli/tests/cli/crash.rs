@@ -42,8 +42,15 @@ pub(crate) fn sync_command(config: &Path, lake: &Path, sim: &SimHandle) -> Comma
 
 /// [`sync_command`] with standard error into `stderr`.
 pub(crate) fn sync_command_logging_to(config: &Path, lake: &Path, sim: &SimHandle, stderr: &Path) -> Command {
+    tidemark_command(&["sync", "--quiet", "--objects", OBJECTS], config, lake, sim, stderr)
+}
+
+/// `tidemark ARGS --config CONFIG --lake LAKE` with the simulator's secret, warnings only, no
+/// standard output and standard error into `stderr`.
+pub(crate) fn tidemark_command(args: &[&str], config: &Path, lake: &Path, sim: &SimHandle, stderr: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
-    cmd.args(["sync", "--quiet", "--objects", OBJECTS, "--config"])
+    cmd.args(args)
+        .arg("--config")
         .arg(config)
         .arg("--lake")
         .arg(lake)

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as J;
 use tidemark_sfsim::truth::record_fields_json;
 use tidemark_sfsim::{SimConfig, SimHandle, SimServer};
 
-use crate::crash::{Lcg, run_killed};
+use crate::crash::{Lcg, run_killed, tidemark_command};
 
 const TRIALS: u64 = 21;
 const ROWS: u64 = 900;
@@ -53,16 +53,7 @@ fn write_config(dir: &Path, sim: &SimHandle) -> PathBuf {
 }
 
 fn push_command(config: &Path, lake: &Path, sim: &SimHandle, flow: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
-    cmd.args(["push", flow, "--config"])
-        .arg(config)
-        .arg("--lake")
-        .arg(lake)
-        .env("SIM_SECRET", &sim.credentials.client_secret)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(lake.with_extension("stderr")).unwrap()));
-    cmd
+    tidemark_command(&["push", flow], config, lake, sim, &lake.with_extension("stderr"))
 }
 
 fn push_fully(config: &Path, lake: &Path, sim: &SimHandle, flow: &str) -> Duration {
