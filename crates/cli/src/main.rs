@@ -14,6 +14,7 @@ mod lake_cmd;
 mod model_cmd;
 mod progress;
 mod push_cmd;
+mod restore_cmd;
 mod shell;
 mod sql_cmd;
 
@@ -179,6 +180,13 @@ enum Command {
         #[command(flatten)]
         run: push_cmd::RunArgs,
     },
+    /// Set records back to their state at an instant of the lake's history: changed fields
+    /// updated back, deleted records undeleted (or re-created, lookups re-linked to new Ids).
+    ///
+    /// The objects are synced first (unless --no-sync), since a restore compares the instant
+    /// with the lake's latest state. Records not restored are in `restore_<object>_errors`; re-created records' new Ids in
+    /// `restore_id_map`; runs in `restore_runs` (all three readable by `tidemark sql`).
+    Restore(restore_cmd::RestoreArgs),
     /// The org's objects and whether they are synced (and why not).
     Objects {
         /// The configuration file (YAML: salesforce, sync).
@@ -344,6 +352,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             Some(PushCommand::Status { flow, last, args }) => push_cmd::status(args, flow, last).await,
             None => push_cmd::run(run).await,
         },
+        Command::Restore(args) => restore_cmd::run(args).await,
         Command::Objects { config } => lake_cmd::objects(&config).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),
     }

@@ -110,7 +110,7 @@ fn in_flow(e: PushError, flow: &str) -> anyhow::Error {
 }
 
 /// `1 row`, `3 rows`.
-fn plural(n: u64, word: &str) -> String {
+pub(crate) fn plural(n: u64, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
@@ -166,14 +166,20 @@ fn report(m: &PushMetrics) -> String {
 }
 
 /// `2 upsert, 1 delete`, or `nothing`.
-fn operations(planned: &OperationCounts) -> String {
-    let counts = [("insert", planned.insert), ("upsert", planned.upsert), ("update", planned.update), ("delete", planned.delete)];
+pub(crate) fn operations(planned: &OperationCounts) -> String {
+    let counts = [
+        ("undelete", planned.undelete),
+        ("insert", planned.insert),
+        ("upsert", planned.upsert),
+        ("update", planned.update),
+        ("delete", planned.delete),
+    ];
     let shown: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(op, n)| format!("{n} {op}")).collect();
     if shown.is_empty() { "nothing".to_owned() } else { shown.join(", ") }
 }
 
 /// One sampled row, field by field: `field: current → new` where the record is known.
-fn sample_row(row: &SampleRow, line: &mut impl FnMut(String)) {
+pub(crate) fn sample_row(row: &SampleRow, line: &mut impl FnMut(String)) {
     let id = row.id.as_deref().map(|id| format!(" (Id {id})")).unwrap_or_default();
     line(format!("  {} {}{id}", row.operation.label(), row.key));
     for f in &row.fields {

@@ -58,11 +58,11 @@ impl Sample {
             .map(|(_, f)| f.clone());
         let text = |v: Option<&J>| v.and_then(J::as_str).map(str::to_owned);
         let ids: Vec<String> = self.rows.iter().filter_map(|(_, r)| text(r.record.get("Id"))).collect();
-        let by_id = current(client, object, "Id", &ids, &fields).await?;
+        let by_id = current(client, object, "Id", &ids, &fields, false).await?;
         let by_external = match &external {
             Some(field) => {
                 let values: Vec<String> = self.rows.iter().filter_map(|(_, r)| text(r.record.get(field))).collect();
-                current(client, object, field, &values, &fields).await?
+                current(client, object, field, &values, &fields, false).await?
             }
             None => HashMap::new(),
         };
@@ -87,13 +87,15 @@ impl Sample {
     }
 }
 
-/// `object`'s records whose `by` field is one of `values`, by that value.
-async fn current(
+/// `object`'s records whose `by` field is one of `values`, by that value (with the recycle
+/// bin's when `include_deleted`: queryAll).
+pub(crate) async fn current(
     client: &SalesforceClient,
     object: &str,
     by: &str,
     values: &[String],
     fields: &[&str],
+    include_deleted: bool,
 ) -> Result<HashMap<String, serde_json::Map<String, J>>> {
     let mut out = HashMap::new();
     if values.is_empty() {
@@ -107,7 +109,7 @@ async fn current(
     for group in values.chunks(100) {
         let list: Vec<String> = group.iter().map(|v| soql_literal(v)).collect();
         let soql = format!("SELECT {} FROM {object} WHERE {by} IN ({})", select.join(", "), list.join(", "));
-        let mut pages = client.query(&soql, false);
+        let mut pages = client.query(&soql, include_deleted);
         while let Some(page) = pages.next_page().await? {
             for mut record in page.records {
                 record.remove("attributes");

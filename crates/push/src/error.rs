@@ -17,6 +17,9 @@ pub enum PushError {
     NullKey { flow: String, column: String },
     #[error("push {flow}: the snapshot table does not have the layout this flow writes: {detail}")]
     Layout { flow: String, detail: String },
+    /// A restore that cannot run as asked (an object, a field, the selection).
+    #[error("restore {object}: {message}")]
+    Restore { object: String, message: String },
     #[error(transparent)]
     Query(#[from] DataFusionError),
     #[error(transparent)]

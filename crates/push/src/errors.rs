@@ -71,7 +71,12 @@ pub struct ErrorTable {
 
 impl ErrorTable {
     pub fn new(lake: &LakeLocation, flow: &str) -> ErrorTable {
-        ErrorTable { ledger: Ledger::new(lake.clone()), table: errors_table(flow) }
+        ErrorTable::at(lake, &errors_table(flow))
+    }
+
+    /// The error table at `_tidemark/<table>` (restores keep theirs under `restore/`).
+    pub fn at(lake: &LakeLocation, table: &str) -> ErrorTable {
+        ErrorTable { ledger: Ledger::new(lake.clone()), table: table.to_owned() }
     }
 
     /// Every row, oldest run first.
@@ -198,20 +203,26 @@ impl PushRunRecord {
 /// The run records of every flow.
 pub struct RunLog {
     ledger: Ledger,
+    table: &'static str,
 }
 
 impl RunLog {
     pub fn new(lake: &LakeLocation) -> RunLog {
-        RunLog { ledger: Ledger::new(lake.clone()) }
+        RunLog::at(lake, RUNS_TABLE)
+    }
+
+    /// The run log at `_tidemark/<table>` (restores keep theirs in `restore_runs`).
+    pub fn at(lake: &LakeLocation, table: &'static str) -> RunLog {
+        RunLog { ledger: Ledger::new(lake.clone()), table }
     }
 
     pub async fn record(&self, record: &PushRunRecord) -> Result<()> {
-        Ok(self.ledger.append_rows(RUNS_TABLE, PushRunRecord::schema(), std::slice::from_ref(record)).await?)
+        Ok(self.ledger.append_rows(self.table, PushRunRecord::schema(), std::slice::from_ref(record)).await?)
     }
 
     /// Runs, oldest first; of one flow when `flow` is given.
     pub async fn runs(&self, flow: Option<&str>) -> Result<Vec<PushRunRecord>> {
-        let mut runs: Vec<PushRunRecord> = self.ledger.read_rows(RUNS_TABLE).await?;
+        let mut runs: Vec<PushRunRecord> = self.ledger.read_rows(self.table).await?;
         if let Some(flow) = flow {
             runs.retain(|r| r.flow.eq_ignore_ascii_case(flow));
         }

@@ -37,6 +37,8 @@ use crate::error::{PushError, Result};
 pub enum WritePath {
     Collections,
     Bulk,
+    /// The SOAP API: undeletes (never journaled).
+    Soap,
 }
 
 impl WritePath {
@@ -44,6 +46,7 @@ impl WritePath {
         match self {
             WritePath::Collections => "collections",
             WritePath::Bulk => "bulk",
+            WritePath::Soap => "soap",
         }
     }
 }
@@ -99,11 +102,12 @@ pub struct Journal {
 
 impl Journal {
     pub fn new(lake: &LakeLocation, flow: &str) -> Result<Journal> {
-        Ok(Journal {
-            store: lake.object_store()?,
-            location: lake.root().to_string(),
-            folder: format!("_tidemark/push/{}/inflight", flow.to_ascii_lowercase()),
-        })
+        Journal::at(lake, &format!("push/{}/inflight", flow.to_ascii_lowercase()))
+    }
+
+    /// The journal in `_tidemark/<folder>` (restores keep theirs under `restore/`).
+    pub fn at(lake: &LakeLocation, folder: &str) -> Result<Journal> {
+        Ok(Journal { store: lake.object_store()?, location: lake.root().to_string(), folder: format!("_tidemark/{folder}") })
     }
 
     fn path(&self, name: &str, kind: &str) -> Path {
@@ -189,6 +193,8 @@ pub async fn resolve(client: &SalesforceClient, chunk: &InsertChunk, jobs: &BTre
                 }
             }
         }
+        // Undeletes are not journaled: an undelete is found out again by reading the record.
+        WritePath::Soap => {}
         WritePath::Collections => {
             let Some(field) = &chunk.lookup_field else { return Ok(outcomes) };
             let found = lookup(client, &chunk.object, field, chunk.rows.iter().map(|r| r.record.get(field))).await?;

@@ -55,6 +55,11 @@ impl RecordEncoder {
     }
 }
 
+/// Whether columns of type `t` can be sent to a field.
+pub fn convertible(t: &DataType) -> bool {
+    conversion("", "", t).is_ok()
+}
+
 fn conversion(flow: &str, column: &str, t: &DataType) -> Result<Conversion> {
     use DataType as D;
     Ok(match t {

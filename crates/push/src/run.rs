@@ -24,7 +24,7 @@ use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::datatypes::{Field, Schema};
 use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
 use tidemark_query::{QuerySession, ReadOptions};
-use tidemark_salesforce::{ErrorClass, SalesforceClient, SalesforceError};
+use tidemark_salesforce::{ErrorClass, RowOutcome, SalesforceClient, SalesforceError};
 
 use crate::diff::{Diff, DiffCounts};
 use crate::dry_run::{Sample, SampleRow};
@@ -32,7 +32,7 @@ use crate::error::{PushError, Result};
 use crate::errors::{ErrorRow, ErrorTable, PushRunRecord, PushStatus, RunLog};
 use crate::journal::{Journal, WritePath, resolve};
 use crate::plan::{Delivery, Planner, Recovered, delivery};
-use crate::send::{Operation, Sender};
+use crate::send::{Operation, OutRow, Sender};
 use crate::snapshot::{Snapshot, SnapshotWriter};
 
 /// Commit-info key of the chunks of inserts a snapshot commit leaves in flight.
@@ -47,20 +47,22 @@ pub struct OperationCounts {
     pub upsert: u64,
     pub update: u64,
     pub delete: u64,
+    pub undelete: u64,
 }
 
 impl OperationCounts {
-    fn add(&mut self, operation: Operation, n: u64) {
+    pub(crate) fn add(&mut self, operation: Operation, n: u64) {
         match operation {
             Operation::Insert => self.insert += n,
             Operation::Upsert => self.upsert += n,
             Operation::Update => self.update += n,
             Operation::Delete => self.delete += n,
+            Operation::Undelete => self.undelete += n,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.insert + self.upsert + self.update + self.delete
+        self.insert + self.upsert + self.update + self.delete + self.undelete
     }
 }
 
@@ -301,11 +303,7 @@ impl PushRun {
         let held = planner.held;
         drop(diff);
 
-        let status = match &state.stop {
-            None => PushStatus::Complete,
-            Some(e) if e.class() == ErrorClass::Quota => PushStatus::Incomplete,
-            Some(_) => PushStatus::Failed,
-        };
+        let status = state.status();
         if let Some(e) = &state.stop {
             message = Some(format!("stopped: {e}"));
         }
@@ -423,21 +421,7 @@ impl PushRun {
             state.settled.extend(sent.settled_chunks);
             state.unresolved.extend(sent.unresolved_chunk);
             for ((out, row), outcome) in rows.iter().zip(&sent.outcomes) {
-                let d = delivery(operation, outcome);
-                match outcome {
-                    tidemark_salesforce::RowOutcome::NotProcessed => state.not_processed += 1,
-                    tidemark_salesforce::RowOutcome::Unknown => state.failed += 1,
-                    _ if d.delivered => state.succeeded += 1,
-                    _ => state.failed += 1,
-                }
-                if !matches!(outcome, tidemark_salesforce::RowOutcome::NotProcessed) {
-                    state.sent += 1;
-                }
-                if d.delivered {
-                    state.delivered_keys.push(row.key.clone());
-                }
-                state.failures.extend(error_rows(state.run, state.at, operation, &row.key, &row.record, outcome));
-                deliveries[*out as usize] = d;
+                deliveries[*out as usize] = state.count(operation, row, outcome);
             }
             if let Some(stop) = sent.stop {
                 tracing::warn!(flow = %self.flow, error = %stop, "push stopped; the rest is sent by the next run");
@@ -454,34 +438,63 @@ impl PushRun {
     }
 }
 
-/// What a run has done so far.
+/// What a run (of a push flow, or a restore of one object) has done so far.
 #[derive(Default)]
-struct RunState {
-    run: i64,
-    at: DateTime<Utc>,
+pub(crate) struct RunState {
+    pub run: i64,
+    pub at: DateTime<Utc>,
     /// Rows Salesforce rejected (and inserts whose outcome stays unknown).
-    failures: Vec<ErrorRow>,
-    planned: OperationCounts,
-    sent: u64,
-    succeeded: u64,
-    failed: u64,
-    not_processed: u64,
-    delivered_keys: Vec<String>,
-    settled: Vec<String>,
-    unresolved: Vec<String>,
-    stop: Option<SalesforceError>,
+    pub failures: Vec<ErrorRow>,
+    pub planned: OperationCounts,
+    pub sent: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub not_processed: u64,
+    pub delivered_keys: Vec<String>,
+    pub settled: Vec<String>,
+    pub unresolved: Vec<String>,
+    pub stop: Option<SalesforceError>,
+}
+
+impl RunState {
+    /// Counts the outcome of one row sent as `operation`, keeping its error row if it failed.
+    pub fn count(&mut self, operation: Operation, row: &OutRow, outcome: &RowOutcome) -> Delivery {
+        let d = delivery(operation, outcome);
+        match outcome {
+            RowOutcome::NotProcessed => self.not_processed += 1,
+            RowOutcome::Unknown => self.failed += 1,
+            _ if d.delivered => self.succeeded += 1,
+            _ => self.failed += 1,
+        }
+        if !matches!(outcome, RowOutcome::NotProcessed) {
+            self.sent += 1;
+        }
+        if d.delivered {
+            self.delivered_keys.push(row.key.clone());
+        }
+        self.failures.extend(error_rows(self.run, self.at, operation, &row.key, &row.record, outcome));
+        d
+    }
+
+    /// How the run ended: stopped by the API budget is incomplete, by another error failed.
+    pub fn status(&self) -> PushStatus {
+        match &self.stop {
+            None => PushStatus::Complete,
+            Some(e) if e.class() == ErrorClass::Quota => PushStatus::Incomplete,
+            Some(_) => PushStatus::Failed,
+        }
+    }
 }
 
 /// The error-table rows of one row's outcome (none when it was delivered or not processed).
-fn error_rows(
+pub(crate) fn error_rows(
     run: i64,
     at: DateTime<Utc>,
     operation: Operation,
     key: &str,
     record: &tidemark_salesforce::Record,
-    outcome: &tidemark_salesforce::RowOutcome,
+    outcome: &RowOutcome,
 ) -> Option<ErrorRow> {
-    use tidemark_salesforce::RowOutcome;
     let (status_code, message, fields) = match outcome {
         RowOutcome::Failed { errors } if !delivery(operation, outcome).delivered => (
             errors.first().map_or_else(|| "UNKNOWN_ERROR".to_owned(), |e| e.status_code.clone()),

@@ -23,10 +23,13 @@ pub enum Operation {
     Upsert,
     Update,
     Delete,
+    /// Restores only: a record back from the recycle bin (SOAP `undelete()`).
+    Undelete,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [Operation::Insert, Operation::Upsert, Operation::Update, Operation::Delete];
+    pub const ALL: [Operation; 5] =
+        [Operation::Insert, Operation::Upsert, Operation::Update, Operation::Delete, Operation::Undelete];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -34,6 +37,7 @@ impl Operation {
             Operation::Upsert => "upsert",
             Operation::Update => "update",
             Operation::Delete => "delete",
+            Operation::Undelete => "undelete",
         }
     }
 }
@@ -106,7 +110,12 @@ impl<'a> Sender<'a> {
     /// The path rows of `operation` take when the run chose `path`: inserts go through Bulk
     /// (whose job ids make them recoverable) unless a lookup field lets a re-run find them.
     pub fn path_for(&self, operation: Operation, path: WritePath) -> WritePath {
-        if operation == Operation::Insert && self.lookup_field.is_none() { WritePath::Bulk } else { path }
+        match operation {
+            Operation::Insert if self.lookup_field.is_none() => WritePath::Bulk,
+            // Neither sObject Collections nor Bulk ingest can undelete: SOAP it is.
+            Operation::Undelete => WritePath::Soap,
+            _ => path,
+        }
     }
 
     /// Sends `rows` as `operation` through `path` (see [`Sender::path_for`]); through Bulk, in
@@ -148,6 +157,10 @@ impl<'a> Sender<'a> {
         let mut sent =
             Sent { outcomes: Vec::new(), stop: None, settled_chunk: None, settled_chunks: Vec::new(), unresolved_chunk: None };
         let result = match path {
+            WritePath::Soap => {
+                let ids: Vec<&str> = records.iter().map(record_id).collect();
+                self.client.undelete(&ids).await
+            }
             WritePath::Collections => match operation {
                 Operation::Update => self.client.collections_update(&self.object, &records).await,
                 Operation::Upsert => {
@@ -230,7 +243,8 @@ impl<'a> Sender<'a> {
         self.journal.write(&chunk).await?;
         let mut jobs = BTreeMap::new();
         let result = match path {
-            WritePath::Collections => {
+            // `path_for` sends no insert through SOAP.
+            WritePath::Collections | WritePath::Soap => {
                 let records: Vec<Record> = rows.iter().map(|r| r.record.clone()).collect();
                 self.client.collections_create(&self.object, &records).await
             }

@@ -1,6 +1,8 @@
 //! Tables Tidemark keeps for itself under `<lake>/_tidemark/` that queries read as they are
 //! stored: the push flows' run log, `push_runs` (`_tidemark/push_runs/`), and each flow's
-//! rejected rows, `push_<flow>_errors` (`_tidemark/push/<flow>/errors/`).
+//! rejected rows, `push_<flow>_errors` (`_tidemark/push/<flow>/errors/`); the restores' run
+//! log, `restore_runs`, their Id map, `restore_id_map`, and each object's rejected rows,
+//! `restore_<object>_errors` (`_tidemark/restore/<object>/errors/`).
 //!
 //! They are found by name when a query names them, not listed with the lake's relations: a
 //! lake with many flows would otherwise list the `_tidemark/push/` folder on every session.
@@ -15,12 +17,16 @@ pub const PUSH_RUNS: &str = "push_runs";
 /// any. Flow names are letters, digits and `_` (the config refuses others), so the flow is
 /// whatever lies between `push_` and `_errors`.
 pub fn internal_table(name: &str) -> Option<String> {
-    if name == PUSH_RUNS {
-        return Some(PUSH_RUNS.to_owned());
+    if [PUSH_RUNS, "restore_runs", "restore_id_map"].contains(&name) {
+        return Some(name.to_owned());
     }
-    let flow = name.strip_prefix("push_")?.strip_suffix("_errors")?;
-    let valid = !flow.is_empty() && flow.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    valid.then(|| format!("push/{flow}/errors"))
+    let (folder, rest) = match name.strip_prefix("push_") {
+        Some(rest) => ("push", rest),
+        None => ("restore", name.strip_prefix("restore_")?),
+    };
+    let owner = rest.strip_suffix("_errors")?;
+    let valid = !owner.is_empty() && owner.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    valid.then(|| format!("{folder}/{owner}/errors"))
 }
 
 /// Whether `_tidemark/<table>/` holds a Delta log: one listing request, no log read, so that
@@ -48,5 +54,9 @@ mod tests {
         assert_eq!(internal_table("push_errors"), None);
         assert_eq!(internal_table("push_a-b_errors"), None);
         assert_eq!(internal_table("account"), None);
+        assert_eq!(internal_table("restore_runs").as_deref(), Some("restore_runs"));
+        assert_eq!(internal_table("restore_id_map").as_deref(), Some("restore_id_map"));
+        assert_eq!(internal_table("restore_invoice__c_errors").as_deref(), Some("restore/invoice__c/errors"));
+        assert_eq!(internal_table("restore_errors"), None);
     }
 }

@@ -8,5 +8,6 @@ mod crash;
 mod first_hour;
 mod models;
 mod push_crash;
+mod restore;
 mod runs;
 mod sql;
