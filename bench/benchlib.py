@@ -26,14 +26,19 @@ def versions_written(stdout):
 
 
 class Sim:
-    def __init__(self, binary, accounts, seed):
+    def __init__(self, binary, accounts, seed, tls_dir=None):
+        """tls_dir: serve HTTPS, its CA written there (clients that insist on https need it)."""
+        tls = ["--tls", "--cert-dir", tls_dir] if tls_dir else []
         self.proc = subprocess.Popen(
-            [binary, "sim", "serve", "--accounts", str(accounts), "--seed", str(seed)],
+            [binary, "sim", "serve", "--accounts", str(accounts), "--seed", str(seed), *tls],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.creds = json.loads(self.proc.stdout.readline())
         self.base = self.creds["base_url"]
+        self.ca_file = self.creds.get("certificate_path")
         self.session = requests.Session()
         self.session.trust_env = False
+        if self.ca_file:
+            self.session.verify = self.ca_file
 
     def admin(self, path, body):
         r = self.session.post(f"{self.base}/__admin/{path}", json=body)

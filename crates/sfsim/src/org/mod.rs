@@ -9,6 +9,7 @@ pub mod read;
 pub mod rules;
 pub mod schema_change;
 pub mod snapshot;
+pub mod text_index;
 pub mod transaction;
 pub mod undelete;
 pub mod validate;
@@ -85,11 +86,12 @@ pub struct ObjectTable {
     index: HashMap<SfId, u32>,
     /// `(id, deleted_at_millis)` of soft- and hard-deleted records still in the delete log.
     delete_log: Vec<(SfId, i64)>,
+    lookups: text_index::TextIndex,
 }
 
 impl ObjectTable {
     pub fn new(def: ObjectDef) -> ObjectTable {
-        ObjectTable { def, rows: Vec::new(), index: HashMap::new(), delete_log: Vec::new() }
+        ObjectTable { def, rows: Vec::new(), index: HashMap::new(), delete_log: Vec::new(), lookups: Default::default() }
     }
 
     /// Every stored row, including records in the recycle bin, in insertion order.
@@ -128,18 +130,36 @@ impl ObjectTable {
         &self.delete_log
     }
 
+    /// Stored rows of `slot`'s text `value` (case-insensitively; see [`text_index`]), in
+    /// storage order.
+    pub fn lookup_text(&self, slot: Slot, value: &str) -> Vec<SfId> {
+        let mut ids = self.lookups.candidates(slot, value, || Box::new(self.rows.iter().map(|r| (self.id_of(r), r))));
+        ids.sort_by_key(|id| self.index.get(id).copied().unwrap_or(u32::MAX));
+        ids
+    }
+
     fn put(&mut self, id: SfId, row: Row) {
         match self.index.get(&id) {
-            Some(&i) => self.rows[i as usize] = row,
+            Some(&i) => {
+                self.lookups.update(id, Some(&self.rows[i as usize]), Some(&row));
+                self.rows[i as usize] = row;
+            }
             None => {
+                self.lookups.update(id, None, Some(&row));
                 self.index.insert(id, self.rows.len() as u32);
                 self.rows.push(row);
             }
         }
     }
 
+    /// The table's definition changed: lookups are rebuilt on next use.
+    pub(crate) fn forget_lookups(&mut self) {
+        self.lookups.clear();
+    }
+
     fn remove(&mut self, id: &SfId) -> Option<Row> {
         let i = self.index.remove(id)? as usize;
+        self.lookups.update(*id, Some(&self.rows[i]), None);
         let row = self.rows.swap_remove(i);
         if i < self.rows.len() {
             let moved = self.id_of(&self.rows[i]);
@@ -150,6 +170,7 @@ impl ObjectTable {
 
     /// Rewrites every row (used by schema changes that convert a field's values).
     pub(crate) fn map_rows(&mut self, mut f: impl FnMut(&Row) -> Row) {
+        self.lookups.clear();
         for row in &mut self.rows {
             *row = f(row);
         }

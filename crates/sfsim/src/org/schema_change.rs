@@ -118,6 +118,7 @@ impl Org {
     pub fn apply_schema_change(&mut self, object: &str, change: &SchemaChange) -> Result<String, SchemaChangeError> {
         let known_objects: Vec<String> = self.tables().iter().map(|t| t.def.name.clone()).collect();
         let table = self.table_mut(object).ok_or_else(|| SchemaChangeError::UnknownObject(object.to_owned()))?;
+        table.forget_lookups();
         let object_name = table.def.name.clone();
         let detail = match change {
             SchemaChange::AddField { field, field_type, label, length, precision, scale, picklist_values, reference_to } => {

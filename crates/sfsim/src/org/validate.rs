@@ -154,15 +154,17 @@ pub fn find_by_text(table: &ObjectTable, field: &FieldDef, value: &str) -> Vec<S
     let Some(slot) = field.slot else { return Vec::new() };
     let deleted = table.def.slot("IsDeleted");
     table
-        .rows()
-        .iter()
-        .filter(|r| match r.get(slot) {
-            ValueRef::Str(v) if field.case_sensitive => v == value,
-            ValueRef::Str(v) => v.eq_ignore_ascii_case(value),
-            _ => false,
+        .lookup_text(slot, value)
+        .into_iter()
+        .filter(|id| {
+            let Some(r) = table.get(id) else { return false };
+            let same = match r.get(slot) {
+                ValueRef::Str(v) if field.case_sensitive => v == value,
+                ValueRef::Str(v) => v.eq_ignore_ascii_case(value),
+                _ => false,
+            };
+            same && r.get(deleted).as_bool() != Some(true)
         })
-        .filter(|r| r.get(deleted).as_bool() != Some(true))
-        .map(|r| table.id_of(r))
         .collect()
 }
 
