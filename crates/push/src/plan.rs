@@ -24,7 +24,7 @@ use tidemark_salesforce::write::{Record, RowOutcome};
 
 use crate::diff::{CHANGE, CHANGED, NEW, SENT_HASH, SENT_RUN, UNCHANGED, VANISHED};
 use crate::error::Result;
-use crate::records::{RecordEncoder, key_text};
+use crate::records::{KeyText, PreparedBatch, RecordEncoder};
 use crate::send::{Operation, OutRow};
 use crate::snapshot::{ROW_HASH, SF_ID};
 
@@ -78,6 +78,10 @@ pub struct Planner {
     pub outgoing: Vec<(Operation, u32, OutRow)>,
     /// Rows of insert mode whose earlier insert has an unknown outcome: held, not sent.
     pub held: u64,
+    /// Dry runs: records are encoded for this many rows per operation (the sample), the other
+    /// rows are only counted.
+    pub encode_limit: Option<usize>,
+    encoded: [usize; Operation::ALL.len()],
 }
 
 impl Planner {
@@ -106,6 +110,8 @@ impl Planner {
             waiting: Vec::new(),
             outgoing: Vec::new(),
             held: 0,
+            encode_limit: None,
+            encoded: [0; Operation::ALL.len()],
         }
     }
 
@@ -123,12 +129,18 @@ impl Planner {
         let id_values = id_values.transpose()?;
         let before = self.outgoing.len();
         let mut slots = Vec::with_capacity(batch.num_rows());
+        // Converted on the first row that needs them.
+        let mut keys: Option<KeyText> = None;
+        let mut prepared: Option<PreparedBatch> = None;
         for row in 0..batch.num_rows() {
             let mut change = changes.value(row);
             let mut known_id = (!sf_ids.is_null(row)).then(|| sf_ids.value(row).to_owned());
             let mut entry = if change == NEW { Entry::None } else { Entry::Old };
             let key = if !self.recovered.is_empty() || change != UNCHANGED {
-                Some(key_text(&batch, &self.key_columns, row)?)
+                if keys.is_none() {
+                    keys = Some(KeyText::new(&batch, &self.key_columns)?);
+                }
+                Some(keys.as_ref().expect("set above").text(row)?)
             } else {
                 None
             };
@@ -160,7 +172,14 @@ impl Planner {
                 slots.push(Slot::Fixed(entry));
                 continue;
             };
+            let slot = Operation::ALL.iter().position(|o| *o == operation).expect("listed");
+            let encode = self.encode_limit.is_none_or(|limit| self.encoded[slot] < limit);
+            self.encoded[slot] += 1;
+            if encode && prepared.is_none() && operation != Operation::Delete {
+                prepared = Some(self.encoder.prepare(&batch)?);
+            }
             let record = match operation {
+                _ if !encode => Record::new(),
                 Operation::Delete => {
                     let id = match (&known_id, &id_values) {
                         (Some(id), _) if change == VANISHED => id.clone(),
@@ -174,11 +193,11 @@ impl Planner {
                     Record::from_iter([("Id".to_owned(), serde_json::Value::String(id))])
                 }
                 Operation::Update if self.mode == PushMode::Insert => {
-                    let mut record = self.encoder.record(&batch, row)?;
+                    let mut record = prepared.as_ref().expect("prepared above").record(row)?;
                     record.insert("Id".into(), serde_json::Value::String(known_id.clone().expect("checked above")));
                     record
                 }
-                _ => self.encoder.record(&batch, row)?,
+                _ => prepared.as_ref().expect("prepared above").record(row)?,
             };
             let out = self.outgoing.len() as u32;
             let removes = change == VANISHED;

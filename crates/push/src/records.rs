@@ -45,15 +45,105 @@ impl RecordEncoder {
         Ok(RecordEncoder { columns: out })
     }
 
-    /// Row `row` of `batch` as a record.
+    /// Row `row` of `batch` as a record (for many rows of one batch, [`RecordEncoder::prepare`]
+    /// it once).
     pub fn record(&self, batch: &RecordBatch, row: usize) -> Result<Record> {
-        let mut record = Record::new();
+        self.prepare(batch)?.record(row)
+    }
+
+    /// `batch`'s columns converted once, so that each row's record costs only its values.
+    pub fn prepare(&self, batch: &RecordBatch) -> Result<PreparedBatch> {
+        let mut columns = Vec::with_capacity(self.columns.len());
         for (index, field, conversion) in &self.columns {
-            record.insert(field.clone(), value(batch.column(*index), row, *conversion)?);
+            columns.push((field.clone(), Column::new(batch.column(*index), *conversion)?));
+        }
+        Ok(PreparedBatch { columns })
+    }
+}
+
+/// A batch's sent columns, each converted to the type its values are read from.
+pub struct PreparedBatch {
+    columns: Vec<(String, Column)>,
+}
+
+impl PreparedBatch {
+    /// Row `row` as a record.
+    pub fn record(&self, row: usize) -> Result<Record> {
+        let mut record = Record::new();
+        for (field, column) in &self.columns {
+            record.insert(field.clone(), column.value(row)?);
         }
         Ok(record)
     }
 }
+
+/// One column, converted for reading values.
+enum Column {
+    Text(ArrayRef),
+    Bool(ArrayRef),
+    Integer(ArrayRef),
+    Float(ArrayRef),
+    /// Decimals, times, binaries: their display text.
+    Display(ArrayRef),
+    Date(ArrayRef),
+    /// Milliseconds in UTC.
+    Timestamp(ArrayRef),
+}
+
+impl Column {
+    fn new(array: &ArrayRef, conversion: Conversion) -> Result<Column> {
+        use tidemark_lake::arrow::compute::cast;
+        Ok(match conversion {
+            Conversion::Text => Column::Text(cast(array, &DataType::Utf8)?),
+            Conversion::Bool => Column::Bool(array.clone()),
+            Conversion::Integer => Column::Integer(cast(array, &DataType::Int64)?),
+            Conversion::Float => Column::Float(cast(array, &DataType::Float64)?),
+            Conversion::Display => Column::Display(array.clone()),
+            Conversion::Date => Column::Date(cast(array, &DataType::Date32)?),
+            Conversion::Timestamp => {
+                Column::Timestamp(cast(array, &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))?)
+            }
+        })
+    }
+
+    fn value(&self, row: usize) -> Result<J> {
+        use tidemark_lake::arrow::datatypes::{Date32Type, Float64Type, Int64Type, TimestampMillisecondType};
+        let array = match self {
+            Column::Text(a)
+            | Column::Bool(a)
+            | Column::Integer(a)
+            | Column::Float(a)
+            | Column::Display(a)
+            | Column::Date(a)
+            | Column::Timestamp(a) => a,
+        };
+        if array.is_null(row) {
+            return Ok(J::Null);
+        }
+        Ok(match self {
+            Column::Text(a) => J::String(a.as_string::<i32>().value(row).to_owned()),
+            Column::Bool(a) => J::Bool(a.as_boolean().value(row)),
+            Column::Integer(a) => J::from(a.as_primitive::<Int64Type>().value(row)),
+            Column::Float(a) => {
+                serde_json::Number::from_f64(a.as_primitive::<Float64Type>().value(row)).map_or(J::Null, J::Number)
+            }
+            Column::Display(a) => J::String(display(&a.slice(row, 1))?),
+            Column::Date(a) => {
+                let days = a.as_primitive::<Date32Type>().value(row);
+                let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE).unwrap_or_default();
+                J::String(date.format("%Y-%m-%d").to_string())
+            }
+            Column::Timestamp(a) => {
+                let ms = a.as_primitive::<TimestampMillisecondType>().value(row);
+                let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+                J::String(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+            }
+        })
+    }
+}
+
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01 (Arrow's day 0).
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// Whether columns of type `t` can be sent to a field.
 pub fn convertible(t: &DataType) -> bool {
@@ -79,35 +169,6 @@ fn conversion(flow: &str, column: &str, t: &DataType) -> Result<Conversion> {
     })
 }
 
-fn value(array: &ArrayRef, row: usize, conversion: Conversion) -> Result<J> {
-    use tidemark_lake::arrow::compute::cast;
-    if array.is_null(row) {
-        return Ok(J::Null);
-    }
-    let one = array.slice(row, 1);
-    Ok(match conversion {
-        Conversion::Text => J::String(cast(&one, &DataType::Utf8)?.as_string::<i32>().value(0).to_owned()),
-        Conversion::Bool => J::Bool(one.as_boolean().value(0)),
-        Conversion::Integer => {
-            let v = cast(&one, &DataType::Int64)?;
-            J::from(v.as_primitive::<tidemark_lake::arrow::datatypes::Int64Type>().value(0))
-        }
-        Conversion::Float => {
-            let v = cast(&one, &DataType::Float64)?;
-            let f = v.as_primitive::<tidemark_lake::arrow::datatypes::Float64Type>().value(0);
-            serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
-        }
-        Conversion::Display => J::String(display(&one)?),
-        Conversion::Date => J::String(display(&cast(&one, &DataType::Date32)?)?),
-        Conversion::Timestamp => {
-            let utc = cast(&one, &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))?;
-            let ms = utc.as_primitive::<tidemark_lake::arrow::datatypes::TimestampMillisecondType>().value(0);
-            let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-            J::String(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        }
-    })
-}
-
 fn display(one: &ArrayRef) -> Result<String> {
     let formatter = ArrayFormatter::try_new(one.as_ref(), &FormatOptions::default())?;
     Ok(formatter.value(0).to_string())
@@ -115,13 +176,30 @@ fn display(one: &ArrayRef) -> Result<String> {
 
 /// A row's key as JSON text: the values of `columns` in order, `["0015g00000ABC"]`.
 pub fn key_text(batch: &RecordBatch, columns: &[usize], row: usize) -> Result<String> {
-    let mut values = Vec::with_capacity(columns.len());
-    for &c in columns {
-        let array = batch.column(c);
-        let conversion = conversion("", "", array.data_type()).unwrap_or(Conversion::Display);
-        values.push(value(array, row, conversion)?);
+    KeyText::new(batch, columns)?.text(row)
+}
+
+/// [`key_text`] for many rows of one batch: its key columns converted once.
+pub struct KeyText {
+    columns: Vec<Column>,
+}
+
+impl KeyText {
+    pub fn new(batch: &RecordBatch, columns: &[usize]) -> Result<KeyText> {
+        let columns = columns
+            .iter()
+            .map(|&c| {
+                let array = batch.column(c);
+                Column::new(array, conversion("", "", array.data_type()).unwrap_or(Conversion::Display))
+            })
+            .collect::<Result<_>>()?;
+        Ok(KeyText { columns })
     }
-    Ok(J::Array(values).to_string())
+
+    pub fn text(&self, row: usize) -> Result<String> {
+        let values = self.columns.iter().map(|c| c.value(row)).collect::<Result<Vec<J>>>()?;
+        Ok(J::Array(values).to_string())
+    }
 }
 
 #[cfg(test)]

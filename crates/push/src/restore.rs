@@ -324,7 +324,17 @@ impl RestoreRun {
         ctx.register_batch(ID_MAP_RELATION, map.batch())?;
 
         // 2. Records deleted since the instant, by their state in Salesforce.
-        let gone = crate::restore_plan::deleted_since(ctx, &relation, selection, &fields).await?;
+        // The first query over the instant: a selection that cannot be planned is named here.
+        let gone = crate::restore_plan::deleted_since(ctx, &relation, selection, &fields).await.map_err(|e| match e {
+            PushError::Query(e) => {
+                let what = match &selection.where_sql {
+                    Some(w) => format!("--where {w:?} over its columns at the instant"),
+                    None => "reading its records at the instant".to_owned(),
+                };
+                self.invalid(&object, format!("{what}: {e}"))
+            }
+            other => other,
+        })?;
         out.deleted_since = gone.len() as u64;
         let targets: Vec<String> = gone.iter().map(|g| g.target.clone()).collect();
         let update_fields: Vec<&str> = fields.update.iter().map(|(_, f)| f.as_str()).collect();

@@ -159,14 +159,14 @@ pub async fn deleted_since(ctx: &SessionContext, relation: &str, selection: &Sel
     let batches = ctx.sql(&query(relation, selection, &columns, false, &[])).await?.collect().await?;
     let mut out = Vec::new();
     for batch in batches {
-        let update = RecordEncoder::new(relation, &batch.schema(), &fields.update)?;
-        let create = RecordEncoder::new(relation, &batch.schema(), &fields.create)?;
+        let update = RecordEncoder::new(relation, &batch.schema(), &fields.update)?.prepare(&batch)?;
+        let create = RecordEncoder::new(relation, &batch.schema(), &fields.create)?.prepare(&batch)?;
         for row in 0..batch.num_rows() {
             let old_id = id_text(&batch, "id", row)?.unwrap_or_default();
             let target = id_text(&batch, RESTORED_AS, row)?.unwrap_or_else(|| old_id.clone());
-            let mut create = create.record(&batch, row)?;
+            let mut create = create.record(row)?;
             create.retain(|_, v| !v.is_null());
-            out.push(Gone { old_id, target, update: update.record(&batch, row)?, create });
+            out.push(Gone { old_id, target, update: update.record(row)?, create });
         }
     }
     Ok(out)
@@ -188,14 +188,14 @@ pub async fn changed_since(
     let now_columns: Vec<(String, String)> = fields.update.iter().map(|(c, f)| (format!("{NOW_PREFIX}{c}"), f.clone())).collect();
     let (mut out, mut unchanged) = (Vec::new(), 0);
     while let Some(batch) = stream.try_next().await? {
-        let then = RecordEncoder::new(relation, &batch.schema(), &fields.update)?;
-        let now = RecordEncoder::new(relation, &batch.schema(), &now_columns)?;
+        let then = RecordEncoder::new(relation, &batch.schema(), &fields.update)?.prepare(&batch)?;
+        let now = RecordEncoder::new(relation, &batch.schema(), &now_columns)?.prepare(&batch)?;
         for row in 0..batch.num_rows() {
             let old_id = id_text(&batch, "id", row)?.unwrap_or_default();
             let target = id_text(&batch, RESTORED_AS, row)?.unwrap_or_else(|| old_id.clone());
-            let mut wanted = then.record(&batch, row)?;
+            let mut wanted = then.record(row)?;
             let relinked = relink(&mut wanted, &fields.references, map);
-            let record = differences(&target, &wanted, &now.record(&batch, row)?);
+            let record = differences(&target, &wanted, &now.record(row)?);
             match record {
                 Some(record) => out.push(Changed { old_id, target, record, relinked }),
                 None => unchanged += 1,

@@ -261,6 +261,9 @@ impl PushRun {
             mapping.id_column.clone(),
             recovered,
         );
+        if let Some(sample) = self.dry_run {
+            planner.encode_limit = Some(sample);
+        }
         let mut writer = match self.dry_run {
             Some(_) => None,
             None => Some(

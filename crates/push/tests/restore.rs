@@ -213,6 +213,8 @@ async fn selections_narrow_a_restore_and_refusals_are_kept_until_delivered() {
     assert!(e.to_string().contains("CreatedDate cannot be updated"), "{e}");
     let e = org.restore(&["Account"], at).with_ids(vec!["not-an-id".into()]).execute().await.unwrap_err();
     assert!(e.to_string().contains("not-an-id"), "{e}");
+    let e = org.restore(&["Account"], at).with_where("no_such_column = 1").execute().await.unwrap_err();
+    assert!(e.to_string().starts_with("restore Account: --where \"no_such_column = 1\""), "{e}");
     let e = org.restore(&["Lead"], at).execute().await.unwrap_err();
     assert!(e.to_string().contains("sync it first"), "{e}");
 
