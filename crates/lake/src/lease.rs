@@ -274,6 +274,32 @@ impl Lease {
     }
 }
 
+/// Runs `work` holding the lease on `resource` for one run of a capability (`purpose`:
+/// `push`, `model`, …): acquired first (a holder elsewhere is an error naming it), renewed every
+/// third of `ttl` while `work` runs, released after it whatever it returned.
+pub async fn with_lease<T, E: From<LakeError>>(
+    lake: &LakeLocation,
+    resource: &str,
+    purpose: &str,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    work: impl AsyncFnOnce(&Lease) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let options = LeaseOptions {
+        purpose: purpose.to_owned(),
+        run_id: format!("{purpose}-{}", uuid::Uuid::new_v4()),
+        ttl,
+        clock,
+        identity: ProcessIdentity::current(),
+    };
+    let lease = Arc::new(Lease::acquire(lake, resource, options).await?);
+    let keeper = LeaseKeeper::start(vec![lease.clone()], ttl / 3);
+    let outcome = work(&lease).await;
+    drop(keeper);
+    let _ = lease.release().await;
+    outcome
+}
+
 fn ttl(options: &LeaseOptions) -> chrono::Duration {
     chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::MAX)
 }

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use tidemark_core::models::{Dating, ModelConfig};
 use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
+use tidemark_lake::{LakeLocation, Lease, with_lease};
 
 use crate::error::{ModelError, Result};
 use crate::extract::{KeyCodec, SourceRows};
@@ -137,19 +137,11 @@ impl ModelLoad {
     pub async fn run(self) -> Result<LoadMetrics> {
         let started = Instant::now();
         let started_at = self.clock.now();
-        let options = LeaseOptions {
-            purpose: "model".into(),
-            run_id: format!("model-{}", uuid::Uuid::new_v4()),
-            ttl: self.lease_ttl,
-            clock: self.clock.clone(),
-            identity: ProcessIdentity::current(),
-        };
-        let lease = Arc::new(Lease::acquire(&self.lake, &LakeLocation::mart_resource(&self.name), options).await?);
-        let keeper = LeaseKeeper::start(vec![lease.clone()], self.lease_ttl / 3);
-        let outcome = self.load(started, started_at, &lease).await;
-        drop(keeper);
-        let _ = lease.release().await;
-        outcome
+        let resource = LakeLocation::mart_resource(&self.name);
+        with_lease(&self.lake, &resource, "model", self.lease_ttl, self.clock.clone(), async |lease| {
+            self.load(started, started_at, lease).await
+        })
+        .await
     }
 
     fn invalid(&self, message: impl Into<String>) -> ModelError {

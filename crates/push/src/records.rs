@@ -80,11 +80,11 @@ impl PreparedBatch {
 /// One column, converted for reading values.
 enum Column {
     Text(ArrayRef),
+    /// Values Arrow cannot cast to text: their display text.
+    Display(ArrayRef),
     Bool(ArrayRef),
     Integer(ArrayRef),
     Float(ArrayRef),
-    /// Decimals, times, binaries: their display text.
-    Display(ArrayRef),
     Date(ArrayRef),
     /// Milliseconds in UTC.
     Timestamp(ArrayRef),
@@ -94,11 +94,13 @@ impl Column {
     fn new(array: &ArrayRef, conversion: Conversion) -> Result<Column> {
         use tidemark_lake::arrow::compute::cast;
         Ok(match conversion {
-            Conversion::Text => Column::Text(cast(array, &DataType::Utf8)?),
             Conversion::Bool => Column::Bool(array.clone()),
             Conversion::Integer => Column::Integer(cast(array, &DataType::Int64)?),
             Conversion::Float => Column::Float(cast(array, &DataType::Float64)?),
-            Conversion::Display => Column::Display(array.clone()),
+            Conversion::Text => Column::Text(cast(array, &DataType::Utf8)?),
+            // Arrow's cast to text formats decimals and times as their display does, once per
+            // batch; what it cannot cast (a binary key) is formatted per value.
+            Conversion::Display => cast(array, &DataType::Utf8).map_or_else(|_| Column::Display(array.clone()), Column::Text),
             Conversion::Date => Column::Date(cast(array, &DataType::Date32)?),
             Conversion::Timestamp => {
                 Column::Timestamp(cast(array, &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))?)
@@ -110,10 +112,10 @@ impl Column {
         use tidemark_lake::arrow::datatypes::{Date32Type, Float64Type, Int64Type, TimestampMillisecondType};
         let array = match self {
             Column::Text(a)
+            | Column::Display(a)
             | Column::Bool(a)
             | Column::Integer(a)
             | Column::Float(a)
-            | Column::Display(a)
             | Column::Date(a)
             | Column::Timestamp(a) => a,
         };
@@ -122,12 +124,12 @@ impl Column {
         }
         Ok(match self {
             Column::Text(a) => J::String(a.as_string::<i32>().value(row).to_owned()),
+            Column::Display(a) => J::String(display(&a.slice(row, 1))?),
             Column::Bool(a) => J::Bool(a.as_boolean().value(row)),
             Column::Integer(a) => J::from(a.as_primitive::<Int64Type>().value(row)),
             Column::Float(a) => {
                 serde_json::Number::from_f64(a.as_primitive::<Float64Type>().value(row)).map_or(J::Null, J::Number)
             }
-            Column::Display(a) => J::String(display(&a.slice(row, 1))?),
             Column::Date(a) => {
                 let days = a.as_primitive::<Date32Type>().value(row);
                 let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE).unwrap_or_default();

@@ -30,7 +30,7 @@ use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::array::{RecordBatch, StringArray};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema};
 use tidemark_lake::datafusion::prelude::SessionContext;
-use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
+use tidemark_lake::{LakeLocation, Lease, with_lease};
 use tidemark_query::{QuerySession, ReadOptions};
 use tidemark_salesforce::SalesforceClient;
 use tidemark_salesforce::describe::SObjectDescribe;
@@ -215,19 +215,10 @@ impl RestoreRun {
         if self.dry_run.is_some() {
             return self.restore(ids, None).await;
         }
-        let options = LeaseOptions {
-            purpose: "restore".into(),
-            run_id: format!("restore-{}", uuid::Uuid::new_v4()),
-            ttl: self.lease_ttl,
-            clock: self.clock.clone(),
-            identity: ProcessIdentity::current(),
-        };
-        let lease = Arc::new(Lease::acquire(&self.lake, "restore", options).await?);
-        let keeper = LeaseKeeper::start(vec![lease.clone()], self.lease_ttl / 3);
-        let outcome = self.restore(ids, Some(&lease)).await;
-        drop(keeper);
-        let _ = lease.release().await;
-        outcome
+        with_lease(&self.lake, "restore", "restore", self.lease_ttl, self.clock.clone(), async |lease| {
+            self.restore(ids, Some(lease)).await
+        })
+        .await
     }
 
     async fn restore(&self, ids: Option<Vec<String>>, lease: Option<&Lease>) -> Result<RestoreMetrics> {
@@ -303,17 +294,15 @@ impl RestoreRun {
                     if let (RowOutcome::Success { id, .. }, Some(old)) = (outcome, old_id(&row.key)) {
                         pairs.push((old, id.clone()));
                     }
-                    let sent = OutRow { key: row.key.clone(), hash: Vec::new(), record: row.record.clone() };
-                    if !matches!(outcome, RowOutcome::Success { .. }) {
-                        state.failures.extend(crate::run::error_rows(
-                            run,
-                            started_at,
-                            Operation::Insert,
-                            &sent.key,
-                            &sent.record,
-                            outcome,
-                        ));
-                    }
+                    // Rejected rows go to the error table (accepted ones leave none).
+                    state.failures.extend(crate::run::error_rows(
+                        run,
+                        started_at,
+                        Operation::Insert,
+                        &row.key,
+                        &row.record,
+                        outcome,
+                    ));
                 }
                 out.recovered += pairs.len() as u64;
                 map.add(&object, chunk.run, started_at, &pairs).await?;
@@ -348,22 +337,22 @@ impl RestoreRun {
             match org.get(&g.target) {
                 Some(OrgState::Live(now)) => {
                     if let Some(record) = differences(&g.target, &wanted, now) {
-                        updates.push(OutRow { key, hash: Vec::new(), record });
+                        updates.push(unhashed(key, record));
                     } else {
                         out.unchanged += 1;
                     }
                 }
                 Some(OrgState::InRecycleBin(now)) if describe.access.undeletable => {
                     if let Some(record) = differences(&g.target, &wanted, now) {
-                        after_undelete.insert(key.clone(), OutRow { key: key.clone(), hash: Vec::new(), record });
+                        after_undelete.insert(key.clone(), unhashed(key.clone(), record));
                     }
                     let record = Record::from_iter([("Id".to_owned(), J::String(g.target.clone()))]);
-                    undeletes.push(OutRow { key, hash: Vec::new(), record });
+                    undeletes.push(unhashed(key, record));
                 }
                 _ => {
                     let mut record = g.create;
                     out.relinked += relink(&mut record, &fields.references, map);
-                    inserts.push(OutRow { key, hash: Vec::new(), record });
+                    inserts.push(unhashed(key, record));
                 }
             }
         }
@@ -374,7 +363,7 @@ impl RestoreRun {
         out.changed_since = changed.len() as u64;
         out.selected = out.deleted_since + unchanged + out.changed_since;
         out.relinked += changed.iter().map(|c| c.relinked).sum::<u64>();
-        updates.extend(changed.into_iter().map(|c| OutRow { key: key_of(&c.old_id), hash: Vec::new(), record: c.record }));
+        updates.extend(changed.into_iter().map(|c| unhashed(key_of(&c.old_id), c.record)));
 
         let mut sender = Sender::new(&self.client, &journal, &object, run, &attempt);
         sender.bulk_job_rows = self.bulk_job_rows;
@@ -426,7 +415,7 @@ impl RestoreRun {
                 out.relinked += 1;
                 let wanted: Record = record.into_iter().filter(|(f, _)| fields.references.contains(f)).collect();
                 if let Some(record) = differences(new_id, &wanted, &row.record) {
-                    updates.push(OutRow { key: row.key.clone(), hash: Vec::new(), record });
+                    updates.push(unhashed(row.key.clone(), record));
                 }
             }
         }
@@ -450,10 +439,7 @@ impl RestoreRun {
         out.planned = state.planned;
         (out.sent, out.succeeded, out.failed, out.not_processed) =
             (state.sent, state.succeeded, state.failed, state.not_processed);
-        out.api = match sender.paths.len() {
-            0 => "none".to_owned(),
-            _ => sender.paths.iter().copied().collect::<Vec<_>>().join("+"),
-        };
+        out.api = sender.api();
         out.bulk_jobs = sender.jobs.clone();
         let record = PushRunRecord {
             flow: object.clone(),
@@ -512,6 +498,11 @@ impl RestoreRun {
         }
         Ok(sent.outcomes)
     }
+}
+
+/// A row to send; restores compare values with Salesforce's, not through row hashes.
+fn unhashed(key: String, record: Record) -> OutRow {
+    OutRow { key, hash: Vec::new(), record }
 }
 
 /// A record's key in the journal and the error table: its Id at the instant, as a JSON array.

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as J;
-use tidemark_lake::arrow::array::{Array, AsArray, RecordBatch};
+use tidemark_lake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use tidemark_lake::arrow::datatypes::Schema;
 use tidemark_lake::datafusion::prelude::SessionContext;
 use tidemark_salesforce::SalesforceClient;
@@ -143,14 +143,29 @@ fn query(relation: &str, selection: &Selection, columns: &[String], live: bool, 
     )
 }
 
-/// An Id column's value (the scan may give any of Arrow's string types).
-fn id_text(batch: &RecordBatch, column: &str, row: usize) -> Result<Option<String>> {
-    let Some(array) = batch.column_by_name(column) else { return Ok(None) };
-    if array.is_null(row) {
-        return Ok(None);
+/// A batch's record Id and Id-map columns as plain strings (the scan may give any of Arrow's
+/// string types), converted once per batch.
+struct BatchIds {
+    ids: ArrayRef,
+    restored_as: ArrayRef,
+}
+
+impl BatchIds {
+    fn new(batch: &RecordBatch) -> Result<BatchIds> {
+        let utf8 = |name: &str| {
+            let column = batch.column_by_name(name).expect("the restore query selects it");
+            tidemark_lake::arrow::compute::cast(column, &tidemark_lake::arrow::datatypes::DataType::Utf8)
+        };
+        Ok(BatchIds { ids: utf8("id")?, restored_as: utf8(RESTORED_AS)? })
     }
-    let one = tidemark_lake::arrow::compute::cast(&array.slice(row, 1), &tidemark_lake::arrow::datatypes::DataType::Utf8)?;
-    Ok(Some(one.as_string::<i32>().value(0).to_owned()))
+
+    /// Row `row`'s Id at the instant, and the Id it lives under now.
+    fn of(&self, row: usize) -> (String, String) {
+        let old_id = self.ids.as_string::<i32>().value(row).to_owned();
+        let restored = self.restored_as.as_string::<i32>();
+        let target = if restored.is_null(row) { old_id.clone() } else { restored.value(row).to_owned() };
+        (old_id, target)
+    }
 }
 
 /// The selected records deleted since the instant, as far as the lake knows.
@@ -161,9 +176,9 @@ pub async fn deleted_since(ctx: &SessionContext, relation: &str, selection: &Sel
     for batch in batches {
         let update = RecordEncoder::new(relation, &batch.schema(), &fields.update)?.prepare(&batch)?;
         let create = RecordEncoder::new(relation, &batch.schema(), &fields.create)?.prepare(&batch)?;
+        let ids = BatchIds::new(&batch)?;
         for row in 0..batch.num_rows() {
-            let old_id = id_text(&batch, "id", row)?.unwrap_or_default();
-            let target = id_text(&batch, RESTORED_AS, row)?.unwrap_or_else(|| old_id.clone());
+            let (old_id, target) = ids.of(row);
             let mut create = create.record(row)?;
             create.retain(|_, v| !v.is_null());
             out.push(Gone { old_id, target, update: update.record(row)?, create });
@@ -190,9 +205,9 @@ pub async fn changed_since(
     while let Some(batch) = stream.try_next().await? {
         let then = RecordEncoder::new(relation, &batch.schema(), &fields.update)?.prepare(&batch)?;
         let now = RecordEncoder::new(relation, &batch.schema(), &now_columns)?.prepare(&batch)?;
+        let ids = BatchIds::new(&batch)?;
         for row in 0..batch.num_rows() {
-            let old_id = id_text(&batch, "id", row)?.unwrap_or_default();
-            let target = id_text(&batch, RESTORED_AS, row)?.unwrap_or_else(|| old_id.clone());
+            let (old_id, target) = ids.of(row);
             let mut wanted = then.record(row)?;
             let relinked = relink(&mut wanted, &fields.references, map);
             let record = differences(&target, &wanted, &now.record(row)?);

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tidemark_core::push::{PushConfig, PushMode};
 use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::datatypes::{Field, Schema};
-use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, ProcessIdentity};
+use tidemark_lake::{LakeLocation, Lease, with_lease};
 use tidemark_query::{QuerySession, ReadOptions};
 use tidemark_salesforce::{ErrorClass, RowOutcome, SalesforceClient, SalesforceError};
 
@@ -171,20 +171,9 @@ impl PushRun {
         if self.dry_run.is_some() {
             return self.push(None).await;
         }
-        let options = LeaseOptions {
-            purpose: "push".into(),
-            run_id: format!("push-{}", uuid::Uuid::new_v4()),
-            ttl: self.lease_ttl,
-            clock: self.clock.clone(),
-            identity: ProcessIdentity::current(),
-        };
         let resource = format!("push/{}", self.flow.to_ascii_lowercase());
-        let lease = Arc::new(Lease::acquire(&self.lake, &resource, options).await?);
-        let keeper = LeaseKeeper::start(vec![lease.clone()], self.lease_ttl / 3);
-        let outcome = self.push(Some(&lease)).await;
-        drop(keeper);
-        let _ = lease.release().await;
-        outcome
+        with_lease(&self.lake, &resource, "push", self.lease_ttl, self.clock.clone(), async |lease| self.push(Some(lease)).await)
+            .await
     }
 
     async fn push(&self, lease: Option<&Lease>) -> Result<PushMetrics> {
@@ -310,10 +299,7 @@ impl PushRun {
         if let Some(e) = &state.stop {
             message = Some(format!("stopped: {e}"));
         }
-        let api = match sender.paths.len() {
-            0 => "none".to_owned(),
-            _ => sender.paths.iter().copied().collect::<Vec<_>>().join("+"),
-        };
+        let api = sender.api();
         let mut metrics = PushMetrics {
             flow: self.flow.clone(),
             run,

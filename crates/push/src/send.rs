@@ -107,6 +107,11 @@ impl<'a> Sender<'a> {
         }
     }
 
+    /// The APIs used so far: `collections`, `bulk`, `soap`, joined by `+`; `none`.
+    pub fn api(&self) -> String {
+        if self.paths.is_empty() { "none".to_owned() } else { self.paths.iter().copied().collect::<Vec<_>>().join("+") }
+    }
+
     /// The path rows of `operation` take when the run chose `path`: inserts go through Bulk
     /// (whose job ids make them recoverable) unless a lookup field lets a re-run find them.
     pub fn path_for(&self, operation: Operation, path: WritePath) -> WritePath {
