@@ -20,6 +20,17 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The worse of two outcomes (failed before incomplete before complete).
+    pub fn worst(self, other: Outcome) -> Outcome {
+        match (self, other) {
+            (Outcome::Failed, _) | (_, Outcome::Failed) => Outcome::Failed,
+            (Outcome::Incomplete, _) | (_, Outcome::Incomplete) => Outcome::Incomplete,
+            _ => Outcome::Complete,
+        }
+    }
+}
+
 pub fn load_config(path: &Path) -> anyhow::Result<TidemarkConfig> {
     TidemarkConfig::load(path, &tidemark_core::config::process_env).with_context(|| format!("invalid config {}", path.display()))
 }
@@ -71,16 +82,32 @@ pub struct SyncArgs {
     pub config: PathBuf,
     pub lake: Option<String>,
     pub objects: Vec<String>,
+    /// Only these sources (and not Salesforce).
+    pub sources: Vec<String>,
     pub full: bool,
     pub progress: bool,
 }
 
+/// Salesforce (when configured and no `--source` is given), then the sources asked for (every
+/// configured one when neither `--source` nor `--objects` is given).
 pub async fn sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let config = load_config(&args.config)?;
     let lake = lake_location(args.lake.as_deref(), Some(&config))?;
-    let client = Arc::new(connect(&config).await?);
-    let report = run_sync(client, lake, &config.sync, args.objects, args.full, args.progress).await?;
-    Ok(print_report(&report))
+    let mut outcome = Outcome::Complete;
+    if args.sources.is_empty() && (config.salesforce.is_some() || config.sources.is_empty()) {
+        let client = Arc::new(connect(&config).await?);
+        let report = run_sync(client, lake.clone(), &config.sync, args.objects.clone(), args.full, args.progress).await?;
+        outcome = print_report(&report);
+    }
+    let sources: Vec<String> = match (args.sources.is_empty(), args.objects.is_empty()) {
+        (false, _) => args.sources.clone(),
+        (true, true) => config.sources.keys().cloned().collect(),
+        (true, false) => Vec::new(),
+    };
+    if !sources.is_empty() {
+        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &lake, &sources).await?);
+    }
+    Ok(outcome)
 }
 
 pub async fn run_sync(

@@ -16,6 +16,7 @@ mod progress;
 mod push_cmd;
 mod restore_cmd;
 mod shell;
+mod source_cmd;
 mod sql_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ enum Command {
         /// Only these objects (comma-separated API names).
         #[arg(long, value_delimiter = ',')]
         objects: Vec<String>,
+        /// Only these sources of the config's `sources:` (comma-separated names), not Salesforce.
+        #[arg(long = "source", value_delimiter = ',')]
+        sources: Vec<String>,
         /// Re-read everything and reconcile Ids (appends only what the lake lacks).
         #[arg(long)]
         full: bool,
@@ -293,8 +297,8 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Demo { lake, accounts, seed, fresh, quiet } => {
             demo::demo(demo::DemoArgs { lake, accounts, seed, fresh, progress: !quiet }).await
         }
-        Command::Sync { config, lake, objects, full, quiet } => {
-            lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, full, progress: !quiet }).await
+        Command::Sync { config, lake, objects, sources, full, quiet } => {
+            lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, sources, full, progress: !quiet }).await
         }
         Command::Status { config, lake, events } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;

@@ -10,6 +10,7 @@ pub mod models;
 pub mod push;
 pub mod schema;
 pub mod sfid;
+pub mod sources;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;

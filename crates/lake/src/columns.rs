@@ -35,7 +35,17 @@ pub const RUN_ID: &str = "_run_id";
 /// When Tidemark wrote the version.
 pub const INGESTED_AT: &str = "_ingested_at";
 
-pub const METADATA_COLUMNS: [&str; 5] = [VERSION_AT, DELETED, ORIGIN, RUN_ID, INGESTED_AT];
+/// The record key of tables from sources other than Salesforce (Postgres, CDC files): the
+/// source's key columns as text — one column's value as the source prints it, or a JSON array of
+/// several columns' values. The source's own columns are kept beside it with their types.
+/// Salesforce tables (and Heroku Connect mirrors, keyed by `sfid`) use `Id` instead.
+pub const KEY: &str = "_key";
+/// The source's position of a change (Postgres: its LSN; the snapshot's consistent point for rows
+/// of the initial copy). Versions with equal `_version_at` (changes within one transaction) are
+/// ordered by it. Absent from Salesforce tables, whose API has no such position.
+pub const LSN: &str = "_lsn";
+
+pub const METADATA_COLUMNS: [&str; 7] = [VERSION_AT, DELETED, ORIGIN, RUN_ID, INGESTED_AT, KEY, LSN];
 
 /// Versions of one record are ordered by these columns, ascending (`false` before `true` for
 /// `_deleted`): a delete stamped at the same instant and in the same run as another version
@@ -44,10 +54,27 @@ pub const METADATA_COLUMNS: [&str; 5] = [VERSION_AT, DELETED, ORIGIN, RUN_ID, IN
 /// The one statement of the rule: the live-state operator (`latest.rs`) implements it, and every
 /// SQL text that picks a record's last version spells it from this list (tidemark-query's
 /// views and `catalog ddl` statements, tidemark-models' `model sql` reads of live state).
+/// Tables of sources with a change position add [`LSN`] after `_version_at`: see
+/// [`version_order`].
 pub const VERSION_ORDER: [&str; 3] = [VERSION_AT, INGESTED_AT, DELETED];
 
 /// The record key column.
 pub const ID: &str = "Id";
+
+/// The record key column of a history table: [`KEY`] where the table has it, else [`ID`].
+pub fn key_column(schema: &Schema) -> &'static str {
+    if schema.column_with_name(KEY).is_some() { KEY } else { ID }
+}
+
+/// The version order of a history table: [`VERSION_ORDER`], with [`LSN`] after `_version_at`
+/// where the table has it.
+pub fn version_order(schema: &Schema) -> Vec<&'static str> {
+    let mut order = VERSION_ORDER.to_vec();
+    if schema.column_with_name(LSN).is_some() {
+        order.insert(1, LSN);
+    }
+    order
+}
 
 /// How a version was captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

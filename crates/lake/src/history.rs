@@ -105,6 +105,22 @@ impl HistoryTable {
         Ok(HistoryTable { object: object.to_owned(), table })
     }
 
+    /// Opens the history table of `table` from source `source` (`sources/<source>/<table>/`).
+    pub async fn open_source(location: &LakeLocation, source: &str, table: &str) -> Result<Option<HistoryTable>> {
+        Ok(open_table(location, location.source_table_url(source, table))
+            .await?
+            .map(|t| HistoryTable { object: LakeLocation::source_resource(source, table), table: t }))
+    }
+
+    /// Creates the history table of `table` from source `source`.
+    pub async fn create_source(location: &LakeLocation, source: &str, table: &str, schema: &Schema) -> Result<HistoryTable> {
+        let name = LakeLocation::source_resource(source, table);
+        let url = location.source_table_url(source, table);
+        let t = create_table(location, url, &name.replace('/', "."), schema, &TABLE_PROPERTIES).await?;
+        Ok(HistoryTable { object: name, table: t })
+    }
+
+    /// The object (Salesforce) or `sources/<source>/<table>` name the table was opened by.
     pub fn object(&self) -> &str {
         &self.object
     }

@@ -30,19 +30,23 @@ use deltalake::datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt, stream};
 use hashbrown::HashTable;
 
-use crate::columns::{DELETED, ID, INGESTED_AT, VERSION_AT};
+use crate::columns::{DELETED, INGESTED_AT, LSN, VERSION_AT, key_column};
 
 /// Input column positions of the record key and the version order.
 #[derive(Debug, Clone, Copy)]
 struct KeyColumns {
+    /// The record key: `Id`, or `_key` for other sources' tables.
     id: usize,
     version_at: usize,
+    /// The change position, in tables that have one.
+    lsn: Option<usize>,
     ingested_at: usize,
     deleted: usize,
 }
 
 /// Keeps, of each record's versions in its input, the one that comes last in the version order
-/// ([`crate::columns::VERSION_ORDER`]): greatest `_version_at`, then greatest `_ingested_at`,
+/// ([`crate::columns::version_order`]): greatest `_version_at`, then greatest `_lsn` (where the
+/// table has one), then greatest `_ingested_at`,
 /// then a delete after a non-delete (a delete captured in the same run as an update at the same
 /// instant wins). Deletes are kept, so callers choose whether a record whose last version is a
 /// delete counts (live state drops it).
@@ -67,15 +71,22 @@ pub struct LatestVersionExec {
     metrics: ExecutionPlanMetricsSet,
 }
 
+impl KeyColumns {
+    fn of(schema: &deltalake::arrow::datatypes::Schema) -> Result<KeyColumns> {
+        Ok(KeyColumns {
+            id: schema.index_of(key_column(schema))?,
+            version_at: schema.index_of(VERSION_AT)?,
+            lsn: schema.index_of(LSN).ok(),
+            ingested_at: schema.index_of(INGESTED_AT)?,
+            deleted: schema.index_of(DELETED)?,
+        })
+    }
+}
+
 impl LatestVersionExec {
     pub fn try_new(input: Arc<dyn ExecutionPlan>) -> Result<Self> {
         let schema = input.schema();
-        let columns = KeyColumns {
-            id: schema.index_of(ID)?,
-            version_at: schema.index_of(VERSION_AT)?,
-            ingested_at: schema.index_of(INGESTED_AT)?,
-            deleted: schema.index_of(DELETED)?,
-        };
+        let columns = KeyColumns::of(&schema)?;
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
             input.output_partitioning().clone(),
@@ -86,11 +97,17 @@ impl LatestVersionExec {
     }
 }
 
+impl LatestVersionExec {
+    fn key_name(&self) -> String {
+        self.input.schema().field(self.columns.id).name().clone()
+    }
+}
+
 impl DisplayAs for LatestVersionExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(f, "LatestVersionExec: per={ID}"),
-            DisplayFormatType::TreeRender => write!(f, "per={ID}"),
+            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(f, "LatestVersionExec: per={}", self.key_name()),
+            DisplayFormatType::TreeRender => write!(f, "per={}", self.key_name()),
         }
     }
 }
@@ -109,7 +126,7 @@ impl ExecutionPlan for LatestVersionExec {
     }
 
     fn required_input_distribution(&self) -> Vec<Distribution> {
-        let id: Arc<dyn PhysicalExpr> = Arc::new(Column::new(ID, self.columns.id));
+        let id: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&self.key_name(), self.columns.id));
         vec![Distribution::KeyPartitioned(vec![id])]
     }
 
@@ -162,7 +179,7 @@ impl ExecutionPlan for LatestVersionExec {
 struct Slot {
     batch: u32,
     row: u32,
-    order: (i64, i64, bool),
+    order: (i64, i64, i64, bool),
 }
 
 /// The hash table's key for a 32-bit tag of an `Id`'s hash. Entries carry the tag, so growing
@@ -240,6 +257,7 @@ impl Latest {
         let c = self.columns;
         let version_at = micros(batch.column(c.version_at))?;
         let ingested_at = micros(batch.column(c.ingested_at))?;
+        let lsn = c.lsn.map(|i| micros(batch.column(i))).transpose()?;
         let deleted: BooleanArray = batch.column(c.deleted).as_boolean().clone();
         let ids = Ids::new(batch.column(c.id))?;
         let rows = batch.num_rows();
@@ -261,6 +279,7 @@ impl Latest {
             let hash = table_hash(tag);
             let order = (
                 if version_at.is_valid(row) { version_at.value(row) } else { i64::MIN },
+                lsn.as_ref().filter(|l| l.is_valid(row)).map_or(i64::MIN, |l| l.value(row)),
                 if ingested_at.is_valid(row) { ingested_at.value(row) } else { i64::MIN },
                 deleted.is_valid(row) && deleted.value(row),
             );
@@ -354,6 +373,7 @@ pub(crate) mod tests {
     use deltalake::datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
 
     use super::*;
+    use crate::columns::ID;
 
     /// One version: Id, `_version_at`, `_ingested_at`, `_deleted`, and a payload telling it apart.
     pub(crate) type Version = (Option<&'static str>, Option<i64>, Option<i64>, Option<bool>, String);
@@ -389,7 +409,7 @@ pub(crate) mod tests {
     }
 
     fn columns() -> KeyColumns {
-        KeyColumns { id: 0, version_at: 2, ingested_at: 4, deleted: 3 }
+        KeyColumns { id: 0, version_at: 2, lsn: None, ingested_at: 4, deleted: 3 }
     }
 
     fn reservation() -> MemoryReservation {
@@ -420,6 +440,56 @@ pub(crate) mod tests {
 
     fn v(id: Option<&'static str>, at: Option<i64>, ingested: Option<i64>, deleted: Option<bool>, name: &str) -> Version {
         (id, at, ingested, deleted, name.to_owned())
+    }
+
+    #[tokio::test]
+    async fn other_sources_tables_key_on_key_and_order_changes_of_one_commit_by_lsn() {
+        use deltalake::arrow::array::{Int64Array, StringArray};
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(crate::columns::KEY, DataType::Utf8, false),
+            Field::new("id", DataType::Int64, true),
+            Field::new(VERSION_AT, ts.clone(), false),
+            Field::new(crate::columns::LSN, DataType::Int64, true),
+            Field::new(DELETED, DataType::Boolean, false),
+            Field::new(INGESTED_AT, ts, false),
+        ]));
+        let columns = KeyColumns::of(&schema).unwrap();
+        assert_eq!((columns.id, columns.lsn), (0, Some(3)));
+        // One transaction (one commit time, one ingest) inserted key 1, updated it, deleted it,
+        // and inserted key 2 twice over; rows arrive out of LSN order across batches.
+        let make = |keys: &[&str], ids: &[i64], lsns: &[i64], deleted: &[bool]| {
+            let n = keys.len();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(keys.to_vec())),
+                    Arc::new(Int64Array::from(ids.to_vec())),
+                    Arc::new(TimestampMicrosecondArray::from(vec![100; n]).with_timezone("UTC")),
+                    Arc::new(Int64Array::from(lsns.to_vec())),
+                    Arc::new(BooleanArray::from(deleted.to_vec())),
+                    Arc::new(TimestampMicrosecondArray::from(vec![7; n]).with_timezone("UTC")),
+                ],
+            )
+            .unwrap()
+        };
+        let mut latest = Latest::new(columns, reservation());
+        latest.push(make(&["1", "2"], &[1, 20], &[30, 50], &[true, false])).unwrap();
+        latest.push(make(&["1", "2", "1"], &[10, 2, 11], &[20, 40, 10], &[false, false, false])).unwrap();
+        let metrics = BaselineMetrics::new(&ExecutionPlanMetricsSet::new(), 0);
+        let out: Vec<RecordBatch> = latest.into_output(10, metrics).try_collect().await.unwrap();
+        let mut rows: Vec<(String, i64, bool)> = Vec::new();
+        for b in &out {
+            for r in 0..b.num_rows() {
+                rows.push((
+                    b.column(0).as_string::<i32>().value(r).to_owned(),
+                    b.column(3).as_primitive::<deltalake::arrow::datatypes::Int64Type>().value(r),
+                    b.column(4).as_boolean().value(r),
+                ));
+            }
+        }
+        rows.sort();
+        assert_eq!(rows, [("1".to_owned(), 30, true), ("2".to_owned(), 50, false)]);
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@
 //! - [`HistoryTable`] / [`VersionWriter`]: streaming, idempotent appends.
 //! - [`schema_plan`]: schema evolution (new columns, type generations, removed fields).
 //! - [`Ledger`]: sync-run records (bookmarks) and schema events.
+//! - [`source`] / [`ingest`]: the seam any non-Salesforce source implements, and the run that
+//!   drives one into `sources/<source>/` tables.
 //! - [`read`]: live state ([`live::LiveTable`], [`latest::LatestVersionExec`]) and version keys,
 //!   with DataFusion.
 //!
@@ -18,6 +20,7 @@ pub mod content;
 pub mod doctor;
 pub mod error;
 pub mod history;
+pub mod ingest;
 pub mod keys;
 pub mod latest;
 pub mod lease;
@@ -28,6 +31,7 @@ pub mod plain;
 pub mod read;
 pub mod rewrite;
 pub mod schema_plan;
+pub mod source;
 pub mod writer;
 
 pub use deltalake;

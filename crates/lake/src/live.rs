@@ -15,7 +15,9 @@ use deltalake::datafusion::physical_plan::filter::FilterExec;
 use deltalake::datafusion::physical_plan::projection::ProjectionExec;
 use deltalake::datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
-use crate::columns::{DELETED, ID, INGESTED_AT, VERSION_AT};
+#[cfg(test)]
+use crate::columns::ID;
+use crate::columns::{DELETED, INGESTED_AT, VERSION_AT, key_column, version_order};
 use crate::latest::LatestVersionExec;
 
 /// Each record's last version in a history table ([`LatestVersionExec`]'s order), records whose
@@ -45,10 +47,11 @@ impl LiveTable {
 }
 
 /// Whether `filter` keeps or drops whole records, so it may run before the latest version is
-/// chosen: it reads only `Id`, and gives the same answer for every version (not `random()`).
-fn selects_records(filter: &Expr) -> bool {
+/// chosen: it reads only the record key (`key`: `Id` or `_key`), and gives the same answer for
+/// every version (not `random()`).
+fn selects_records(filter: &Expr, key: &str) -> bool {
     let columns = filter.column_refs();
-    !columns.is_empty() && columns.iter().all(|c| c.name == ID) && !filter.is_volatile()
+    !columns.is_empty() && columns.iter().all(|c| c.name == key) && !filter.is_volatile()
 }
 
 #[async_trait]
@@ -62,17 +65,17 @@ impl TableProvider for LiveTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        let schema = self.history.schema();
+        let key = key_column(&schema);
         Ok(filters
             .iter()
-            .map(
-                |f| {
-                    if selects_records(f) {
-                        TableProviderFilterPushDown::Inexact
-                    } else {
-                        TableProviderFilterPushDown::Unsupported
-                    }
-                },
-            )
+            .map(|f| {
+                if selects_records(f, key) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
             .collect())
     }
 
@@ -86,13 +89,14 @@ impl TableProvider for LiveTable {
         let schema = self.history.schema();
         let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.fields().len()).collect());
         let mut read = wanted.clone();
-        for column in [ID, VERSION_AT, INGESTED_AT, DELETED] {
+        for column in version_order(&schema).into_iter().chain([key_column(&schema), INGESTED_AT, DELETED]) {
             read.push(schema.index_of(column)?);
         }
         read.sort_unstable();
         read.dedup();
 
-        let mut predicates: Vec<Expr> = filters.iter().filter(|f| selects_records(f)).cloned().collect();
+        let key = key_column(&schema);
+        let mut predicates: Vec<Expr> = filters.iter().filter(|f| selects_records(f, key)).cloned().collect();
         if let Some(at) = self.as_of {
             let at = ScalarValue::TimestampMicrosecond(Some(at.timestamp_micros()), Some("UTC".into()));
             predicates.push(ident(VERSION_AT).lt_eq(lit(at)));
@@ -201,12 +205,17 @@ mod tests {
     fn only_stable_filters_on_id_select_records() {
         use deltalake::datafusion::functions::math::expr_fn::random;
         let id = || ident(ID).eq(lit("a"));
-        assert!(selects_records(&id()));
-        assert!(selects_records(&ident(ID).like(lit("00Q%")).or(id())));
-        assert!(!selects_records(&ident("Name").eq(lit("a"))));
-        assert!(!selects_records(&ident("Name").eq(lit("a")).or(id())));
-        assert!(!selects_records(&random().lt(lit(0.5)).or(id())), "a volatile filter could drop a record's last version only");
-        assert!(!selects_records(&lit(true)));
+        assert!(selects_records(&id(), ID));
+        assert!(selects_records(&ident(ID).like(lit("00Q%")).or(id()), ID));
+        assert!(!selects_records(&ident("Name").eq(lit("a")), ID));
+        assert!(!selects_records(&ident("Name").eq(lit("a")).or(id()), ID));
+        assert!(
+            !selects_records(&random().lt(lit(0.5)).or(id()), ID),
+            "a volatile filter could drop a record's last version only"
+        );
+        assert!(!selects_records(&lit(true), ID));
+        assert!(selects_records(&ident("_key").eq(lit("7")), "_key"));
+        assert!(!selects_records(&id(), "_key"), "Id is an ordinary column where the key is _key");
     }
 
     #[tokio::test]

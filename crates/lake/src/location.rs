@@ -2,7 +2,8 @@
 //! layout inside it.
 //!
 //! ```text
-//! <lake>/objects/<object>/          one history table per object (lower-case API name)
+//! <lake>/objects/<object>/          one history table per Salesforce object (lower-case API name)
+//! <lake>/sources/<source>/<table>/  one history table per table of another source (Postgres, CDC files)
 //! <lake>/_tidemark/sync_runs/       one row per object per sync run (bookmarks, outcomes)
 //! <lake>/_tidemark/schema_events/   every schema change Tidemark applied
 //! <lake>/marts/<model>/             one dimension table per model
@@ -88,6 +89,34 @@ impl LakeLocation {
 
     pub fn object_table_url(&self, object: &str) -> Url {
         self.join(&format!("objects/{}/", LakeLocation::table_name(object)))
+    }
+
+    /// The history table of `table` from the source named `source` (a `sources:` entry of the
+    /// configuration). Salesforce objects keep their own folder, `objects/`.
+    pub fn source_table_url(&self, source: &str, table: &str) -> Url {
+        self.join(&format!("sources/{}/{}/", LakeLocation::table_name(source), LakeLocation::table_name(table)))
+    }
+
+    /// The lease (and label) name of a source table: `sources/<source>/<table>`.
+    pub fn source_resource(source: &str, table: &str) -> String {
+        format!("sources/{}/{}", LakeLocation::table_name(source), LakeLocation::table_name(table))
+    }
+
+    /// The folder names of a source's history tables, sorted (as [`LakeLocation::history_tables`]).
+    pub async fn source_tables(&self, source: &str) -> Result<Vec<String>> {
+        self.delta_folders(&format!("sources/{}", LakeLocation::table_name(source))).await
+    }
+
+    /// The sources that have a folder under `sources/`, sorted.
+    pub async fn sources(&self) -> Result<Vec<String>> {
+        use deltalake::ObjectStore;
+        let label = self.root.to_string();
+        let store = self.object_store()?;
+        let listing =
+            store.list_with_delimiter(Some(&deltalake::Path::from("sources"))).await.map_err(|e| LakeError::store(&label, e))?;
+        let mut names: Vec<String> = listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect();
+        names.sort();
+        Ok(names)
     }
 
     /// A dimension model's table.

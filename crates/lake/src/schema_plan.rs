@@ -47,6 +47,14 @@ impl SchemaPlan {
 /// Plans writing `fields` into a table with `existing` columns. `removed` holds the fields whose
 /// latest recorded event is `field_removed`, so removals are reported once and returns noticed.
 pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>) -> SchemaPlan {
+    let typed: Vec<(String, DataType, String)> =
+        fields.iter().filter_map(|f| arrow_type(f).map(|t| (f.name.clone(), t, f.field_type.to_string()))).collect();
+    plan_typed(existing, &typed, removed)
+}
+
+/// [`plan`] for sources whose fields are typed as the lake stores them already (Postgres
+/// columns, CDC files): `(name, type, the source's type name for events)`.
+pub fn plan_typed(existing: &Schema, fields: &[(String, DataType, String)], removed: &HashSet<String>) -> SchemaPlan {
     // Field name (lower case) → its columns by generation.
     let mut by_field: BTreeMap<String, BTreeMap<u32, &Field>> = BTreeMap::new();
     for f in existing.fields() {
@@ -58,43 +66,34 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
     }
     let mut out = SchemaPlan { targets: Vec::new(), new_columns: Vec::new(), changes: Vec::new() };
     let mut seen = HashSet::new();
-    for f in fields {
-        let Some(wanted) = arrow_type(f) else { continue };
-        let key = f.name.to_ascii_lowercase();
+    for (name, wanted, type_name) in fields {
+        let wanted = wanted.clone();
+        let key = name.to_ascii_lowercase();
         seen.insert(key.clone());
         let change =
-            |kind, column: &str, detail: String| PlannedChange { kind, field: f.name.clone(), column: column.to_owned(), detail };
+            |kind, column: &str, detail: String| PlannedChange { kind, field: name.clone(), column: column.to_owned(), detail };
         match by_field.get(&key).and_then(|g| g.last_key_value()) {
             None => {
-                let column = f.name.clone();
-                out.changes.push(change("field_added", &column, format!("{} as {wanted}", f.field_type)));
+                let column = name.clone();
+                out.changes.push(change("field_added", &column, format!("{type_name} as {wanted}")));
                 out.new_columns.push(Field::new(&column, wanted.clone(), true));
-                out.targets.push((f.name.clone(), column, wanted));
+                out.targets.push((name.clone(), column, wanted));
             }
             Some((_, current)) if fits(&wanted, current.data_type()) => {
                 if removed.contains(&key) {
-                    out.changes.push(change(
-                        "field_restored",
-                        current.name(),
-                        format!("{} as {}", f.field_type, current.data_type()),
-                    ));
+                    out.changes.push(change("field_restored", current.name(), format!("{type_name} as {}", current.data_type())));
                 }
-                out.targets.push((f.name.clone(), current.name().clone(), current.data_type().clone()));
+                out.targets.push((name.clone(), current.name().clone(), current.data_type().clone()));
             }
             Some((&generation, current)) => {
-                let column = column_name(&f.name, generation + 1);
+                let column = column_name(name, generation + 1);
                 out.changes.push(change(
                     "type_changed",
                     &column,
-                    format!(
-                        "{} no longer fits {} ({}): new values go to {column}",
-                        f.field_type,
-                        current.name(),
-                        current.data_type()
-                    ),
+                    format!("{type_name} no longer fits {} ({}): new values go to {column}", current.name(), current.data_type()),
                 ));
                 out.new_columns.push(Field::new(&column, wanted.clone(), true));
-                out.targets.push((f.name.clone(), column, wanted));
+                out.targets.push((name.clone(), column, wanted));
             }
         }
     }
@@ -112,6 +111,72 @@ pub fn plan(existing: &Schema, fields: &[SourceField], removed: &HashSet<String>
         });
     }
     out
+}
+
+/// The fields whose latest recorded event for `object` is `field_removed` (lower case): what
+/// [`plan`] needs to report a removal once and notice a field's return.
+pub fn removed_fields(past_events: &[crate::SchemaEvent], object: &str) -> HashSet<String> {
+    let mut last_kind = std::collections::HashMap::new();
+    for e in past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object)) {
+        last_kind.insert(e.field.to_ascii_lowercase(), e.kind.as_str());
+    }
+    last_kind.into_iter().filter(|(_, kind)| *kind == "field_removed").map(|(f, _)| f).collect()
+}
+
+/// Where and when a schema change is applied, for its events.
+pub struct Evolution<'a> {
+    pub ledger: &'a crate::Ledger,
+    /// The ledger's events at the start of the run.
+    pub past_events: &'a [crate::SchemaEvent],
+    /// The name events carry: the Salesforce object, or `<source>.<table>`.
+    pub object: &'a str,
+    pub run_id: &'a str,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Evolution<'_> {
+    /// Applies `plan` to `table`: records its events, then adds its columns. Events are recorded
+    /// before the columns change, and a change whose event is already the field's latest (a run
+    /// that crashed in between) is not recorded twice; `table_created` likewise, when the table
+    /// was `created` by this run or its event is missing. `fields`: how many fields the source
+    /// has, for that event's detail.
+    pub async fn apply(
+        &self,
+        table: &mut crate::HistoryTable,
+        plan: &SchemaPlan,
+        created: bool,
+        fields: usize,
+    ) -> crate::error::Result<()> {
+        let mine = |e: &&crate::SchemaEvent| e.object.eq_ignore_ascii_case(self.object);
+        let mut last_event = std::collections::HashMap::new();
+        for e in self.past_events.iter().filter(mine) {
+            last_event.insert(e.field.to_ascii_lowercase(), (e.kind.as_str(), e.column.as_str()));
+        }
+        let event = |kind: &str, field: &str, column: &str, detail: String| crate::SchemaEvent {
+            at: self.at,
+            run_id: self.run_id.to_owned(),
+            object: self.object.to_owned(),
+            kind: kind.to_owned(),
+            field: field.to_owned(),
+            column: column.to_owned(),
+            detail,
+        };
+        let mut events: Vec<crate::SchemaEvent> = plan
+            .changes
+            .iter()
+            .filter(|c| last_event.get(&c.field.to_ascii_lowercase()) != Some(&(c.kind, c.column.as_str())))
+            .map(|c| event(c.kind, &c.field, &c.column, c.detail.clone()))
+            .collect();
+        if created || !self.past_events.iter().filter(mine).any(|e| e.kind == "table_created") {
+            let detail = format!("{} columns from {fields} fields", table.schema()?.fields().len());
+            events.insert(0, event("table_created", "", "", detail));
+        }
+        for c in &plan.changes {
+            tracing::info!(object = self.object, kind = c.kind, field = %c.field, column = %c.column, "schema change");
+        }
+        self.ledger.record_schema_events(&events).await?;
+        table.add_columns(&plan.new_columns).await
+    }
 }
 
 #[cfg(test)]

@@ -127,12 +127,44 @@ impl VersionWriter {
         self.pending_rows
     }
 
+    /// Commits everything written since the last commit as transaction `position` instead of
+    /// the next number: sources whose changes carry a monotonic position (a Postgres LSN) number
+    /// their commits by it, so [`HistoryTable::transaction_version`] tells how far the table
+    /// holds the source, in the same atomic commit as the versions. With `always`, a commit is
+    /// made even with nothing written (an empty table's initial copy is done too).
+    ///
+    /// Fails with [`LakeError::Layout`] when `position` is below the next transaction number: the
+    /// caller must skip what the table already holds.
+    pub async fn commit_at(&mut self, table: &mut HistoryTable, position: i64, always: bool) -> Result<Option<CommitMetrics>> {
+        if position < self.next_transaction {
+            return Err(LakeError::Layout {
+                table: table.object().to_owned(),
+                detail: format!("commit at position {position}, but the table already holds {}", self.next_transaction - 1),
+            });
+        }
+        if self.pending_rows == 0 && !always {
+            return Ok(None);
+        }
+        self.next_transaction = position;
+        self.commit_inner(table).await
+    }
+
+    /// The last transaction number committed for this writer's app id (its position, for
+    /// [`VersionWriter::commit_at`] writers), 0 when none.
+    pub fn last_transaction(&self) -> i64 {
+        self.next_transaction - 1
+    }
+
     /// Commits everything written since the last commit as one transaction. Does nothing
     /// (and returns `None`) when nothing was written.
     pub async fn commit(&mut self, table: &mut HistoryTable) -> Result<Option<CommitMetrics>> {
         if self.pending_rows == 0 {
             return Ok(None);
         }
+        self.commit_inner(table).await
+    }
+
+    async fn commit_inner(&mut self, table: &mut HistoryTable) -> Result<Option<CommitMetrics>> {
         if let Some(lease) = &self.lease {
             lease.ensure_held()?;
         }

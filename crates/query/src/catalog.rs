@@ -127,6 +127,9 @@ struct Opened {
 pub struct LakeSchema {
     location: LakeLocation,
     options: ReadOptions,
+    /// `None`: the lake's default schema (Salesforce objects, marts, Tidemark's tables);
+    /// `Some(name)`: the tables of the source `name` (`sources/<name>/`), the SQL schema `name`.
+    source: Option<String>,
     /// History tables (lower-case object names).
     tables: RwLock<BTreeSet<String>>,
     /// Marts (lower-case model names).
@@ -153,12 +156,36 @@ impl LakeSchema {
 
     /// Lists the lake's tables and marts (no table log is read yet).
     pub async fn open(location: LakeLocation, options: ReadOptions) -> tidemark_lake::error::Result<LakeSchema> {
-        let tables = location.history_tables().await?;
-        let marts = location.mart_tables().await?;
-        let push_runs = internal::exists(&location, internal::PUSH_RUNS).await?;
+        LakeSchema::open_namespace(location, options, None).await
+    }
+
+    /// The tables of the source `source` (`sources/<source>/`): the same three relations per
+    /// table, no marts.
+    pub async fn open_source(
+        location: LakeLocation,
+        options: ReadOptions,
+        source: &str,
+    ) -> tidemark_lake::error::Result<LakeSchema> {
+        LakeSchema::open_namespace(location, options, Some(source.to_ascii_lowercase())).await
+    }
+
+    async fn open_namespace(
+        location: LakeLocation,
+        options: ReadOptions,
+        source: Option<String>,
+    ) -> tidemark_lake::error::Result<LakeSchema> {
+        let (tables, marts, push_runs) = match &source {
+            None => (
+                location.history_tables().await?,
+                location.mart_tables().await?,
+                internal::exists(&location, internal::PUSH_RUNS).await?,
+            ),
+            Some(name) => (location.source_tables(name).await?, Vec::new(), false),
+        };
         Ok(LakeSchema {
             location,
             options,
+            source,
             tables: RwLock::new(tables.into_iter().collect()),
             marts: RwLock::new(marts.into_iter().collect()),
             push_runs: RwLock::new(push_runs),
@@ -240,6 +267,14 @@ impl LakeSchema {
         self.opened(folder, table).await.map(|_| ())
     }
 
+    /// Where the Delta table of `folder`/`table` is, in this schema's namespace.
+    fn url(&self, folder: Folder, table: &str) -> url::Url {
+        match (&self.source, folder) {
+            (Some(source), Folder::Objects) => self.location.source_table_url(source, table),
+            _ => folder.url(&self.location, table),
+        }
+    }
+
     /// Two queries opening the same table at once may both read its log; the later one is kept.
     async fn opened(&self, folder: Folder, table: &str) -> Result<Opened> {
         let key = folder.key(table);
@@ -249,7 +284,7 @@ impl LakeSchema {
         {
             return Ok(o.clone());
         }
-        let url = folder.url(&self.location, table);
+        let url = self.url(folder, table);
         let delta = self.load(table, &url).await?;
         let provider = delta.table_provider().await.map_err(|e| TableError::unreadable(table, &url, &e))?;
         let mart = match folder {
@@ -320,7 +355,7 @@ impl LakeSchema {
         }
         let provider = self.history_provider(&table).await?;
         let as_of = if relation == Relation::Live { self.options.as_of } else { None };
-        let definition = view_definition(relation, &table, self.location.object_table_url(&table), provider.schema(), as_of);
+        let definition = view_definition(relation, &table, self.url(Folder::Objects, &table), provider.schema(), as_of);
         let view = ViewTable::new(plan(relation, &table, provider, as_of)?, definition);
         Ok(Some(match relation {
             Relation::History => Arc::new(TableView(view)),
@@ -330,7 +365,7 @@ impl LakeSchema {
 
     /// The internal table named `name`, as stored; `None` when no such table was written.
     async fn internal(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(table) = internal::internal_table(name) else { return Ok(None) };
+        let Some(table) = internal::internal_table(name).filter(|_| self.source.is_none()) else { return Ok(None) };
         let known = self.opened.lock().contains_key(&Folder::Internal.key(&table));
         if !known {
             let external = |e| DataFusionError::External(Box::new(e));
@@ -345,6 +380,10 @@ impl LakeSchema {
     /// since the session opened).
     async fn relist(&self) -> Result<()> {
         let external = |e| DataFusionError::External(Box::new(e));
+        if let Some(source) = &self.source {
+            *self.tables.write() = self.location.source_tables(source).await.map_err(external)?.into_iter().collect();
+            return Ok(());
+        }
         let tables = self.location.history_tables().await.map_err(external)?;
         let marts = self.location.mart_tables().await.map_err(external)?;
         let push_runs = internal::exists(&self.location, internal::PUSH_RUNS).await.map_err(external)?;

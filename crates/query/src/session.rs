@@ -103,6 +103,13 @@ impl QuerySession {
         let schema = Arc::new(LakeSchema::open(location, options).await?);
         let catalog = ctx.catalog(CATALOG).ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
         catalog.register_schema(SCHEMA, schema.clone())?;
+        // Each source's tables as `<source>.<table>` (the default schema keeps Salesforce's
+        // objects unqualified).
+        let location = schema.location().clone();
+        for source in location.sources().await? {
+            let tables = LakeSchema::open_source(location.clone(), schema.options().clone(), &source).await?;
+            catalog.register_schema(&source, Arc::new(tables))?;
+        }
         ctx.register_udtf(AsOf::NAME, Arc::new(AsOf::new(&schema)));
         Ok(QuerySession { ctx: Arc::new(ctx), schema, notes: Arc::default() })
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tidemark_lake::arrow::datatypes::{Schema, SchemaRef};
-use tidemark_lake::columns::{DELETED, ID, VERSION_AT};
+use tidemark_lake::columns::{DELETED, VERSION_AT};
 use tidemark_lake::datafusion::catalog::{Session, TableProvider};
 use tidemark_lake::datafusion::common::{Result, ScalarValue};
 use tidemark_lake::datafusion::datasource::{TableType, ViewTable, provider_as_source};
@@ -26,8 +26,7 @@ use tidemark_lake::live::LiveTable;
 
 use crate::catalog::Folder;
 use crate::names::{
-    CURRENT_SUFFIX, END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name,
-    is_metadata,
+    CURRENT_SUFFIX, END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, column_name, is_metadata,
 };
 
 /// Which relation of an object or of a mart (a dimension model's table) a SQL name refers to.
@@ -126,8 +125,9 @@ fn end_of_time() -> ScalarValue {
     ScalarValue::TimestampMicrosecond(micros, Some("UTC".into()))
 }
 
-fn version_order(ascending: bool) -> Vec<SortExpr> {
-    VERSION_ORDER.iter().map(|c| ident(*c).sort(ascending, false)).collect()
+/// The table's version order ([`crate::names::VERSION_ORDER`], with `_lsn` where the table has it).
+fn version_order(schema: &Schema, ascending: bool) -> Vec<SortExpr> {
+    tidemark_lake::columns::version_order(schema).into_iter().map(|c| ident(c).sort(ascending, false)).collect()
 }
 
 /// Non-metadata columns, physical names, in table order (`Id` first among them).
@@ -223,7 +223,7 @@ pub fn history_plan(table: &str, provider: Arc<dyn TableProvider>) -> Result<Log
     scan(table, provider)?.project(schema.fields().iter().map(|f| renamed(f.name())))?.build()
 }
 
-/// `<object>`: each Id's last version in [`VERSION_ORDER`] (among versions at or before `as_of`
+/// `<object>`: each Id's last version in the version order ([`crate::names::VERSION_ORDER`]) (among versions at or before `as_of`
 /// when given), left out when that version is a delete. Columns: the fields, then `_version_at`.
 /// The scan is the lake's [`LiveTable`], shared with `tidemark status` and reconciliation.
 pub fn live_plan(table: &str, provider: Arc<dyn TableProvider>, as_of: Option<DateTime<Utc>>) -> Result<LogicalPlan> {
@@ -241,8 +241,11 @@ pub fn live_plan(table: &str, provider: Arc<dyn TableProvider>, as_of: Option<Da
 pub fn scd2_plan(table: &str, provider: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
     const NEXT: &str = "__tm_next";
     let schema = provider.schema();
-    let next =
-        lead(ident(VERSION_AT), Some(1), None).partition_by(vec![ident(ID)]).order_by(version_order(true)).build()?.alias(NEXT);
+    let next = lead(ident(VERSION_AT), Some(1), None)
+        .partition_by(vec![ident(tidemark_lake::columns::key_column(&schema))])
+        .order_by(version_order(&schema, true))
+        .build()?
+        .alias(NEXT);
     let mut columns: Vec<Expr> = field_columns(&schema).map(renamed).collect();
     columns.push(ident(VERSION_AT).alias(VALID_FROM));
     columns.push(coalesce(vec![ident(NEXT), lit(end_of_time())]).alias(VALID_TO));

@@ -29,6 +29,13 @@
 //!     object: Account
 //!     mode: upsert
 //!     external_id: Tier_Key__c
+//! sources:                        # tidemark sync --source app (see tidemark_core::sources)
+//!   app:
+//!     kind: postgres
+//!     host: db.internal
+//!     user: tidemark
+//!     password: ${APP_DB_PASSWORD}
+//!     database: app
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,6 +71,10 @@ pub struct TidemarkConfig {
     /// Push flows (reverse ETL): a query's result sent to a Salesforce object (`tidemark push`).
     #[serde(default)]
     pub push: BTreeMap<String, PushConfig>,
+    /// Systems other than Salesforce whose tables the lake keeps (`tidemark sync --source`),
+    /// each in its own namespace (see [`tidemark_core::sources`]).
+    #[serde(default)]
+    pub sources: BTreeMap<String, tidemark_core::sources::SourceConfig>,
 }
 
 /// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
@@ -356,6 +367,7 @@ impl TidemarkConfig {
             model.validate(name)?;
         }
         self.validate_push()?;
+        tidemark_core::sources::validate(&self.sources)?;
         let Some(sf) = &self.salesforce else {
             return self.sync.validate();
         };

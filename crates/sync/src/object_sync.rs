@@ -212,52 +212,16 @@ async fn evolve_schema(
     table: &mut HistoryTable,
     created: bool,
 ) -> Result<SchemaPlan, SyncError> {
-    // Each field's latest event: (kind, column).
-    let mut last_event = std::collections::HashMap::new();
-    for e in cx.past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object)) {
-        last_event.insert(e.field.to_ascii_lowercase(), (e.kind.as_str(), e.column.as_str()));
-    }
-    let removed: HashSet<String> =
-        last_event.iter().filter(|(_, (kind, _))| *kind == "field_removed").map(|(f, _)| f.clone()).collect();
+    let removed = schema_plan::removed_fields(&cx.past_events, object);
     let plan = schema_plan::plan(table.schema()?.as_ref(), &schema.fields, &removed);
-    let at = cx.clock.now();
-    // Events are recorded before the columns change, and a change whose event is already the
-    // field's latest (a run that crashed in between) is not recorded twice.
-    let mut events: Vec<SchemaEvent> = plan
-        .changes
-        .iter()
-        .filter(|c| last_event.get(&c.field.to_ascii_lowercase()) != Some(&(c.kind, c.column.as_str())))
-        .map(|c| SchemaEvent {
-            at,
-            run_id: cx.run_id.clone(),
-            object: object.to_owned(),
-            kind: c.kind.to_owned(),
-            field: c.field.clone(),
-            column: c.column.clone(),
-            detail: c.detail.clone(),
-        })
-        .collect();
-    // Also when a run crashed between creating the table and recording the event.
-    let has_created_event = cx.past_events.iter().any(|e| e.object.eq_ignore_ascii_case(object) && e.kind == "table_created");
-    if created || !has_created_event {
-        events.insert(
-            0,
-            SchemaEvent {
-                at,
-                run_id: cx.run_id.clone(),
-                object: object.to_owned(),
-                kind: "table_created".into(),
-                field: String::new(),
-                column: String::new(),
-                detail: format!("{} columns from {} fields", table.schema()?.fields().len(), schema.fields.len()),
-            },
-        );
-    }
-    for c in &plan.changes {
-        tracing::info!(object, kind = c.kind, field = %c.field, column = %c.column, "schema change");
-    }
-    cx.ledger.record_schema_events(&events).await?;
-    table.add_columns(&plan.new_columns).await?;
+    let evolution = schema_plan::Evolution {
+        ledger: &cx.ledger,
+        past_events: &cx.past_events,
+        object,
+        run_id: &cx.run_id,
+        at: cx.clock.now(),
+    };
+    evolution.apply(table, &plan, created, schema.fields.len()).await?;
     Ok(plan)
 }
 

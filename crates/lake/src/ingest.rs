@@ -1,0 +1,724 @@
+//! [`Ingest`]: drives any [`Source`] into its history tables under `sources/<source>/`.
+//!
+//! What every source shares lives here: tables created and evolved from [`TableSpec`]s, the
+//! `_key` and metadata columns, unchanged values filled from a record's previous version,
+//! truncates as delete versions, commits numbered by the source's position (so a re-delivered
+//! transaction is recognised and a crash loses nothing), acknowledgement only after the commit,
+//! the source's lease and its schema events in the ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
+};
+use deltalake::arrow::compute::{cast, interleave};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use tidemark_core::{Clock, SystemClock};
+
+use crate::columns::{DELETED, INGESTED_AT, KEY, LSN, ORIGIN, RUN_ID, VERSION_AT, metadata_fields, timestamp_type};
+use crate::error::{LakeError, Result};
+use crate::history::HistoryTable;
+use crate::lease::{Lease, with_lease};
+use crate::ledger::{Ledger, SchemaEvent};
+use crate::location::LakeLocation;
+use crate::schema_plan::{self, Evolution};
+use crate::source::{CaptureKind, Change, Position, Source, SourceError, TableSpec, Versions};
+use crate::writer::{VersionWriter, app_id};
+
+/// Why an ingest run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("source {source_name}: {error}")]
+    Source {
+        source_name: String,
+        #[source]
+        error: SourceError,
+    },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    #[error("source {source_name}, table {table}: {detail}")]
+    Contract { source_name: String, table: String, detail: String },
+}
+
+impl IngestError {
+    /// Whether running again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IngestError::Source { error, .. } => error.retryable,
+            IngestError::Lake(e) => e.is_retryable(),
+            IngestError::Contract { .. } | IngestError::Arrow(_) => false,
+        }
+    }
+}
+
+/// What one table received in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableMetrics {
+    /// Versions from the initial copy.
+    pub copied: u64,
+    /// Versions from the source's changes (deletes included).
+    pub changes: u64,
+    pub deletes: u64,
+    pub truncates: u64,
+    pub schema_changes: u64,
+    /// Cells filled from a previous version (unchanged TOAST values).
+    pub filled: u64,
+    pub commits: u64,
+    /// The position the table holds the source up to after the run.
+    pub position: Option<Position>,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestMetrics {
+    pub run_id: String,
+    pub tables: BTreeMap<String, TableMetrics>,
+    /// The last position acknowledged to the source.
+    pub acknowledged: Option<Position>,
+    pub duration: Duration,
+}
+
+impl IngestMetrics {
+    pub fn versions(&self) -> u64 {
+        self.tables.values().map(|t| t.copied + t.changes).sum()
+    }
+}
+
+/// Reads a [`Source`] into the lake, the way delta-rs builds its operations:
+///
+/// ```no_run
+/// # async fn f(lake: tidemark_lake::LakeLocation, source: Box<dyn tidemark_lake::source::Source>) -> Result<(), tidemark_lake::ingest::IngestError> {
+/// let metrics = tidemark_lake::ingest::Ingest::new(lake, source).with_commit_rows(50_000).await?;
+/// println!("{} versions", metrics.versions());
+/// # Ok(()) }
+/// ```
+///
+/// Contract: every transaction the source reports is in the lake exactly once after a run that
+/// returns `Ok`, whatever crashed in earlier runs (see [`Source`]'s idempotency rule); the
+/// source is acknowledged a position only after the commits holding it; one run per source at
+/// a time (the lease `sources/<source>`). Memory: the versions written since the last commit
+/// are kept (to fill unchanged values and to truncate) until it, so commits come every
+/// `commit_rows` versions at the first transaction end past them.
+pub struct Ingest {
+    lake: LakeLocation,
+    source: Box<dyn Source>,
+    run_id: Option<String>,
+    clock: Arc<dyn Clock>,
+    commit_rows: u64,
+    lease_ttl: Duration,
+}
+
+impl Ingest {
+    pub fn new(lake: LakeLocation, source: Box<dyn Source>) -> Ingest {
+        Ingest {
+            lake,
+            source,
+            run_id: None,
+            clock: Arc::new(SystemClock),
+            commit_rows: 100_000,
+            lease_ttl: Duration::from_secs(300),
+        }
+    }
+
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Ingest {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Ingest {
+        self.clock = clock;
+        self
+    }
+
+    /// Commit at the first transaction end after this many uncommitted versions (default 100,000).
+    pub fn with_commit_rows(mut self, rows: u64) -> Ingest {
+        self.commit_rows = rows.max(1);
+        self
+    }
+
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Ingest {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    pub async fn run(self) -> Result<IngestMetrics, IngestError> {
+        let timer = Instant::now();
+        let name = self.source.name().to_ascii_lowercase();
+        let run_id = self.run_id.clone().unwrap_or_else(|| {
+            format!("{}-{}", self.clock.now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+        });
+        let resource = format!("sources/{name}");
+        let (lake, clock, ttl) = (self.lake.clone(), self.clock.clone(), self.lease_ttl);
+        let mut metrics = with_lease(&lake, &resource, "ingest", ttl, clock, async |lease: &Lease| {
+            let ledger = Ledger::new(self.lake.clone());
+            let past_events = ledger.schema_events().await?;
+            let mut run = Run {
+                lake: self.lake.clone(),
+                source_name: name.clone(),
+                run_id: run_id.clone(),
+                clock: self.clock.clone(),
+                commit_rows: self.commit_rows,
+                ledger,
+                past_events,
+                tables: HashMap::new(),
+                last_commit: None,
+                uncommitted: false,
+                rows_since_commit: false,
+                metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
+            };
+            let mut source = self.source;
+            run.drive(source.as_mut(), lease).await?;
+            Ok::<_, IngestError>(run.metrics)
+        })
+        .await?;
+        metrics.duration = timer.elapsed();
+        tracing::info!(source = name, run_id, versions = metrics.versions(), "ingest finished");
+        Ok(metrics)
+    }
+}
+
+impl std::future::IntoFuture for Ingest {
+    type Output = Result<IngestMetrics, IngestError>;
+    type IntoFuture = futures::future::BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// The app id a source table's commits are numbered under (by position).
+pub fn source_app_id(source: &str, table: &str) -> String {
+    app_id("source", &format!("{source}.{table}"))
+}
+
+/// The position each of `source`'s tables is held up to in the lake.
+pub async fn held_positions(lake: &LakeLocation, source: &str) -> Result<HashMap<String, Position>> {
+    let mut held = HashMap::new();
+    for table in lake.source_tables(source).await? {
+        if let Some(t) = HistoryTable::open_source(lake, source, &table).await? {
+            if let Some(p) = t.transaction_version(&source_app_id(source, &table)).await? {
+                held.insert(table, p);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Versions written since the table's last commit, for fills and truncates.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<RecordBatch>,
+    /// `_key` → its latest pending version (batch, row).
+    rows: HashMap<String, (usize, usize)>,
+}
+
+struct TableState {
+    spec: TableSpec,
+    table: HistoryTable,
+    writer: VersionWriter,
+    schema: SchemaRef,
+    /// Field (lower case) → its column in the table.
+    columns: HashMap<String, String>,
+    pending: Pending,
+}
+
+struct Run {
+    lake: LakeLocation,
+    source_name: String,
+    run_id: String,
+    clock: Arc<dyn Clock>,
+    commit_rows: u64,
+    ledger: Ledger,
+    past_events: Vec<SchemaEvent>,
+    tables: HashMap<String, TableState>,
+    /// The last transaction-end position seen, and whether versions wait for a commit at it.
+    last_commit: Option<Position>,
+    uncommitted: bool,
+    /// Versions arrived since the last transaction end (a transaction is open).
+    rows_since_commit: bool,
+    metrics: IngestMetrics,
+}
+
+impl Run {
+    async fn drive(&mut self, source: &mut dyn Source, lease: &Lease) -> Result<(), IngestError> {
+        let held = held_positions(&self.lake, &self.source_name).await?;
+        let source_err = |name: &str, error| IngestError::Source { source_name: name.to_owned(), error };
+        source.start(&held).await.map_err(|e| source_err(&self.source_name, e))?;
+        loop {
+            let change = source.next().await.map_err(|e| source_err(&self.source_name, e))?;
+            match change {
+                None => {
+                    self.commit_all(source, lease).await?;
+                    return Ok(());
+                }
+                Some(Change::Table(spec)) => {
+                    let waiting = self.tables.get(&spec.name).is_some_and(|t| t.writer.pending_rows() > 0);
+                    if waiting && !self.rows_since_commit {
+                        // Versions of earlier transactions wait under the old layout: commit them first.
+                        self.commit_all(source, lease).await?;
+                    }
+                    self.define(spec).await?
+                }
+                Some(Change::Versions(v)) => {
+                    self.rows_since_commit = true;
+                    self.write(v).await?
+                }
+                Some(Change::Truncate { table, at, lsn }) => self.truncate(&table, at, lsn).await?,
+                Some(Change::Commit { position, table: Some(table) }) => {
+                    lease.ensure_held()?;
+                    let state = self.state(&table)?;
+                    state.writer.commit_at(&mut state.table, position, true).await?;
+                    state.pending = Pending::default();
+                    let m = self.metrics.tables.entry(table).or_default();
+                    m.commits += 1;
+                    m.position = Some(position);
+                }
+                Some(Change::Commit { position, table: None }) => {
+                    if self.last_commit.is_some_and(|p| position < p) {
+                        return Err(self.contract("", format!("position {position} after {}", self.last_commit.unwrap_or(0))));
+                    }
+                    self.last_commit = Some(position);
+                    self.uncommitted = true;
+                    self.rows_since_commit = false;
+                    let pending: u64 = self.tables.values().map(|t| t.writer.pending_rows()).sum();
+                    if pending >= self.commit_rows {
+                        self.commit_all(source, lease).await?;
+                    }
+                }
+                Some(Change::Idle { position }) => {
+                    if self.uncommitted {
+                        self.commit_all(source, lease).await?;
+                    } else if let Some(p) = position.filter(|p| self.metrics.acknowledged.is_none_or(|a| *p > a)) {
+                        source.acknowledge(p).await.map_err(|e| source_err(&self.source_name, e))?;
+                        self.metrics.acknowledged = Some(p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn contract(&self, table: &str, detail: String) -> IngestError {
+        IngestError::Contract { source_name: self.source_name.clone(), table: table.to_owned(), detail }
+    }
+
+    fn state(&mut self, table: &str) -> Result<&mut TableState, IngestError> {
+        if !self.tables.contains_key(table) {
+            return Err(self.contract(table, "versions before the table's definition".into()));
+        }
+        Ok(self.tables.get_mut(table).expect("checked"))
+    }
+
+    /// Commits every table with pending versions at the last transaction end, then acknowledges it.
+    async fn commit_all(&mut self, source: &mut dyn Source, lease: &Lease) -> Result<(), IngestError> {
+        let Some(position) = self.last_commit.filter(|_| self.uncommitted) else { return Ok(()) };
+        lease.ensure_held()?;
+        for (name, state) in &mut self.tables {
+            if state.writer.pending_rows() == 0 {
+                continue;
+            }
+            state.writer.commit_at(&mut state.table, position, false).await?;
+            state.pending = Pending::default();
+            let m = self.metrics.tables.entry(name.clone()).or_default();
+            m.commits += 1;
+            m.position = Some(position);
+        }
+        self.uncommitted = false;
+        source
+            .acknowledge(position)
+            .await
+            .map_err(|error| IngestError::Source { source_name: self.source_name.clone(), error })?;
+        self.metrics.acknowledged = Some(position);
+        Ok(())
+    }
+
+    /// Creates or evolves a table to `spec`.
+    async fn define(&mut self, spec: TableSpec) -> Result<(), IngestError> {
+        let name = spec.name.clone();
+        let object = format!("{}.{}", self.source_name, name);
+        let fields: Vec<(String, DataType, String)> =
+            spec.fields.iter().map(|f| (f.name().clone(), f.data_type().clone(), f.data_type().to_string())).collect();
+        for f in &spec.fields {
+            if crate::columns::METADATA_COLUMNS.contains(&f.name().as_str()) {
+                return Err(self.contract(&name, format!("column {} has the name of a metadata column", f.name())));
+            }
+        }
+        let (mut table, created, writer) = match self.tables.remove(&name) {
+            Some(state) => (state.table, false, Some(state.writer)),
+            None => match HistoryTable::open_source(&self.lake, &self.source_name, &name).await? {
+                Some(t) => (t, false, None),
+                None => {
+                    (HistoryTable::create_source(&self.lake, &self.source_name, &name, &initial_schema(&spec)).await?, true, None)
+                }
+            },
+        };
+        if let Some(w) = &writer {
+            if w.pending_rows() > 0 {
+                // Columns change between commits only, and a transaction is never split: one that
+                // writes a table, alters it and writes it again is refused.
+                return Err(self.contract(
+                    &name,
+                    "one transaction wrote the table, changed its columns and wrote it again: not supported".into(),
+                ));
+            }
+        }
+        let removed = schema_plan::removed_fields(&self.past_events, &object);
+        let plan = schema_plan::plan_typed(table.schema()?.as_ref(), &fields, &removed);
+        let evolution = Evolution {
+            ledger: &self.ledger,
+            past_events: &self.past_events,
+            object: &object,
+            run_id: &self.run_id,
+            at: self.clock.now(),
+        };
+        evolution.apply(&mut table, &plan, created, fields.len()).await?;
+        self.metrics.tables.entry(name.clone()).or_default().schema_changes += plan.changes.len() as u64;
+        self.past_events = self.ledger.schema_events().await?;
+        let writer = match writer.filter(|_| plan.new_columns.is_empty()) {
+            Some(w) => w,
+            // A writer's files follow the table's schema when it was made.
+            None => {
+                VersionWriter::new(
+                    &table,
+                    source_app_id(&self.source_name, &name),
+                    vec![
+                        ("tidemark.run_id".to_owned(), self.run_id.clone().into()),
+                        ("tidemark.object".to_owned(), object.into()),
+                    ],
+                )
+                .await?
+            }
+        };
+        let columns = plan.targets.iter().map(|(f, c, _)| (f.to_ascii_lowercase(), c.clone())).collect();
+        let schema = table.schema()?;
+        self.tables.insert(name, TableState { spec, table, writer, schema, columns, pending: Pending::default() });
+        Ok(())
+    }
+
+    async fn write(&mut self, v: Versions) -> Result<(), IngestError> {
+        let ingested = self.clock.now().timestamp_micros();
+        let run_id = self.run_id.clone();
+        let source_name = self.source_name.clone();
+        let state = self.state(&v.table)?;
+        let rows = v.batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let out = shape(state, &v, &run_id, ingested).map_err(|detail| IngestError::Contract {
+            source_name: source_name.clone(),
+            table: v.table.clone(),
+            detail,
+        })?;
+        let (out, filled) = fill_unchanged(&source_name, state, out, &v.unchanged, &v.continues).await?;
+        let keys = out.column_by_name(KEY).expect("shaped").as_string::<i32>().clone();
+        let index = state.pending.batches.len();
+        for row in 0..rows {
+            if keys.is_valid(row) {
+                state.pending.rows.insert(keys.value(row).to_owned(), (index, row));
+            }
+        }
+        let deletes = out.column_by_name(DELETED).expect("shaped").as_boolean().true_count() as u64;
+        state.pending.batches.push(out.clone());
+        state.writer.write(out).await?;
+        let m = self.metrics.tables.entry(v.table).or_default();
+        match v.kind {
+            CaptureKind::Copy => m.copied += rows as u64,
+            CaptureKind::Change | CaptureKind::Truncate => m.changes += rows as u64,
+        }
+        m.deletes += deletes;
+        m.filled += filled;
+        Ok(())
+    }
+
+    /// A delete version for every record live in the table (committed or pending).
+    async fn truncate(&mut self, table: &str, at: DateTime<Utc>, lsn: Position) -> Result<(), IngestError> {
+        let source_name = self.source_name.clone();
+        let state = self.state(table)?;
+        let key_fields: Vec<String> = state.spec.key.clone();
+        let mut parts: Vec<RecordBatch> = Vec::new();
+        // Committed live records, minus those whose latest version is pending.
+        if state.table.version().is_some() {
+            let ctx = state.table.session().await?;
+            let mut select = vec![KEY.to_owned()];
+            select.extend(
+                key_fields.iter().map(|f| state.columns.get(&f.to_ascii_lowercase()).cloned().unwrap_or_else(|| f.clone())),
+            );
+            let sql = crate::read::live_sql(&select);
+            for b in state.table.collect(&ctx, &sql).await? {
+                let keys = crate::read::utf8(b.column(0))?;
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|r| Some(!keys.is_valid(r) || !state.pending.rows.contains_key(keys.value(r))))
+                    .collect();
+                parts.push(deltalake::arrow::compute::filter_record_batch(&b, &keep)?);
+            }
+        }
+        // Pending records whose latest version is not a delete.
+        let mut pending_rows: Vec<(usize, usize)> = state
+            .pending
+            .rows
+            .values()
+            .copied()
+            .filter(|&(b, r)| !state.pending.batches[b].column_by_name(DELETED).expect("shaped").as_boolean().value(r))
+            .collect();
+        pending_rows.sort_unstable();
+        if !pending_rows.is_empty() {
+            let mut cols: Vec<ArrayRef> = Vec::new();
+            for name in std::iter::once(KEY.to_owned()).chain(
+                key_fields.iter().map(|f| state.columns.get(&f.to_ascii_lowercase()).cloned().unwrap_or_else(|| f.clone())),
+            ) {
+                let arrays: Vec<&dyn Array> =
+                    state.pending.batches.iter().map(|b| b.column_by_name(&name).expect("shaped").as_ref()).collect();
+                cols.push(interleave(&arrays, &pending_rows)?);
+            }
+            let fields: Vec<Field> =
+                cols.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
+            parts.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?);
+        }
+        let mut deletes = 0u64;
+        for part in parts.into_iter().filter(|p| p.num_rows() > 0) {
+            let n = part.num_rows();
+            let mut fields = vec![
+                Field::new(VERSION_AT, timestamp_type(), false),
+                Field::new(DELETED, DataType::Boolean, false),
+                Field::new(LSN, DataType::Int64, true),
+            ];
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![at.timestamp_micros(); n]).with_timezone("UTC")),
+                Arc::new(BooleanArray::from(vec![true; n])),
+                Arc::new(Int64Array::from(vec![lsn; n])),
+            ];
+            for (i, f) in key_fields.iter().enumerate() {
+                let column = part.column(i + 1);
+                fields.push(Field::new(f, column.data_type().clone(), true));
+                cols.push(column.clone());
+            }
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+            deletes += n as u64;
+            let v = Versions {
+                table: table.to_owned(),
+                kind: CaptureKind::Truncate,
+                batch,
+                unchanged: Vec::new(),
+                continues: Vec::new(),
+            };
+            self.write(v).await?;
+        }
+        let m = self.metrics.tables.entry(table.to_owned()).or_default();
+        m.truncates += 1;
+        let event = SchemaEvent {
+            at,
+            run_id: self.run_id.clone(),
+            object: format!("{source_name}.{table}"),
+            kind: "truncated".into(),
+            field: String::new(),
+            column: String::new(),
+            detail: format!("{deletes} live records deleted at position {lsn}"),
+        };
+        self.ledger.record_schema_events(std::slice::from_ref(&event)).await?;
+        Ok(())
+    }
+}
+
+/// A new table's schema: the metadata columns, `_key` and `_lsn`, then the source's fields.
+fn initial_schema(spec: &TableSpec) -> Schema {
+    let mut fields = metadata_fields();
+    fields.push(Field::new(KEY, DataType::Utf8, true));
+    fields.push(Field::new(LSN, DataType::Int64, true));
+    fields.extend(spec.fields.iter().map(|f| f.as_ref().clone().with_nullable(true)));
+    Schema::new(fields)
+}
+
+/// The source's batch in the table's layout, metadata columns and `_key` added.
+fn shape(state: &TableState, v: &Versions, run_id: &str, ingested_micros: i64) -> std::result::Result<RecordBatch, String> {
+    let batch = &v.batch;
+    let rows = batch.num_rows();
+    let by_name: HashMap<String, usize> =
+        batch.schema().fields().iter().enumerate().map(|(i, f)| (f.name().to_ascii_lowercase(), i)).collect();
+    let required = |name: &str| -> std::result::Result<&ArrayRef, String> {
+        by_name.get(name).map(|&i| batch.column(i)).ok_or_else(|| format!("versions without their {name} column"))
+    };
+    // Column → the source field writing to it.
+    let fields_of: HashMap<&str, usize> =
+        state.columns.iter().filter_map(|(field, column)| by_name.get(field).map(|&i| (column.as_str(), i))).collect();
+    let key = key_text(batch, &state.spec.key, &by_name)?;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(state.schema.fields().len());
+    for f in state.schema.fields() {
+        let array: ArrayRef = match f.name().as_str() {
+            VERSION_AT | DELETED | LSN => required(f.name())?.clone(),
+            ORIGIN => Arc::new(StringArray::from(vec![v.kind.as_str(); rows])),
+            RUN_ID => Arc::new(StringArray::from(vec![run_id; rows])),
+            INGESTED_AT => Arc::new(TimestampMicrosecondArray::from(vec![ingested_micros; rows]).with_timezone("UTC")),
+            KEY => key.clone(),
+            name => match fields_of.get(name) {
+                Some(&i) => batch.column(i).clone(),
+                None => new_null_array(f.data_type(), rows),
+            },
+        };
+        let array = if array.data_type() == f.data_type() {
+            array
+        } else {
+            cast(&array, f.data_type()).map_err(|e| format!("column {}: {e}", f.name()))?
+        };
+        columns.push(array);
+    }
+    RecordBatch::try_new(state.schema.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// `_key`: the key fields' values as text; several fields as a JSON array of texts.
+fn key_text(batch: &RecordBatch, key: &[String], by_name: &HashMap<String, usize>) -> std::result::Result<ArrayRef, String> {
+    let texts: Vec<StringArray> = key
+        .iter()
+        .map(|k| {
+            let i = by_name.get(&k.to_ascii_lowercase()).ok_or_else(|| format!("versions without key field {k}"))?;
+            cast(batch.column(*i), &DataType::Utf8).map(|a| a.as_string::<i32>().clone()).map_err(|e| e.to_string())
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if let [one] = texts.as_slice() {
+        return Ok(Arc::new(one.clone()));
+    }
+    let rows = batch.num_rows();
+    let keys: StringArray = (0..rows)
+        .map(|r| {
+            let parts: Vec<serde_json::Value> =
+                texts.iter().map(|t| if t.is_valid(r) { t.value(r).into() } else { serde_json::Value::Null }).collect();
+            Some(serde_json::Value::Array(parts).to_string())
+        })
+        .collect();
+    Ok(Arc::new(keys))
+}
+
+/// Fills the cells the source did not send from each record's previous version: an earlier
+/// row of the batch, a pending version, or the committed live state. Returns the batch and
+/// how many cells were filled.
+async fn fill_unchanged(
+    source: &str,
+    // `&mut`: the run's future must be `Send`, and a writer is not `Sync`.
+    state: &mut TableState,
+    batch: RecordBatch,
+    unchanged: &[(String, Vec<u32>)],
+    continues: &[(u32, u32)],
+) -> Result<(RecordBatch, u64), IngestError> {
+    if unchanged.iter().all(|(_, rows)| rows.is_empty()) {
+        return Ok((batch, 0));
+    }
+    let keys = batch.column_by_name(KEY).expect("shaped").as_string::<i32>().clone();
+    // Per row, the previous row of its key in this batch.
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    let mut previous: Vec<Option<usize>> = vec![None; batch.num_rows()];
+    for (r, p) in previous.iter_mut().enumerate() {
+        if keys.is_valid(r) {
+            *p = last.insert(keys.value(r), r);
+        }
+    }
+    // A record continuing another (a changed key) takes that record's history: the version
+    // before its delete.
+    let mut lookup_key: Vec<Option<&str>> = (0..batch.num_rows()).map(|r| keys.is_valid(r).then(|| keys.value(r))).collect();
+    for &(row, earlier) in continues {
+        let (row, earlier) = (row as usize, earlier as usize);
+        previous[row] = previous[earlier];
+        lookup_key[row] = lookup_key[earlier];
+    }
+    // Keys whose previous version is neither in the batch nor pending: read from the lake.
+    let mut wanted: Vec<String> = Vec::new();
+    for (_, rows) in unchanged {
+        for &r in rows {
+            let r = r as usize;
+            if let (None, Some(k)) = (previous[r], lookup_key[r]) {
+                if !state.pending.rows.contains_key(k) {
+                    wanted.push(k.to_owned());
+                }
+            }
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    let committed = committed_versions(state, &wanted).await?;
+    let committed_rows: HashMap<String, usize> = match &committed {
+        Some(b) => {
+            let k = crate::read::utf8(b.column_by_name(KEY).expect("selected"))?;
+            (0..b.num_rows()).filter(|&r| k.is_valid(r)).map(|r| (k.value(r).to_owned(), r)).collect()
+        }
+        None => HashMap::new(),
+    };
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let mut filled = 0u64;
+    for (field, rows) in unchanged {
+        let Some(column) = state.columns.get(&field.to_ascii_lowercase()) else { continue };
+        let c = batch.schema().index_of(column)?;
+        let mut unchanged_row = vec![false; batch.num_rows()];
+        for &r in rows {
+            unchanged_row[r as usize] = true;
+        }
+        // Sources: 0 = this batch, 1.. = pending batches, last = committed versions.
+        let mut arrays: Vec<ArrayRef> = vec![batch.column(c).clone()];
+        arrays.extend(state.pending.batches.iter().map(|b| b.column(c).clone()));
+        let committed_index = arrays.len();
+        if let Some(b) = &committed {
+            arrays.push(cast(b.column_by_name(column).expect("selected"), batch.schema().field(c).data_type())?);
+        }
+        let mut resolved: Vec<(usize, usize)> = Vec::with_capacity(batch.num_rows());
+        for r in 0..batch.num_rows() {
+            if !unchanged_row[r] {
+                resolved.push((0, r));
+                continue;
+            }
+            let from = match previous[r] {
+                Some(p) => resolved[p],
+                None => match lookup_key[r] {
+                    Some(k) => match state.pending.rows.get(k) {
+                        Some(&(b, row)) => (b + 1, row),
+                        None => match committed_rows.get(k) {
+                            Some(&row) => (committed_index, row),
+                            None => {
+                                return Err(IngestError::Contract {
+                                    source_name: source.to_owned(),
+                                    table: state.spec.name.clone(),
+                                    detail: format!(
+                                        "an unchanged value of {field} for a record with no earlier version in the lake (key {} characters long)",
+                                        k.len()
+                                    ),
+                                });
+                            }
+                        },
+                    },
+                    None => {
+                        return Err(IngestError::Contract {
+                            source_name: source.to_owned(),
+                            table: state.spec.name.clone(),
+                            detail: format!("an unchanged value of {field} in a version without a key"),
+                        });
+                    }
+                },
+            };
+            filled += 1;
+            resolved.push(from);
+        }
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        columns[c] = interleave(&refs, &resolved)?;
+    }
+    Ok((RecordBatch::try_new(batch.schema(), columns)?, filled))
+}
+
+/// The committed live versions of `keys` (all columns), `None` when there are none to read.
+async fn committed_versions(state: &mut TableState, keys: &[String]) -> Result<Option<RecordBatch>, IngestError> {
+    if keys.is_empty() || state.table.version().is_none() {
+        return Ok(None);
+    }
+    let ctx = state.table.session().await?;
+    let mut batches = Vec::new();
+    for chunk in keys.chunks(1000) {
+        let list = chunk.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let columns: Vec<String> = state.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let sql = format!("{} WHERE {} IN ({list})", crate::read::live_sql(&columns), crate::read::quote(KEY));
+        batches.extend(state.table.collect(&ctx, &sql).await?);
+    }
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let schema = batches[0].schema();
+    Ok(Some(deltalake::arrow::compute::concat_batches(&schema, &batches)?))
+}

@@ -1,0 +1,454 @@
+//! [`PostgresSource`]: a database's tables through a publication and a logical replication
+//! slot — a consistent copy of tables the lake lacks, then every committed change.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
+use tidemark_lake::source::{CaptureKind, Change, Position, Source, SourceError};
+use tokio::sync::mpsc;
+
+use crate::catalog::{self, PgTable, SESSION_OPTIONS};
+use crate::config::{PostgresConfig, SslMode};
+use crate::copy::{CopyJob, copy_tables, snapshot_connection};
+use crate::error::PgError;
+use crate::pgoutput::{self, Datum, Message, OldTuple, Tuple};
+use crate::rows::{BATCH_ROWS, Cell, RowBuffer};
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Reads one Postgres database into the lake (see the crate README for the guarantees).
+pub struct PostgresSource {
+    name: String,
+    config: PostgresConfig,
+    slot: String,
+    publication: String,
+    control: Option<tokio_postgres::Client>,
+    tables: HashMap<u32, Arc<PgTable>>,
+    held: HashMap<String, Position>,
+    /// Steps ready to hand out.
+    queue: VecDeque<Change>,
+    copies: Option<mpsc::Receiver<Result<Change, SourceError>>>,
+    /// Replication sessions kept open until the copies are done (their snapshots).
+    snapshot_sessions: Vec<ReplicationClient>,
+    stream: Option<ReplicationClient>,
+    /// The marker whose arrival ends the run (the stream is caught up).
+    marker: Option<(String, u64)>,
+    txn: Option<Transaction>,
+    buffers: HashMap<u32, RowBuffer>,
+    finished: bool,
+    /// The highest position acknowledged.
+    acked: u64,
+}
+
+/// The transaction being decoded.
+struct Transaction {
+    commit_lsn: u64,
+    at_micros: i64,
+}
+
+impl PostgresSource {
+    pub fn new(name: impl Into<String>, config: PostgresConfig) -> PostgresSource {
+        let name = name.into();
+        PostgresSource {
+            slot: config.slot_name(&name),
+            publication: config.publication_name(&name),
+            name,
+            config,
+            control: None,
+            tables: HashMap::new(),
+            held: HashMap::new(),
+            queue: VecDeque::new(),
+            copies: None,
+            snapshot_sessions: Vec::new(),
+            stream: None,
+            marker: None,
+            txn: None,
+            buffers: HashMap::new(),
+            finished: false,
+            acked: 0,
+        }
+    }
+
+    fn replication_config(&self, slot: &str) -> ReplicationConfig {
+        let c = &self.config;
+        let tls = match c.sslmode {
+            SslMode::Disable => TlsConfig::disabled(),
+            SslMode::Require => TlsConfig::require(),
+            SslMode::VerifyFull => TlsConfig::verify_full(c.ca_file.clone()),
+        };
+        ReplicationConfig::new(c.host.clone(), c.user.clone(), c.password(), c.database.clone(), slot, self.publication.as_str())
+            .with_port(c.port)
+            .with_tls(tls)
+            .with_options(SESSION_OPTIONS)
+            .with_application_name("tidemark")
+            .with_status_interval(Duration::from_millis(500))
+            .with_start_lsn(Lsn::from_u64(0))
+    }
+
+    fn control(&self) -> &tokio_postgres::Client {
+        self.control.as_ref().expect("started")
+    }
+
+    async fn prepare(&mut self, held: &HashMap<String, Position>) -> Result<(), PgError> {
+        self.config.validate(&self.name).map_err(|(field, why)| PgError::Setup(format!("{field}: {why}")))?;
+        let control = catalog::connect(&self.config).await?;
+        catalog::check_server(&control).await?;
+        let mut tables = Vec::new();
+        for (schema, name, oid, identity) in catalog::matching_tables(&control, &self.config.tables).await? {
+            tables.push(catalog::describe(&control, &schema, &name, oid, identity).await?);
+        }
+        if tables.is_empty() {
+            return Err(PgError::Setup(format!("tables: no table matches {}", self.config.tables.join(", "))));
+        }
+        let mut names: HashMap<&str, &PgTable> = HashMap::new();
+        for t in &tables {
+            if let Some(other) = names.insert(&t.lake_name, t) {
+                return Err(PgError::Setup(format!(
+                    "tables {}.{} and {}.{} would share the lake table {}",
+                    other.schema, other.name, t.schema, t.name, t.lake_name
+                )));
+            }
+        }
+        catalog::ensure_publication(&control, &self.publication, &tables).await?;
+        for t in &tables {
+            self.queue.push_back(Change::Table(t.spec()));
+        }
+        let to_copy: Vec<Arc<PgTable>> =
+            tables.iter().filter(|t| !held.contains_key(&t.lake_name)).cloned().map(Arc::new).collect();
+        self.tables = tables.into_iter().map(|t| (t.oid, Arc::new(t))).collect();
+        self.held = held.clone();
+        let slot_exists = catalog::slot_position(&control, &self.slot).await?.is_some();
+        self.control = Some(control);
+        if !slot_exists {
+            // A new slot's snapshot serves the copy; changes start right after it.
+            let (session, snapshot, position) = self.create_slot(&self.slot.clone(), false).await?;
+            self.snapshot_sessions.push(session);
+            if !to_copy.is_empty() {
+                self.start_copy(snapshot, position, to_copy).await?;
+            }
+        } else if !to_copy.is_empty() {
+            // Tables new to the lake: copied from a temporary slot's snapshot; the permanent slot's
+            // changes for them up to that point are skipped by position.
+            let (session, snapshot, position) = self.create_slot(&format!("{}_copy", self.slot), true).await?;
+            self.snapshot_sessions.push(session);
+            for t in &to_copy {
+                self.held.insert(t.lake_name.clone(), position);
+            }
+            self.start_copy(snapshot, position, to_copy).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a slot on a session kept open, returning it with the snapshot name and the
+    /// consistent point.
+    async fn create_slot(&self, slot: &str, temporary: bool) -> Result<(ReplicationClient, String, i64), PgError> {
+        let mut session = ReplicationClient::connect_gated(self.replication_config(slot)).await?;
+        let temporary = if temporary { " TEMPORARY" } else { "" };
+        let rows = session
+            .simple_query(&format!("CREATE_REPLICATION_SLOT {slot}{temporary} LOGICAL pgoutput (SNAPSHOT 'export')"))
+            .await?;
+        let text = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .and_then(|v| v.as_ref())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .ok_or_else(|| PgError::Setup("CREATE_REPLICATION_SLOT returned no row".into()))
+        };
+        let consistent = crate::parse_lsn(&text(1)?).ok_or_else(|| PgError::Setup("unreadable consistent point".into()))?;
+        tracing::info!(slot, consistent_point = %Lsn::from_u64(consistent), "replication slot created");
+        Ok((session, text(2)?, consistent as i64))
+    }
+
+    async fn start_copy(&mut self, snapshot: String, position: i64, tables: Vec<Arc<PgTable>>) -> Result<(), PgError> {
+        // The copy's instant, in the server's clock like commit times.
+        let at: i64 = self
+            .control()
+            .query_one("SELECT (extract(epoch FROM now()) * 1000000)::bigint", &[])
+            .await
+            .map_err(PgError::query("now()"))?
+            .get(0);
+        let job = CopyJob { config: self.config.clone(), snapshot, at_micros: at, position };
+        let workers = self.config.copy_parallelism.min(tables.len()).max(1);
+        // Every worker imports the snapshot before anything else runs on the slot's session.
+        let mut clients = Vec::new();
+        for _ in 0..workers {
+            clients.push(snapshot_connection(&job).await?);
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let mut shares: Vec<Vec<Arc<PgTable>>> = vec![Vec::new(); workers];
+        for (i, t) in tables.into_iter().enumerate() {
+            shares[i % workers].push(t);
+        }
+        for (client, share) in clients.into_iter().zip(shares) {
+            tokio::spawn(copy_tables(client, job.clone(), share, tx.clone()));
+        }
+        self.copies = Some(rx);
+        Ok(())
+    }
+
+    async fn start_stream(&mut self) -> Result<(), PgError> {
+        // Dropping a gated session before its start ends it (a temporary slot goes with it).
+        self.snapshot_sessions.clear();
+        let mut stream = ReplicationClient::connect(self.replication_config(&self.slot)).await?;
+        stream.wait_started().await?;
+        let prefix = format!("tidemark.{}", self.slot);
+        let lsn = catalog::emit_marker(self.control(), &prefix).await?;
+        self.marker = Some((prefix, lsn));
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    /// Moves buffered rows of `oid` (every table when `None`) to the queue.
+    fn flush(&mut self, oid: Option<u32>) {
+        let mut oids: Vec<u32> = self.buffers.keys().copied().filter(|o| oid.is_none_or(|x| x == *o)).collect();
+        oids.sort_unstable();
+        for o in oids {
+            if let Some(v) = self.buffers.get_mut(&o).and_then(|b| b.take(CaptureKind::Change)) {
+                self.queue.push_back(Change::Versions(v));
+            }
+        }
+    }
+
+    fn skips(&self, table: &PgTable, commit_lsn: u64) -> bool {
+        self.held.get(&table.lake_name).is_some_and(|&h| (commit_lsn as i64) < h)
+    }
+
+    /// Decodes one event into queued steps; `Ok(false)` once the run is over.
+    async fn on_event(&mut self, event: ReplicationEvent) -> Result<bool, PgError> {
+        match event {
+            ReplicationEvent::Begin { final_lsn, commit_time_micros, .. } => {
+                self.txn = Some(Transaction { commit_lsn: final_lsn.as_u64(), at_micros: commit_time_micros + PG_EPOCH_MICROS });
+            }
+            ReplicationEvent::Commit { end_lsn, .. } => {
+                self.flush(None);
+                self.txn = None;
+                self.queue.push_back(Change::Commit { position: end_lsn.as_u64() as i64, table: None });
+            }
+            ReplicationEvent::XLogData { wal_start, data, .. } => {
+                self.on_change(wal_start.as_u64(), pgoutput::decode(&data)?).await?
+            }
+            ReplicationEvent::Message { prefix, lsn, .. } => {
+                if self.txn.is_none() && self.marker.as_ref().is_some_and(|(p, at)| *p == prefix && lsn.as_u64() >= *at) {
+                    return Ok(false);
+                }
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                if self.txn.is_none() {
+                    self.queue.push_back(Change::Idle { position: Some(wal_end.as_u64() as i64) });
+                }
+            }
+            ReplicationEvent::StoppedAt { .. } => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    async fn on_change(&mut self, wal_start: u64, message: Message) -> Result<(), PgError> {
+        let Some(txn) = &self.txn else { return Ok(()) };
+        let (commit_lsn, at) = (txn.commit_lsn, txn.at_micros);
+        let lsn = if wal_start == 0 { commit_lsn } else { wal_start } as i64;
+        match message {
+            Message::Relation(relation) => self.on_relation(relation).await?,
+            Message::Insert { relation, new } => self.row(relation, commit_lsn, &new, None, at, false, lsn)?,
+            Message::Update { relation, old, new } => {
+                let old_full = match &old {
+                    Some(OldTuple::Full(t)) => Some(t.clone()),
+                    _ => None,
+                };
+                let mut continues = false;
+                if let Some(OldTuple::Key(key) | OldTuple::Full(key)) = &old {
+                    // A changed key ends the old record; the new one continues it (its unchanged
+                    // values come from the old record), so both go into one batch.
+                    if self.key_changed(relation, key, &new) {
+                        if self.buffers.get(&relation).is_some_and(|b| b.len() + 2 > BATCH_ROWS) {
+                            self.flush(Some(relation));
+                        }
+                        self.row(relation, commit_lsn, key, None, at, true, lsn)?;
+                        continues = true;
+                    }
+                }
+                self.row(relation, commit_lsn, &new, old_full.as_ref(), at, false, lsn)?;
+                if continues {
+                    if let Some(b) = self.buffers.get_mut(&relation) {
+                        b.continues_previous();
+                    }
+                }
+            }
+            Message::Delete { relation, old: OldTuple::Key(t) | OldTuple::Full(t) } => {
+                self.row(relation, commit_lsn, &t, None, at, true, lsn)?;
+            }
+            Message::Begin { .. }
+            | Message::Commit { .. }
+            | Message::Origin { .. }
+            | Message::Type { .. }
+            | Message::Message { .. } => {}
+            Message::Truncate { relations, .. } => {
+                for oid in relations {
+                    let Some(table) = self.tables.get(&oid).cloned() else { continue };
+                    if self.skips(&table, commit_lsn) {
+                        continue;
+                    }
+                    self.flush(Some(oid));
+                    let when = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
+                    self.queue.push_back(Change::Truncate { table: table.lake_name.clone(), at: when, lsn });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key_changed(&self, oid: u32, old: &Tuple, new: &Tuple) -> bool {
+        let Some(table) = self.tables.get(&oid) else { return false };
+        table.columns.iter().enumerate().any(|(i, (name, _))| {
+            table.key.contains(name)
+                && matches!((old.0.get(i), new.0.get(i)), (Some(Datum::Text(a)), Some(Datum::Text(b))) if a != b)
+        })
+    }
+
+    /// A relation's (re)definition: columns added, dropped or retyped since the last one.
+    async fn on_relation(&mut self, relation: pgoutput::Relation) -> Result<(), PgError> {
+        let Some(current) = self.tables.get(&relation.oid).cloned() else { return Ok(()) };
+        let names: Vec<&str> = relation.columns.iter().map(|c| c.name.as_str()).collect();
+        let same = names.len() == current.columns.len() && names.iter().zip(&current.columns).all(|(a, (b, _))| a == b);
+        let identity = match relation.replica_identity {
+            pgoutput::ReplicaIdentity::Full => 'f',
+            pgoutput::ReplicaIdentity::Index => 'i',
+            pgoutput::ReplicaIdentity::Nothing => 'n',
+            pgoutput::ReplicaIdentity::Default => 'd',
+        };
+        let described = catalog::describe(self.control(), &current.schema, &current.name, relation.oid, identity).await?;
+        // The catalog may be ahead of this point of the WAL: take names and types from the
+        // relation message, keys and type details from the catalog.
+        let mut columns = Vec::new();
+        for c in &relation.columns {
+            let t = match described.columns.iter().find(|(n, _)| *n == c.name) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let infos = catalog::type_infos(self.control(), &[c.type_oid]).await?;
+                    crate::types::PgType::resolve(c.type_oid, c.type_modifier, &|o| infos.get(&o).cloned())
+                        .map_err(|e| PgError::Setup(format!("table {}, column {}: {e}", current.lake_name, c.name)))?
+                }
+            };
+            columns.push((c.name.clone(), t));
+        }
+        if same && columns.iter().zip(&current.columns).all(|(a, b)| a.1 == b.1) {
+            return Ok(());
+        }
+        self.flush(Some(relation.oid));
+        let table = Arc::new(PgTable { columns, ..(*current).clone() });
+        self.queue.push_back(Change::Table(table.spec()));
+        self.buffers.remove(&relation.oid);
+        self.tables.insert(relation.oid, table);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        oid: u32,
+        commit_lsn: u64,
+        tuple: &Tuple,
+        old_full: Option<&Tuple>,
+        at: i64,
+        deleted: bool,
+        lsn: i64,
+    ) -> Result<(), PgError> {
+        let Some(table) = self.tables.get(&oid).cloned() else { return Ok(()) };
+        if self.skips(&table, commit_lsn) {
+            return Ok(());
+        }
+        let buffer = self.buffers.entry(oid).or_insert_with(|| RowBuffer::new(table.clone()));
+        fn text(d: &Datum) -> Option<&str> {
+            match d {
+                Datum::Text(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            }
+        }
+        let cells = tuple.0.iter().enumerate().map(|(i, d)| match d {
+            Datum::UnchangedToast => match old_full.and_then(|o| o.0.get(i)) {
+                Some(old @ Datum::Text(_)) => Cell::Value(text(old)),
+                _ => Cell::Unchanged,
+            },
+            other => Cell::Value(text(other)),
+        });
+        if buffer.len() >= BATCH_ROWS {
+            if let Some(v) = buffer.take(CaptureKind::Change) {
+                self.queue.push_back(Change::Versions(v));
+            }
+        }
+        buffer.push(cells, at, deleted, lsn)?;
+        Ok(())
+    }
+
+    async fn step(&mut self) -> Result<Option<Change>, PgError> {
+        loop {
+            if let Some(change) = self.queue.pop_front() {
+                return Ok(Some(change));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            if let Some(copies) = &mut self.copies {
+                match copies.recv().await {
+                    Some(Ok(change)) => return Ok(Some(change)),
+                    Some(Err(e)) => return Err(PgError::Setup(e.to_string())),
+                    None => self.copies = None,
+                }
+                continue;
+            }
+            if self.stream.is_none() {
+                self.start_stream().await?;
+            }
+            let event = self.stream.as_mut().expect("started").recv().await?;
+            match event {
+                Some(event) => {
+                    if !self.on_event(event).await? {
+                        self.finished = true;
+                    }
+                }
+                None => self.finished = true,
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for PostgresSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn start(&mut self, held: &HashMap<String, Position>) -> Result<(), SourceError> {
+        Ok(self.prepare(held).await?)
+    }
+
+    async fn next(&mut self) -> Result<Option<Change>, SourceError> {
+        let step = self.step().await?;
+        if step.is_none() {
+            if let Some(mut stream) = self.stream.take() {
+                // The last acknowledgement is sent within the status interval: wait for the
+                // slot to show it, so the server releases the WAL now.
+                let acked = self.acked;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while acked > 0 && tokio::time::Instant::now() < deadline {
+                    match catalog::slot_position(self.control(), &self.slot).await? {
+                        Some(Some(p)) if p >= acked => break,
+                        _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                let _ = stream.shutdown().await;
+            }
+        }
+        Ok(step)
+    }
+
+    async fn acknowledge(&mut self, position: Position) -> Result<(), SourceError> {
+        if let Some(stream) = &self.stream {
+            stream.update_applied_lsn(Lsn::from_u64(position as u64));
+            self.acked = self.acked.max(position as u64);
+        }
+        Ok(())
+    }
+}
