@@ -121,6 +121,18 @@ impl PostgresSource {
         self.tables = tables.into_iter().map(|t| (t.oid, Arc::new(t))).collect();
         self.held = held.clone();
         let slot_exists = catalog::slot_position(&control, &self.slot).await?.is_some();
+        if !slot_exists && !held.is_empty() {
+            // The changes between what the lake holds and a new slot's start are gone with the
+            // old slot: streaming on would leave a silent gap.
+            let position = held.values().max().copied().unwrap_or_default();
+            return Err(PgError::Setup(format!(
+                "the replication slot {} no longer exists, and the lake holds this source up to {}: the changes after it \
+                 are lost. Remove the lake's sources/{}/ folder (the next run copies every table again) or restore the slot",
+                self.slot,
+                crate::format_lsn(position as u64),
+                self.name
+            )));
+        }
         self.control = Some(control);
         if !slot_exists {
             // A new slot's snapshot serves the copy; changes start right after it.
@@ -192,8 +204,20 @@ impl PostgresSource {
     async fn start_stream(&mut self) -> Result<(), PgError> {
         // Dropping a gated session before its start ends it (a temporary slot goes with it).
         self.snapshot_sessions.clear();
-        let mut stream = ReplicationClient::connect(self.replication_config(&self.slot)).await?;
-        stream.wait_started().await?;
+        // A killed run's session holds the slot until the server notices it is gone.
+        let mut attempt = 0;
+        let stream = loop {
+            let mut stream = ReplicationClient::connect(self.replication_config(&self.slot)).await?;
+            match stream.wait_started().await {
+                Ok(()) => break stream,
+                Err(e) if attempt < 40 && e.to_string().contains("is active for PID") => {
+                    attempt += 1;
+                    tracing::info!(slot = self.slot, "the slot is still held by an ended session; waiting");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let prefix = format!("tidemark.{}", self.slot);
         let lsn = catalog::emit_marker(self.control(), &prefix).await?;
         self.marker = Some((prefix, lsn));
