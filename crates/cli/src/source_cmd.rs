@@ -22,7 +22,12 @@ pub async fn sync_sources(config: &TidemarkConfig, lake: &LakeLocation, names: &
             );
         };
         let source: Box<dyn Source> = match source {
-            SourceConfig::Postgres(pg) => Box::new(tidemark_postgres::PostgresSource::new(name.clone(), pg.clone())),
+            SourceConfig::Postgres(pg) => {
+                Box::new(tidemark_postgres::PostgresSource::new(name.clone(), pg.clone()).with_tables(source.table_patterns()))
+            }
+            SourceConfig::HerokuConnect(pg) => Box::new(
+                tidemark_postgres::PostgresSource::heroku_connect(name.clone(), pg.clone()).with_tables(source.table_patterns()),
+            ),
         };
         let run = Ingest::new(lake.clone(), source)
             .with_commit_rows(config.sync.commit_rows)

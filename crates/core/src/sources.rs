@@ -10,6 +10,12 @@
 //!     password: ${APP_DB_PASSWORD}
 //!     database: app
 //!     tables: ["public.*"]
+//!   crm:
+//!     kind: heroku_connect          # a Heroku Connect mirror: schema `salesforce` by default
+//!     host: ${HC_DB_HOST}
+//!     user: tidemark
+//!     password: ${HC_DB_PASSWORD}
+//!     database: d1a2b3
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +32,31 @@ use crate::ConfigError;
 pub enum SourceConfig {
     /// A Postgres database by logical replication (tidemark-postgres).
     Postgres(PostgresConfig),
+    /// A Heroku Connect mirror in Postgres (schema `salesforce` unless `tables` says otherwise):
+    /// its tables under their Salesforce object names, keyed by `sfid` (as `Id`), Heroku
+    /// Connect's own columns and tables left out.
+    HerokuConnect(PostgresConfig),
+}
+
+impl SourceConfig {
+    /// The connection settings, whatever the kind.
+    pub fn postgres(&self) -> &PostgresConfig {
+        match self {
+            SourceConfig::Postgres(pg) | SourceConfig::HerokuConnect(pg) => pg,
+        }
+    }
+
+    /// The tables' `schema.table` globs: as configured, else every table of the kind's schema.
+    pub fn table_patterns(&self) -> Vec<String> {
+        let pg = self.postgres();
+        if !pg.tables.is_empty() {
+            return pg.tables.clone();
+        }
+        vec![match self {
+            SourceConfig::Postgres(_) => "public.*".to_owned(),
+            SourceConfig::HerokuConnect(_) => "salesforce.*".to_owned(),
+        }]
+    }
 }
 
 /// Checks every source before any connection; errors name `sources.<name>.<field>`.
@@ -47,11 +78,7 @@ pub fn validate(sources: &BTreeMap<String, SourceConfig>) -> Result<(), ConfigEr
         if let Some(other) = seen.insert(name.to_ascii_lowercase(), name) {
             return Err(ConfigError::invalid(format!("sources.{name}"), format!("same name as {other}")));
         }
-        match source {
-            SourceConfig::Postgres(pg) => {
-                pg.validate(name).map_err(|(field, why)| ConfigError::invalid(format!("sources.{name}.{field}"), why))?
-            }
-        }
+        source.postgres().validate(name).map_err(|(field, why)| ConfigError::invalid(format!("sources.{name}.{field}"), why))?;
     }
     Ok(())
 }
@@ -82,8 +109,9 @@ pub struct PostgresConfig {
     #[serde(default, deserialize_with = "crate::config::optional_secret")]
     pub password: Option<SecretString>,
     pub database: String,
-    /// `schema.table` names or globs (`public.*`); default: every table in schema `public`.
-    #[serde(default = "default_tables")]
+    /// `schema.table` names or globs (`public.*`); default: every table of schema `public`
+    /// (`salesforce` for a Heroku Connect mirror).
+    #[serde(default)]
     pub tables: Vec<String>,
     /// The publication Tidemark reads (created for `tables` when missing).
     #[serde(default)]
@@ -102,10 +130,6 @@ pub struct PostgresConfig {
 
 fn default_port() -> u16 {
     5432
-}
-
-fn default_tables() -> Vec<String> {
-    vec!["public.*".to_owned()]
 }
 
 fn default_copy_parallelism() -> usize {
@@ -137,7 +161,7 @@ impl PostgresConfig {
             user: user.into(),
             password: None,
             database: database.into(),
-            tables: default_tables(),
+            tables: Vec::new(),
             publication: None,
             slot: None,
             sslmode: SslMode::Disable,
@@ -179,9 +203,6 @@ impl PostgresConfig {
         if !identifier(&self.publication_name(name)) {
             return field("publication", "1 to 63 lower-case letters, digits or underscores");
         }
-        if self.tables.is_empty() {
-            return field("tables", "no tables: name at least one `schema.table` or glob");
-        }
         for t in &self.tables {
             if t.split('.').count() != 2 {
                 return field("tables", "each entry is `schema.table` (globs allowed: `public.*`)");
@@ -205,11 +226,13 @@ mod tests {
     #[test]
     fn a_postgres_source_parses_with_defaults_and_hides_its_password() {
         let sources = parse("app:\n  kind: postgres\n  host: db\n  user: u\n  password: hunter2\n  database: app\n").unwrap();
-        let SourceConfig::Postgres(pg) = &sources["app"];
+        let pg = sources["app"].postgres();
         assert_eq!(
-            (pg.port, pg.tables.clone(), pg.slot_name("app")),
+            (pg.port, sources["app"].table_patterns(), pg.slot_name("app")),
             (5432, vec!["public.*".to_owned()], "tidemark_app".to_owned())
         );
+        let hc = parse("crm:\n  kind: heroku_connect\n  host: db\n  user: u\n  database: d\n").unwrap();
+        assert_eq!(hc["crm"].table_patterns(), ["salesforce.*"]);
         assert_eq!(pg.sslmode, SslMode::VerifyFull);
         assert!(!format!("{pg:?}").contains("hunter2"));
         validate(&sources).unwrap();

@@ -23,10 +23,32 @@ pub struct PgTable {
     pub oid: u32,
     /// The lake table: the name for schema `public`, `<schema>_<name>` otherwise.
     pub lake_name: String,
+    /// The lake's columns (name, type), in order.
     pub columns: Vec<(String, PgType)>,
-    /// The record key: the primary key, else the replica identity index, else (identity
-    /// `FULL`) every column.
+    /// The source column each lake column reads (the same names, but for a mirror's `sfid`,
+    /// stored as `Id`).
+    pub source_columns: Vec<String>,
+    /// The record key (lake column names): the primary key, else the replica identity index,
+    /// else (identity `FULL`) every column; a mirror's `Id`.
     pub key: Vec<String>,
+    /// Rows the lake leaves out (a mirror's rows without an `sfid` yet): a `WHERE` condition.
+    pub copy_filter: Option<&'static str>,
+}
+
+/// Heroku Connect's own columns: left out of the lake.
+const MIRROR_BOOKKEEPING: [&str; 3] = ["id", "_hc_lastop", "_hc_err"];
+
+/// The lake column of a source column: itself, renamed (a mirror's `sfid` is the record's
+/// `Id`), or `None` when left out (a mirror's bookkeeping).
+pub(crate) fn lake_column(mirror: bool, column: &str) -> Option<String> {
+    if !mirror {
+        return Some(column.to_owned());
+    }
+    match column {
+        "sfid" => Some(tidemark_lake::columns::ID.to_owned()),
+        c if MIRROR_BOOKKEEPING.contains(&c) => None,
+        c => Some(c.to_owned()),
+    }
 }
 
 impl PgTable {
@@ -109,7 +131,13 @@ pub(crate) async fn check_server(client: &Client) -> Result<(), PgError> {
 }
 
 /// The tables matching `patterns` (`schema.table` globs), sorted by schema and name.
-pub(crate) async fn matching_tables(client: &Client, patterns: &[String]) -> Result<Vec<(String, String, u32, char)>, PgError> {
+/// A mirror's tables whose names start with `_` (`_trigger_log`, `_trigger_log_archive`,
+/// `_hcmeta`, `_sf_event_log`) are Heroku Connect's own and left out.
+pub(crate) async fn matching_tables(
+    client: &Client,
+    patterns: &[String],
+    mirror: bool,
+) -> Result<Vec<(String, String, u32, char)>, PgError> {
     let globs = patterns
         .iter()
         .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
@@ -131,7 +159,7 @@ pub(crate) async fn matching_tables(client: &Client, patterns: &[String]) -> Res
         let oid: u32 = row.get(2);
         let ident: String = row.get(3);
         let full = format!("{schema}.{name}");
-        if globs.iter().any(|g| g.is_match(&full)) {
+        if globs.iter().any(|g| g.is_match(&full)) && !(mirror && name.starts_with('_')) {
             out.push((schema, name, oid, ident.chars().next().unwrap_or('d')));
         }
     }
@@ -193,7 +221,14 @@ pub(crate) async fn type_infos(client: &Client, oids: &[u32]) -> Result<HashMap<
 }
 
 /// Reads one table's columns and key.
-pub(crate) async fn describe(client: &Client, schema: &str, name: &str, oid: u32, identity: char) -> Result<PgTable, PgError> {
+pub(crate) async fn describe(
+    client: &Client,
+    schema: &str,
+    name: &str,
+    oid: u32,
+    identity: char,
+    mirror: bool,
+) -> Result<PgTable, PgError> {
     let label = format!("{schema}.{name}");
     let rows = client
         .query(
@@ -248,8 +283,55 @@ pub(crate) async fn describe(client: &Client, schema: &str, name: &str, oid: u32
             "table {label} has REPLICA IDENTITY NOTHING: its updates and deletes carry no key; set it to DEFAULT or FULL"
         )));
     }
+    if mirror {
+        return mirror_table(schema, name, oid, identity, columns);
+    }
     let lake_name = if schema == "public" { name.to_ascii_lowercase() } else { format!("{schema}_{name}").to_ascii_lowercase() };
-    Ok(PgTable { schema: schema.to_owned(), name: name.to_owned(), oid, lake_name, columns, key })
+    let source_columns = columns.iter().map(|(c, _)| c.clone()).collect();
+    Ok(PgTable {
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+        oid,
+        lake_name,
+        columns,
+        source_columns,
+        key,
+        copy_filter: None,
+    })
+}
+
+/// A Heroku Connect table: under its object's name, keyed by `sfid` (as `Id`), its bookkeeping
+/// columns left out.
+fn mirror_table(schema: &str, name: &str, oid: u32, identity: char, all: Vec<(String, PgType)>) -> Result<PgTable, PgError> {
+    let label = format!("{schema}.{name}");
+    if !all.iter().any(|(c, _)| c == "sfid") {
+        return Err(PgError::Setup(format!("table {label} has no sfid column: it is not a Heroku Connect mapping")));
+    }
+    if identity != 'f' {
+        return Err(PgError::Setup(format!(
+            "Heroku Connect table {label}: a delete would carry only the row's internal id, not its sfid; run \
+             ALTER TABLE {}.{} REPLICA IDENTITY FULL",
+            quote_ident(schema),
+            quote_ident(name)
+        )));
+    }
+    let (mut columns, mut source_columns) = (Vec::new(), Vec::new());
+    for (column, t) in all {
+        if let Some(lake) = lake_column(true, &column) {
+            columns.push((lake, t));
+            source_columns.push(column);
+        }
+    }
+    Ok(PgTable {
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+        oid,
+        lake_name: name.to_ascii_lowercase(),
+        columns,
+        source_columns,
+        key: vec![tidemark_lake::columns::ID.to_owned()],
+        copy_filter: Some("sfid IS NOT NULL"),
+    })
 }
 
 /// Whether the slot exists, and its confirmed position.

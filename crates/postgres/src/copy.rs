@@ -67,8 +67,9 @@ async fn copy_table(
     table: Arc<PgTable>,
     out: &mpsc::Sender<Result<Change, SourceError>>,
 ) -> Result<u64, PgError> {
-    let columns = table.columns.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>().join(", ");
-    let sql = format!("COPY {} ({columns}) TO STDOUT", table.qualified());
+    let columns = table.source_columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let filter = table.copy_filter.map(|f| format!(" WHERE {f}")).unwrap_or_default();
+    let sql = format!("COPY (SELECT {columns} FROM ONLY {}{filter}) TO STDOUT", table.qualified());
     let stream = client.copy_out(sql.as_str()).await.map_err(PgError::query("COPY TO STDOUT"))?;
     let mut stream = std::pin::pin!(stream);
     let mut buffer = RowBuffer::new(table.clone());

@@ -41,6 +41,12 @@ pub struct PostgresSource {
     finished: bool,
     /// The highest position acknowledged.
     acked: u64,
+    /// A Heroku Connect mirror (see [`PostgresSource::heroku_connect`]).
+    mirror: bool,
+    /// The tables' `schema.table` globs.
+    patterns: Vec<String>,
+    /// Per relation, where each lake column is in its tuples (from its relation message).
+    positions: HashMap<u32, Vec<Option<usize>>>,
 }
 
 /// The transaction being decoded.
@@ -52,6 +58,7 @@ struct Transaction {
 impl PostgresSource {
     pub fn new(name: impl Into<String>, config: PostgresConfig) -> PostgresSource {
         let name = name.into();
+        let patterns = if config.tables.is_empty() { vec!["public.*".to_owned()] } else { config.tables.clone() };
         PostgresSource {
             slot: config.slot_name(&name),
             publication: config.publication_name(&name),
@@ -69,7 +76,26 @@ impl PostgresSource {
             buffers: HashMap::new(),
             finished: false,
             acked: 0,
+            mirror: false,
+            patterns,
+            positions: HashMap::new(),
         }
+    }
+
+    /// A Heroku Connect mirror: tables of schema `salesforce` (unless `tables` says otherwise)
+    /// under their object names, keyed by `sfid` stored as `Id`, without Heroku Connect's
+    /// bookkeeping columns (`id`, `_hc_lastop`, `_hc_err`) and tables (`_trigger_log`, …); rows
+    /// without an `sfid` yet are left out until they get one. Its tables need
+    /// `REPLICA IDENTITY FULL`, so that a delete carries the `sfid`.
+    pub fn heroku_connect(name: impl Into<String>, config: PostgresConfig) -> PostgresSource {
+        let patterns = if config.tables.is_empty() { vec!["salesforce.*".to_owned()] } else { config.tables.clone() };
+        PostgresSource { mirror: true, patterns, ..PostgresSource::new(name, config) }
+    }
+
+    /// The tables' `schema.table` globs (overrides the configuration's).
+    pub fn with_tables(mut self, patterns: Vec<String>) -> PostgresSource {
+        self.patterns = patterns;
+        self
     }
 
     fn replication_config(&self, slot: &str) -> ReplicationConfig {
@@ -97,11 +123,11 @@ impl PostgresSource {
         let control = catalog::connect(&self.config).await?;
         catalog::check_server(&control).await?;
         let mut tables = Vec::new();
-        for (schema, name, oid, identity) in catalog::matching_tables(&control, &self.config.tables).await? {
-            tables.push(catalog::describe(&control, &schema, &name, oid, identity).await?);
+        for (schema, name, oid, identity) in catalog::matching_tables(&control, &self.patterns, self.mirror).await? {
+            tables.push(catalog::describe(&control, &schema, &name, oid, identity, self.mirror).await?);
         }
         if tables.is_empty() {
-            return Err(PgError::Setup(format!("tables: no table matches {}", self.config.tables.join(", "))));
+            return Err(PgError::Setup(format!("tables: no table matches {}", self.patterns.join(", "))));
         }
         let mut names: HashMap<&str, &PgTable> = HashMap::new();
         for t in &tables {
@@ -281,6 +307,10 @@ impl PostgresSource {
                     Some(OldTuple::Full(t)) => Some(t.clone()),
                     _ => None,
                 };
+                if self.mirror && old_full.as_ref().is_some_and(|o| self.same_in_lake(relation, o, &new)) {
+                    // Heroku Connect's bookkeeping (`_hc_lastop`, …) changed, nothing the lake keeps.
+                    return Ok(());
+                }
                 let mut continues = false;
                 if let Some(OldTuple::Key(key) | OldTuple::Full(key)) = &old {
                     // A changed key ends the old record; the new one continues it (its unchanged
@@ -323,31 +353,53 @@ impl PostgresSource {
         Ok(())
     }
 
-    fn key_changed(&self, oid: u32, old: &Tuple, new: &Tuple) -> bool {
+    /// Where each of the table's columns is in the relation's tuples.
+    fn positions(&self, oid: u32, table: &PgTable) -> Vec<Option<usize>> {
+        match self.positions.get(&oid) {
+            Some(p) => p.clone(),
+            None => (0..table.columns.len()).map(Some).collect(),
+        }
+    }
+
+    /// Whether `old` and `new` agree on every column the lake keeps (an unchanged TOAST value
+    /// agrees).
+    fn same_in_lake(&self, oid: u32, old: &Tuple, new: &Tuple) -> bool {
         let Some(table) = self.tables.get(&oid) else { return false };
-        table.columns.iter().enumerate().any(|(i, (name, _))| {
-            table.key.contains(name)
-                && matches!((old.0.get(i), new.0.get(i)), (Some(Datum::Text(a)), Some(Datum::Text(b))) if a != b)
+        self.positions(oid, table).into_iter().flatten().all(|i| match (old.0.get(i), new.0.get(i)) {
+            (_, Some(Datum::UnchangedToast)) => true,
+            (a, b) => a == b,
         })
     }
 
-    /// A relation's (re)definition: columns added, dropped or retyped since the last one.
+    fn key_changed(&self, oid: u32, old: &Tuple, new: &Tuple) -> bool {
+        let Some(table) = self.tables.get(&oid) else { return false };
+        let positions = self.positions(oid, table);
+        table.columns.iter().zip(positions).any(|((name, _), p)| {
+            table.key.contains(name)
+                && p.is_some_and(
+                    |i| matches!((old.0.get(i), new.0.get(i)), (Some(Datum::Text(a)), Some(Datum::Text(b))) if a != b),
+                )
+        })
+    }
+
+    /// A relation's (re)definition: where its columns are, and columns added, dropped or
+    /// retyped since the last one.
     async fn on_relation(&mut self, relation: pgoutput::Relation) -> Result<(), PgError> {
         let Some(current) = self.tables.get(&relation.oid).cloned() else { return Ok(()) };
-        let names: Vec<&str> = relation.columns.iter().map(|c| c.name.as_str()).collect();
-        let same = names.len() == current.columns.len() && names.iter().zip(&current.columns).all(|(a, (b, _))| a == b);
         let identity = match relation.replica_identity {
             pgoutput::ReplicaIdentity::Full => 'f',
             pgoutput::ReplicaIdentity::Index => 'i',
             pgoutput::ReplicaIdentity::Nothing => 'n',
             pgoutput::ReplicaIdentity::Default => 'd',
         };
-        let described = catalog::describe(self.control(), &current.schema, &current.name, relation.oid, identity).await?;
+        let described =
+            catalog::describe(self.control(), &current.schema, &current.name, relation.oid, identity, self.mirror).await?;
         // The catalog may be ahead of this point of the WAL: take names and types from the
         // relation message, keys and type details from the catalog.
-        let mut columns = Vec::new();
-        for c in &relation.columns {
-            let t = match described.columns.iter().find(|(n, _)| *n == c.name) {
+        let (mut columns, mut source_columns, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, c) in relation.columns.iter().enumerate() {
+            let Some(lake) = catalog::lake_column(self.mirror, &c.name) else { continue };
+            let t = match described.columns.iter().find(|(n, _)| *n == lake) {
                 Some((_, t)) => t.clone(),
                 None => {
                     let infos = catalog::type_infos(self.control(), &[c.type_oid]).await?;
@@ -355,13 +407,16 @@ impl PostgresSource {
                         .map_err(|e| PgError::Setup(format!("table {}, column {}: {e}", current.lake_name, c.name)))?
                 }
             };
-            columns.push((c.name.clone(), t));
+            columns.push((lake, t));
+            source_columns.push(c.name.clone());
+            positions.push(Some(i));
         }
-        if same && columns.iter().zip(&current.columns).all(|(a, b)| a.1 == b.1) {
+        self.positions.insert(relation.oid, positions);
+        if columns == current.columns {
             return Ok(());
         }
         self.flush(Some(relation.oid));
-        let table = Arc::new(PgTable { columns, ..(*current).clone() });
+        let table = Arc::new(PgTable { columns, source_columns, ..(*current).clone() });
         self.queue.push_back(Change::Table(table.spec()));
         self.buffers.remove(&relation.oid);
         self.tables.insert(relation.oid, table);
@@ -383,20 +438,30 @@ impl PostgresSource {
         if self.skips(&table, commit_lsn) {
             return Ok(());
         }
-        let buffer = self.buffers.entry(oid).or_insert_with(|| RowBuffer::new(table.clone()));
         fn text(d: &Datum) -> Option<&str> {
             match d {
                 Datum::Text(b) => std::str::from_utf8(b).ok(),
                 _ => None,
             }
         }
-        let cells = tuple.0.iter().enumerate().map(|(i, d)| match d {
-            Datum::UnchangedToast => match old_full.and_then(|o| o.0.get(i)) {
+        let positions = self.positions(oid, &table);
+        if self.mirror {
+            // A mirror row without an sfid is not a Salesforce record yet.
+            let key = table.columns.iter().position(|(c, _)| table.key.contains(c));
+            let value = key.and_then(|k| positions[k]).and_then(|i| tuple.0.get(i));
+            if !matches!(value, Some(Datum::Text(_))) {
+                return Ok(());
+            }
+        }
+        let cells = positions.iter().map(|p| match p.and_then(|i| tuple.0.get(i).map(|d| (i, d))) {
+            Some((i, Datum::UnchangedToast)) => match old_full.and_then(|o| o.0.get(i)) {
                 Some(old @ Datum::Text(_)) => Cell::Value(text(old)),
                 _ => Cell::Unchanged,
             },
-            other => Cell::Value(text(other)),
+            Some((_, other)) => Cell::Value(text(other)),
+            None => Cell::Value(None),
         });
+        let buffer = self.buffers.entry(oid).or_insert_with(|| RowBuffer::new(table.clone()));
         if buffer.len() >= BATCH_ROWS {
             if let Some(v) = buffer.take(CaptureKind::Change) {
                 self.queue.push_back(Change::Versions(v));

@@ -18,7 +18,11 @@ async fn ingest(lake: &LakeLocation, config: &tidemark_postgres::PostgresConfig)
 
 /// `(key, lsn order, deleted, origin, name, body length, note)` of every version, in version order.
 async fn versions(lake: &LakeLocation, table: &str, columns: &str) -> Vec<Vec<String>> {
-    let t = HistoryTable::open_source(lake, "app", table).await.unwrap().unwrap();
+    source_versions(lake, "app", table, columns).await
+}
+
+async fn source_versions(lake: &LakeLocation, source: &str, table: &str, columns: &str) -> Vec<Vec<String>> {
+    let t = HistoryTable::open_source(lake, source, table).await.unwrap().unwrap();
     let ctx = t.session().await.unwrap();
     let sql = format!("SELECT {columns} FROM history ORDER BY _key, _version_at, _lsn, _ingested_at, _deleted");
     let batches: Vec<RecordBatch> = t.collect(&ctx, &sql).await.unwrap();
@@ -152,4 +156,70 @@ async fn copy_then_changes_then_nothing_twice() {
     let source = PostgresSource::new("app", config.clone());
     let error = Ingest::new(lake.clone(), Box::new(source)).await.unwrap_err().to_string();
     assert!(error.contains("tidemark_app no longer exists") && error.contains("sources/app/"), "{error}");
+}
+
+/// A Heroku Connect mirror, built from Heroku's documented table layout: tables under their
+/// object names, keyed by `sfid` (as `Id`), bookkeeping columns and tables left out, rows
+/// without an `sfid` waiting until they get one.
+#[tokio::test]
+async fn heroku_connect_mirror_tables_look_like_salesforce_objects() {
+    let (db, config) = common::database("repl_heroku").await;
+    db.batch_execute(
+        "CREATE SCHEMA salesforce;
+         CREATE TABLE salesforce.account (id serial PRIMARY KEY, sfid varchar(18) UNIQUE, systemmodstamp timestamp,
+             isdeleted boolean, _hc_lastop varchar(32), _hc_err text, name varchar(255), annualrevenue numeric(18,2));
+         ALTER TABLE salesforce.account REPLICA IDENTITY FULL;
+         CREATE TABLE salesforce._trigger_log (id serial PRIMARY KEY, txid bigint, created_at timestamptz, state varchar(8),
+             action varchar(7), table_name varchar(128), record_id integer, sfid varchar(18), old text, \"values\" text);
+         CREATE TABLE salesforce._hcmeta (id serial PRIMARY KEY, hcver integer, org_id varchar(50), details text);
+         INSERT INTO salesforce.account (sfid, systemmodstamp, isdeleted, _hc_lastop, name, annualrevenue) VALUES
+             ('001000000000001AAA', '2024-01-01 10:00:00', false, 'SYNCED', 'Acme', 1000.50),
+             ('001000000000002AAA', '2024-01-01 10:00:00', false, 'SYNCED', 'Globex', NULL);
+         INSERT INTO salesforce.account (name, _hc_lastop) VALUES ('Pending Co', 'PENDING');",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let run = |lake: LakeLocation, config: tidemark_postgres::PostgresConfig| async move {
+        let source = PostgresSource::heroku_connect("crm", config);
+        Ingest::new(lake, Box::new(source)).await.unwrap()
+    };
+    let first = run(lake.clone(), config.clone()).await;
+    assert_eq!(first.tables.keys().collect::<Vec<_>>(), ["account"], "Heroku Connect's own tables are left out");
+    assert_eq!(first.tables["account"].copied, 2, "the row without an sfid waits");
+
+    for statement in [
+        "UPDATE salesforce.account SET name = 'Acme Corp', _hc_lastop = 'UPDATED' WHERE sfid = '001000000000001AAA'",
+        "UPDATE salesforce.account SET sfid = '001000000000003AAA', _hc_lastop = 'SYNCED' WHERE name = 'Pending Co'",
+        "UPDATE salesforce.account SET _hc_lastop = 'SYNCED' WHERE sfid = '001000000000001AAA'",
+        "DELETE FROM salesforce.account WHERE sfid = '001000000000002AAA'",
+        "INSERT INTO salesforce._trigger_log (txid, state, action, table_name) VALUES (1, 'NEW', 'UPDATE', 'account')",
+    ] {
+        db.batch_execute(statement).await.unwrap();
+    }
+    run(lake.clone(), config.clone()).await;
+
+    let t = HistoryTable::open_source(&lake, "crm", "account").await.unwrap().unwrap();
+    let columns: Vec<String> = t.schema().unwrap().fields().iter().map(|f| f.name().clone()).collect();
+    for left_out in ["id", "sfid", "_hc_lastop", "_hc_err"] {
+        assert!(!columns.contains(&left_out.to_owned()), "{left_out} in {columns:?}");
+    }
+    assert!(columns.contains(&"Id".to_owned()) && columns.contains(&"annualrevenue".to_owned()));
+    let session = tidemark_query::QuerySession::open(lake.clone(), Default::default()).await.unwrap();
+    let batches =
+        session.sql("SELECT id, name, annualrevenue FROM crm.account ORDER BY id").await.unwrap().collect().await.unwrap();
+    let live = tidemark_lake::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    assert!(live.contains("| 001000000000001AAA | Acme Corp  | 1000.50"), "{live}");
+    assert!(live.contains("| 001000000000003AAA | Pending Co |"), "{live}");
+    assert!(!live.contains("001000000000002AAA"), "the deleted account is not live:\n{live}");
+    let history = source_versions(&lake, "crm", "account", "\"Id\", CAST(_deleted AS VARCHAR) AS d, name").await;
+    let expect: Vec<Vec<&str>> = vec![
+        vec!["001000000000001AAA", "false", "Acme"],
+        vec!["001000000000001AAA", "false", "Acme Corp"],
+        vec!["001000000000002AAA", "false", "Globex"],
+        vec!["001000000000002AAA", "true", "Globex"],
+        vec!["001000000000003AAA", "false", "Pending Co"],
+    ];
+    assert_eq!(history, expect, "a change of Heroku Connect's bookkeeping alone is no version");
 }
