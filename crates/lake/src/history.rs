@@ -105,6 +105,15 @@ impl HistoryTable {
         Ok(HistoryTable { object: object.to_owned(), table })
     }
 
+    /// Opens a history table by the name SQL gives it: a Salesforce object (`Account`), or a
+    /// source's table as `<source>.<table>` (`crm.account`).
+    pub async fn open_named(location: &LakeLocation, name: &str) -> Result<Option<HistoryTable>> {
+        match name.split_once('.') {
+            Some((source, table)) => HistoryTable::open_source(location, source, table).await,
+            None => HistoryTable::open(location, name).await,
+        }
+    }
+
     /// Opens the history table of `table` from source `source` (`sources/<source>/<table>/`).
     pub async fn open_source(location: &LakeLocation, source: &str, table: &str) -> Result<Option<HistoryTable>> {
         Ok(open_table(location, location.source_table_url(source, table))

@@ -142,7 +142,7 @@ impl Extraction<'_> {
     ) -> Result<SourceRows> {
         use tidemark_lake::columns::{DELETED as HISTORY_DELETED, ID, VERSION_AT, VERSION_ORDER};
         let object = source.object.as_deref().expect("lake source");
-        let table = tidemark_lake::HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
+        let table = tidemark_lake::HistoryTable::open_named(lake, object).await?.ok_or_else(|| ModelError::Invalid {
             model: self.model.to_owned(),
             message: format!("source {}: object {object} has not been synced into this lake", source.name),
         })?;

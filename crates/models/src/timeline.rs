@@ -61,7 +61,7 @@ impl Sources {
         let mut versions = SourceVersions::new();
         for (i, source) in model.sources.iter().enumerate() {
             let object = source.object.as_deref().expect("source-time sources are lake objects");
-            let table = HistoryTable::open(lake, object).await?.ok_or_else(|| ModelError::Invalid {
+            let table = HistoryTable::open_named(lake, object).await?.ok_or_else(|| ModelError::Invalid {
                 model: name.to_owned(),
                 message: format!("source {}: object {object} has not been synced into this lake", source.name),
             })?;

@@ -222,4 +222,33 @@ async fn heroku_connect_mirror_tables_look_like_salesforce_objects() {
         vec!["001000000000003AAA", "false", "Pending Co"],
     ];
     assert_eq!(history, expect, "a change of Heroku Connect's bookkeeping alone is no version");
+
+    // A source-time SCD2 dimension over the mirror, configured as over a synced object.
+    let model: tidemark_core::models::ModelConfig = tidemark_core::config::load_str(
+        "dating: source_time\nkey: [Id]\nsources:\n  - name: account\n    object: crm.account\n    columns: [name, annualrevenue]\n",
+        &|_| None,
+    )
+    .unwrap();
+    model.validate("dim_account").unwrap();
+    tidemark_models::ModelLoad::new(lake.clone(), "dim_account", model).run().await.unwrap();
+    let session = tidemark_query::QuerySession::open(lake.clone(), Default::default()).await.unwrap();
+    let batches = session
+        .sql("SELECT id, name, is_current FROM dim_account ORDER BY id, valid_from")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let dimension = tidemark_lake::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    let rows: Vec<&str> = dimension.lines().filter(|l| l.starts_with("| 00")).collect();
+    assert_eq!(
+        rows,
+        [
+            "| 001000000000001AAA | Acme       | false      |",
+            "| 001000000000001AAA | Acme Corp  | true       |",
+            "| 001000000000002AAA | Globex     | false      |",
+            "| 001000000000003AAA | Pending Co | true       |",
+        ],
+        "{dimension}"
+    );
 }
