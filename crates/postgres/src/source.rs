@@ -162,20 +162,22 @@ impl PostgresSource {
         self.control = Some(control);
         if !slot_exists {
             // A new slot's snapshot serves the copy; changes start right after it.
+            let at = self.copy_instant().await?;
             let (session, snapshot, position) = self.create_slot(&self.slot.clone(), false).await?;
             self.snapshot_sessions.push(session);
             if !to_copy.is_empty() {
-                self.start_copy(snapshot, position, to_copy).await?;
+                self.start_copy(at, snapshot, position, to_copy).await?;
             }
         } else if !to_copy.is_empty() {
             // Tables new to the lake: copied from a temporary slot's snapshot; the permanent slot's
             // changes for them up to that point are skipped by position.
+            let at = self.copy_instant().await?;
             let (session, snapshot, position) = self.create_slot(&format!("{}_copy", self.slot), true).await?;
             self.snapshot_sessions.push(session);
             for t in &to_copy {
                 self.held.insert(t.lake_name.clone(), position);
             }
-            self.start_copy(snapshot, position, to_copy).await?;
+            self.start_copy(at, snapshot, position, to_copy).await?;
         }
         Ok(())
     }
@@ -200,14 +202,20 @@ impl PostgresSource {
         Ok((session, text(2)?, consistent as i64))
     }
 
-    async fn start_copy(&mut self, snapshot: String, position: i64, tables: Vec<Arc<PgTable>>) -> Result<(), PgError> {
-        // The copy's instant, in the server's clock like commit times.
+    /// The server's clock, read before a slot is created: the instant of the copy from its
+    /// snapshot. Every transaction the slot streams commits later (creating the slot waits for
+    /// the transactions already running), so a copied row never outranks a later change of it.
+    async fn copy_instant(&self) -> Result<i64, PgError> {
         let at: i64 = self
             .control()
-            .query_one("SELECT (extract(epoch FROM now()) * 1000000)::bigint", &[])
+            .query_one("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", &[])
             .await
-            .map_err(PgError::query("now()"))?
+            .map_err(PgError::query("clock_timestamp()"))?
             .get(0);
+        Ok(at)
+    }
+
+    async fn start_copy(&mut self, at: i64, snapshot: String, position: i64, tables: Vec<Arc<PgTable>>) -> Result<(), PgError> {
         let job = CopyJob { config: self.config.clone(), snapshot, at_micros: at, position };
         let workers = self.config.copy_parallelism.min(tables.len()).max(1);
         // Every worker imports the snapshot before anything else runs on the slot's session.

@@ -252,3 +252,46 @@ async fn heroku_connect_mirror_tables_look_like_salesforce_objects() {
         "{dimension}"
     );
 }
+
+/// Changes committed while the initial copy is taken come after the copied rows in every
+/// record's version order: the copy is dated before its slot was created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_during_the_initial_copy_order_after_it() {
+    let (db, config) = common::database("repl_during_copy").await;
+    db.batch_execute("CREATE TABLE counter (id int PRIMARY KEY, n int); INSERT INTO counter VALUES (1, 0)").await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let writer_db = common::connect(common::server().port, "repl_during_copy").await;
+        tokio::spawn(async move {
+            let mut updates = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                writer_db.batch_execute("UPDATE counter SET n = n + 1 WHERE id = 1").await.unwrap();
+                updates += 1;
+            }
+            updates
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let run = || async {
+        let source = PostgresSource::new("app", config.clone());
+        Ingest::new(lake.clone(), Box::new(source)).await.unwrap()
+    };
+    run().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let updates = writer.await.unwrap();
+    run().await;
+
+    let values: Vec<i64> = versions(&lake, "counter", "CAST(n AS BIGINT)").await.iter().map(|r| r[0].parse().unwrap()).collect();
+    let out_of_order = values.windows(2).position(|w| w[1] != w[0] + 1);
+    assert!(
+        out_of_order.is_none(),
+        "every update once, in order; at version {out_of_order:?} of {}: {:?}",
+        values.len(),
+        out_of_order.map(|i| &values[i.saturating_sub(2)..(i + 3).min(values.len())])
+    );
+    let n: i32 = db.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.unwrap().get(0);
+    assert_eq!(*values.last().unwrap(), i64::from(n));
+    assert!(updates > 10 && values.len() > 2, "the updates ran during the copy: {updates} updates, {} versions", values.len());
+}
