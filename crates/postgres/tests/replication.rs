@@ -275,7 +275,8 @@ async fn changes_during_the_initial_copy_order_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
     let run = || async {
-        let source = PostgresSource::new("app", config.clone());
+        // Slot names are global to the server: each test's source has its own.
+        let source = PostgresSource::new("race", config.clone());
         Ingest::new(lake.clone(), Box::new(source)).await.unwrap()
     };
     run().await;
@@ -283,7 +284,8 @@ async fn changes_during_the_initial_copy_order_after_it() {
     let updates = writer.await.unwrap();
     run().await;
 
-    let values: Vec<i64> = versions(&lake, "counter", "CAST(n AS BIGINT)").await.iter().map(|r| r[0].parse().unwrap()).collect();
+    let values: Vec<i64> =
+        source_versions(&lake, "race", "counter", "CAST(n AS BIGINT)").await.iter().map(|r| r[0].parse().unwrap()).collect();
     let out_of_order = values.windows(2).position(|w| w[1] != w[0] + 1);
     assert!(
         out_of_order.is_none(),
