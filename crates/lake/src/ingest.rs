@@ -149,9 +149,7 @@ impl Ingest {
     pub async fn run(self) -> Result<IngestMetrics, IngestError> {
         let timer = Instant::now();
         let name = self.source.name().to_ascii_lowercase();
-        let run_id = self.run_id.clone().unwrap_or_else(|| {
-            format!("{}-{}", self.clock.now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
-        });
+        let run_id = self.run_id.clone().unwrap_or_else(|| crate::ledger::new_run_id(self.clock.now()));
         let resource = format!("sources/{name}");
         let (lake, clock, ttl) = (self.lake.clone(), self.clock.clone(), self.lease_ttl);
         let mut metrics = with_lease(&lake, &resource, "ingest", ttl, clock, async |lease: &Lease| {
@@ -439,15 +437,16 @@ impl Run {
         let source_name = self.source_name.clone();
         let state = self.state(table)?;
         let key_fields: Vec<String> = state.spec.key.clone();
+        // `_key`, then the columns holding the key fields (a field's current column after a
+        // type change).
+        let key_columns: Vec<String> = std::iter::once(KEY.to_owned())
+            .chain(key_fields.iter().map(|f| state.columns.get(&f.to_ascii_lowercase()).cloned().unwrap_or_else(|| f.clone())))
+            .collect();
         let mut parts: Vec<RecordBatch> = Vec::new();
         // Committed live records, minus those whose latest version is pending.
         if state.table.version().is_some() {
             let ctx = state.table.session().await?;
-            let mut select = vec![KEY.to_owned()];
-            select.extend(
-                key_fields.iter().map(|f| state.columns.get(&f.to_ascii_lowercase()).cloned().unwrap_or_else(|| f.clone())),
-            );
-            let sql = crate::read::live_sql(&select);
+            let sql = crate::read::live_sql(&key_columns);
             for b in state.table.collect(&ctx, &sql).await? {
                 let keys = crate::read::utf8(b.column(0))?;
                 let keep: BooleanArray = (0..b.num_rows())
@@ -467,11 +466,9 @@ impl Run {
         pending_rows.sort_unstable();
         if !pending_rows.is_empty() {
             let mut cols: Vec<ArrayRef> = Vec::new();
-            for name in std::iter::once(KEY.to_owned()).chain(
-                key_fields.iter().map(|f| state.columns.get(&f.to_ascii_lowercase()).cloned().unwrap_or_else(|| f.clone())),
-            ) {
+            for name in &key_columns {
                 let arrays: Vec<&dyn Array> =
-                    state.pending.batches.iter().map(|b| b.column_by_name(&name).expect("shaped").as_ref()).collect();
+                    state.pending.batches.iter().map(|b| b.column_by_name(name).expect("shaped").as_ref()).collect();
                 cols.push(interleave(&arrays, &pending_rows)?);
             }
             let fields: Vec<Field> =
@@ -710,9 +707,9 @@ async fn committed_versions(state: &mut TableState, keys: &[String]) -> Result<O
     }
     let ctx = state.table.session().await?;
     let mut batches = Vec::new();
+    let columns: Vec<String> = state.schema.fields().iter().map(|f| f.name().clone()).collect();
     for chunk in keys.chunks(1000) {
         let list = chunk.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-        let columns: Vec<String> = state.schema.fields().iter().map(|f| f.name().clone()).collect();
         let sql = format!("{} WHERE {} IN ({list})", crate::read::live_sql(&columns), crate::read::quote(KEY));
         batches.extend(state.table.collect(&ctx, &sql).await?);
     }

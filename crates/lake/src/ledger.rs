@@ -19,6 +19,12 @@ use crate::error::{LakeError, Result};
 use crate::history::{create_table, open_table};
 use crate::location::LakeLocation;
 
+/// A new run's id: its start (UTC, to the second) and a random suffix, so ids sort by time and
+/// two runs started in the same second differ.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
 /// How one object's part of a sync run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -84,27 +84,28 @@ pub(crate) async fn connect(cfg: &PostgresConfig) -> Result<Client, PgError> {
     let client = match cfg.sslmode {
         SslMode::Disable => {
             c.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            let (client, connection) = c.connect(tokio_postgres::NoTls).await.map_err(|e| PgError::connect(cfg, e))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "postgres connection ended");
-                }
-            });
-            client
+            spawned(c.connect(tokio_postgres::NoTls).await.map_err(|e| PgError::connect(cfg, e))?)
         }
         mode => {
             c.ssl_mode(tokio_postgres::config::SslMode::Require);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(crate::tls::client_config(mode, cfg.ca_file.as_deref())?);
-            let (client, connection) = c.connect(tls).await.map_err(|e| PgError::connect(cfg, e))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "postgres connection ended");
-                }
-            });
-            client
+            spawned(c.connect(tls).await.map_err(|e| PgError::connect(cfg, e))?)
         }
     };
     Ok(client)
+}
+
+/// Runs a connection's I/O on its own task; the client is what the caller keeps.
+fn spawned<S, T>((client, connection): (Client, tokio_postgres::Connection<S, T>)) -> Client
+where
+    tokio_postgres::Connection<S, T>: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended");
+        }
+    });
+    client
 }
 
 /// Refuses servers that cannot serve logical replication, naming the setting.

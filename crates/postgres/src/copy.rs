@@ -80,7 +80,7 @@ async fn copy_table(
         let chunk = chunk.map_err(PgError::query("COPY data"))?;
         carry.extend_from_slice(&chunk);
         let mut start = 0;
-        while let Some(end) = memchr(b'\n', &carry[start..]) {
+        while let Some(end) = memchr::memchr(b'\n', &carry[start..]) {
             let line = &carry[start..start + end];
             parse_line(line, &mut fields).map_err(|detail| PgError::Value {
                 table: table.lake_name.clone(),
@@ -105,10 +105,6 @@ async fn send(out: &mpsc::Sender<Result<Change, SourceError>>, buffer: &mut RowB
         out.send(Ok(Change::Versions(v))).await.map_err(|_| PgError::Setup("the copy's reader stopped".into()))?;
     }
     Ok(())
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// One line of `COPY` text format: tab-separated, `\N` for NULL, backslash escapes.

@@ -130,9 +130,7 @@ impl Sync {
             None => discovered.iter().filter(|o| o.skipped.is_none()).map(|o| o.name.clone()).collect(),
             Some(wanted) => wanted.iter().map(|w| resolve(w, &discovered)).collect::<Result<_, _>>()?,
         };
-        let run_id = self.run_id.clone().unwrap_or_else(|| {
-            format!("{}-{}", self.clock.now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
-        });
+        let run_id = self.run_id.clone().unwrap_or_else(|| tidemark_lake::ledger::new_run_id(self.clock.now()));
         // Every object's lease before anything is written: a run that meets another stops
         // here, having written nothing.
         let leases = self.acquire_leases(&selected, &run_id).await?;
