@@ -105,7 +105,7 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<Outcome> {
         (true, false) => Vec::new(),
     };
     if !sources.is_empty() {
-        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &lake, &sources).await?);
+        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &args.config, &lake, &sources).await?);
     }
     Ok(outcome)
 }

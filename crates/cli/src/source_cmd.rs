@@ -1,17 +1,28 @@
 //! `tidemark sync --source NAME`: the config's `sources:` read into the lake through the
 //! lake's source seam ([`tidemark_lake::ingest::Ingest`]).
 
+use std::path::Path;
+
 use anyhow::Context;
-use tidemark_core::sources::SourceConfig;
+use tidemark_cdc::{CdcFormat, CdcSource};
+use tidemark_core::sources::{CaptureMode, SourceConfig};
 use tidemark_lake::LakeLocation;
 use tidemark_lake::ingest::Ingest;
 use tidemark_lake::source::Source;
+use tidemark_postgres::PollingSource;
 use tidemark_sync::TidemarkConfig;
 
 use crate::lake_cmd::{Outcome, print_table};
 
 /// Runs each named source in turn; a source that fails is reported and the others still run.
-pub async fn sync_sources(config: &TidemarkConfig, lake: &LakeLocation, names: &[String]) -> anyhow::Result<Outcome> {
+pub async fn sync_sources(
+    config: &TidemarkConfig,
+    config_path: &Path,
+    lake: &LakeLocation,
+    names: &[String],
+) -> anyhow::Result<Outcome> {
+    // Relative `path:`s of file sources resolve beside the config file.
+    let base = config_path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into());
     let mut outcome = Outcome::Complete;
     for name in names {
         let Some(source) = config.sources.get(name) else {
@@ -21,13 +32,30 @@ pub async fn sync_sources(config: &TidemarkConfig, lake: &LakeLocation, names: &
                 if known.is_empty() { "none".to_owned() } else { known.join(", ") }
             );
         };
+        let positions = match source.postgres() {
+            Some(pg) if pg.mode == CaptureMode::Poll => PositionKind::Instant,
+            Some(_) => PositionKind::Lsn,
+            None => PositionKind::File,
+        };
         let source: Box<dyn Source> = match source {
+            SourceConfig::Postgres(pg) if pg.mode == CaptureMode::Poll => {
+                Box::new(PollingSource::new(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()))
+            }
+            SourceConfig::HerokuConnect(pg) if pg.mode == CaptureMode::Poll => Box::new(
+                PollingSource::heroku_connect(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()),
+            ),
             SourceConfig::Postgres(pg) => {
                 Box::new(tidemark_postgres::PostgresSource::new(name.clone(), pg.clone()).with_tables(source.table_patterns()))
             }
             SourceConfig::HerokuConnect(pg) => Box::new(
                 tidemark_postgres::PostgresSource::heroku_connect(name.clone(), pg.clone()).with_tables(source.table_patterns()),
             ),
+            SourceConfig::Debezium(files) | SourceConfig::Dms(files) => {
+                let format = if matches!(source, SourceConfig::Dms(_)) { CdcFormat::Dms } else { CdcFormat::Debezium };
+                let location = tidemark_models::load::files_location(lake, &base, &files.path)
+                    .with_context(|| format!("sources.{name}.path"))?;
+                Box::new(CdcSource::new(name.clone(), format, files, &source.table_patterns(), location, lake.clone())?)
+            }
         };
         let run = Ingest::new(lake.clone(), source)
             .with_commit_rows(config.sync.commit_rows)
@@ -49,7 +77,7 @@ pub async fn sync_sources(config: &TidemarkConfig, lake: &LakeLocation, names: &
                             m.truncates.to_string(),
                             m.schema_changes.to_string(),
                             m.commits.to_string(),
-                            m.position.map_or("-".to_owned(), |p| tidemark_postgres::format_lsn(p as u64)),
+                            m.position.map_or("-".to_owned(), |p| position_text(p, positions)),
                         ]
                     })
                     .collect();
@@ -63,4 +91,30 @@ pub async fn sync_sources(config: &TidemarkConfig, lake: &LakeLocation, names: &
         }
     }
     Ok(outcome)
+}
+
+/// What a source's positions are.
+#[derive(Clone, Copy)]
+enum PositionKind {
+    /// A WAL position (logical replication).
+    Lsn,
+    /// A change file's ordinal and part.
+    File,
+    /// The instant of a polling run (µs).
+    Instant,
+}
+
+/// A position as its source writes it.
+fn position_text(position: i64, kind: PositionKind) -> String {
+    use tidemark_cdc::segments::SEGMENT_BITS;
+    match kind {
+        PositionKind::Lsn => tidemark_postgres::format_lsn(position as u64),
+        PositionKind::Instant => {
+            chrono::DateTime::from_timestamp_micros(position).map_or(position.to_string(), |t| t.to_rfc3339())
+        }
+        PositionKind::File => {
+            let (file, part) = (position >> SEGMENT_BITS, position & ((1 << SEGMENT_BITS) - 1));
+            if part == (1 << SEGMENT_BITS) - 1 { format!("file {file}") } else { format!("file {file}, part {}", part + 1) }
+        }
+    }
 }

@@ -37,13 +37,13 @@ pub fn read_options(
     Ok(ReadOptions { as_of: as_of.map(parse_instant).transpose().context("--as-of")?, table_version })
 }
 
-/// A lake to read must exist: a local folder with neither `objects/` nor `marts/` is most likely
-/// a typo.
+/// A lake to read must exist: a local folder with none of `objects/`, `sources/` and `marts/`
+/// is most likely a typo.
 pub fn existing_lake(lake: &LakeLocation) -> anyhow::Result<()> {
     if let Ok(path) = lake.root().to_file_path() {
-        if !path.join("objects").is_dir() && !path.join("marts").is_dir() {
+        if !["objects", "sources", "marts"].iter().any(|folder| path.join(folder).is_dir()) {
             bail!(
-                "no lake at {}: it has no objects/ or marts/ folder (run `tidemark sync`, `tidemark model run` or `tidemark demo` first)",
+                "no lake at {}: it has no objects/, sources/ or marts/ folder (run `tidemark sync`, `tidemark model run` or `tidemark demo` first)",
                 path.display()
             );
         }

@@ -155,6 +155,39 @@ pub fn secret_map<'de, D: serde::Deserializer<'de>>(
     Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
+/// Parses `90s`, `5m`, `24h`, `7d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 30s, 5m, 24h or 7d"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => return Err(format!("unknown duration unit '{other}' (use s, m, h or d)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum DurationText {
+    Seconds(u64),
+    Text(String),
+}
+
+pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    match <DurationText as serde::Deserialize>::deserialize(d)? {
+        DurationText::Seconds(n) => Ok(std::time::Duration::from_secs(n)),
+        DurationText::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+pub fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
 pub fn process_env(var: &str) -> Option<String> {
     std::env::var(var).ok()
 }

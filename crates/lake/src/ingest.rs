@@ -425,7 +425,7 @@ impl Run {
         let m = self.metrics.tables.entry(v.table).or_default();
         match v.kind {
             CaptureKind::Copy => m.copied += rows as u64,
-            CaptureKind::Change | CaptureKind::Truncate => m.changes += rows as u64,
+            CaptureKind::Change | CaptureKind::Truncate | CaptureKind::Reconcile => m.changes += rows as u64,
         }
         m.deletes += deletes;
         m.filled += filled;
@@ -563,6 +563,15 @@ fn shape(state: &TableState, v: &Versions, run_id: &str, ingested_micros: i64) -
         columns.push(array);
     }
     RecordBatch::try_new(state.schema.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// `_key` of each row of `batch`: the values of its `key` fields (matched case-insensitively)
+/// as text; several fields as a JSON array of texts. Sources that compare rows with the lake's
+/// (a polled table) key them the same way.
+pub fn record_keys(batch: &RecordBatch, key: &[String]) -> std::result::Result<ArrayRef, String> {
+    let by_name: HashMap<String, usize> =
+        batch.schema().fields().iter().enumerate().map(|(i, f)| (f.name().to_ascii_lowercase(), i)).collect();
+    key_text(batch, key, &by_name)
 }
 
 /// `_key`: the key fields' values as text; several fields as a JSON array of texts.

@@ -41,6 +41,9 @@ pub enum CaptureKind {
     Change,
     /// A delete version written for each live row of a truncated table.
     Truncate,
+    /// A delete version for a record found missing by comparing keys (a polled table's
+    /// deleted rows), dated when it was found missing.
+    Reconcile,
 }
 
 impl CaptureKind {
@@ -49,6 +52,7 @@ impl CaptureKind {
             CaptureKind::Copy => "copy",
             CaptureKind::Change => "change",
             CaptureKind::Truncate => "truncate",
+            CaptureKind::Reconcile => "reconcile",
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct LandingZone {
     location: LakeLocation,
     store: Arc<dyn ObjectStore>,
     format: Option<FileFormat>,
+    /// Instead of CSV/Parquet detection: the (lower-case) name endings that are data files.
+    extensions: Option<&'static [&'static str]>,
 }
 
 impl std::fmt::Debug for LandingZone {
@@ -44,7 +46,19 @@ impl LandingZone {
     /// The zone of `source` (`files:`), with the lake's storage options for `s3://` prefixes.
     pub fn new(source: &SourceConfig, location: LakeLocation) -> Result<LandingZone> {
         let store = location.object_store()?;
-        Ok(LandingZone { location, store, format: source.format })
+        Ok(LandingZone { location, store, format: source.format, extensions: None })
+    }
+
+    /// The zone at `location` whose data files are those ending in one of `extensions`
+    /// (lower case, e.g. `.json`): change files of a CDC source.
+    pub fn with_extensions(location: LakeLocation, extensions: &'static [&'static str]) -> Result<LandingZone> {
+        let store = location.object_store()?;
+        Ok(LandingZone { location, store, format: None, extensions: Some(extensions) })
+    }
+
+    /// The folder or prefix the zone lists.
+    pub fn location(&self) -> &LakeLocation {
+        &self.location
     }
 
     pub fn label(&self, file: &LandedFile) -> String {
@@ -67,12 +81,22 @@ impl LandingZone {
             .try_filter_map(|meta| async move {
                 let path = meta.location.to_string();
                 let hidden = path.split('/').any(|part| part.starts_with('_') || part.starts_with('.'));
-                Ok((!hidden && self.format_of(&path).is_some()).then_some(LandedFile { path, size: meta.size }))
+                Ok((!hidden && self.is_data(&path)).then_some(LandedFile { path, size: meta.size }))
             })
             .try_collect()
             .await?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+
+    fn is_data(&self, path: &str) -> bool {
+        match self.extensions {
+            Some(endings) => {
+                let lower = path.to_ascii_lowercase();
+                endings.iter().any(|e| lower.ends_with(e))
+            }
+            None => self.format_of(path).is_some(),
+        }
     }
 
     /// The format of a file: the configured one, else by extension; `None` for other files.

@@ -70,34 +70,56 @@ async fn copy_table(
     let columns = table.source_columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
     let filter = table.copy_filter.map(|f| format!(" WHERE {f}")).unwrap_or_default();
     let sql = format!("COPY (SELECT {columns} FROM ONLY {}{filter}) TO STDOUT", table.qualified());
-    let stream = client.copy_out(sql.as_str()).await.map_err(PgError::query("COPY TO STDOUT"))?;
-    let mut stream = std::pin::pin!(stream);
+    let mut reader = CopyReader::start(client, &sql, &table.lake_name).await?;
     let mut buffer = RowBuffer::new(table.clone());
-    let mut carry: Vec<u8> = Vec::new();
     let mut rows = 0u64;
     let mut fields: Vec<Option<String>> = Vec::with_capacity(table.columns.len());
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(PgError::query("COPY data"))?;
-        carry.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(end) = memchr::memchr(b'\n', &carry[start..]) {
-            let line = &carry[start..start + end];
-            parse_line(line, &mut fields).map_err(|detail| PgError::Value {
-                table: table.lake_name.clone(),
-                column: String::new(),
-                detail,
-            })?;
-            buffer.push(fields.iter().map(|f| Cell::Value(f.as_deref())), job.at_micros, false, job.position)?;
-            rows += 1;
-            start += end + 1;
-            if buffer.len() >= BATCH_ROWS {
-                send(out, &mut buffer).await?;
-            }
+    while reader.next_row(&mut fields).await? {
+        buffer.push(fields.iter().map(|f| Cell::Value(f.as_deref())), job.at_micros, false, job.position)?;
+        rows += 1;
+        if buffer.len() >= BATCH_ROWS {
+            send(out, &mut buffer).await?;
         }
-        carry.drain(..start);
     }
     send(out, &mut buffer).await?;
     Ok(rows)
+}
+
+/// The rows of a `COPY (…) TO STDOUT` in text format, one at a time.
+pub(crate) struct CopyReader {
+    stream: std::pin::Pin<Box<tokio_postgres::CopyOutStream>>,
+    carry: Vec<u8>,
+    start: usize,
+    table: String,
+}
+
+impl CopyReader {
+    pub async fn start(client: &tokio_postgres::Client, sql: &str, table: &str) -> Result<CopyReader, PgError> {
+        let stream = client.copy_out(sql).await.map_err(PgError::query("COPY TO STDOUT"))?;
+        Ok(CopyReader { stream: Box::pin(stream), carry: Vec::new(), start: 0, table: table.to_owned() })
+    }
+
+    /// The next row's fields into `fields`; false at the end.
+    pub async fn next_row(&mut self, fields: &mut Vec<Option<String>>) -> Result<bool, PgError> {
+        loop {
+            if let Some(end) = memchr::memchr(b'\n', &self.carry[self.start..]) {
+                let line = &self.carry[self.start..self.start + end];
+                parse_line(line, fields).map_err(|detail| PgError::Value {
+                    table: self.table.clone(),
+                    column: String::new(),
+                    detail,
+                })?;
+                self.start += end + 1;
+                return Ok(true);
+            }
+            self.carry.drain(..self.start);
+            self.start = 0;
+            match self.stream.next().await {
+                Some(chunk) => self.carry.extend_from_slice(&chunk.map_err(PgError::query("COPY data"))?),
+                None => return Ok(false),
+            }
+        }
+    }
 }
 
 async fn send(out: &mpsc::Sender<Result<Change, SourceError>>, buffer: &mut RowBuffer) -> Result<(), PgError> {

@@ -7,13 +7,13 @@ use crate::config::PostgresConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// Connecting failed (the server is down, refused the login, TLS failed).
-    #[error("could not connect to {target}: {source}")]
+    #[error("could not connect to {target}: {}", with_causes(.source))]
     Connect {
         target: String,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", with_causes(.source))]
     Query {
         what: &'static str,
         #[source]
@@ -31,6 +31,34 @@ pub enum PgError {
     Value { table: String, column: String, detail: String },
 }
 
+/// A tokio-postgres error with its causes: its own text is only its kind ("db error", "error
+/// performing TLS handshake"), the server's message or the certificate problem is its cause.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Whether TLS failed because the server's certificate was rejected (rustls's error, inside the
+/// I/O error the handshake returns).
+fn rejected_certificate(e: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let inner =
+            c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<rustls::Error>());
+        if matches!(inner.or_else(|| c.downcast_ref::<rustls::Error>()), Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 impl PgError {
     pub(crate) fn connect(cfg: &PostgresConfig, source: tokio_postgres::Error) -> PgError {
         PgError::Connect { target: format!("{}:{}/{} as {}", cfg.host, cfg.port, cfg.database, cfg.user), source }
@@ -43,6 +71,8 @@ impl PgError {
     /// Whether a later run may succeed without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A certificate the CA did not sign, or for another host name, stays so.
+            PgError::Connect { source, .. } if rejected_certificate(source) => false,
             PgError::Connect { source, .. } | PgError::Query { source, .. } => source.as_db_error().is_none_or(|db| {
                 // Connection-class, resource and operator-intervention SQLSTATEs.
                 let code = db.code().code();

@@ -4,6 +4,8 @@
 //! - [`PostgresSource`]: the [`tidemark_lake::source::Source`] driven by
 //!   [`tidemark_lake::ingest::Ingest`]: a consistent initial copy from a slot's exported
 //!   snapshot, then `pgoutput` changes, acknowledged after the lake's commit.
+//! - [`PollingSource`]: `mode: poll`, for databases where logical replication is not allowed:
+//!   rows read by a modification-time column, re-reads dropped, deletes found by key.
 //! - [`config`]: the `sources:` entry of kind `postgres`.
 //! - [`types`]: Postgres types as the lake stores them; [`pgoutput`]: the protocol decoder.
 
@@ -12,6 +14,7 @@ pub mod config;
 mod copy;
 pub mod error;
 pub mod pgoutput;
+mod poll;
 mod rows;
 mod source;
 mod tls;
@@ -19,6 +22,7 @@ pub mod types;
 
 pub use config::{PostgresConfig, SslMode};
 pub use error::PgError;
+pub use poll::PollingSource;
 pub use source::PostgresSource;
 
 /// Parses a WAL position as Postgres prints it (`16/B374D848`).

@@ -319,23 +319,26 @@ impl PostgresSource {
                     // Heroku Connect's bookkeeping (`_hc_lastop`, …) changed, nothing the lake keeps.
                     return Ok(());
                 }
-                let mut continues = false;
+                let buffered = |s: &Self| s.buffers.get(&relation).map_or(0, |b| b.len());
+                let mut continues = None;
                 if let Some(OldTuple::Key(key) | OldTuple::Full(key)) = &old {
                     // A changed key ends the old record; the new one continues it (its unchanged
                     // values come from the old record), so both go into one batch.
                     if self.key_changed(relation, key, &new) {
-                        if self.buffers.get(&relation).is_some_and(|b| b.len() + 2 > BATCH_ROWS) {
+                        if buffered(self) + 2 > BATCH_ROWS {
                             self.flush(Some(relation));
                         }
+                        let before = buffered(self);
                         self.row(relation, commit_lsn, key, None, at, true, lsn)?;
-                        continues = true;
+                        // Not when the old row was left out (a mirror row without an sfid).
+                        continues = (buffered(self) == before + 1).then_some(before + 2);
                     }
                 }
                 self.row(relation, commit_lsn, &new, old_full.as_ref(), at, false, lsn)?;
-                if continues {
-                    if let Some(b) = self.buffers.get_mut(&relation) {
-                        b.continues_previous();
-                    }
+                if continues.is_some_and(|n| buffered(self) == n)
+                    && let Some(b) = self.buffers.get_mut(&relation)
+                {
+                    b.continues_previous();
                 }
             }
             Message::Delete { relation, old: OldTuple::Key(t) | OldTuple::Full(t) } => {
@@ -382,11 +385,14 @@ impl PostgresSource {
     fn key_changed(&self, oid: u32, old: &Tuple, new: &Tuple) -> bool {
         let Some(table) = self.tables.get(&oid) else { return false };
         let positions = self.positions(oid, table);
+        // A value becoming NULL, or NULL a value, changes the key too (under REPLICA IDENTITY
+        // FULL every column is the key, and may be NULL).
         table.columns.iter().zip(positions).any(|((name, _), p)| {
             table.key.contains(name)
-                && p.is_some_and(
-                    |i| matches!((old.0.get(i), new.0.get(i)), (Some(Datum::Text(a)), Some(Datum::Text(b))) if a != b),
-                )
+                && p.is_some_and(|i| match (old.0.get(i), new.0.get(i)) {
+                    (Some(Datum::UnchangedToast), _) | (_, Some(Datum::UnchangedToast)) => false,
+                    (a, b) => a != b,
+                })
         })
     }
 
@@ -400,21 +406,23 @@ impl PostgresSource {
             pgoutput::ReplicaIdentity::Nothing => 'n',
             pgoutput::ReplicaIdentity::Default => 'd',
         };
-        let described =
-            catalog::describe(self.control(), &current.schema, &current.name, relation.oid, identity, self.mirror).await?;
-        // The catalog may be ahead of this point of the WAL: take names and types from the
-        // relation message, keys and type details from the catalog.
+        // Still replicable (a key, an identity other than NOTHING)?
+        catalog::describe(self.control(), &current.schema, &current.name, relation.oid, identity, self.mirror).await?;
+        // The catalog may be ahead of this point of the WAL (a later ALTER COLUMN … TYPE, whose
+        // type would not parse the values before it): names, types and modifiers come from the
+        // relation message, the catalog only says what a type oid is.
+        let oids: Vec<u32> = relation.columns.iter().map(|c| c.type_oid).collect();
+        let mut infos = catalog::type_infos(self.control(), &oids).await?;
+        let more: Vec<u32> =
+            infos.values().flat_map(|i| [i.element, i.base]).filter(|o| *o != 0 && !infos.contains_key(o)).collect();
+        if !more.is_empty() {
+            infos.extend(catalog::type_infos(self.control(), &more).await?);
+        }
         let (mut columns, mut source_columns, mut positions) = (Vec::new(), Vec::new(), Vec::new());
         for (i, c) in relation.columns.iter().enumerate() {
             let Some(lake) = catalog::lake_column(self.mirror, &c.name) else { continue };
-            let t = match described.columns.iter().find(|(n, _)| *n == lake) {
-                Some((_, t)) => t.clone(),
-                None => {
-                    let infos = catalog::type_infos(self.control(), &[c.type_oid]).await?;
-                    crate::types::PgType::resolve(c.type_oid, c.type_modifier, &|o| infos.get(&o).cloned())
-                        .map_err(|e| PgError::Setup(format!("table {}, column {}: {e}", current.lake_name, c.name)))?
-                }
-            };
+            let t = crate::types::PgType::resolve(c.type_oid, c.type_modifier, &|o| infos.get(&o).cloned())
+                .map_err(|e| PgError::Setup(format!("table {}, column {}: {e}", current.lake_name, c.name)))?;
             columns.push((lake, t));
             source_columns.push(c.name.clone());
             positions.push(Some(i));

@@ -297,3 +297,57 @@ async fn changes_during_the_initial_copy_order_after_it() {
     assert_eq!(*values.last().unwrap(), i64::from(n));
     assert!(updates > 10 && values.len() > 2, "the updates ran during the copy: {updates} updates, {} versions", values.len());
 }
+
+/// `sslmode: verify-full` with a private CA's `ca_file`: the copy and the replication stream
+/// both run over TLS (the user may not connect in plain text, so success proves it). A wrong
+/// CA, or a host name the certificate does not name, is refused with an error saying so, as
+/// something a later run does not fix by itself.
+#[tokio::test]
+async fn verify_full_tls_with_a_private_ca() {
+    let (db, config) = common::database("repl_tls").await;
+    let user = common::TLS_ONLY_USER;
+    db.batch_execute(&format!(
+        "DO $$ BEGIN CREATE ROLE {user} LOGIN REPLICATION SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')"
+    ))
+    .await
+    .unwrap();
+    let server = common::server();
+    let mut tls = config.clone();
+    tls.host = "localhost".into();
+    tls.user = user.into();
+    tls.sslmode = tidemark_postgres::SslMode::VerifyFull;
+    tls.ca_file = Some(server.ca_file.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let run = |config: tidemark_postgres::PostgresConfig| Ingest::new(lake.clone(), Box::new(PostgresSource::new("tls", config)));
+
+    assert_eq!(run(tls.clone()).await.unwrap().tables["t"].copied, 1);
+    db.batch_execute("INSERT INTO t VALUES (2, 'two')").await.unwrap();
+    assert_eq!(run(tls.clone()).await.unwrap().tables["t"].changes, 1, "streamed over TLS");
+
+    let refused = |config: tidemark_postgres::PostgresConfig| {
+        let run = &run;
+        async move {
+            let error = run(config).await.unwrap_err();
+            (error.to_string(), error.is_retryable())
+        }
+    };
+    let plain = tidemark_postgres::PostgresConfig {
+        host: "127.0.0.1".into(),
+        sslmode: tidemark_postgres::SslMode::Disable,
+        ..tls.clone()
+    };
+    let (message, _) = refused(plain).await;
+    assert!(message.contains("no encryption"), "the server refuses this user in plain text: {message}");
+
+    let wrong_ca = tidemark_postgres::PostgresConfig { ca_file: Some(server.other_ca_file.clone()), ..tls.clone() };
+    let (message, retryable) = refused(wrong_ca).await;
+    assert!(message.contains("localhost") && message.contains("UnknownIssuer"), "{message}");
+    assert!(!retryable, "a certificate the CA did not sign: {message}");
+
+    let wrong_host = tidemark_postgres::PostgresConfig { host: "127.0.0.1".into(), ..tls.clone() };
+    let (message, retryable) = refused(wrong_host).await;
+    assert!(message.contains("not valid for name") && message.contains("127.0.0.1"), "{message}");
+    assert!(!retryable, "a host name the certificate does not name: {message}");
+}

@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use tidemark_core::ConfigError;
 use tidemark_core::models::ModelConfig;
 use tidemark_core::push::PushConfig;
@@ -251,38 +251,7 @@ fn default_budget() -> u32 {
     80
 }
 
-/// Parses `90s`, `5m`, `24h`, `7d` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 30s, 5m, 24h or 7d"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        other => return Err(format!("unknown duration unit '{other}' (use s, m, h or d)")),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DurationText {
-    Seconds(u64),
-    Text(String),
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    match DurationText::deserialize(d)? {
-        DurationText::Seconds(n) => Ok(Duration::from_secs(n)),
-        DurationText::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d).map(Some)
-}
+pub use tidemark_core::config::{duration, optional_duration, parse_duration};
 
 /// Compiled object and field patterns.
 #[derive(Debug, Clone)]

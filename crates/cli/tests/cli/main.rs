@@ -10,4 +10,5 @@ mod models;
 mod push_crash;
 mod restore;
 mod runs;
+mod sources;
 mod sql;
