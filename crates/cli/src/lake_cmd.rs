@@ -85,6 +85,8 @@ pub struct SyncArgs {
     /// Only these sources (and not Salesforce).
     pub sources: Vec<String>,
     pub full: bool,
+    /// Stream the sources until a signal (logical replication sources only).
+    pub follow: bool,
     pub progress: bool,
 }
 
@@ -105,7 +107,7 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<Outcome> {
         (true, false) => Vec::new(),
     };
     if !sources.is_empty() {
-        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &args.config, &lake, &sources).await?);
+        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &args.config, &lake, &sources, args.follow).await?);
     }
     Ok(outcome)
 }
@@ -237,10 +239,15 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         print_table(&["at", "object", "event", "field", "column", "detail"], &rows);
         return Ok(Outcome::Complete);
     }
-    // Objects with a ledger record, and tables whose first run never recorded one (killed).
+    // Objects (and `<source>.<table>`s) with a ledger record, and tables whose first run never
+    // recorded one (killed).
     let mut objects: Vec<String> = runs.iter().map(|r| r.object.clone()).collect();
-    for table in lake.history_tables().await? {
-        if !objects.iter().any(|o| LakeLocation::table_name(o) == table) {
+    let mut tables = lake.history_tables().await?;
+    for source in lake.sources().await? {
+        tables.extend(lake.source_tables(&source).await?.into_iter().map(|t| format!("{source}.{t}")));
+    }
+    for table in tables {
+        if !objects.iter().any(|o| LakeLocation::table_name(o) == table || o.eq_ignore_ascii_case(&table)) {
             objects.push(table);
         }
     }
@@ -256,7 +263,7 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         let mine: Vec<&tidemark_lake::SyncRunRecord> = runs.iter().filter(|r| r.object.eq_ignore_ascii_case(object)).collect();
         let bookmark = mine.iter().filter(|r| r.status == RunStatus::Complete).filter_map(|r| r.bookmark).last();
         let ever_complete = mine.iter().any(|r| r.status == RunStatus::Complete);
-        let table = HistoryTable::open(lake, object).await?;
+        let table = HistoryTable::open_named(lake, object).await?;
         let (versions, live) = match &table {
             Some(t) => t.counts().await?,
             None => (0, 0),

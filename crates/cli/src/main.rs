@@ -73,6 +73,10 @@ enum Command {
         /// Re-read everything and reconcile Ids (appends only what the lake lacks).
         #[arg(long)]
         full: bool,
+        /// With `--source` (logical replication sources): keep streaming until SIGINT or
+        /// SIGTERM, committing to the lake within about a second of each change's commit.
+        #[arg(long, requires = "sources")]
+        follow: bool,
         /// No progress bars (progress goes to the log instead).
         #[arg(long)]
         quiet: bool,
@@ -297,8 +301,8 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Demo { lake, accounts, seed, fresh, quiet } => {
             demo::demo(demo::DemoArgs { lake, accounts, seed, fresh, progress: !quiet }).await
         }
-        Command::Sync { config, lake, objects, sources, full, quiet } => {
-            lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, sources, full, progress: !quiet }).await
+        Command::Sync { config, lake, objects, sources, full, follow, quiet } => {
+            lake_cmd::sync(lake_cmd::SyncArgs { config, lake, objects, sources, full, follow, progress: !quiet }).await
         }
         Command::Status { config, lake, events } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;

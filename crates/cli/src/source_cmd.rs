@@ -20,7 +20,16 @@ pub async fn sync_sources(
     config_path: &Path,
     lake: &LakeLocation,
     names: &[String],
+    follow: bool,
 ) -> anyhow::Result<Outcome> {
+    let stop = if follow {
+        if names.len() != 1 {
+            anyhow::bail!("--follow streams one source: name it with --source");
+        }
+        Some(stop_on_signal()?)
+    } else {
+        None
+    };
     // Relative `path:`s of file sources resolve beside the config file.
     let base = config_path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into());
     let mut outcome = Outcome::Complete;
@@ -37,6 +46,9 @@ pub async fn sync_sources(
             Some(_) => PositionKind::Lsn,
             None => PositionKind::File,
         };
+        if stop.is_some() && !matches!(positions, PositionKind::Lsn) {
+            anyhow::bail!("--follow: source {name} is not read by logical replication (run it on a schedule instead)");
+        }
         let source: Box<dyn Source> = match source {
             SourceConfig::Postgres(pg) if pg.mode == CaptureMode::Poll => {
                 Box::new(PollingSource::new(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()))
@@ -44,12 +56,18 @@ pub async fn sync_sources(
             SourceConfig::HerokuConnect(pg) if pg.mode == CaptureMode::Poll => Box::new(
                 PollingSource::heroku_connect(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()),
             ),
-            SourceConfig::Postgres(pg) => {
-                Box::new(tidemark_postgres::PostgresSource::new(name.clone(), pg.clone()).with_tables(source.table_patterns()))
+            SourceConfig::Postgres(pg) | SourceConfig::HerokuConnect(pg) => {
+                let mut s = if matches!(source, SourceConfig::HerokuConnect(_)) {
+                    tidemark_postgres::PostgresSource::heroku_connect(name.clone(), pg.clone())
+                } else {
+                    tidemark_postgres::PostgresSource::new(name.clone(), pg.clone())
+                }
+                .with_tables(source.table_patterns());
+                if let Some(stop) = &stop {
+                    s = s.following(stop.clone(), std::time::Duration::from_secs(1));
+                }
+                Box::new(s)
             }
-            SourceConfig::HerokuConnect(pg) => Box::new(
-                tidemark_postgres::PostgresSource::heroku_connect(name.clone(), pg.clone()).with_tables(source.table_patterns()),
-            ),
             SourceConfig::Debezium(files) | SourceConfig::Dms(files) => {
                 let format = if matches!(source, SourceConfig::Dms(_)) { CdcFormat::Dms } else { CdcFormat::Debezium };
                 let location = tidemark_models::load::files_location(lake, &base, &files.path)
@@ -91,6 +109,23 @@ pub async fn sync_sources(
         }
     }
     Ok(outcome)
+}
+
+/// A stop signal that turns true on SIGINT or SIGTERM.
+fn stop_on_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("stopping after the transaction being read");
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
 
 /// What a source's positions are.

@@ -22,7 +22,7 @@ use crate::columns::{DELETED, INGESTED_AT, KEY, LSN, ORIGIN, RUN_ID, VERSION_AT,
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
 use crate::lease::{Lease, with_lease};
-use crate::ledger::{Ledger, SchemaEvent};
+use crate::ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
 use crate::location::LakeLocation;
 use crate::schema_plan::{self, Evolution};
 use crate::source::{CaptureKind, Change, Position, Source, SourceError, TableSpec, Versions};
@@ -166,11 +166,17 @@ impl Ingest {
                 tables: HashMap::new(),
                 last_commit: None,
                 uncommitted: false,
-                rows_since_commit: false,
+                open_tables: std::collections::HashSet::new(),
                 metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
             };
+            let started = self.clock.now();
+            let held = held_positions(&self.lake, &name).await?;
             let mut source = self.source;
-            run.drive(source.as_mut(), lease).await?;
+            let outcome = run.drive(source.as_mut(), lease, &held).await;
+            let records = run.run_records(started, &held, outcome.as_ref().err());
+            // A clone: the run (whose writers are not `Sync`) is not borrowed across the await.
+            run.ledger.clone().record_runs(&records).await?;
+            outcome?;
             Ok::<_, IngestError>(run.metrics)
         })
         .await?;
@@ -237,41 +243,94 @@ struct Run {
     /// The last transaction-end position seen, and whether versions wait for a commit at it.
     last_commit: Option<Position>,
     uncommitted: bool,
-    /// Versions arrived since the last transaction end (a transaction is open).
-    rows_since_commit: bool,
+    /// Tables with versions since the last transaction end, or since their own table-scoped
+    /// commit: a transaction is open while any is.
+    open_tables: std::collections::HashSet<String>,
     metrics: IngestMetrics,
 }
 
 impl Run {
-    async fn drive(&mut self, source: &mut dyn Source, lease: &Lease) -> Result<(), IngestError> {
-        let held = held_positions(&self.lake, &self.source_name).await?;
+    /// One record per table the run touched in the ledger's `sync_runs` (object
+    /// `<source>.<table>`), as the Salesforce sync keeps one per object: `tidemark status` and
+    /// `tidemark runs` list both.
+    fn run_records(
+        &self,
+        started: DateTime<Utc>,
+        held: &HashMap<String, Position>,
+        error: Option<&IngestError>,
+    ) -> Vec<SyncRunRecord> {
+        let finished = self.clock.now();
+        self.metrics
+            .tables
+            .iter()
+            .map(|(table, m)| SyncRunRecord {
+                run_id: self.run_id.clone(),
+                object: format!("{}.{table}", self.source_name),
+                started_at: started,
+                finished_at: finished,
+                status: if error.is_some() { RunStatus::Failed } else { RunStatus::Complete },
+                mode: if held.contains_key(table) { "incremental" } else { "initial" }.to_owned(),
+                api: "source".to_owned(),
+                bookmark: None,
+                bookmark_field: String::new(),
+                rows_read: (m.copied + m.changes) as i64,
+                versions_written: (m.copied + m.changes) as i64,
+                deletes: m.deletes as i64,
+                hard_deletes: 0,
+                snapshot_versions: 0,
+                reconciled_at: None,
+                formula_snapshot_at: None,
+                api_calls: 0,
+                message: error.map(|e| e.to_string()),
+            })
+            .collect()
+    }
+
+    async fn drive(
+        &mut self,
+        source: &mut dyn Source,
+        lease: &Lease,
+        held: &HashMap<String, Position>,
+    ) -> Result<(), IngestError> {
         let source_err = |name: &str, error| IngestError::Source { source_name: name.to_owned(), error };
-        source.start(&held).await.map_err(|e| source_err(&self.source_name, e))?;
+        source.start(held).await.map_err(|e| source_err(&self.source_name, e))?;
         loop {
             let change = source.next().await.map_err(|e| source_err(&self.source_name, e))?;
             match change {
                 None => {
+                    if !self.open_tables.is_empty() {
+                        // Committing now would store part of a transaction under the position of
+                        // the one before it; the next run reads the whole transaction again.
+                        return Err(self.contract(
+                            "",
+                            "the source ended inside a transaction: nothing after the last commit is kept".into(),
+                        ));
+                    }
                     self.commit_all(source, lease).await?;
                     return Ok(());
                 }
                 Some(Change::Table(spec)) => {
                     let waiting = self.tables.get(&spec.name).is_some_and(|t| t.writer.pending_rows() > 0);
-                    if waiting && !self.rows_since_commit {
+                    if waiting && self.open_tables.is_empty() {
                         // Versions of earlier transactions wait under the old layout: commit them first.
                         self.commit_all(source, lease).await?;
                     }
                     self.define(spec).await?
                 }
                 Some(Change::Versions(v)) => {
-                    self.rows_since_commit = true;
+                    self.open_tables.insert(v.table.clone());
                     self.write(v).await?
                 }
-                Some(Change::Truncate { table, at, lsn }) => self.truncate(&table, at, lsn).await?,
+                Some(Change::Truncate { table, at, lsn }) => {
+                    self.open_tables.insert(table.clone());
+                    self.truncate(&table, at, lsn).await?
+                }
                 Some(Change::Commit { position, table: Some(table) }) => {
                     lease.ensure_held()?;
                     let state = self.state(&table)?;
                     state.writer.commit_at(&mut state.table, position, true).await?;
                     state.pending = Pending::default();
+                    self.open_tables.remove(&table);
                     let m = self.metrics.tables.entry(table).or_default();
                     m.commits += 1;
                     m.position = Some(position);
@@ -282,7 +341,7 @@ impl Run {
                     }
                     self.last_commit = Some(position);
                     self.uncommitted = true;
-                    self.rows_since_commit = false;
+                    self.open_tables.clear();
                     let pending: u64 = self.tables.values().map(|t| t.writer.pending_rows()).sum();
                     if pending >= self.commit_rows {
                         self.commit_all(source, lease).await?;
@@ -728,3 +787,6 @@ async fn committed_versions(state: &mut TableState, keys: &[String]) -> Result<O
     let schema = batches[0].schema();
     Ok(Some(deltalake::arrow::compute::concat_batches(&schema, &batches)?))
 }
+
+#[cfg(test)]
+mod tests;

@@ -149,6 +149,11 @@ impl Ledger {
         self.append_rows(SYNC_RUNS, SyncRunRecord::schema(), std::slice::from_ref(record)).await
     }
 
+    /// Several run records in one commit.
+    pub async fn record_runs(&self, records: &[SyncRunRecord]) -> Result<()> {
+        self.append_rows(SYNC_RUNS, SyncRunRecord::schema(), records).await
+    }
+
     pub async fn record_schema_events(&self, events: &[SchemaEvent]) -> Result<()> {
         self.append_rows(SCHEMA_EVENTS, SchemaEvent::schema(), events).await
     }

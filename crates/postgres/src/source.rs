@@ -47,6 +47,16 @@ pub struct PostgresSource {
     patterns: Vec<String>,
     /// Per relation, where each lake column is in its tuples (from its relation message).
     positions: HashMap<u32, Vec<Option<usize>>>,
+    /// Follow mode: stream until this says stop, instead of until caught up.
+    follow: Option<Follow>,
+}
+
+/// Continuous streaming ([`PostgresSource::following`]).
+struct Follow {
+    stop: tokio::sync::watch::Receiver<bool>,
+    /// Longest time changes wait before the lake commits them.
+    interval: Duration,
+    last_flush: tokio::time::Instant,
 }
 
 /// The transaction being decoded.
@@ -79,7 +89,17 @@ impl PostgresSource {
             mirror: false,
             patterns,
             positions: HashMap::new(),
+            follow: None,
         }
+    }
+
+    /// Streams until `stop` turns true (instead of ending once caught up), asking the lake to
+    /// commit at the first transaction end after `interval` (and whenever the stream is idle),
+    /// so a change reaches the lake about `interval` after its commit. A stop takes effect
+    /// between transactions: the run ends with every transaction it read committed.
+    pub fn following(mut self, stop: tokio::sync::watch::Receiver<bool>, interval: Duration) -> PostgresSource {
+        self.follow = Some(Follow { stop, interval, last_flush: tokio::time::Instant::now() });
+        self
     }
 
     /// A Heroku Connect mirror: tables of schema `salesforce` (unless `tables` says otherwise)
@@ -284,13 +304,23 @@ impl PostgresSource {
                 self.flush(None);
                 self.txn = None;
                 self.queue.push_back(Change::Commit { position: end_lsn.as_u64() as i64, table: None });
+                if let Some(f) = &mut self.follow {
+                    if f.last_flush.elapsed() >= f.interval {
+                        f.last_flush = tokio::time::Instant::now();
+                        self.queue.push_back(Change::Idle { position: None });
+                    }
+                }
             }
             ReplicationEvent::XLogData { wal_start, data, .. } => {
                 self.on_change(wal_start.as_u64(), pgoutput::decode(&data)?).await?
             }
             ReplicationEvent::Message { prefix, lsn, .. } => {
                 if self.txn.is_none() && self.marker.as_ref().is_some_and(|(p, at)| *p == prefix && lsn.as_u64() >= *at) {
-                    return Ok(false);
+                    if self.follow.is_none() {
+                        return Ok(false);
+                    }
+                    // Caught up: what was read goes to the lake now.
+                    self.queue.push_back(Change::Idle { position: None });
                 }
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
@@ -506,7 +536,34 @@ impl PostgresSource {
             if self.stream.is_none() {
                 self.start_stream().await?;
             }
-            let event = self.stream.as_mut().expect("started").recv().await?;
+            let event = match &mut self.follow {
+                // Between transactions a follower may be stopped, and flushes what it holds when
+                // the stream is quiet.
+                Some(f) if self.txn.is_none() => {
+                    if *f.stop.borrow() {
+                        self.finished = true;
+                        continue;
+                    }
+                    let stream = self.stream.as_mut().expect("started");
+                    tokio::select! {
+                        event = tokio::time::timeout(f.interval, stream.recv()) => match event {
+                            Ok(event) => event?,
+                            Err(_) => {
+                                f.last_flush = tokio::time::Instant::now();
+                                return Ok(Some(Change::Idle { position: None }));
+                            }
+                        },
+                        changed = f.stop.changed() => {
+                            // A dropped sender stops the run too.
+                            if changed.is_err() {
+                                self.finished = true;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                _ => self.stream.as_mut().expect("started").recv().await?,
+            };
             match event {
                 Some(event) => {
                     if !self.on_event(event).await? {

@@ -351,3 +351,57 @@ async fn verify_full_tls_with_a_private_ca() {
     assert!(message.contains("not valid for name") && message.contains("127.0.0.1"), "{message}");
     assert!(!retryable, "a host name the certificate does not name: {message}");
 }
+
+/// Waits (up to a minute) until `count` of the source's table `ticks` reaches `want`.
+async fn wait_for_versions(lake: &LakeLocation, source: &str, sql: &str, want: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = match HistoryTable::open_source(lake, source, "ticks").await.unwrap() {
+            Some(t) => {
+                let ctx = t.session().await.unwrap();
+                let b = t.collect(&ctx, sql).await.unwrap();
+                array_value_to_string(b[0].column(0), 0).unwrap().parse::<usize>().unwrap()
+            }
+            None => 0,
+        };
+        if seen == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{sql}: {seen}, waited for {want}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_streams_until_stopped_and_never_ends_inside_a_transaction() {
+    let (db, config) = common::database("repl_follow").await;
+    db.batch_execute("CREATE TABLE ticks (id int PRIMARY KEY, n int)").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let source = PostgresSource::new("follow", config.clone()).following(stopped, std::time::Duration::from_millis(200));
+    let run = tokio::spawn(std::future::IntoFuture::into_future(
+        Ingest::new(lake.clone(), Box::new(source)).with_commit_rows(1_000_000),
+    ));
+
+    // Each change reaches the lake while the run goes on, though far fewer than commit_rows.
+    for i in 0..5 {
+        db.execute("INSERT INTO ticks VALUES ($1, 0)", &[&i]).await.unwrap();
+        wait_for_versions(&lake, "follow", "SELECT count(*) FROM history", i as usize + 1).await;
+    }
+    // A large transaction, and a stop while it streams: the run ends with all of it or none.
+    db.batch_execute("INSERT INTO ticks SELECT i, 1 FROM generate_series(100, 30099) i").await.unwrap();
+    stop.send(true).unwrap();
+    let metrics = run.await.unwrap().unwrap();
+    assert!(!metrics.tables.is_empty());
+    let t = HistoryTable::open_source(&lake, "follow", "ticks").await.unwrap().unwrap();
+    let ctx = t.session().await.unwrap();
+    let b = t.collect(&ctx, "SELECT count(*) FROM history WHERE n = 1").await.unwrap();
+    let landed: usize = array_value_to_string(b[0].column(0), 0).unwrap().parse().unwrap();
+    assert!(landed == 0 || landed == 30_000, "a stop never splits a transaction: {landed} of 30000");
+
+    // A plain run reads the rest, once.
+    let rest = Ingest::new(lake.clone(), Box::new(PostgresSource::new("follow", config))).await.unwrap();
+    assert_eq!(rest.versions() as usize, 30_000 - landed);
+    wait_for_versions(&lake, "follow", "SELECT count(*) FROM history", 30_005).await;
+}

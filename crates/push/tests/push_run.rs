@@ -2,6 +2,9 @@
 //! every row and later runs only the changes; the snapshot records what each key became.
 
 mod common;
+#[path = "../../postgres/tests/common/mod.rs"]
+#[allow(dead_code)]
+mod pg;
 
 use common::{Org, flow};
 use serde_json::Value as J;
@@ -236,4 +239,52 @@ async fn inserts_left_in_flight_are_recovered_not_repeated() {
     assert!(live.values().all(|r| r.len() == 1), "nothing inserted twice");
     assert!(journal.chunks().await.unwrap().is_empty(), "the journal is cleared once the snapshot holds the chunk");
     assert_eq!(org.push("flight", &flow(yaml)).await.planned.total(), 0);
+}
+
+/// A push flow over a Heroku Connect mirror replicated into the lake runs as over a synced
+/// object: its query reads `crm.account` (the mirror's table under its object name, keyed by
+/// the Salesforce Id), sends what changed, and later only the mirror's changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_flow_reads_a_heroku_connect_mirror_like_a_synced_object() {
+    use tidemark_lake::ingest::Ingest;
+    use tidemark_postgres::PostgresSource;
+    let org = Org::start(5).await;
+    let ids: Vec<String> = org.truth("Account").into_keys().take(3).collect();
+    let (db, config) = pg::database("push_mirror").await;
+    db.batch_execute(
+        "CREATE SCHEMA salesforce;
+         CREATE TABLE salesforce.account (id serial PRIMARY KEY, sfid varchar(18) UNIQUE, systemmodstamp timestamp,
+             isdeleted boolean, _hc_lastop varchar(32), _hc_err text, name varchar(255));
+         ALTER TABLE salesforce.account REPLICA IDENTITY FULL;",
+    )
+    .await
+    .unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        db.execute(
+            "INSERT INTO salesforce.account (sfid, systemmodstamp, isdeleted, _hc_lastop, name) VALUES ($1, now(), false, 'SYNCED', $2)",
+            &[id, &format!("Mirror {i}")],
+        )
+        .await
+        .unwrap();
+    }
+    let replicate = || Ingest::new(org.lake.clone(), Box::new(PostgresSource::heroku_connect("crm_push", config.clone())));
+    replicate().await.unwrap();
+    let yaml = "query: \"SELECT id, 'Seen as ' || name AS description FROM crm_push.account\"\nobject: Account\nmode: update\n";
+    let description = |org: &Org, id: &str| org.truth("Account")[id].fields["Description"].clone();
+
+    let first = org.push("mirror", &flow(yaml)).await;
+    assert_eq!((first.counts.new, first.succeeded, first.failed), (3, 3, 0));
+    assert_eq!(description(&org, &ids[1]), J::from("Seen as Mirror 1"));
+    assert_eq!(org.push("mirror", &flow(yaml)).await.sent, 0, "nothing changed in the mirror");
+
+    db.batch_execute(&format!(
+        "UPDATE salesforce.account SET name = 'Renamed', _hc_lastop = 'UPDATED' WHERE sfid = '{}'",
+        ids[0]
+    ))
+    .await
+    .unwrap();
+    replicate().await.unwrap();
+    let third = org.push("mirror", &flow(yaml)).await;
+    assert_eq!((third.counts.changed, third.counts.unchanged, third.succeeded), (1, 2, 1));
+    assert_eq!(description(&org, &ids[0]), J::from("Seen as Renamed"));
 }

@@ -1,5 +1,5 @@
-//! `as_of('<object>', <instant>)`: a table function giving an object's records as they were at
-//! an instant, so one query can compare several instants.
+//! `as_of('<object>', <instant>)` (or `as_of('<source>.<table>', …)`): a table function giving
+//! an object's records as they were at an instant, so one query can compare several instants.
 //!
 //! ```sql
 //! SELECT n.industry, count(*) FROM as_of('account', TIMESTAMP '2025-01-31T00:00:00Z') n GROUP BY 1
@@ -23,10 +23,12 @@ use crate::catalog::LakeSchema;
 use crate::names::table_name;
 use crate::views::live_plan;
 
-/// The `as_of` table function over one lake schema.
+/// The `as_of` table function over the lake's schemas: `as_of('account', …)` for an object,
+/// `as_of('app.orders', …)` for a source's table.
 #[derive(Debug)]
 pub struct AsOf {
     schema: Weak<LakeSchema>,
+    sources: std::collections::HashMap<String, Weak<LakeSchema>>,
 }
 
 impl AsOf {
@@ -34,7 +36,13 @@ impl AsOf {
     pub const NAME: &'static str = "as_of";
 
     pub fn new(schema: &Arc<LakeSchema>) -> AsOf {
-        AsOf { schema: Arc::downgrade(schema) }
+        AsOf { schema: Arc::downgrade(schema), sources: Default::default() }
+    }
+
+    /// Also reads `<source>.<table>` from `schema`.
+    pub fn with_source(mut self, source: &str, schema: &Arc<LakeSchema>) -> AsOf {
+        self.sources.insert(source.to_ascii_lowercase(), Arc::downgrade(schema));
+        self
     }
 }
 
@@ -65,8 +73,15 @@ impl TableFunctionImpl for AsOf {
         let Some(at) = at else {
             return plan_err!("as_of: the second argument must be a timestamp, e.g. TIMESTAMP '2025-01-31T00:00:00Z'");
         };
-        let schema = self.schema.upgrade().ok_or_else(|| DataFusionError::Internal("lake session closed".into()))?;
-        let table = table_name(&object);
+        let (schema, table) = match object.split_once('.') {
+            Some((source, table)) => match self.sources.get(&source.to_ascii_lowercase()) {
+                Some(schema) => (schema, table),
+                None => return plan_err!("as_of: no source named '{source}' in this lake"),
+            },
+            None => (&self.schema, object.as_str()),
+        };
+        let schema = schema.upgrade().ok_or_else(|| DataFusionError::Internal("lake session closed".into()))?;
+        let table = table_name(table);
         let provider = match schema.ready_provider(&table) {
             Some(p) => p,
             None => open_blocking(&schema, &table)?,

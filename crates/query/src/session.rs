@@ -106,11 +106,13 @@ impl QuerySession {
         // Each source's tables as `<source>.<table>` (the default schema keeps Salesforce's
         // objects unqualified).
         let location = schema.location().clone();
+        let mut as_of = AsOf::new(&schema);
         for source in location.sources().await? {
-            let tables = LakeSchema::open_source(location.clone(), schema.options().clone(), &source).await?;
-            catalog.register_schema(&source, Arc::new(tables))?;
+            let tables = Arc::new(LakeSchema::open_source(location.clone(), schema.options().clone(), &source).await?);
+            catalog.register_schema(&source, tables.clone())?;
+            as_of = as_of.with_source(&source, &tables);
         }
-        ctx.register_udtf(AsOf::NAME, Arc::new(AsOf::new(&schema)));
+        ctx.register_udtf(AsOf::NAME, Arc::new(as_of));
         Ok(QuerySession { ctx: Arc::new(ctx), schema, notes: Arc::default() })
     }
 

@@ -57,6 +57,8 @@ fn file_sources_sync_by_name_and_answer_sql() {
     assert!(out.contains("file 1"), "positions are shown as files: {out}");
     assert_eq!(sql(&config, "SELECT id, body FROM events.docs ORDER BY id"), "id,body\n1,uno\n2,two\n");
     assert!(!root.join("lake/sources/legacy").exists(), "--source runs only the named source");
+    let earlier = sql(&config, "SELECT id, body FROM as_of('events.docs', TIMESTAMP '1970-01-01 00:00:02.5') ORDER BY id");
+    assert_eq!(earlier, "id,body\n1,one\n2,two\n", "as_of reads a source's table at an instant");
 
     // Plain `sync` without a salesforce section runs every source; read files are not read again.
     std::fs::write(debezium.join("docs-0002.json"), [event("d", 2, None, 4_000), "null".to_owned()].join("\n")).unwrap();
@@ -66,6 +68,13 @@ fn file_sources_sync_by_name_and_answer_sql() {
     assert_eq!(sql(&config, "SELECT id FROM events.docs"), "id\n1\n");
     assert_eq!(sql(&config, "SELECT count(*) AS n FROM events.docs_history"), "n\n4\n");
     assert_eq!(sql(&config, "SELECT sum(amount) AS total FROM legacy.sales_orders"), "total\n30.50\n");
+
+    // `status` lists source tables beside objects, from the same ledger.
+    let status = run_ok(&["status"], &config);
+    let line = status.lines().find(|l| l.starts_with("events.docs")).unwrap_or_else(|| panic!("{status}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert!(line.contains("complete") && cells.ends_with(&["4", "1", "0"]), "versions, live, schema changes: {line}");
+    assert!(status.contains("legacy.sales_orders"), "{status}");
 
     // A file that cannot be read is named, with its line, and never quoted.
     std::fs::write(
