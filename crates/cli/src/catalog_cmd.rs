@@ -62,6 +62,19 @@ async fn ddl_tables(lake: &LakeLocation) -> anyhow::Result<Vec<DdlTable>> {
         let history = HistoryTable::open(lake, &table).await?.with_context(|| format!("table {table} vanished while listing"))?;
         tables.push(DdlTable { object: table.clone(), location: lake.object_table_url(&table), schema: history.schema()? });
     }
+    // A source's tables as `<source>_<table>`: an engine's schema is one namespace.
+    for source in lake.sources().await? {
+        for table in lake.source_tables(&source).await? {
+            let history = HistoryTable::open_source(lake, &source, &table)
+                .await?
+                .with_context(|| format!("table {source}.{table} vanished while listing"))?;
+            tables.push(DdlTable {
+                object: format!("{source}_{table}"),
+                location: lake.source_table_url(&source, &table),
+                schema: history.schema()?,
+            });
+        }
+    }
     Ok(tables)
 }
 

@@ -3,8 +3,9 @@
 //! Redshift Spectrum see the same three relations per object as `tidemark sql`:
 //!
 //! - `<t>_history`: every version, every column renamed to lower case, in table order;
-//! - `<t>`: each `id`'s last version in [`VERSION_ORDER`], left out when it is a delete;
-//!   the record's columns, then `_version_at`;
+//! - `<t>`: each record's last version in [`crate::names::VERSION_ORDER`], left out when it is a delete;
+//!   the record's columns, then `_version_at`. A source's table (`<source>_<table>`) is keyed by
+//!   `_key` and orders by `_lsn` after `_version_at`;
 //! - `<t>_scd2`: one row per non-delete version, `valid_from` its `_version_at`, `valid_to` the
 //!   next version's `_version_at` (a delete closes the window; [`END_OF_TIME`] when nothing
 //!   followed), `is_current` when nothing followed. Ties give kept zero-length windows.
@@ -47,8 +48,7 @@ use mart::{PreparedMart, mart_statements};
 use redshift::redshift_external_table;
 
 use crate::names::{
-    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, VERSION_ORDER, column_name, id_column,
-    is_metadata, table_name,
+    END_OF_TIME, HISTORY_SUFFIX, IS_CURRENT, SCD2_SUFFIX, VALID_FROM, VALID_TO, column_name, is_metadata, table_name,
 };
 
 /// An outside engine [`ddl`] writes statements for.
@@ -138,7 +138,8 @@ pub enum DdlError {
 /// One history table to register.
 #[derive(Debug, Clone)]
 pub struct DdlTable {
-    /// The Salesforce API name (`Invoice__c`).
+    /// The Salesforce API name (`Invoice__c`), or `<source>_<table>` for a source's table
+    /// (the relations' names: an engine's schema is one namespace).
     pub object: String,
     /// The Delta table root (`s3://bucket/lake/objects/invoice__c/`, `file:///…/objects/invoice__c/`).
     pub location: Url,
@@ -196,6 +197,10 @@ struct Prepared<'a> {
     /// The lower-case table name (`invoice__c`).
     name: String,
     columns: Vec<Column>,
+    /// The SQL name of the record key (`id`; `_key` for a source's table).
+    key: String,
+    /// The SQL names of the version order ([`tidemark_lake::columns::version_order`]).
+    order: Vec<String>,
 }
 
 struct Column {
@@ -212,12 +217,15 @@ impl<'a> Prepared<'a> {
             .iter()
             .map(|f| Column { physical: f.name().clone(), sql: column_name(f.name()), data_type: f.data_type().clone() })
             .collect();
-        for required in [ID, VERSION_AT, INGESTED_AT, DELETED] {
+        let key = tidemark_lake::columns::key_column(&table.schema);
+        for required in [key, VERSION_AT, INGESTED_AT, DELETED] {
             if !columns.iter().any(|c| c.sql == column_name(required)) {
+                let required = if required == tidemark_lake::columns::KEY { ID } else { required };
                 return Err(DdlError::MissingColumn { object: table.object.clone(), column: required.to_owned() });
             }
         }
-        Ok(Prepared { table, name: table_name(&table.object), columns })
+        let order = tidemark_lake::columns::version_order(&table.schema).into_iter().map(column_name).collect();
+        Ok(Prepared { table, name: table_name(&table.object), columns, key: column_name(key), order })
     }
 
     /// The record's own columns (not metadata), table order.
@@ -474,10 +482,11 @@ fn history_query(d: &Dialect, columns: &[Column], source: &str, names: Names) ->
     format!("SELECT {}\nFROM {source}", columns.join(", "))
 }
 
-/// The window ordering versions of one id, last first when `descending`.
-fn version_window(d: &Dialect, descending: bool) -> String {
-    let order = VERSION_ORDER.map(|c| format!("{}{}", (d.ident)(&column_name(c)), if descending { " DESC" } else { "" }));
-    format!("OVER (PARTITION BY {} ORDER BY {})", (d.ident)(&id_column()), order.join(", "))
+/// The window ordering versions of one record, last first when `descending`.
+fn version_window(d: &Dialect, table: &Prepared<'_>, descending: bool) -> String {
+    let order: Vec<String> =
+        table.order.iter().map(|c| format!("{}{}", (d.ident)(c), if descending { " DESC" } else { "" })).collect();
+    format!("OVER (PARTITION BY {} ORDER BY {})", (d.ident)(&table.key), order.join(", "))
 }
 
 fn field_list(d: &Dialect, table: &Prepared<'_>) -> Vec<String> {
@@ -496,7 +505,7 @@ fn live_query(d: &Dialect, table: &Prepared<'_>, history: &str) -> String {
     format!(
         "SELECT {fields}, {version_at}\nFROM (\n  SELECT {fields}, {version_at}, {deleted},\n    row_number() {} AS {rank}\n  FROM {history}\n) AS v\n\
          WHERE {rank} = 1 AND NOT {deleted}",
-        version_window(d, true)
+        version_window(d, table, true)
     )
 }
 
@@ -513,7 +522,7 @@ fn scd2_query(d: &Dialect, table: &Prepared<'_>, history: &str) -> String {
         (d.end_of_time)(END_OF_TIME),
         q(VALID_TO),
         q(IS_CURRENT),
-        version_window(d, false)
+        version_window(d, table, false)
     )
 }
 

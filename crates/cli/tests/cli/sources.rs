@@ -69,6 +69,34 @@ fn file_sources_sync_by_name_and_answer_sql() {
     assert_eq!(sql(&config, "SELECT count(*) AS n FROM events.docs_history"), "n\n4\n");
     assert_eq!(sql(&config, "SELECT sum(amount) AS total FROM legacy.sales_orders"), "total\n30.50\n");
 
+    // Outside engines: `catalog ddl` registers a source's tables as `<source>_<table>` (keyed by
+    // `_key`), and DuckDB's views give what tidemark sql gives.
+    let python = crate::common::python();
+    let check = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/duckdb_ddl_check.py"));
+    let extension = Command::new(&python).arg(check).arg("extension").output().unwrap();
+    let extension = String::from_utf8(extension.stdout).unwrap();
+    let ddl = run_ok(&["catalog", "ddl", "--engine", "duckdb", "--duckdb-extension", extension.trim()], &config);
+    assert!(
+        ddl.contains("\"events_docs_scd2\"")
+            && ddl.contains("PARTITION BY \"_key\" ORDER BY \"_version_at\" DESC, \"_lsn\" DESC"),
+        "{ddl}"
+    );
+    let (ddl_file, out_file) = (root.join("ddl.sql"), root.join("views.json"));
+    std::fs::write(&ddl_file, &ddl).unwrap();
+    let ran = Command::new(&python).arg(check).arg("run").arg(&ddl_file).arg(&out_file).output().unwrap();
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let views: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let rows = |view: &str, column: &str| -> Vec<String> {
+        let v = &views["views"][view];
+        let i = v["columns"].as_array().unwrap().iter().position(|c| c[0] == column).unwrap_or_else(|| panic!("{view}: {v}"));
+        let mut out: Vec<String> = v["rows"].as_array().unwrap().iter().map(|r| r[i].to_string()).collect();
+        out.sort();
+        out
+    };
+    assert_eq!(rows("main.events_docs", "body"), ["\"uno\""], "the live view: {views}");
+    assert_eq!(rows("main.events_docs_scd2", "body"), ["\"one\"", "\"two\"", "\"uno\""]);
+    assert_eq!(rows("main.legacy_sales_orders", "id").len(), 2);
+
     // `status` lists source tables beside objects, from the same ledger.
     let status = run_ok(&["status"], &config);
     let line = status.lines().find(|l| l.starts_with("events.docs")).unwrap_or_else(|| panic!("{status}"));
