@@ -3,9 +3,11 @@
 //!
 //! - A new field becomes a new nullable column; earlier versions read it as null.
 //! - A removed field keeps its column (history intact); it is null in new versions.
-//! - A type change keeps the column when the new type fits it without loss (longer text,
-//!   more digits, `int` → `long`); otherwise new values go to `<Field>_v2` (then `_v3`, …) and
-//!   the old column keeps the old values.
+//! - A type change keeps the column when the new type's values fit it without loss (longer
+//!   text; more digits within the column's precision, 18 or 38; a field narrowed from `long` to
+//!   `int`); otherwise new values go to `<Field>_v2` (then `_v3`, …) and the old column keeps
+//!   the old values. A widened field (`int` → `long`) therefore gets `_v2`: widening the column
+//!   in place would need Delta's type-widening table feature, which not every reader supports.
 //! - A field that comes back resumes its column.
 //!
 //! Every change yields a [`crate::SchemaEvent`] kind: `field_added`, `type_changed`,
