@@ -1,6 +1,8 @@
 """Pieces the benchmarks share: timing a command, the simulator process, a config file."""
 
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -18,6 +20,21 @@ def timed(cmd, env=None):
         sys.exit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) / 1024
     return seconds, rss, out.stdout
+
+
+def machine():
+    """The machine a benchmark ran on: CPU model, cores, memory, kernel, load when it started."""
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+    load = open("/proc/loadavg").read().split()[:3]
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "load_average_at_start": load}
 
 
 def versions_written(stdout):

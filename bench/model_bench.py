@@ -35,7 +35,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -43,7 +42,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import timed
+from benchlib import machine, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MASTER_HEADER = ["customer_id", "first_name", "last_name", "employer_name", "row_audit_ts", "rec_source_status"]
@@ -339,19 +338,6 @@ def compare(db, lake, label):
 
 # ---------------------------------------------------------------------------------------------
 # Driver
-
-def machine():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release()}
-
 
 def tidemark_counts(stdout):
     m = re.search(r"(\d+) new, (\d+) changed, (\d+) deleted, (\d+) unchanged", stdout)

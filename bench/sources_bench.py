@@ -53,7 +53,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -66,6 +65,8 @@ import tempfile
 import threading
 import time
 import urllib.parse
+
+from benchlib import machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = "accounts"
@@ -488,20 +489,6 @@ def child_pid(pid):
 
 # ---------------------------------------------------------------------------------------------
 # Driver
-
-def machine():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
-    load = open("/proc/loadavg").read().split()[:3]
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release(), "load_average_at_start": load}
-
 
 def reset_source(pg, lake):
     """A fresh lake and no slot or publication: the next sync is an initial copy."""

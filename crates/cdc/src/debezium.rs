@@ -186,6 +186,12 @@ fn segments(events: Vec<Event>, tables: &Tables, label: &str) -> Result<Vec<Segm
         }
         Ok(())
     };
+    let flush_all = |open: &mut BTreeMap<String, Open>, segment: &mut Segment| -> Result<(), CdcError> {
+        for (table, o) in std::mem::take(open) {
+            segment.items.push(Item::Versions(versions(&table, o, label)?));
+        }
+        Ok(())
+    };
     let mut defined: BTreeMap<String, Fields> = BTreeMap::new();
     for e in &events {
         if e.op == b't' {
@@ -202,10 +208,7 @@ fn segments(events: Vec<Event>, tables: &Tables, label: &str) -> Result<Vec<Segm
         let fields = e.fields.clone().expect("resolved for every row event");
         let changed = defined.get(&e.table).is_some_and(|f| f != &fields);
         if changed && segment.specs.contains_key(&e.table) {
-            let tables_open: Vec<String> = open.keys().cloned().collect();
-            for t in tables_open {
-                flush(&mut open, &t, &mut segment)?;
-            }
+            flush_all(&mut open, &mut segment)?;
             done.push(std::mem::take(&mut segment));
         }
         if changed || !segment.specs.contains_key(&e.table) {
@@ -218,10 +221,7 @@ fn segments(events: Vec<Event>, tables: &Tables, label: &str) -> Result<Vec<Segm
         }
         open.entry(e.table.clone()).or_insert_with(|| Open { kind, fields, rows: Vec::new() }).rows.push(e);
     }
-    let tables_open: Vec<String> = open.keys().cloned().collect();
-    for t in tables_open {
-        flush(&mut open, &t, &mut segment)?;
-    }
+    flush_all(&mut open, &mut segment)?;
     if !segment.items.is_empty() {
         done.push(segment);
     }

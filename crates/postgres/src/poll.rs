@@ -25,6 +25,7 @@ use tidemark_lake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::columns::{DELETED, KEY, LSN, VERSION_AT};
 use tidemark_lake::content::content_digests;
+use tidemark_lake::datafusion::prelude::SessionContext;
 use tidemark_lake::read::{live_sql, quote};
 use tidemark_lake::source::{CaptureKind, Change, Position, Source, SourceError, Versions};
 use tidemark_lake::{HistoryTable, LakeLocation};
@@ -154,10 +155,20 @@ impl PollingSource {
     async fn read_table(&mut self, table: Arc<PgTable>, column: String) -> Result<(), PgError> {
         let lake_table = HistoryTable::open_source(&self.lake, &self.name, &table.lake_name).await.map_err(lake)?;
         let lake_table = lake_table.filter(|_| self.held.contains_key(&table.lake_name));
+        // One read of the lake table serves the bookmark, the re-read check and the deletes.
+        let lake_table = match lake_table {
+            Some(t) => {
+                let ctx = t.session().await.map_err(lake)?;
+                Some((t, ctx))
+            }
+            None => None,
+        };
         // A stamp in the future (a clock set wrong) must not stop later runs from reading: the
         // bookmark is at most the last run's instant.
         let since = match &lake_table {
-            Some(t) => newest_modification(t).await?.map(|m| self.held.get(&table.lake_name).map_or(m, |&run| m.min(run))),
+            Some((t, ctx)) => {
+                newest_modification(t, ctx).await?.map(|m| self.held.get(&table.lake_name).map_or(m, |&run| m.min(run)))
+            }
             None => None,
         };
         let kind = if lake_table.is_some() { CaptureKind::Change } else { CaptureKind::Copy };
@@ -192,15 +203,15 @@ impl PollingSource {
         }
         batches.extend(buffer.take(kind));
         let mut read = 0;
-        if let Some(t) = &lake_table {
-            batches = drop_rereads(t, &table, batches).await?;
+        if let Some((t, ctx)) = &lake_table {
+            batches = drop_rereads(t, ctx, &table, batches).await?;
         }
         for v in batches.into_iter().filter(|v| v.batch.num_rows() > 0) {
             read += v.batch.num_rows();
             self.out.push_back(Change::Versions(v));
         }
-        if let (Some(t), true) = (&lake_table, self.poll.deletes) {
-            if let Some(deletes) = self.deletes(t, &table).await? {
+        if let (Some((t, ctx)), true) = (&lake_table, self.poll.deletes) {
+            if let Some(deletes) = self.deletes(t, ctx, &table).await? {
                 read += deletes.batch.num_rows();
                 self.out.push_back(Change::Versions(deletes));
             }
@@ -213,7 +224,12 @@ impl PollingSource {
     }
 
     /// Delete versions for the records live in the lake whose keys the table no longer has.
-    async fn deletes(&self, lake_table: &HistoryTable, table: &PgTable) -> Result<Option<Versions>, PgError> {
+    async fn deletes(
+        &self,
+        lake_table: &HistoryTable,
+        ctx: &SessionContext,
+        table: &PgTable,
+    ) -> Result<Option<Versions>, PgError> {
         let positions: Vec<usize> =
             table.key.iter().map(|k| table.columns.iter().position(|(c, _)| c == k).expect("key columns are columns")).collect();
         let key_table = Arc::new(PgTable {
@@ -243,9 +259,8 @@ impl PollingSource {
                 break;
             }
         }
-        let ctx = lake_table.session().await.map_err(lake)?;
         let wanted: Vec<String> = std::iter::once(KEY.to_owned()).chain(table.key.iter().cloned()).collect();
-        let live = lake_table.collect(&ctx, &live_sql(&wanted)).await.map_err(lake)?;
+        let live = lake_table.collect(ctx, &live_sql(&wanted)).await.map_err(lake)?;
         let mut gone = Vec::new();
         for b in live {
             let keys = tidemark_lake::read::utf8(b.column(0)).map_err(lake)?;
@@ -292,10 +307,9 @@ fn lake(e: tidemark_lake::LakeError) -> PgError {
 
 /// The newest modification time among the table's read versions (deletes found by key
 /// comparison are dated by their run, not by a modification time).
-async fn newest_modification(t: &HistoryTable) -> Result<Option<i64>, PgError> {
-    let ctx = t.session().await.map_err(lake)?;
+async fn newest_modification(t: &HistoryTable, ctx: &SessionContext) -> Result<Option<i64>, PgError> {
     let sql = "SELECT CAST(max(_version_at) AS BIGINT) FROM history WHERE _origin <> 'reconcile'";
-    let batches = t.collect(&ctx, sql).await.map_err(lake)?;
+    let batches = t.collect(ctx, sql).await.map_err(lake)?;
     let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(None) };
     let c = tidemark_lake::arrow::compute::cast(b.column(0), &tidemark_lake::arrow::datatypes::DataType::Int64)
         .map_err(|e| PgError::Setup(e.to_string()))?;
@@ -305,7 +319,12 @@ async fn newest_modification(t: &HistoryTable) -> Result<Option<i64>, PgError> {
 
 /// Drops the rows read again that the lake already holds: a row whose content equals its
 /// record's current version.
-async fn drop_rereads(t: &HistoryTable, table: &PgTable, batches: Vec<Versions>) -> Result<Vec<Versions>, PgError> {
+async fn drop_rereads(
+    t: &HistoryTable,
+    ctx: &SessionContext,
+    table: &PgTable,
+    batches: Vec<Versions>,
+) -> Result<Vec<Versions>, PgError> {
     let fields: Vec<String> = table.columns.iter().map(|(c, _)| c.clone()).collect();
     let mut candidates: Vec<String> = Vec::new();
     let mut keyed = Vec::new();
@@ -317,7 +336,6 @@ async fn drop_rereads(t: &HistoryTable, table: &PgTable, batches: Vec<Versions>)
     }
     let mut current: HashMap<String, u64> = HashMap::new();
     if !candidates.is_empty() {
-        let ctx = t.session().await.map_err(lake)?;
         let lake_columns: HashSet<String> = t.column_names().map_err(lake)?.into_iter().collect();
         let wanted: Vec<String> =
             std::iter::once(KEY.to_owned()).chain(fields.iter().filter(|f| lake_columns.contains(*f)).cloned()).collect();
@@ -326,7 +344,7 @@ async fn drop_rereads(t: &HistoryTable, table: &PgTable, batches: Vec<Versions>)
         for chunk in candidates.chunks(1000) {
             let list = chunk.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
             let sql = format!("{} WHERE {} IN ({list})", live_sql(&wanted), quote(KEY));
-            for b in t.collect(&ctx, &sql).await.map_err(lake)? {
+            for b in t.collect(ctx, &sql).await.map_err(lake)? {
                 let digests = content_digests(&b, &fields).map_err(lake)?;
                 let keys = tidemark_lake::read::utf8(b.column(0)).map_err(lake)?;
                 for (r, d) in digests.into_iter().enumerate() {
