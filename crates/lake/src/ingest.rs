@@ -1,4 +1,5 @@
-//! [`Ingest`]: drives any [`Source`] into its history tables under `sources/<source>/`.
+//! [`Ingest`]: drives any [`Source`] into its history tables: under `sources/<source>/`, or
+//! under `objects/` for the Salesforce sync ([`TableLayout`]).
 //!
 //! What every source shares lives here: tables created and evolved from [`TableSpec`]s, the
 //! `_key` and metadata columns, unchanged values filled from a record's previous version,
@@ -11,22 +12,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
-};
-use deltalake::arrow::compute::{cast, interleave};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use deltalake::arrow::compute::interleave;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_core::{Clock, SystemClock};
 
-use crate::columns::{DELETED, INGESTED_AT, KEY, LSN, ORIGIN, RUN_ID, VERSION_AT, metadata_fields, timestamp_type};
+use crate::columns::{DELETED, KEY, LSN, VERSION_AT, timestamp_type};
 use crate::error::{LakeError, Result};
 use crate::history::HistoryTable;
 use crate::lease::{Lease, with_lease};
 use crate::ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
 use crate::location::LakeLocation;
 use crate::schema_plan::{self, Evolution};
-use crate::source::{CaptureKind, Change, Position, Source, SourceError, TableSpec, Versions};
+use crate::source::{CaptureKind, Change, Position, SOURCE_TYPE, Source, SourceError, TableLayout, TableSpec, Versions};
 use crate::writer::{VersionWriter, app_id};
+
+mod rows;
+pub use rows::record_keys;
+use rows::{fill_unchanged, initial_schema, shape};
 
 /// Why an ingest run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,8 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     commit_rows: u64,
     lease_ttl: Duration,
+    lease: Option<Arc<Lease>>,
+    run_records: bool,
 }
 
 impl Ingest {
@@ -122,7 +127,24 @@ impl Ingest {
             clock: Arc::new(SystemClock),
             commit_rows: 100_000,
             lease_ttl: Duration::from_secs(300),
+            lease: None,
+            run_records: true,
         }
+    }
+
+    /// Runs under a lease the caller holds (and renews) instead of taking the source's own:
+    /// a Salesforce sync takes every object's lease before writing any.
+    pub fn with_lease(mut self, lease: Arc<Lease>) -> Ingest {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Whether the run appends its per-table records to the ledger's `sync_runs` (default
+    /// true). A source that keeps richer records of its own (the Salesforce sync's bookmarks
+    /// and reconciliation dates) turns this off and writes them itself.
+    pub fn with_run_records(mut self, record: bool) -> Ingest {
+        self.run_records = record;
+        self
     }
 
     pub fn with_run_id(mut self, run_id: impl Into<String>) -> Ingest {
@@ -150,14 +172,22 @@ impl Ingest {
         let timer = Instant::now();
         let name = self.source.name().to_ascii_lowercase();
         let run_id = self.run_id.clone().unwrap_or_else(|| crate::ledger::new_run_id(self.clock.now()));
-        let resource = format!("sources/{name}");
+        // One run per source, or per object in the objects namespace (as the Salesforce sync
+        // leases them).
+        let resource = match (self.source.layout(), self.source.tables().as_deref()) {
+            (TableLayout::Objects, Some([one])) => LakeLocation::table_resource(one),
+            _ => format!("sources/{name}"),
+        };
         let (lake, clock, ttl) = (self.lake.clone(), self.clock.clone(), self.lease_ttl);
-        let mut metrics = with_lease(&lake, &resource, "ingest", ttl, clock, async |lease: &Lease| {
+        let held_lease = self.lease.clone();
+        let work = async |lease: &Lease| {
+            let layout = self.source.layout();
             let ledger = Ledger::new(self.lake.clone());
             let past_events = ledger.schema_events().await?;
             let mut run = Run {
                 lake: self.lake.clone(),
                 source_name: name.clone(),
+                layout,
                 run_id: run_id.clone(),
                 clock: self.clock.clone(),
                 commit_rows: self.commit_rows,
@@ -170,16 +200,24 @@ impl Ingest {
                 metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
             };
             let started = self.clock.now();
-            let held = held_positions(&self.lake, &name).await?;
+            let held = held_in(&self.lake, &name, layout, self.source.tables()).await?;
             let mut source = self.source;
             let outcome = run.drive(source.as_mut(), lease, &held).await;
-            let records = run.run_records(started, &held, outcome.as_ref().err());
-            // A clone: the run (whose writers are not `Sync`) is not borrowed across the await.
-            run.ledger.clone().record_runs(&records).await?;
+            if self.run_records {
+                let records = run.run_records(started, &held, outcome.as_ref().err());
+                // A clone: the run (whose writers are not `Sync`) is not borrowed across the await.
+                run.ledger.clone().record_runs(&records).await?;
+            }
             outcome?;
             Ok::<_, IngestError>(run.metrics)
-        })
-        .await?;
+        };
+        let mut metrics = match held_lease {
+            Some(lease) => {
+                lease.ensure_held()?;
+                work(&lease).await?
+            }
+            None => with_lease(&lake, &resource, "ingest", ttl, clock, work).await?,
+        };
         metrics.duration = timer.elapsed();
         tracing::info!(source = name, run_id, versions = metrics.versions(), "ingest finished");
         Ok(metrics)
@@ -202,15 +240,46 @@ pub fn source_app_id(source: &str, table: &str) -> String {
 
 /// The position each of `source`'s tables is held up to in the lake.
 pub async fn held_positions(lake: &LakeLocation, source: &str) -> Result<HashMap<String, Position>> {
+    held_in(lake, source, TableLayout::Source, None).await
+}
+
+/// The position each of `tables` (default: all of the layout's) is held up to.
+async fn held_in(
+    lake: &LakeLocation,
+    source: &str,
+    layout: TableLayout,
+    tables: Option<Vec<String>>,
+) -> Result<HashMap<String, Position>> {
+    let tables = match (tables, layout) {
+        (Some(t), _) => t,
+        (None, TableLayout::Source) => lake.source_tables(source).await?,
+        (None, TableLayout::Objects) => lake.history_tables().await?,
+    };
     let mut held = HashMap::new();
-    for table in lake.source_tables(source).await? {
-        if let Some(t) = HistoryTable::open_source(lake, source, &table).await? {
-            if let Some(p) = t.transaction_version(&source_app_id(source, &table)).await? {
+    for table in tables {
+        if let Some(t) = open_table(lake, source, layout, &table).await? {
+            if let Some(p) = t.transaction_version(&table_app_id(source, layout, &table)).await? {
                 held.insert(table, p);
             }
         }
     }
     Ok(held)
+}
+
+async fn open_table(lake: &LakeLocation, source: &str, layout: TableLayout, table: &str) -> Result<Option<HistoryTable>> {
+    match layout {
+        TableLayout::Source => HistoryTable::open_source(lake, source, table).await,
+        TableLayout::Objects => HistoryTable::open(lake, table).await,
+    }
+}
+
+/// The app id a table's commits are numbered under: the Salesforce sync's for objects, so
+/// lakes it wrote before the seam carry on.
+fn table_app_id(source: &str, layout: TableLayout, table: &str) -> String {
+    match layout {
+        TableLayout::Source => source_app_id(source, table),
+        TableLayout::Objects => app_id("sync", table),
+    }
 }
 
 /// Versions written since the table's last commit, for fills and truncates.
@@ -234,6 +303,7 @@ struct TableState {
 struct Run {
     lake: LakeLocation,
     source_name: String,
+    layout: TableLayout,
     run_id: String,
     clock: Arc<dyn Clock>,
     commit_rows: u64,
@@ -265,7 +335,7 @@ impl Run {
             .iter()
             .map(|(table, m)| SyncRunRecord {
                 run_id: self.run_id.clone(),
-                object: format!("{}.{table}", self.source_name),
+                object: self.object_name(table),
                 started_at: started,
                 finished_at: finished,
                 status: if error.is_some() { RunStatus::Failed } else { RunStatus::Complete },
@@ -359,6 +429,15 @@ impl Run {
         }
     }
 
+    /// A table's name in the ledger, schema events and commit metadata: `<source>.<table>`,
+    /// or the object's name in the objects namespace.
+    fn object_name(&self, table: &str) -> String {
+        match self.layout {
+            TableLayout::Source => format!("{}.{table}", self.source_name),
+            TableLayout::Objects => table.to_owned(),
+        }
+    }
+
     fn contract(&self, table: &str, detail: String) -> IngestError {
         IngestError::Contract { source_name: self.source_name.clone(), table: table.to_owned(), detail }
     }
@@ -396,9 +475,10 @@ impl Run {
     /// Creates or evolves a table to `spec`.
     async fn define(&mut self, spec: TableSpec) -> Result<(), IngestError> {
         let name = spec.name.clone();
-        let object = format!("{}.{}", self.source_name, name);
+        let object = self.object_name(&name);
+        let type_name = |f: &Field| f.metadata().get(SOURCE_TYPE).cloned().unwrap_or_else(|| f.data_type().to_string());
         let fields: Vec<(String, DataType, String)> =
-            spec.fields.iter().map(|f| (f.name().clone(), f.data_type().clone(), f.data_type().to_string())).collect();
+            spec.fields.iter().map(|f| (f.name().clone(), f.data_type().clone(), type_name(f))).collect();
         for f in &spec.fields {
             if crate::columns::METADATA_COLUMNS.contains(&f.name().as_str()) {
                 return Err(self.contract(&name, format!("column {} has the name of a metadata column", f.name())));
@@ -406,10 +486,15 @@ impl Run {
         }
         let (mut table, created, writer) = match self.tables.remove(&name) {
             Some(state) => (state.table, false, Some(state.writer)),
-            None => match HistoryTable::open_source(&self.lake, &self.source_name, &name).await? {
+            None => match open_table(&self.lake, &self.source_name, self.layout, &name).await? {
                 Some(t) => (t, false, None),
                 None => {
-                    (HistoryTable::create_source(&self.lake, &self.source_name, &name, &initial_schema(&spec)).await?, true, None)
+                    let schema = initial_schema(&spec, self.layout);
+                    let table = match self.layout {
+                        TableLayout::Source => HistoryTable::create_source(&self.lake, &self.source_name, &name, &schema).await?,
+                        TableLayout::Objects => HistoryTable::create(&self.lake, &name, &schema).await?,
+                    };
+                    (table, true, None)
                 }
             },
         };
@@ -441,7 +526,7 @@ impl Run {
             None => {
                 VersionWriter::new(
                     &table,
-                    source_app_id(&self.source_name, &name),
+                    table_app_id(&self.source_name, self.layout, &name),
                     vec![
                         ("tidemark.run_id".to_owned(), self.run_id.clone().into()),
                         ("tidemark.object".to_owned(), object.into()),
@@ -460,26 +545,35 @@ impl Run {
         let ingested = self.clock.now().timestamp_micros();
         let run_id = self.run_id.clone();
         let source_name = self.source_name.clone();
+        let layout = self.layout;
+        if layout == TableLayout::Objects && (!v.unchanged.is_empty() || !v.continues.is_empty()) {
+            return Err(self.contract(&v.table, "unchanged values in the objects namespace".into()));
+        }
         let state = self.state(&v.table)?;
         let rows = v.batch.num_rows();
         if rows == 0 {
             return Ok(());
         }
-        let out = shape(state, &v, &run_id, ingested).map_err(|detail| IngestError::Contract {
+        let out = shape(state, &v, layout, &run_id, ingested).map_err(|detail| IngestError::Contract {
             source_name: source_name.clone(),
             table: v.table.clone(),
             detail,
         })?;
         let (out, filled) = fill_unchanged(&source_name, state, out, &v.unchanged, &v.continues).await?;
-        let keys = out.column_by_name(KEY).expect("shaped").as_string::<i32>().clone();
-        let index = state.pending.batches.len();
-        for row in 0..rows {
-            if keys.is_valid(row) {
-                state.pending.rows.insert(keys.value(row).to_owned(), (index, row));
-            }
-        }
         let deletes = out.column_by_name(DELETED).expect("shaped").as_boolean().true_count() as u64;
-        state.pending.batches.push(out.clone());
+        // A copy is committed on its own (a table-scoped `Commit`) before any change of its
+        // table, so no fill or truncate can need its rows before they are in the lake: keeping
+        // them would hold the whole table in memory. Objects have neither fills nor truncates.
+        if v.kind != CaptureKind::Copy && layout == TableLayout::Source {
+            let keys = out.column_by_name(KEY).expect("shaped").as_string::<i32>().clone();
+            let index = state.pending.batches.len();
+            for row in 0..rows {
+                if keys.is_valid(row) {
+                    state.pending.rows.insert(keys.value(row).to_owned(), (index, row));
+                }
+            }
+            state.pending.batches.push(out.clone());
+        }
         state.writer.write(out).await?;
         let m = self.metrics.tables.entry(v.table).or_default();
         match v.kind {
@@ -493,7 +587,9 @@ impl Run {
 
     /// A delete version for every record live in the table (committed or pending).
     async fn truncate(&mut self, table: &str, at: DateTime<Utc>, lsn: Position) -> Result<(), IngestError> {
-        let source_name = self.source_name.clone();
+        if self.layout == TableLayout::Objects {
+            return Err(self.contract(table, "a truncate in the objects namespace".into()));
+        }
         let state = self.state(table)?;
         let key_fields: Vec<String> = state.spec.key.clone();
         // `_key`, then the columns holding the key fields (a field's current column after a
@@ -568,7 +664,7 @@ impl Run {
         let event = SchemaEvent {
             at,
             run_id: self.run_id.clone(),
-            object: format!("{source_name}.{table}"),
+            object: self.object_name(table),
             kind: "truncated".into(),
             field: String::new(),
             column: String::new(),
@@ -577,215 +673,6 @@ impl Run {
         self.ledger.record_schema_events(std::slice::from_ref(&event)).await?;
         Ok(())
     }
-}
-
-/// A new table's schema: the metadata columns, `_key` and `_lsn`, then the source's fields.
-fn initial_schema(spec: &TableSpec) -> Schema {
-    let mut fields = metadata_fields();
-    fields.push(Field::new(KEY, DataType::Utf8, true));
-    fields.push(Field::new(LSN, DataType::Int64, true));
-    fields.extend(spec.fields.iter().map(|f| f.as_ref().clone().with_nullable(true)));
-    Schema::new(fields)
-}
-
-/// The source's batch in the table's layout, metadata columns and `_key` added.
-fn shape(state: &TableState, v: &Versions, run_id: &str, ingested_micros: i64) -> std::result::Result<RecordBatch, String> {
-    let batch = &v.batch;
-    let rows = batch.num_rows();
-    let by_name: HashMap<String, usize> =
-        batch.schema().fields().iter().enumerate().map(|(i, f)| (f.name().to_ascii_lowercase(), i)).collect();
-    let required = |name: &str| -> std::result::Result<&ArrayRef, String> {
-        by_name.get(name).map(|&i| batch.column(i)).ok_or_else(|| format!("versions without their {name} column"))
-    };
-    // Column → the source field writing to it.
-    let fields_of: HashMap<&str, usize> =
-        state.columns.iter().filter_map(|(field, column)| by_name.get(field).map(|&i| (column.as_str(), i))).collect();
-    let key = key_text(batch, &state.spec.key, &by_name)?;
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(state.schema.fields().len());
-    for f in state.schema.fields() {
-        let array: ArrayRef = match f.name().as_str() {
-            VERSION_AT | DELETED | LSN => required(f.name())?.clone(),
-            ORIGIN => Arc::new(StringArray::from(vec![v.kind.as_str(); rows])),
-            RUN_ID => Arc::new(StringArray::from(vec![run_id; rows])),
-            INGESTED_AT => Arc::new(TimestampMicrosecondArray::from(vec![ingested_micros; rows]).with_timezone("UTC")),
-            KEY => key.clone(),
-            name => match fields_of.get(name) {
-                Some(&i) => batch.column(i).clone(),
-                None => new_null_array(f.data_type(), rows),
-            },
-        };
-        let array = if array.data_type() == f.data_type() {
-            array
-        } else {
-            cast(&array, f.data_type()).map_err(|e| format!("column {}: {e}", f.name()))?
-        };
-        columns.push(array);
-    }
-    RecordBatch::try_new(state.schema.clone(), columns).map_err(|e| e.to_string())
-}
-
-/// `_key` of each row of `batch`: the values of its `key` fields (matched case-insensitively)
-/// as text; several fields as a JSON array of texts. Sources that compare rows with the lake's
-/// (a polled table) key them the same way.
-pub fn record_keys(batch: &RecordBatch, key: &[String]) -> std::result::Result<ArrayRef, String> {
-    let by_name: HashMap<String, usize> =
-        batch.schema().fields().iter().enumerate().map(|(i, f)| (f.name().to_ascii_lowercase(), i)).collect();
-    key_text(batch, key, &by_name)
-}
-
-/// `_key`: the key fields' values as text; several fields as a JSON array of texts.
-fn key_text(batch: &RecordBatch, key: &[String], by_name: &HashMap<String, usize>) -> std::result::Result<ArrayRef, String> {
-    let texts: Vec<StringArray> = key
-        .iter()
-        .map(|k| {
-            let i = by_name.get(&k.to_ascii_lowercase()).ok_or_else(|| format!("versions without key field {k}"))?;
-            cast(batch.column(*i), &DataType::Utf8).map(|a| a.as_string::<i32>().clone()).map_err(|e| e.to_string())
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    if let [one] = texts.as_slice() {
-        return Ok(Arc::new(one.clone()));
-    }
-    let rows = batch.num_rows();
-    let keys: StringArray = (0..rows)
-        .map(|r| {
-            let parts: Vec<serde_json::Value> =
-                texts.iter().map(|t| if t.is_valid(r) { t.value(r).into() } else { serde_json::Value::Null }).collect();
-            Some(serde_json::Value::Array(parts).to_string())
-        })
-        .collect();
-    Ok(Arc::new(keys))
-}
-
-/// Fills the cells the source did not send from each record's previous version: an earlier
-/// row of the batch, a pending version, or the committed live state. Returns the batch and
-/// how many cells were filled.
-async fn fill_unchanged(
-    source: &str,
-    // `&mut`: the run's future must be `Send`, and a writer is not `Sync`.
-    state: &mut TableState,
-    batch: RecordBatch,
-    unchanged: &[(String, Vec<u32>)],
-    continues: &[(u32, u32)],
-) -> Result<(RecordBatch, u64), IngestError> {
-    if unchanged.iter().all(|(_, rows)| rows.is_empty()) {
-        return Ok((batch, 0));
-    }
-    let keys = batch.column_by_name(KEY).expect("shaped").as_string::<i32>().clone();
-    // Per row, the previous row of its key in this batch.
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    let mut previous: Vec<Option<usize>> = vec![None; batch.num_rows()];
-    for (r, p) in previous.iter_mut().enumerate() {
-        if keys.is_valid(r) {
-            *p = last.insert(keys.value(r), r);
-        }
-    }
-    // A record continuing another (a changed key) takes that record's history: the version
-    // before its delete.
-    let mut lookup_key: Vec<Option<&str>> = (0..batch.num_rows()).map(|r| keys.is_valid(r).then(|| keys.value(r))).collect();
-    for &(row, earlier) in continues {
-        let (row, earlier) = (row as usize, earlier as usize);
-        previous[row] = previous[earlier];
-        lookup_key[row] = lookup_key[earlier];
-    }
-    // Keys whose previous version is neither in the batch nor pending: read from the lake.
-    let mut wanted: Vec<String> = Vec::new();
-    for (_, rows) in unchanged {
-        for &r in rows {
-            let r = r as usize;
-            if let (None, Some(k)) = (previous[r], lookup_key[r]) {
-                if !state.pending.rows.contains_key(k) {
-                    wanted.push(k.to_owned());
-                }
-            }
-        }
-    }
-    wanted.sort();
-    wanted.dedup();
-    let committed = committed_versions(state, &wanted).await?;
-    let committed_rows: HashMap<String, usize> = match &committed {
-        Some(b) => {
-            let k = crate::read::utf8(b.column_by_name(KEY).expect("selected"))?;
-            (0..b.num_rows()).filter(|&r| k.is_valid(r)).map(|r| (k.value(r).to_owned(), r)).collect()
-        }
-        None => HashMap::new(),
-    };
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    let mut filled = 0u64;
-    for (field, rows) in unchanged {
-        let Some(column) = state.columns.get(&field.to_ascii_lowercase()) else { continue };
-        let c = batch.schema().index_of(column)?;
-        let mut unchanged_row = vec![false; batch.num_rows()];
-        for &r in rows {
-            unchanged_row[r as usize] = true;
-        }
-        // Sources: 0 = this batch, 1.. = pending batches, last = committed versions.
-        let mut arrays: Vec<ArrayRef> = vec![batch.column(c).clone()];
-        arrays.extend(state.pending.batches.iter().map(|b| b.column(c).clone()));
-        let committed_index = arrays.len();
-        if let Some(b) = &committed {
-            arrays.push(cast(b.column_by_name(column).expect("selected"), batch.schema().field(c).data_type())?);
-        }
-        let mut resolved: Vec<(usize, usize)> = Vec::with_capacity(batch.num_rows());
-        for r in 0..batch.num_rows() {
-            if !unchanged_row[r] {
-                resolved.push((0, r));
-                continue;
-            }
-            let from = match previous[r] {
-                Some(p) => resolved[p],
-                None => match lookup_key[r] {
-                    Some(k) => match state.pending.rows.get(k) {
-                        Some(&(b, row)) => (b + 1, row),
-                        None => match committed_rows.get(k) {
-                            Some(&row) => (committed_index, row),
-                            None => {
-                                return Err(IngestError::Contract {
-                                    source_name: source.to_owned(),
-                                    table: state.spec.name.clone(),
-                                    detail: format!(
-                                        "an unchanged value of {field} for a record with no earlier version in the lake (key {} characters long)",
-                                        k.len()
-                                    ),
-                                });
-                            }
-                        },
-                    },
-                    None => {
-                        return Err(IngestError::Contract {
-                            source_name: source.to_owned(),
-                            table: state.spec.name.clone(),
-                            detail: format!("an unchanged value of {field} in a version without a key"),
-                        });
-                    }
-                },
-            };
-            filled += 1;
-            resolved.push(from);
-        }
-        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-        columns[c] = interleave(&refs, &resolved)?;
-    }
-    Ok((RecordBatch::try_new(batch.schema(), columns)?, filled))
-}
-
-/// The committed live versions of `keys` (all columns), `None` when there are none to read.
-async fn committed_versions(state: &mut TableState, keys: &[String]) -> Result<Option<RecordBatch>, IngestError> {
-    if keys.is_empty() || state.table.version().is_none() {
-        return Ok(None);
-    }
-    let ctx = state.table.session().await?;
-    let mut batches = Vec::new();
-    let columns: Vec<String> = state.schema.fields().iter().map(|f| f.name().clone()).collect();
-    for chunk in keys.chunks(1000) {
-        let list = chunk.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-        let sql = format!("{} WHERE {} IN ({list})", crate::read::live_sql(&columns), crate::read::quote(KEY));
-        batches.extend(state.table.collect(&ctx, &sql).await?);
-    }
-    if batches.is_empty() {
-        return Ok(None);
-    }
-    let schema = batches[0].schema();
-    Ok(Some(deltalake::arrow::compute::concat_batches(&schema, &batches)?))
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! replication, a folder of CDC files, …) hands the lake, and what the lake promises back.
 //!
 //! A [`Source`] is pulled by [`crate::ingest::Ingest`], which owns everything sources share:
-//! the history tables under `sources/<source>/`, schema evolution, the `_key` and metadata
-//! columns, idempotent positioned commits, unchanged-value filling, truncates, the lease and the
-//! ledger. A source only reads its system and says what changed, in order.
+//! the history tables (under `sources/<source>/`, or `objects/` for the Salesforce sync: see
+//! [`TableLayout`]), schema evolution, the `_key` and metadata columns, idempotent positioned
+//! commits, unchanged-value filling, truncates, the lease and the ledger. A source only reads
+//! its system and says what changed, in order.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,10 @@ use deltalake::arrow::datatypes::Field;
 /// (Postgres: the commit's end LSN). The lake stores, per table, the position it holds the
 /// source up to, inside the same Delta commit as the versions (the commit's `txn` version).
 pub type Position = i64;
+
+/// Field metadata key: the source's own name for a field's type (`picklist`, `numeric(12,2)`),
+/// used in schema events instead of the Arrow type's.
+pub const SOURCE_TYPE: &str = "tidemark.source_type";
 
 /// A table as a source offers it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +35,23 @@ pub struct TableSpec {
     /// key `_key` is their values as text (one column: its value; several: a JSON array).
     /// Empty means the table is keyed by its `Id` column (Salesforce-shaped tables).
     pub key: Vec<String>,
+}
+
+/// Where a source's tables live, and what its versions look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableLayout {
+    /// `sources/<source>/<table>/`, records keyed by `_key` (the [`TableSpec::key`] fields as
+    /// text), ordered within one `_version_at` by `_lsn`; commits numbered by the source's
+    /// positions. [`Versions`] batches carry the source's fields by name: the lake maps them onto
+    /// its columns (a retyped field's `_v2`).
+    Source,
+    /// `objects/<Object>/` (SQL's unqualified names): the Salesforce objects' namespace. Records
+    /// are keyed by `Id`; there is no `_key` or `_lsn`, no unchanged values and no truncate.
+    /// Commits are table-scoped and numbered one after another (the table's last number comes
+    /// with [`Source::start`]). The source plans its own column mapping ([`crate::schema_plan`]
+    /// on the table the lake evolved), so [`Versions`] batches are already in the table's
+    /// columns, metadata columns included; the lake writes them as they are.
+    Objects,
 }
 
 /// How a version was captured, stored in `_origin`.
@@ -152,6 +174,11 @@ impl SourceError {
 /// source starts it with a consistent copy ([`CaptureKind::Copy`] versions ended by a
 /// table-scoped `Commit` at the copy's position), then reports its changes after that position.
 ///
+/// A source whose system has no transaction positions (Salesforce: a query's pages, read again
+/// from a bookmark minus an overlap) numbers its table-scoped commits one after another from the
+/// position `start` gave, and makes re-reads idempotent itself, by comparing them with the lake
+/// before handing them over ([`TableLayout::Objects`]).
+///
 /// **Deletes** are versions with `_deleted` true, carrying at least the key fields.
 ///
 /// **Concurrency.** One source value is driven by one task; the lake holds the source's lease
@@ -169,4 +196,16 @@ pub trait Source: Send {
 
     /// Everything at or before `position` is committed to the lake.
     async fn acknowledge(&mut self, position: Position) -> Result<(), SourceError>;
+
+    /// Where the source's tables live (default: its own namespace, `sources/<name>/`).
+    fn layout(&self) -> TableLayout {
+        TableLayout::Source
+    }
+
+    /// The tables this run may write, when the source knows them before it starts (a
+    /// Salesforce object's run): the lake reads only their positions for `start`. `None`: every
+    /// table the lake holds in the source's namespace.
+    fn tables(&self) -> Option<Vec<String>> {
+        None
+    }
 }

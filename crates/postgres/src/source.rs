@@ -324,7 +324,19 @@ impl PostgresSource {
                 }
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
-                if self.txn.is_none() {
+                // A follower sees keepalives between most transactions while it keeps up; each
+                // `Idle` commits, so it passes one on only once per flush interval (commits cost
+                // more as a table's file count grows).
+                let due = match &mut self.follow {
+                    _ if self.txn.is_some() => false,
+                    Some(f) if f.last_flush.elapsed() < f.interval => false,
+                    Some(f) => {
+                        f.last_flush = tokio::time::Instant::now();
+                        true
+                    }
+                    None => true,
+                };
+                if due {
                     self.queue.push_back(Change::Idle { position: Some(wal_end.as_u64() as i64) });
                 }
             }

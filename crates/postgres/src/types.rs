@@ -277,8 +277,41 @@ fn bytea(text: &str) -> Option<Vec<u8>> {
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 fn date(text: &str) -> Option<i32> {
-    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let d = iso_date(text.as_bytes()).or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())?;
     Some(chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE)
+}
+
+/// The value of ASCII digits, `None` for anything else.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+}
+
+/// `YYYY-MM-DD`, the layout Postgres prints for years 1–9999: parsed without chrono's format
+/// interpreter, which took 6.5 % of an initial copy. Anything else goes to the general parser.
+fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` as microseconds since the epoch (see [`iso_date`]).
+fn iso_timestamp(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let day = iso_date(&b[..10])?;
+    let (h, m, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    let fraction = match &b[19..] {
+        [] => 0,
+        [b'.', f @ ..] if (1..=6).contains(&f.len()) => i64::from(digits(f)?) * 10i64.pow(6 - f.len() as u32),
+        _ => return None,
+    };
+    let days = i64::from(chrono::Datelike::num_days_from_ce(&day) - UNIX_EPOCH_DAYS_FROM_CE);
+    Some((days * 86_400 + i64::from(h * 3600 + m * 60 + s)) * 1_000_000 + fraction)
 }
 
 /// ISO output: `2024-01-02 03:04:05.123456` with `+00` (or `+05:30`) for timestamptz.
@@ -295,8 +328,11 @@ fn timestamp(text: &str) -> Option<i64> {
         }
         None => (text, 0),
     };
-    let parsed = NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f").ok()?;
-    Some(parsed.and_utc().timestamp_micros() - offset_secs * 1_000_000)
+    let micros = match iso_timestamp(naive.as_bytes()) {
+        Some(m) => m,
+        None => NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f").ok()?.and_utc().timestamp_micros(),
+    };
+    Some(micros - offset_secs * 1_000_000)
 }
 
 /// The items of a one-dimensional array literal (`{a,"b c",NULL}`): `None` for NULL.
@@ -380,6 +416,37 @@ mod tests {
         assert!(t.append(t.builder(1).as_mut(), Some("NaN")).is_err());
         assert_eq!(numeric(-1), PgType::Numeric { precision: 38, scale: 18 });
         assert_eq!(numeric(((12 << 16) | 3) + 4), PgType::Numeric { precision: 12, scale: 3 });
+    }
+
+    #[test]
+    fn the_fast_date_and_time_parsers_agree_with_chrono() {
+        let general =
+            |t: &str| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").ok().map(|d| d.and_utc().timestamp_micros());
+        // A deterministic walk over four centuries, with every fraction length.
+        let mut micros: i64 = -11_000_000_000_000_000;
+        for i in 0..20_000i64 {
+            micros += 1_123_456_789_013 + i * 7_919;
+            let at = chrono::DateTime::from_timestamp_micros(micros).unwrap().naive_utc();
+            let digits = (i % 7) as usize;
+            let full = at.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+            let text = if digits == 0 { full[..19].to_owned() } else { full[..20 + digits].to_owned() };
+            assert_eq!(iso_timestamp(text.as_bytes()), general(&text), "{text}");
+            assert_eq!(date(&text[..10]), Some(chrono::Datelike::num_days_from_ce(&at.date()) - UNIX_EPOCH_DAYS_FROM_CE));
+        }
+        // Not the fixed layout: left to the general parser, or refused by both.
+        for odd in [
+            "2024-02-30 00:00:00",
+            "2024-01-01 24:00:00",
+            "2024-01-01 00:00:00.",
+            "2024-01-01 00:00:00.1234567",
+            "12024-01-01 00:00:00",
+            "2024-1-01 00:00:00",
+            "infinity",
+        ] {
+            assert_eq!(iso_timestamp(odd.as_bytes()), None, "{odd}");
+        }
+        assert_eq!(timestamp("12024-01-01 00:00:00"), general("12024-01-01 00:00:00"));
+        assert_eq!(date("2024-02-30"), None);
     }
 
     #[test]

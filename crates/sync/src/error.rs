@@ -1,6 +1,7 @@
 use tidemark_lake::LakeError;
 use tidemark_lake::arrow::error::ArrowError;
 use tidemark_lake::datafusion::error::DataFusionError;
+use tidemark_lake::ingest::IngestError;
 use tidemark_salesforce::{ErrorClass, SalesforceError};
 
 /// Errors of a sync. Messages name objects, fields and counts, never record values.
@@ -28,6 +29,20 @@ pub enum SyncError {
     Config(#[from] tidemark_core::ConfigError),
     #[error("object '{name}' is not synced: {reason}")]
     SkippedObject { name: String, reason: String },
+    /// The lake stopped taking the object's versions (its error is reported instead).
+    #[error("{object}: the lake stopped taking versions")]
+    LakeStopped { object: String },
+    #[error(transparent)]
+    Ingest(Box<IngestError>),
+}
+
+impl From<IngestError> for SyncError {
+    fn from(e: IngestError) -> SyncError {
+        match e {
+            IngestError::Lake(e) => SyncError::Lake(e),
+            other => SyncError::Ingest(Box::new(other)),
+        }
+    }
 }
 
 impl SyncError {
@@ -37,6 +52,7 @@ impl SyncError {
         match self {
             SyncError::Salesforce(e) => e.class(),
             SyncError::Lake(e) if e.is_retryable() => ErrorClass::Retryable,
+            SyncError::Ingest(e) if e.is_retryable() => ErrorClass::Retryable,
             _ => ErrorClass::InvalidRequest,
         }
     }

@@ -16,6 +16,7 @@ pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+mod object_source;
 mod object_sync;
 pub mod report;
 mod rereads;

@@ -11,13 +11,13 @@ use tidemark_core::{Clock, SourceSchema};
 use tidemark_lake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::TimestampMicrosecondType;
-use tidemark_lake::columns::{DELETED, ID, Origin, VERSION_AT, initial_schema};
+use tidemark_lake::columns::{DELETED, ID, Origin, VERSION_AT};
 use tidemark_lake::content::content_digests;
+use tidemark_lake::ingest::Ingest;
 use tidemark_lake::ledger::{RunStatus, SchemaEvent, SyncRunRecord};
 use tidemark_lake::read::VersionKey;
 use tidemark_lake::schema_plan::{self, SchemaPlan};
-use tidemark_lake::writer::app_id;
-use tidemark_lake::{HistoryTable, LakeLocation, Ledger, VersionWriter};
+use tidemark_lake::{HistoryTable, LakeLocation, Ledger};
 use tidemark_salesforce::SalesforceClient;
 
 use crate::config::{ApiChoice, SyncSettings};
@@ -25,6 +25,7 @@ use crate::convert::{Stamp, StampSource, read_schema, to_history};
 use crate::discovery::{bookmark_field, source_schema};
 use crate::error::SyncError;
 use crate::extract::{Extraction, count};
+use crate::object_source::{ObjectSink, object_channel, table_spec};
 use crate::report::{ObjectReport, SyncObserver};
 use crate::rereads::{Target, reconcile, resnapshot, snapshot_diff};
 
@@ -40,7 +41,6 @@ pub(crate) struct RunContext {
     pub full: bool,
     /// Ledger contents at the start of the run.
     pub past_runs: Vec<SyncRunRecord>,
-    pub past_events: Vec<SchemaEvent>,
     /// This run's lease on each object's table (by lower-case name).
     pub leases: std::collections::HashMap<String, Arc<tidemark_lake::Lease>>,
 }
@@ -59,7 +59,27 @@ pub(crate) async fn sync_object(cx: &RunContext, object: &str) -> ObjectReport {
     let timer = Instant::now();
     let mut report = ObjectReport::new(object);
     let calls_before = cx.client.requests_sent();
-    let outcome = run(cx, object, &mut report).await;
+    // The lake writes the object's table as it writes any source's (see `object_source`); the
+    // Salesforce side runs beside it in this task.
+    let (source, sink) = object_channel(object);
+    let mut ingest = Ingest::new(cx.lake.clone(), Box::new(source))
+        .with_run_id(cx.run_id.clone())
+        .with_clock(cx.clock.clone())
+        .with_lease_ttl(cx.settings.lease_ttl)
+        .with_run_records(false);
+    if let Some(lease) = cx.leases.get(&object.to_ascii_lowercase()) {
+        ingest = ingest.with_lease(lease.clone());
+    }
+    let (ingested, produced) = tokio::join!(ingest.run(), run(cx, object, sink, &mut report));
+    if let Ok(metrics) = &ingested {
+        report.schema_changes = metrics.tables.get(object).map_or(0, |t| t.schema_changes as usize);
+    }
+    let outcome = match (produced, ingested) {
+        // The lake's own error says why it stopped taking versions.
+        (Err(SyncError::LakeStopped { .. }), Err(lake)) | (Ok(()), Err(lake)) => Err(SyncError::from(lake)),
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok(_)) => Ok(()),
+    };
     report.duration = timer.elapsed();
     match outcome {
         Ok(()) => report.status = RunStatus::Complete,
@@ -104,7 +124,7 @@ pub(crate) async fn sync_object(cx: &RunContext, object: &str) -> ObjectReport {
     report
 }
 
-async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result<(), SyncError> {
+async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut ObjectReport) -> Result<(), SyncError> {
     let describe = cx.client.describe(object).await?;
     let (schema, _skipped) = source_schema(&describe, &cx.settings);
     let settings = cx.settings.object(object);
@@ -113,12 +133,14 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     let last_reconciled = cx.past_runs.iter().filter(mine).filter_map(|r| r.reconciled_at).max();
     let last_formula = cx.past_runs.iter().filter(mine).filter_map(|r| r.formula_snapshot_at).max();
 
-    let (mut table, created) = match HistoryTable::open(&cx.lake, object).await? {
-        Some(t) => (t, false),
-        None => (HistoryTable::create(&cx.lake, object, &initial_schema(&schema.fields)).await?, true),
-    };
-    let plan = evolve_schema(cx, object, &schema, &mut table, created).await?;
-    report.schema_changes = plan.changes.len();
+    let created = HistoryTable::open(&cx.lake, object).await?.is_none();
+    sink.define(table_spec(object, &schema)).await?;
+    let mut table =
+        HistoryTable::open(&cx.lake, object).await?.ok_or_else(|| SyncError::LakeStopped { object: object.to_owned() })?;
+    // The lake evolved the table: planning again on it gives the same columns, and the ledger
+    // now holds this run's schema events.
+    let past_events = cx.ledger.schema_events().await?;
+    let plan = schema_plan::plan(table.schema()?.as_ref(), &schema.fields, &schema_plan::removed_fields(&past_events, object));
     let table_schema = table.schema()?;
 
     let bookmark = if settings.snapshot_diff { None } else { bookmark_field(&schema) };
@@ -132,23 +154,13 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
         (None, false) => "full",
     };
     report.bookmark = previous;
-    let writer = VersionWriter::new(
-        &table,
-        app_id("sync", object),
-        vec![("tidemark.run_id".to_owned(), cx.run_id.clone().into()), ("tidemark.object".to_owned(), object.into())],
-    )
-    .await?;
-    let mut writer = match cx.leases.get(&object.to_ascii_lowercase()) {
-        Some(lease) => writer.with_lease(lease.clone()),
-        None => writer,
-    };
+    let writer = &mut sink;
 
     let outcome = async {
-        let mut target =
-            Target { object, plan: &plan, table: &mut table, schema: table_schema, writer: &mut writer, api: settings.api };
+        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer, api: settings.api };
         match bookmark {
             Some(field) => {
-                let content = content_columns(&schema, &plan, &new_columns(cx, object, &plan));
+                let content = content_columns(&schema, &plan, &new_columns(cx, &past_events, object));
                 read_changes(cx, &mut target, field, &content, previous, report).await?
             }
             None => snapshot_diff(cx, &mut target, report).await?,
@@ -171,13 +183,12 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
                 .iter()
                 .any(|r| r.run_id == run && r.object.eq_ignore_ascii_case(object) && r.status == RunStatus::Complete)
         };
-        let mut snapshot: Vec<(String, String)> = cx
-            .past_events
+        // The events include this run's own.
+        let mut snapshot: Vec<(String, String)> = past_events
             .iter()
             .filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind == "type_changed" && !completed(&e.run_id))
             .filter(|e| plan.column_of(&e.field) == Some(e.column.as_str()))
             .map(|e| (e.field.clone(), e.column.clone()))
-            .chain(plan.changes.iter().filter(|c| c.kind == "type_changed").map(|c| (c.field.clone(), c.column.clone())))
             .collect();
         snapshot.dedup();
         if let Some(every) = settings.formula_snapshot_every {
@@ -198,31 +209,10 @@ async fn run(cx: &RunContext, object: &str, report: &mut ObjectReport) -> Result
     .await;
     // Versions read before an error are correct on their own: keep them. The bookmark only
     // moves on completion, so the next run re-reads (and de-duplicates) from the old one.
-    let committed = writer.commit(&mut table).await;
+    let committed = sink.commit(&mut table).await;
     outcome?;
     committed?;
     Ok(())
-}
-
-/// Applies the schema plan: adds columns and records events.
-async fn evolve_schema(
-    cx: &RunContext,
-    object: &str,
-    schema: &SourceSchema,
-    table: &mut HistoryTable,
-    created: bool,
-) -> Result<SchemaPlan, SyncError> {
-    let removed = schema_plan::removed_fields(&cx.past_events, object);
-    let plan = schema_plan::plan(table.schema()?.as_ref(), &schema.fields, &removed);
-    let evolution = schema_plan::Evolution {
-        ledger: &cx.ledger,
-        past_events: &cx.past_events,
-        object,
-        run_id: &cx.run_id,
-        at: cx.clock.now(),
-    };
-    evolution.apply(table, &plan, created, schema.fields.len()).await?;
-    Ok(plan)
 }
 
 pub(crate) fn select_list(plan: &SchemaPlan) -> String {
@@ -320,17 +310,17 @@ async fn read_changes(
 }
 
 /// Columns (lower case) that began receiving values in this run, or in a run of `object` that has
-/// not completed since.
-fn new_columns(cx: &RunContext, object: &str, plan: &SchemaPlan) -> HashSet<String> {
+/// not completed since (`events` include this run's).
+fn new_columns(cx: &RunContext, events: &[SchemaEvent], object: &str) -> HashSet<String> {
     let completed = |run: &str| {
         cx.past_runs.iter().any(|r| r.run_id == run && r.object.eq_ignore_ascii_case(object) && r.status == RunStatus::Complete)
     };
-    let earlier = cx
-        .past_events
+    events
         .iter()
-        .filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind != "field_removed" && !completed(&e.run_id))
-        .map(|e| e.column.to_ascii_lowercase());
-    plan.changes.iter().filter(|c| c.kind != "field_removed").map(|c| c.column.to_ascii_lowercase()).chain(earlier).collect()
+        .filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind != "field_removed" && e.kind != "table_created")
+        .filter(|e| !completed(&e.run_id))
+        .map(|e| e.column.to_ascii_lowercase())
+        .collect()
 }
 
 /// Fields that changed without `SystemModstamp` moving, left out of content comparisons:

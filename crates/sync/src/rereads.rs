@@ -5,16 +5,17 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
+use tidemark_lake::HistoryTable;
 use tidemark_lake::arrow::array::{BooleanArray, RecordBatch};
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::columns::{ID, Origin};
 use tidemark_lake::schema_plan::SchemaPlan;
-use tidemark_lake::{HistoryTable, VersionWriter};
 
 use crate::compare::{Comparison, compare};
 use crate::convert::{Stamp, StampSource, read_schema, to_history};
 use crate::error::SyncError;
 use crate::extract::{Extraction, count};
+use crate::object_source::ObjectSink;
 use crate::object_sync::{RunContext, micros, org_now, select_list, stamp};
 use crate::report::ObjectReport;
 
@@ -24,7 +25,7 @@ pub(crate) struct Target<'a> {
     pub plan: &'a SchemaPlan,
     pub table: &'a mut HistoryTable,
     pub schema: SchemaRef,
-    pub writer: &'a mut VersionWriter,
+    pub writer: &'a mut ObjectSink,
     /// Which API reads this object (from its settings).
     pub api: crate::config::ApiChoice,
 }

@@ -141,7 +141,6 @@ impl Sync {
             client: self.client.clone(),
             lake: self.lake.clone(),
             past_runs: ledger.runs().await?,
-            past_events: ledger.schema_events().await?,
             ledger,
             settings: self.settings.clone(),
             clock: self.clock.clone(),

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::moto::Moto;
 use common::{CHECKED, Harness};
 use serde_json::json;

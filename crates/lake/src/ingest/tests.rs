@@ -4,14 +4,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use deltalake::arrow::array::{BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use deltalake::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
 
 use super::*;
+use crate::columns::ORIGIN;
 
 struct Script {
     steps: VecDeque<Change>,
     acknowledged: Vec<Position>,
+    layout: TableLayout,
 }
 
 #[async_trait::async_trait]
@@ -28,6 +30,9 @@ impl Source for Script {
     async fn acknowledge(&mut self, position: Position) -> std::result::Result<(), SourceError> {
         self.acknowledged.push(position);
         Ok(())
+    }
+    fn layout(&self) -> TableLayout {
+        self.layout
     }
 }
 
@@ -72,7 +77,10 @@ async fn transactions_commit_whole_and_an_unfinished_one_is_not_kept() {
     let lake = LakeLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let run = |steps: Vec<Change>| {
         let lake = lake.clone();
-        async move { Ingest::new(lake, Box::new(Script { steps: steps.into(), acknowledged: Vec::new() })).await }
+        async move {
+            Ingest::new(lake, Box::new(Script { steps: steps.into(), acknowledged: Vec::new(), layout: TableLayout::Source }))
+                .await
+        }
     };
 
     let done = run(vec![spec(), rows(&[1, 2], 10), commit(10), rows(&[3], 20), commit(20)]).await.unwrap();
@@ -89,4 +97,87 @@ async fn transactions_commit_whole_and_an_unfinished_one_is_not_kept() {
     let ctx = t.session().await.unwrap();
     let count = t.collect(&ctx, "SELECT count(*) FROM history").await.unwrap();
     assert_eq!(deltalake::arrow::util::display::array_value_to_string(count[0].column(0), 0).unwrap(), "3");
+}
+
+/// A Salesforce-shaped table: versions already in the table's columns.
+fn account_versions(ids: &[&str], names: &[&str]) -> Change {
+    let n = ids.len();
+    let text = |v: &[&str]| Arc::new(deltalake::arrow::array::StringArray::from(v.to_vec())) as ArrayRef;
+    let schema = Schema::new(vec![
+        Field::new(VERSION_AT, crate::columns::timestamp_type(), false),
+        Field::new(DELETED, DataType::Boolean, false),
+        Field::new(ORIGIN, DataType::Utf8, true),
+        Field::new("Id", DataType::Utf8, false),
+        Field::new("Name", DataType::Utf8, true),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![1_000_000; n]).with_timezone("UTC")),
+            Arc::new(BooleanArray::from(vec![false; n])),
+            text(&vec!["reconcile"; n]),
+            text(ids),
+            text(names),
+        ],
+    )
+    .unwrap();
+    Change::Versions(Versions {
+        table: "Account".into(),
+        kind: CaptureKind::Change,
+        batch,
+        unchanged: Vec::new(),
+        continues: Vec::new(),
+    })
+}
+
+fn account_spec(extra: &[(&str, &str)]) -> Change {
+    let typed = |name: &str, source_type: &str| {
+        Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(SOURCE_TYPE.to_owned(), source_type.to_owned())]))
+    };
+    let mut fields = vec![typed("Id", "id"), typed("Name", "string")];
+    fields.extend(extra.iter().map(|(n, t)| typed(n, t)));
+    Change::Table(TableSpec { name: "Account".into(), fields, key: Vec::new() })
+}
+
+#[tokio::test]
+async fn the_objects_layout_writes_salesforce_shaped_tables_under_the_syncs_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    let run = |steps: Vec<Change>| {
+        let lake = lake.clone();
+        async move {
+            let script = Script { steps: steps.into(), acknowledged: Vec::new(), layout: TableLayout::Objects };
+            Ingest::new(lake, Box::new(script)).with_run_records(false).await
+        }
+    };
+    let table_commit = |position| Change::Commit { position, table: Some("Account".into()) };
+    run(vec![account_spec(&[]), account_versions(&["001A", "001B"], &["a", "b"]), table_commit(1)]).await.unwrap();
+    run(vec![account_spec(&[("Phone", "phone")]), account_versions(&["001A"], &["a2"]), table_commit(2)]).await.unwrap();
+
+    let t = HistoryTable::open(&lake, "Account").await.unwrap().expect("under objects/");
+    assert!(lake.source_tables("script").await.unwrap().is_empty());
+    let schema = t.schema().unwrap();
+    assert!(schema.field_with_name(KEY).is_err() && schema.field_with_name(LSN).is_err(), "no _key or _lsn: {schema:?}");
+    assert!(!schema.field_with_name("Id").unwrap().is_nullable());
+    assert!(schema.field_with_name("Phone").unwrap().metadata().is_empty(), "the source type stays out of the table");
+    assert_eq!(t.transaction_version(&app_id("sync", "Account")).await.unwrap(), Some(2), "the sync's commit numbers");
+    let ctx = t.session().await.unwrap();
+    let rows = t.collect(&ctx, r#"SELECT "_origin", "Id", "Name" FROM history ORDER BY "Name""#).await.unwrap();
+    let text = deltalake::arrow::util::pretty::pretty_format_batches(&rows).unwrap().to_string();
+    assert!(text.contains("| reconcile | 001A | a2   |"), "the batch's own metadata is kept:\n{text}");
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    let events = Ledger::new(lake.clone()).schema_events().await.unwrap();
+    let added = events.iter().find(|e| e.kind == "field_added").expect("Phone added");
+    assert_eq!(
+        (added.object.as_str(), added.detail.as_str()),
+        ("Account", "phone as Utf8"),
+        "named by object and Salesforce type"
+    );
+
+    // Numbers the table already holds, and what the objects namespace cannot hold, are refused.
+    let stale = run(vec![account_spec(&[]), account_versions(&["001C"], &["c"]), table_commit(2)]).await.unwrap_err();
+    assert!(stale.to_string().contains("already holds 2"), "{stale}");
+    let truncate = Change::Truncate { table: "Account".into(), at: chrono::Utc::now(), lsn: 3 };
+    let refused = run(vec![account_spec(&[]), truncate]).await.unwrap_err();
+    assert!(refused.to_string().contains("truncate in the objects namespace"), "{refused}");
 }
