@@ -107,7 +107,8 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<Outcome> {
         (true, false) => Vec::new(),
     };
     if !sources.is_empty() {
-        outcome = outcome.worst(crate::source_cmd::sync_sources(&config, &args.config, &lake, &sources, args.follow).await?);
+        outcome = outcome
+            .worst(crate::source_cmd::sync_sources(&config, &args.config, &lake, &sources, args.follow, args.progress).await?);
     }
     Ok(outcome)
 }

@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parking_lot::Mutex;
+use tidemark_lake::ingest::IngestObserver;
+use tidemark_lake::source::Position;
 use tidemark_sync::{Api, ObjectReport, SyncObserver};
 
 pub struct Progress {
@@ -26,6 +28,13 @@ impl Progress {
         );
         overall.set_prefix("sync");
         Progress { multi, overall, bars: Mutex::new(HashMap::new()) }
+    }
+
+    /// A display for a source's run: a line per table, no objects bar.
+    pub fn for_source(enabled: bool) -> Progress {
+        let progress = Progress::new(enabled);
+        progress.overall.set_style(ProgressStyle::with_template("{prefix:>12} {elapsed}").expect("valid template"));
+        progress
     }
 
     pub fn finish(&self) {
@@ -63,5 +72,29 @@ impl SyncObserver for Progress {
             bar.finish_and_clear();
         }
         self.overall.inc(1);
+    }
+}
+
+/// Sources (and anything else `Ingest` drives): versions written per table, and the last commit.
+impl IngestObserver for Progress {
+    fn versions_written(&self, source: &str, table: &str, versions: u64) {
+        let name = format!("{source}.{table}");
+        let mut bars = self.bars.lock();
+        let bar = bars.entry(name.clone()).or_insert_with(|| {
+            let bar = self.multi.insert_before(&self.overall, ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12} {spinner} {human_pos} versions {per_sec} {msg}")
+                    .expect("valid template"),
+            );
+            bar.set_prefix(name);
+            bar
+        });
+        bar.inc(versions);
+    }
+
+    fn committed(&self, source: &str, table: &str, versions: u64, _position: Position) {
+        if let Some(bar) = self.bars.lock().get(&format!("{source}.{table}")) {
+            bar.set_message(format!("(last commit: {versions})"));
+        }
     }
 }

@@ -21,6 +21,7 @@ pub async fn sync_sources(
     lake: &LakeLocation,
     names: &[String],
     follow: bool,
+    progress: bool,
 ) -> anyhow::Result<Outcome> {
     let stop = if follow {
         if names.len() != 1 {
@@ -75,11 +76,14 @@ pub async fn sync_sources(
                 Box::new(CdcSource::new(name.clone(), format, files, &source.table_patterns(), location, lake.clone())?)
             }
         };
+        let display = std::sync::Arc::new(crate::progress::Progress::for_source(progress));
         let run = Ingest::new(lake.clone(), source)
             .with_commit_rows(config.sync.commit_rows)
             .with_lease_ttl(config.sync.lease_ttl)
+            .with_observer(display.clone())
             .await
             .with_context(|| format!("source {name}"));
+        display.finish();
         match run {
             Ok(metrics) => {
                 println!("source {name}: run {}, {:.1}s", metrics.run_id, metrics.duration.as_secs_f64());

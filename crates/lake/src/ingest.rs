@@ -59,6 +59,15 @@ impl IngestError {
     }
 }
 
+/// What a run reports as it goes, for progress displays and logs. Called on the run's task
+/// between steps: implementations return at once and never fail the run.
+pub trait IngestObserver: Send + Sync {
+    /// `versions` of `table` were written, not committed yet.
+    fn versions_written(&self, _source: &str, _table: &str, _versions: u64) {}
+    /// `versions` of `table` were committed; the table holds the source up to `position`.
+    fn committed(&self, _source: &str, _table: &str, _versions: u64, _position: Position) {}
+}
+
 /// What one table received in a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableMetrics {
@@ -116,6 +125,7 @@ pub struct Ingest {
     lease_ttl: Duration,
     lease: Option<Arc<Lease>>,
     run_records: bool,
+    observer: Option<Arc<dyn IngestObserver>>,
 }
 
 impl Ingest {
@@ -129,7 +139,14 @@ impl Ingest {
             lease_ttl: Duration::from_secs(300),
             lease: None,
             run_records: true,
+            observer: None,
         }
+    }
+
+    /// Reports writes and commits as they happen (the CLI's progress display).
+    pub fn with_observer(mut self, observer: Arc<dyn IngestObserver>) -> Ingest {
+        self.observer = Some(observer);
+        self
     }
 
     /// Runs under a lease the caller holds (and renews) instead of taking the source's own:
@@ -198,6 +215,7 @@ impl Ingest {
                 uncommitted: false,
                 open_tables: std::collections::HashSet::new(),
                 metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
+                observer: self.observer.clone(),
             };
             let started = self.clock.now();
             let held = held_in(&self.lake, &name, layout, self.source.tables()).await?;
@@ -317,6 +335,7 @@ struct Run {
     /// commit: a transaction is open while any is.
     open_tables: std::collections::HashSet<String>,
     metrics: IngestMetrics,
+    observer: Option<Arc<dyn IngestObserver>>,
 }
 
 impl Run {
@@ -398,12 +417,10 @@ impl Run {
                 Some(Change::Commit { position, table: Some(table) }) => {
                     lease.ensure_held()?;
                     let state = self.state(&table)?;
-                    state.writer.commit_at(&mut state.table, position, true).await?;
+                    let done = state.writer.commit_at(&mut state.table, position, true).await?;
                     state.pending = Pending::default();
                     self.open_tables.remove(&table);
-                    let m = self.metrics.tables.entry(table).or_default();
-                    m.commits += 1;
-                    m.position = Some(position);
+                    self.committed(&table, done.map_or(0, |d| d.rows), position);
                 }
                 Some(Change::Commit { position, table: None }) => {
                     if self.last_commit.is_some_and(|p| position < p) {
@@ -438,6 +455,17 @@ impl Run {
         }
     }
 
+    /// Counts a table's commit and reports it.
+    fn committed(&mut self, table: &str, versions: u64, position: Position) {
+        let m = self.metrics.tables.entry(table.to_owned()).or_default();
+        m.commits += 1;
+        m.position = Some(position);
+        tracing::debug!(source = self.source_name, table, versions, position, "committed");
+        if let Some(o) = &self.observer {
+            o.committed(&self.source_name, table, versions, position);
+        }
+    }
+
     fn contract(&self, table: &str, detail: String) -> IngestError {
         IngestError::Contract { source_name: self.source_name.clone(), table: table.to_owned(), detail }
     }
@@ -453,15 +481,17 @@ impl Run {
     async fn commit_all(&mut self, source: &mut dyn Source, lease: &Lease) -> Result<(), IngestError> {
         let Some(position) = self.last_commit.filter(|_| self.uncommitted) else { return Ok(()) };
         lease.ensure_held()?;
+        let mut committed = Vec::new();
         for (name, state) in &mut self.tables {
             if state.writer.pending_rows() == 0 {
                 continue;
             }
-            state.writer.commit_at(&mut state.table, position, false).await?;
+            let done = state.writer.commit_at(&mut state.table, position, false).await?;
             state.pending = Pending::default();
-            let m = self.metrics.tables.entry(name.clone()).or_default();
-            m.commits += 1;
-            m.position = Some(position);
+            committed.push((name.clone(), done.map_or(0, |d| d.rows)));
+        }
+        for (table, rows) in committed {
+            self.committed(&table, rows, position);
         }
         self.uncommitted = false;
         source
@@ -575,6 +605,9 @@ impl Run {
             state.pending.batches.push(out.clone());
         }
         state.writer.write(out).await?;
+        if let Some(o) = &self.observer {
+            o.versions_written(&source_name, &v.table, rows as u64);
+        }
         let m = self.metrics.tables.entry(v.table).or_default();
         match v.kind {
             CaptureKind::Copy => m.copied += rows as u64,

@@ -181,3 +181,29 @@ async fn the_objects_layout_writes_salesforce_shaped_tables_under_the_syncs_numb
     let refused = run(vec![account_spec(&[]), truncate]).await.unwrap_err();
     assert!(refused.to_string().contains("truncate in the objects namespace"), "{refused}");
 }
+
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl IngestObserver for Recorder {
+    fn versions_written(&self, source: &str, table: &str, versions: u64) {
+        self.0.lock().unwrap().push(format!("wrote {source}.{table} {versions}"));
+    }
+    fn committed(&self, source: &str, table: &str, versions: u64, position: Position) {
+        self.0.lock().unwrap().push(format!("committed {source}.{table} {versions} at {position}"));
+    }
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_write_and_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let steps = vec![spec(), rows(&[1, 2], 10), commit(10), rows(&[3], 20), commit(20)];
+    let script = Script { steps: steps.into(), acknowledged: Vec::new(), layout: TableLayout::Source };
+    Ingest::new(lake, Box::new(script)).with_commit_rows(2).with_observer(recorder.clone()).await.unwrap();
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        ["wrote script.t 2", "committed script.t 2 at 10", "wrote script.t 1", "committed script.t 1 at 20"]
+    );
+}
