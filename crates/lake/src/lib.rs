@@ -6,8 +6,8 @@
 //! - [`HistoryTable`] / [`VersionWriter`]: streaming, idempotent appends.
 //! - [`schema_plan`]: schema evolution (new columns, type generations, removed fields).
 //! - [`Ledger`]: sync-run records (bookmarks) and schema events.
-//! - [`source`] / [`ingest`]: the seam any non-Salesforce source implements, and the run that
-//!   drives one into `sources/<source>/` tables.
+//! - [`source`] / [`ingest`]: the seam every source implements (the Salesforce sync's objects
+//!   included), and the run that drives one into its tables (`sources/<source>/`, `objects/`).
 //! - [`read`]: live state ([`live::LiveTable`], [`latest::LatestVersionExec`]) and version keys,
 //!   with DataFusion.
 //!
