@@ -242,7 +242,12 @@ fn spec(e: &Event, fields: &Fields, tables: &Tables, label: &str) -> Result<Tabl
             ));
         }
     }
-    Ok(TableSpec { name: e.table.clone(), fields: fields.iter().map(|(n, c)| Field::new(n, c.data_type(), true)).collect(), key })
+    Ok(TableSpec {
+        name: e.table.clone(),
+        fields: fields.iter().map(|(n, c)| Field::new(n, c.data_type(), true)).collect(),
+        key,
+        policies: Vec::new(),
+    })
 }
 
 fn versions(table: &str, open: Open, label: &str) -> Result<Versions, CdcError> {

@@ -133,7 +133,7 @@ pub fn parse(
     let batch =
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| CdcError::file(label, None, e.to_string()))?;
     let kind = if full_load { CaptureKind::Copy } else { CaptureKind::Change };
-    let spec = TableSpec { name: lake_name.clone(), fields: spec_fields, key };
+    let spec = TableSpec { name: lake_name.clone(), fields: spec_fields, key, policies: Vec::new() };
     let versions = Versions { table: lake_name.clone(), kind, batch, unchanged: Vec::new(), continues: Vec::new() };
     Ok(vec![Segment { specs: BTreeMap::from([(lake_name, spec)]), items: vec![Item::Versions(versions)] }])
 }

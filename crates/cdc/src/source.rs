@@ -203,7 +203,7 @@ impl CdcSource {
             .filter(|f| !tidemark_lake::columns::METADATA_COLUMNS.contains(&f.name().as_str()))
             .map(|f| f.as_ref().clone())
             .collect();
-        Ok(Some(TableSpec { name: table.to_owned(), fields, key: key.to_vec() }))
+        Ok(Some(TableSpec { name: table.to_owned(), fields, key: key.to_vec(), policies: Vec::new() }))
     }
 }
 

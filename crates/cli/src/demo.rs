@@ -116,7 +116,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     }
 
     println!("\n1/4 Initial sync into {}", lake.root());
-    let first = run_sync(client.clone(), lake.clone(), &settings, Vec::new(), false, args.progress).await?;
+    let first = run_sync(client.clone(), lake.clone(), &settings, Default::default(), Vec::new(), false, args.progress).await?;
     let outcome = print_report(&first);
     if outcome != Outcome::Complete {
         return Ok(outcome);
@@ -177,7 +177,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     }
 
     println!("\n3/4 Incremental sync");
-    let second = run_sync(client.clone(), lake.clone(), &settings, Vec::new(), false, args.progress).await?;
+    let second = run_sync(client.clone(), lake.clone(), &settings, Default::default(), Vec::new(), false, args.progress).await?;
     let outcome = print_report(&second);
 
     println!("\n4/4 A dimension model: dim_contact, each Contact joined with its Account, a row per change of either");

@@ -98,7 +98,16 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::Complete;
     if args.sources.is_empty() && (config.salesforce.is_some() || config.sources.is_empty()) {
         let client = Arc::new(connect(&config).await?);
-        let report = run_sync(client, lake.clone(), &config.sync, args.objects.clone(), args.full, args.progress).await?;
+        let report = run_sync(
+            client,
+            lake.clone(),
+            &config.sync,
+            Arc::new(config.governance()?),
+            args.objects.clone(),
+            args.full,
+            args.progress,
+        )
+        .await?;
         outcome = print_report(&report);
     }
     let sources: Vec<String> = match (args.sources.is_empty(), args.objects.is_empty()) {
@@ -117,12 +126,14 @@ pub async fn run_sync(
     client: Arc<SalesforceClient>,
     lake: LakeLocation,
     settings: &tidemark_sync::SyncSettings,
+    governance: Arc<tidemark_core::governance::Governance>,
     objects: Vec<String>,
     full: bool,
     progress: bool,
 ) -> anyhow::Result<SyncReport> {
     let progress = Arc::new(Progress::new(progress));
-    let mut sync = Sync::new(client, lake, settings.clone()).with_full(full).with_observer(progress.clone());
+    let mut sync =
+        Sync::new(client, lake, settings.clone()).with_full(full).with_observer(progress.clone()).with_governance(governance);
     if !objects.is_empty() {
         sync = sync.with_objects(objects);
     }
@@ -198,10 +209,19 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub async fn objects(config_path: &Path) -> anyhow::Result<Outcome> {
+pub async fn objects(config_path: &Path, pii: bool) -> anyhow::Result<Outcome> {
     let config = load_config(config_path)?;
     let client = connect(&config).await?;
     let found = Sync::discover(&client, &config.sync).await?;
+    if pii {
+        let mut suggestions = Vec::new();
+        for object in found.iter().filter(|o| o.skipped.is_none()) {
+            let describe = client.describe(&object.name).await?;
+            suggestions.push((object.name.clone(), tidemark_sync::pii::suggest(&describe)));
+        }
+        print!("{}", tidemark_sync::pii::as_yaml(&suggestions));
+        return Ok(Outcome::Complete);
+    }
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|o| {
@@ -296,6 +316,7 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         ]);
     }
     print_table(&["object", "last sync", "status", "bookmark (UTC)", "versions", "live", "schema changes"], &rows);
+    print_policies(lake, &objects).await?;
     if !partial.is_empty() {
         eprintln!(
             "note: {} never completed a first sync: their tables hold only the records read so far (the next sync goes on)",
@@ -303,6 +324,31 @@ pub async fn status(lake: &LakeLocation, events: bool) -> anyhow::Result<Outcome
         );
     }
     Ok(Outcome::Complete)
+}
+
+/// The field policies in force per table (from its columns' metadata), and the columns whose
+/// older versions are not under theirs yet.
+async fn print_policies(lake: &LakeLocation, objects: &[String]) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for object in objects {
+        let Some(table) = HistoryTable::open_named(lake, object).await? else { continue };
+        let schema = table.schema()?;
+        let tokens = tidemark_lake::policy::column_tokens(&schema);
+        if tokens.is_empty() {
+            continue;
+        }
+        let unsettled = tidemark_lake::policy::unsettled_columns(table.delta(), &schema, object).await?;
+        for (column, token) in tokens {
+            let history =
+                if unsettled.contains(&column) { "older versions not yet: run tidemark govern apply" } else { "all versions" };
+            rows.push(vec![object.clone(), column, token, history.to_owned()]);
+        }
+    }
+    if !rows.is_empty() {
+        println!();
+        print_table(&["object", "column", "policy", "applies to"], &rows);
+    }
+    Ok(())
 }
 
 /// `tidemark doctor`: one line per table; exit 1 when damage was found and left in place.

@@ -200,6 +200,10 @@ enum Command {
         /// The configuration file (YAML: salesforce, sync).
         #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
         config: PathBuf,
+        /// Instead, suggest field policies for the synced objects' personal fields (emails,
+        /// phones, names, addresses, encrypted fields), as a `governance:` section to review.
+        #[arg(long)]
+        pii: bool,
     },
     /// The embedded Salesforce org simulator.
     Sim {
@@ -361,7 +365,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             None => push_cmd::run(run).await,
         },
         Command::Restore(args) => restore_cmd::run(args).await,
-        Command::Objects { config } => lake_cmd::objects(&config).await,
+        Command::Objects { config, pii } => lake_cmd::objects(&config, pii).await,
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),
     }
 }

@@ -86,7 +86,16 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<Outcome> {
     let client = Arc::new(connect(&config).await?);
     if !args.dry_run && !args.no_sync {
         println!("syncing {} first, so the restore starts from Salesforce's latest state", args.objects.join(", "));
-        let report = run_sync(client.clone(), lake.clone(), &config.sync, args.objects.clone(), false, false).await?;
+        let report = run_sync(
+            client.clone(),
+            lake.clone(),
+            &config.sync,
+            std::sync::Arc::new(config.governance()?),
+            args.objects.clone(),
+            false,
+            false,
+        )
+        .await?;
         if print_report(&report) != Outcome::Complete {
             bail!("the sync before the restore did not complete, so nothing was restored: fix it, or pass --no-sync");
         }

@@ -34,6 +34,7 @@ pub async fn sync_sources(
     // Relative `path:`s of file sources resolve beside the config file.
     let base = config_path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into());
     let mut outcome = Outcome::Complete;
+    let governance = std::sync::Arc::new(config.governance()?);
     for name in names {
         let Some(source) = config.sources.get(name) else {
             let known: Vec<&str> = config.sources.keys().map(String::as_str).collect();
@@ -51,11 +52,15 @@ pub async fn sync_sources(
             anyhow::bail!("--follow: source {name} is not read by logical replication (run it on a schedule instead)");
         }
         let source: Box<dyn Source> = match source {
-            SourceConfig::Postgres(pg) if pg.mode == CaptureMode::Poll => {
-                Box::new(PollingSource::new(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()))
-            }
+            SourceConfig::Postgres(pg) if pg.mode == CaptureMode::Poll => Box::new(
+                PollingSource::new(name.clone(), pg.clone(), lake.clone())
+                    .with_tables(source.table_patterns())
+                    .with_governance(governance.clone()),
+            ),
             SourceConfig::HerokuConnect(pg) if pg.mode == CaptureMode::Poll => Box::new(
-                PollingSource::heroku_connect(name.clone(), pg.clone(), lake.clone()).with_tables(source.table_patterns()),
+                PollingSource::heroku_connect(name.clone(), pg.clone(), lake.clone())
+                    .with_tables(source.table_patterns())
+                    .with_governance(governance.clone()),
             ),
             SourceConfig::Postgres(pg) | SourceConfig::HerokuConnect(pg) => {
                 let mut s = if matches!(source, SourceConfig::HerokuConnect(_)) {
@@ -81,6 +86,7 @@ pub async fn sync_sources(
             .with_commit_rows(config.sync.commit_rows)
             .with_lease_ttl(config.sync.lease_ttl)
             .with_observer(display.clone())
+            .with_governance(governance.clone())
             .await
             .with_context(|| format!("source {name}"));
         display.finish();

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod field_type;
+pub mod governance;
 pub mod models;
 pub mod push;
 pub mod schema;

@@ -170,6 +170,21 @@ impl HistoryTable {
         Ok(())
     }
 
+    /// Sets one metadata key of a column (a metadata-only commit).
+    pub async fn set_column_metadata(&mut self, column: &str, key: &str, value: &str) -> Result<()> {
+        use deltalake::kernel::MetadataValue;
+        let table = self
+            .table
+            .clone()
+            .update_field_metadata()
+            .with_field_name(column)
+            .with_metadata(std::collections::HashMap::from([(key.to_owned(), MetadataValue::String(value.to_owned()))]))
+            .await
+            .map_err(|e| LakeError::delta(&self.object, e))?;
+        self.table = table;
+        Ok(())
+    }
+
     /// Re-reads the table's log (after another writer or an ambiguous commit).
     pub async fn refresh(&mut self) -> Result<()> {
         self.table.update_state().await.map_err(|e| LakeError::delta(&self.object, e))

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use deltalake::arrow::compute::interleave;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use tidemark_core::governance::Governance;
 use tidemark_core::{Clock, SystemClock};
 
 use crate::columns::{DELETED, KEY, LSN, VERSION_AT, timestamp_type};
@@ -23,10 +24,12 @@ use crate::history::HistoryTable;
 use crate::lease::{Lease, with_lease};
 use crate::ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
 use crate::location::LakeLocation;
+use crate::policy::ColumnPolicies;
 use crate::schema_plan::{self, Evolution};
 use crate::source::{CaptureKind, Change, Position, SOURCE_TYPE, Source, SourceError, TableLayout, TableSpec, Versions};
 use crate::writer::{VersionWriter, app_id};
 
+mod policies;
 mod rows;
 pub use rows::record_keys;
 use rows::{fill_unchanged, initial_schema, shape};
@@ -46,6 +49,9 @@ pub enum IngestError {
     Arrow(#[from] deltalake::arrow::error::ArrowError),
     #[error("source {source_name}, table {table}: {detail}")]
     Contract { source_name: String, table: String, detail: String },
+    /// A field policy does not fit the table (hash of a number, another hash key, …).
+    #[error(transparent)]
+    Policy(#[from] tidemark_core::ConfigError),
 }
 
 impl IngestError {
@@ -54,7 +60,7 @@ impl IngestError {
         match self {
             IngestError::Source { error, .. } => error.retryable,
             IngestError::Lake(e) => e.is_retryable(),
-            IngestError::Contract { .. } | IngestError::Arrow(_) => false,
+            IngestError::Contract { .. } | IngestError::Arrow(_) | IngestError::Policy(_) => false,
         }
     }
 }
@@ -126,6 +132,7 @@ pub struct Ingest {
     lease: Option<Arc<Lease>>,
     run_records: bool,
     observer: Option<Arc<dyn IngestObserver>>,
+    governance: Option<Arc<Governance>>,
 }
 
 impl Ingest {
@@ -140,7 +147,17 @@ impl Ingest {
             lease: None,
             run_records: true,
             observer: None,
+            governance: None,
         }
+    }
+
+    /// Field policies: a source's tables get the policies `governance` gives them, applied to
+    /// every batch before it is written, recorded per column and per data file (see
+    /// [`crate::policy`]). In the objects namespace the producer applies its own and hands
+    /// their tokens in [`TableSpec::policies`].
+    pub fn with_governance(mut self, governance: Arc<Governance>) -> Ingest {
+        self.governance = Some(governance);
+        self
     }
 
     /// Reports writes and commits as they happen (the CLI's progress display).
@@ -216,6 +233,7 @@ impl Ingest {
                 open_tables: std::collections::HashSet::new(),
                 metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
                 observer: self.observer.clone(),
+                governance: self.governance.clone(),
             };
             let started = self.clock.now();
             let held = held_in(&self.lake, &name, layout, self.source.tables()).await?;
@@ -316,6 +334,10 @@ struct TableState {
     /// Field (lower case) → its column in the table.
     columns: HashMap<String, String>,
     pending: Pending,
+    /// Applied to the source's batches (none in the objects namespace).
+    policies: ColumnPolicies,
+    /// Columns with files under an older policy: unchanged values cannot be filled from them.
+    unsettled: std::collections::HashSet<String>,
 }
 
 struct Run {
@@ -336,6 +358,7 @@ struct Run {
     open_tables: std::collections::HashSet<String>,
     metrics: IngestMetrics,
     observer: Option<Arc<dyn IngestObserver>>,
+    governance: Option<Arc<Governance>>,
 }
 
 impl Run {
@@ -506,6 +529,7 @@ impl Run {
     async fn define(&mut self, spec: TableSpec) -> Result<(), IngestError> {
         let name = spec.name.clone();
         let object = self.object_name(&name);
+        let (spec, policies) = policies::govern_spec(self.governance.as_ref(), self.layout, &object, spec)?;
         let type_name = |f: &Field| f.metadata().get(SOURCE_TYPE).cloned().unwrap_or_else(|| f.data_type().to_string());
         let fields: Vec<(String, DataType, String)> =
             spec.fields.iter().map(|f| (f.name().clone(), f.data_type().clone(), type_name(f))).collect();
@@ -548,26 +572,32 @@ impl Run {
             at: self.clock.now(),
         };
         evolution.apply(&mut table, &plan, created, fields.len()).await?;
+        let events = policies::EventContext {
+            ledger: &self.ledger,
+            past_events: &self.past_events,
+            object: &object,
+            run_id: &self.run_id,
+            at: self.clock.now(),
+        };
+        let policy_state = policies::record(&mut table, &spec.policies, events).await?;
         self.metrics.tables.entry(name.clone()).or_default().schema_changes += plan.changes.len() as u64;
         self.past_events = self.ledger.schema_events().await?;
-        let writer = match writer.filter(|_| plan.new_columns.is_empty()) {
+        let writer = match writer.filter(|_| plan.new_columns.is_empty() && !policy_state.changed) {
             Some(w) => w,
             // A writer's files follow the table's schema when it was made.
-            None => {
-                VersionWriter::new(
-                    &table,
-                    table_app_id(&self.source_name, self.layout, &name),
-                    vec![
-                        ("tidemark.run_id".to_owned(), self.run_id.clone().into()),
-                        ("tidemark.object".to_owned(), object.into()),
-                    ],
-                )
-                .await?
-            }
+            None => VersionWriter::new(
+                &table,
+                table_app_id(&self.source_name, self.layout, &name),
+                vec![("tidemark.run_id".to_owned(), self.run_id.clone().into()), ("tidemark.object".to_owned(), object.into())],
+            )
+            .await?
+            .with_file_tag(policy_state.tag),
         };
         let columns = plan.targets.iter().map(|(f, c, _)| (f.to_ascii_lowercase(), c.clone())).collect();
         let schema = table.schema()?;
-        self.tables.insert(name, TableState { spec, table, writer, schema, columns, pending: Pending::default() });
+        let unsettled = policy_state.unsettled;
+        self.tables
+            .insert(name, TableState { spec, table, writer, schema, columns, pending: Pending::default(), policies, unsettled });
         Ok(())
     }
 
@@ -584,6 +614,19 @@ impl Run {
         if rows == 0 {
             return Ok(());
         }
+        if let Some((field, _)) = v.unchanged.iter().find(|(f, rows)| {
+            !rows.is_empty() && state.columns.get(&f.to_ascii_lowercase()).is_some_and(|c| state.unsettled.contains(c))
+        }) {
+            return Err(IngestError::Contract {
+                source_name,
+                table: v.table.clone(),
+                detail: format!(
+                    "unchanged values of {field} would be filled from versions written under its earlier policy: \
+                     run `tidemark govern apply` first, then sync again"
+                ),
+            });
+        }
+        let v = if state.policies.is_empty() { v } else { Versions { batch: state.policies.apply(&v.batch)?, ..v } };
         let out = shape(state, &v, layout, &run_id, ingested).map_err(|detail| IngestError::Contract {
             source_name: source_name.clone(),
             table: v.table.clone(),

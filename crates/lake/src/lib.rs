@@ -6,6 +6,8 @@
 //! - [`HistoryTable`] / [`VersionWriter`]: streaming, idempotent appends.
 //! - [`schema_plan`]: schema evolution (new columns, type generations, removed fields).
 //! - [`Ledger`]: sync-run records (bookmarks) and schema events.
+//! - [`policy`]: field policies (hash, mask, null) applied to batches, recorded per column and
+//!   per data file.
 //! - [`source`] / [`ingest`]: the seam every source implements (the Salesforce sync's objects
 //!   included), and the run that drives one into its tables (`sources/<source>/`, `objects/`).
 //! - [`read`]: live state ([`live::LiveTable`], [`latest::LatestVersionExec`]) and version keys,
@@ -28,6 +30,7 @@ pub mod ledger;
 pub mod live;
 pub mod location;
 pub mod plain;
+pub mod policy;
 pub mod read;
 pub mod rewrite;
 pub mod schema_plan;

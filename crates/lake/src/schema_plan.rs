@@ -119,11 +119,15 @@ pub fn plan_typed(existing: &Schema, fields: &[(String, DataType, String)], remo
 /// [`plan`] needs to report a removal once and notice a field's return.
 pub fn removed_fields(past_events: &[crate::SchemaEvent], object: &str) -> HashSet<String> {
     let mut last_kind = std::collections::HashMap::new();
-    for e in past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object)) {
+    for e in past_events.iter().filter(|e| e.object.eq_ignore_ascii_case(object) && e.kind != POLICY_CHANGED) {
         last_kind.insert(e.field.to_ascii_lowercase(), e.kind.as_str());
     }
     last_kind.into_iter().filter(|(_, kind)| *kind == "field_removed").map(|(f, _)| f).collect()
 }
+
+/// The event of a column whose field policy changed (see [`crate::policy`]). It says nothing
+/// about the field's presence or type, so the rules above skip it.
+pub const POLICY_CHANGED: &str = "policy_changed";
 
 /// Where and when a schema change is applied, for its events.
 pub struct Evolution<'a> {
@@ -151,7 +155,7 @@ impl Evolution<'_> {
     ) -> crate::error::Result<()> {
         let mine = |e: &&crate::SchemaEvent| e.object.eq_ignore_ascii_case(self.object);
         let mut last_event = std::collections::HashMap::new();
-        for e in self.past_events.iter().filter(mine) {
+        for e in self.past_events.iter().filter(mine).filter(|e| e.kind != POLICY_CHANGED) {
             last_event.insert(e.field.to_ascii_lowercase(), (e.kind.as_str(), e.column.as_str()));
         }
         let event = |kind: &str, field: &str, column: &str, detail: String| crate::SchemaEvent {

@@ -35,6 +35,12 @@ pub struct TableSpec {
     /// key `_key` is their values as text (one column: its value; several: a JSON array).
     /// Empty means the table is keyed by its `Id` column (Salesforce-shaped tables).
     pub key: Vec<String>,
+    /// The field policies in force, field → token ([`crate::policy`]), excluded fields
+    /// included. Sources leave it empty: the lake resolves their policies
+    /// ([`crate::ingest::Ingest::with_governance`]) and applies them to their batches. The
+    /// Salesforce sync resolves and applies its own, before comparing what it read with the
+    /// lake, and hands the tokens here.
+    pub policies: Vec<(String, String)>,
 }
 
 /// Where a source's tables live, and what its versions look like.

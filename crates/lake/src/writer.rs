@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 
 use crate::error::{LakeError, Result};
@@ -71,6 +72,9 @@ pub struct VersionWriter {
     pending_rows: u64,
     token: String,
     lease: Option<Arc<Lease>>,
+    /// A tag set on every data file this writer adds (`tidemark.policies`: see
+    /// [`crate::policy`]).
+    file_tag: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for VersionWriter {
@@ -100,12 +104,19 @@ impl VersionWriter {
             pending_rows: 0,
             token,
             lease: None,
+            file_tag: None,
         })
     }
 
     /// Commits only while `lease` is held.
     pub fn with_lease(mut self, lease: Arc<Lease>) -> VersionWriter {
         self.lease = Some(lease);
+        self
+    }
+
+    /// Tags every data file this writer adds with `tag` (key, value).
+    pub fn with_file_tag(mut self, tag: Option<(String, String)>) -> VersionWriter {
+        self.file_tag = tag;
         self
     }
 
@@ -179,9 +190,18 @@ impl VersionWriter {
                 ("tidemark.rows".to_owned(), self.pending_rows.into()),
                 (WRITER_TOKEN.to_owned(), format!("{}/{transaction}", self.token).into()),
             ]));
-        let mut inner = self.inner.take().expect("writer present between calls").with_commit_properties(props);
-        let outcome = inner.flush_and_commit(table.delta_mut()).await;
-        self.inner = Some(inner);
+        let outcome = match &self.file_tag {
+            None => {
+                let mut inner = self.inner.take().expect("writer present between calls").with_commit_properties(props);
+                let outcome = inner.flush_and_commit(table.delta_mut()).await;
+                self.inner = Some(inner);
+                outcome
+            }
+            Some(tag) => {
+                let inner = self.inner.as_mut().expect("writer present between calls");
+                tagged_commit(inner, table, props, tag).await
+            }
+        };
         let table_version = match outcome {
             Ok(v) => v,
             Err(e) => {
@@ -227,6 +247,30 @@ impl VersionWriter {
         }
         self.pending_rows = 0;
     }
+}
+
+/// `flush_and_commit` with every added file tagged: the files are flushed, tagged and
+/// committed as the same append. (delta-rs's writer adds no tags of its own.)
+async fn tagged_commit(
+    inner: &mut RecordBatchWriter,
+    table: &mut HistoryTable,
+    props: CommitProperties,
+    (key, value): &(String, String),
+) -> std::result::Result<u64, deltalake::DeltaTableError> {
+    let adds = inner.flush().await?;
+    let actions: Vec<Action> = adds
+        .into_iter()
+        .map(|mut add| {
+            add.tags.get_or_insert_with(Default::default).insert(key.clone(), Some(value.clone()));
+            Action::Add(add)
+        })
+        .collect();
+    let delta = table.delta_mut();
+    let snapshot = delta.snapshot()?;
+    let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
+    let finalized = CommitBuilder::from(props).with_actions(actions).build(Some(snapshot), delta.log_store(), operation).await?;
+    delta.update_state().await?;
+    Ok(finalized.version() as u64)
 }
 
 /// Who made the table's latest commit, for messages: its run id and operation.

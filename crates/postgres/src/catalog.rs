@@ -57,6 +57,7 @@ impl PgTable {
             name: self.lake_name.clone(),
             fields: self.columns.iter().map(|(n, t)| Field::new(n, t.arrow(), true)).collect(),
             key: self.key.clone(),
+            policies: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use tidemark_core::governance::Governance;
 use tidemark_core::sources::{PollConfig, PostgresConfig};
 use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -26,6 +27,7 @@ use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::columns::{DELETED, KEY, LSN, VERSION_AT};
 use tidemark_lake::content::content_digests;
 use tidemark_lake::datafusion::prelude::SessionContext;
+use tidemark_lake::policy::{ColumnPolicies, field_facts};
 use tidemark_lake::read::{live_sql, quote};
 use tidemark_lake::source::{CaptureKind, Change, Position, Source, SourceError, Versions};
 use tidemark_lake::{HistoryTable, LakeLocation};
@@ -53,6 +55,9 @@ pub struct PollingSource {
     client: Option<Client>,
     /// The run's instant (µs): the `_lsn` of its versions and its commits' position.
     run_at: i64,
+    /// The lake applies these policies to what it writes: re-read rows are compared with it
+    /// under them.
+    governance: Option<Arc<Governance>>,
 }
 
 impl PollingSource {
@@ -72,7 +77,15 @@ impl PollingSource {
             out: VecDeque::new(),
             client: None,
             run_at: 0,
+            governance: None,
         }
+    }
+
+    /// The field policies the lake applies to this source's tables (see
+    /// `Ingest::with_governance`): re-reads are recognised under them.
+    pub fn with_governance(mut self, governance: Arc<Governance>) -> PollingSource {
+        self.governance = Some(governance);
+        self
     }
 
     /// A Heroku Connect mirror (see [`crate::PostgresSource::heroku_connect`]), polled by
@@ -204,7 +217,16 @@ impl PollingSource {
         batches.extend(buffer.take(kind));
         let mut read = 0;
         if let Some((t, ctx)) = &lake_table {
-            batches = drop_rereads(t, ctx, &table, batches).await?;
+            let policies = match &self.governance {
+                Some(g) => {
+                    let spec = table.spec();
+                    let name = format!("{}.{}", self.name.to_ascii_lowercase(), table.lake_name);
+                    ColumnPolicies::resolve(g, &name, &field_facts(&spec.fields, &spec.key))
+                        .map_err(|e| PgError::Setup(e.to_string()))?
+                }
+                None => ColumnPolicies::none(),
+            };
+            batches = drop_rereads(t, ctx, &table, &policies, batches).await?;
         }
         for v in batches.into_iter().filter(|v| v.batch.num_rows() > 0) {
             read += v.batch.num_rows();
@@ -323,6 +345,7 @@ async fn drop_rereads(
     t: &HistoryTable,
     ctx: &SessionContext,
     table: &PgTable,
+    policies: &ColumnPolicies,
     batches: Vec<Versions>,
 ) -> Result<Vec<Versions>, PgError> {
     let fields: Vec<String> = table.columns.iter().map(|(c, _)| c.clone()).collect();
@@ -355,7 +378,9 @@ async fn drop_rereads(
     }
     let mut out = Vec::new();
     for (mut v, keys) in keyed {
-        let digests = content_digests(&v.batch, &fields).map_err(lake)?;
+        // The lake holds the values under their policies: compare those.
+        let governed = policies.apply(&v.batch).map_err(|e| PgError::Setup(e.to_string()))?;
+        let digests = content_digests(&governed, &fields).map_err(lake)?;
         let keep: BooleanArray =
             (0..keys.len()).map(|r| Some(!(keys.is_valid(r) && current.get(keys.value(r)) == Some(&digests[r])))).collect();
         v.batch = filter_record_batch(&v.batch, &keep).map_err(|e| PgError::Setup(e.to_string()))?;

@@ -75,6 +75,9 @@ pub struct TidemarkConfig {
     /// each in its own namespace (see [`tidemark_core::sources`]).
     #[serde(default)]
     pub sources: BTreeMap<String, tidemark_core::sources::SourceConfig>,
+    /// Field policies applied at ingestion (see [`tidemark_core::governance`]).
+    #[serde(default)]
+    pub governance: tidemark_core::governance::GovernanceConfig,
 }
 
 /// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
@@ -324,6 +327,11 @@ impl TidemarkConfig {
         Ok(())
     }
 
+    /// The compiled field policies.
+    pub fn governance(&self) -> Result<tidemark_core::governance::Governance, ConfigError> {
+        tidemark_core::governance::Governance::compile(&self.governance)
+    }
+
     /// The Salesforce section, for the commands that reach the org.
     pub fn salesforce(&self) -> Result<&SalesforceSettings, ConfigError> {
         self.salesforce
@@ -337,6 +345,7 @@ impl TidemarkConfig {
         }
         self.validate_push()?;
         tidemark_core::sources::validate(&self.sources)?;
+        self.governance()?;
         let Some(sf) = &self.salesforce else {
             return self.sync.validate();
         };

@@ -1,6 +1,11 @@
 //! Which objects and fields to replicate.
 
+use std::sync::Arc;
+
+use tidemark_core::ConfigError;
+use tidemark_core::governance::{FieldFacts, Governance};
 use tidemark_core::{FieldType, SourceField, SourceSchema};
+use tidemark_lake::policy::{ColumnPolicies, is_text};
 use tidemark_salesforce::describe::{DescribeGlobal, SObjectDescribe};
 
 use crate::config::{Patterns, SyncSettings};
@@ -97,6 +102,24 @@ pub fn source_schema(describe: &SObjectDescribe, settings: &SyncSettings) -> (So
     }
     fields.sort_by_key(|f| f.name != "Id");
     (SourceSchema { object: describe.name.clone(), fields }, skipped)
+}
+
+/// The policies `governance` gives an object's fields. The key, `IsDeleted` and the
+/// timestamps a sync follows never take one.
+pub fn field_policies(governance: &Arc<Governance>, schema: &SourceSchema) -> Result<ColumnPolicies, ConfigError> {
+    let types: Vec<String> = schema.fields.iter().map(|f| f.field_type.to_string()).collect();
+    let facts: Vec<FieldFacts<'_>> = schema
+        .fields
+        .iter()
+        .zip(&types)
+        .map(|(f, type_name)| FieldFacts {
+            name: &f.name,
+            text: tidemark_lake::columns::arrow_type(f).as_ref().is_some_and(is_text),
+            protected: required(&f.name),
+            type_name,
+        })
+        .collect();
+    ColumnPolicies::resolve(governance, &schema.object, &facts)
 }
 
 /// The bookmark field an object offers, `None` when it has no timestamp (snapshot-and-diff).

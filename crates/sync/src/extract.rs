@@ -8,6 +8,8 @@ use tidemark_salesforce::bulk2::{BulkQuery, CsvPage};
 use tidemark_salesforce::rest::{QueryPager, RawQueryPage};
 use tidemark_salesforce::{ErrorClass, SalesforceClient};
 
+use tidemark_lake::policy::ColumnPolicies;
+
 use crate::config::ApiChoice;
 use crate::convert::{csv_batches, json_batches};
 use crate::error::SyncError;
@@ -36,6 +38,8 @@ pub struct Extraction<'c> {
     /// The page after the one being decoded, fetched meanwhile.
     ahead: Option<Page>,
     pub api: Api,
+    /// Applied to each page as it is decoded: no value escapes its field's policy.
+    policies: ColumnPolicies,
 }
 
 enum Source<'c> {
@@ -104,6 +108,7 @@ impl<'c> Extraction<'c> {
                         source: Source::Bulk(job.max_records(page_records)),
                         ahead: None,
                         api: Api::Bulk,
+                        policies: ColumnPolicies::none(),
                     });
                 }
                 Err(e) if e.class() == ErrorClass::InvalidRequest && choice == ApiChoice::Auto => {
@@ -120,7 +125,14 @@ impl<'c> Extraction<'c> {
             source: Source::Rest(client.query(soql, include_deleted).batch_size(2000)),
             ahead: None,
             api: Api::Rest,
+            policies: ColumnPolicies::none(),
         })
+    }
+
+    /// Applies `policies` to every page (see [`ColumnPolicies::apply`]).
+    pub fn with_policies(mut self, policies: ColumnPolicies) -> Extraction<'c> {
+        self.policies = policies;
+        self
     }
 
     /// The next page's records as Arrow batches, `None` when done. Decoding runs on the blocking
@@ -136,7 +148,10 @@ impl<'c> Extraction<'c> {
             },
         };
         let schema = self.schema.clone();
-        let decoding = tokio::task::spawn_blocking(move || page.decode(&schema));
+        let policies = self.policies.clone();
+        let decoding = tokio::task::spawn_blocking(move || {
+            page.decode(&schema)?.iter().map(|batch| policies.apply(batch)).collect::<Result<Vec<_>, _>>()
+        });
         let (fetched, decoded) = tokio::join!(self.source.fetch(), decoding);
         let batches = decoded
             .expect("page decoding does not panic")

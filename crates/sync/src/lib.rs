@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 mod object_source;
 mod object_sync;
+pub mod pii;
 pub mod report;
 mod rereads;
 mod run;

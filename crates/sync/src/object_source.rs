@@ -18,6 +18,7 @@ use tidemark_lake::HistoryTable;
 use tidemark_lake::arrow::array::RecordBatch;
 use tidemark_lake::arrow::datatypes::Field;
 use tidemark_lake::columns::arrow_type;
+use tidemark_lake::policy::ColumnPolicies;
 use tidemark_lake::source::{CaptureKind, Change, Position, SOURCE_TYPE, Source, SourceError, TableLayout, TableSpec, Versions};
 use tokio::sync::{mpsc, oneshot};
 
@@ -57,7 +58,7 @@ pub(crate) fn object_channel(object: &str) -> (ObjectSource, ObjectSink) {
 
 /// The table an object's describe asks for: its replicated fields typed as the lake stores
 /// them, each carrying its Salesforce type for schema events.
-pub(crate) fn table_spec(object: &str, schema: &SourceSchema) -> TableSpec {
+pub(crate) fn table_spec(object: &str, schema: &SourceSchema, policies: &ColumnPolicies) -> TableSpec {
     let fields = schema
         .fields
         .iter()
@@ -66,7 +67,7 @@ pub(crate) fn table_spec(object: &str, schema: &SourceSchema) -> TableSpec {
             Some(Field::new(&f.name, t, true).with_metadata(HashMap::from([(SOURCE_TYPE.to_owned(), f.field_type.to_string())])))
         })
         .collect();
-    TableSpec { name: object.to_owned(), fields, key: Vec::new() }
+    TableSpec { name: object.to_owned(), fields, key: Vec::new(), policies: policies.tokens() }
 }
 
 #[async_trait::async_trait]

@@ -43,6 +43,7 @@ pub(crate) struct RunContext {
     pub past_runs: Vec<SyncRunRecord>,
     /// This run's lease on each object's table (by lower-case name).
     pub leases: std::collections::HashMap<String, Arc<tidemark_lake::Lease>>,
+    pub governance: Arc<tidemark_core::governance::Governance>,
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -126,7 +127,9 @@ pub(crate) async fn sync_object(cx: &RunContext, object: &str) -> ObjectReport {
 
 async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut ObjectReport) -> Result<(), SyncError> {
     let describe = cx.client.describe(object).await?;
-    let (schema, _skipped) = source_schema(&describe, &cx.settings);
+    let (mut schema, _skipped) = source_schema(&describe, &cx.settings);
+    let policies = crate::discovery::field_policies(&cx.governance, &schema)?;
+    schema.fields.retain(|f| !policies.is_excluded(&f.name));
     let settings = cx.settings.object(object);
     let mine = |r: &&SyncRunRecord| r.object.eq_ignore_ascii_case(object);
     let last_complete = cx.past_runs.iter().filter(mine).filter(|r| r.status == RunStatus::Complete).last();
@@ -134,7 +137,7 @@ async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut O
     let last_formula = cx.past_runs.iter().filter(mine).filter_map(|r| r.formula_snapshot_at).max();
 
     let created = HistoryTable::open(&cx.lake, object).await?.is_none();
-    sink.define(table_spec(object, &schema)).await?;
+    sink.define(table_spec(object, &schema, &policies)).await?;
     let mut table =
         HistoryTable::open(&cx.lake, object).await?.ok_or_else(|| SyncError::LakeStopped { object: object.to_owned() })?;
     // The lake evolved the table: planning again on it gives the same columns, and the ledger
@@ -157,7 +160,15 @@ async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut O
     let writer = &mut sink;
 
     let outcome = async {
-        let mut target = Target { object, plan: &plan, table: &mut table, schema: table_schema, writer, api: settings.api };
+        let mut target = Target {
+            object,
+            plan: &plan,
+            table: &mut table,
+            schema: table_schema,
+            writer,
+            api: settings.api,
+            policies: &policies,
+        };
         match bookmark {
             Some(field) => {
                 let content = content_columns(&schema, &plan, &new_columns(cx, &past_events, object));
@@ -238,7 +249,7 @@ async fn read_changes(
     previous: Option<DateTime<Utc>>,
     report: &mut ObjectReport,
 ) -> Result<(), SyncError> {
-    let Target { object, plan, table, schema: table_schema, writer, api: choice } = target;
+    let Target { object, plan, table, schema: table_schema, writer, api: choice, policies } = target;
     let choice = *choice;
     let (object, plan): (&str, &SchemaPlan) = (object, plan);
     let overlap = chrono::Duration::from_std(cx.settings.overlap).unwrap_or_default();
@@ -259,7 +270,8 @@ async fn read_changes(
         cx.settings.bulk_threshold,
         cx.settings.bulk_page_records,
     )
-    .await?;
+    .await?
+    .with_policies((*policies).clone());
     report.api = Some(extraction.api);
     cx.observer.object_started(object, extraction.api, expected);
     let stamp = stamp(cx, Origin::Query, StampSource::Column(field.to_owned()), StampSource::Column("IsDeleted".to_owned()));

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tidemark_lake::policy::ColumnPolicies;
+
 use chrono::DateTime;
 use tidemark_lake::HistoryTable;
 use tidemark_lake::arrow::array::{BooleanArray, RecordBatch};
@@ -28,6 +30,8 @@ pub(crate) struct Target<'a> {
     pub writer: &'a mut ObjectSink,
     /// Which API reads this object (from its settings).
     pub api: crate::config::ApiChoice,
+    /// Applied to every value read, before comparing or writing.
+    pub policies: &'a ColumnPolicies,
 }
 
 /// What kind of version a batch of compared rows becomes.
@@ -85,7 +89,7 @@ fn set_bool(batch: &RecordBatch, column: &str, value: bool) -> RecordBatch {
 /// need the writer to be `Sync`.
 async fn read_all(
     cx: &RunContext,
-    (object, choice): (&str, crate::config::ApiChoice),
+    (object, choice, policies): (&str, crate::config::ApiChoice, &ColumnPolicies),
     soql: &str,
     include_deleted: bool,
     schema: SchemaRef,
@@ -104,7 +108,8 @@ async fn read_all(
         cx.settings.bulk_threshold,
         cx.settings.bulk_page_records,
     )
-    .await?;
+    .await?
+    .with_policies(policies.clone());
     report.api.get_or_insert(extraction.api);
     let mut out = Vec::new();
     while let Some(batches) = extraction.next().await? {
@@ -128,7 +133,15 @@ pub(crate) async fn reconcile(cx: &RunContext, target: &mut Target<'_>, report: 
     // Pending versions must be visible to the comparison.
     target.writer.commit(target.table).await?;
     let object = target.object;
-    let ids = read_all(cx, (target.object, target.api), &format!("SELECT Id FROM {object}"), true, id_schema(), report).await?;
+    let ids = read_all(
+        cx,
+        (target.object, target.api, target.policies),
+        &format!("SELECT Id FROM {object}"),
+        true,
+        id_schema(),
+        report,
+    )
+    .await?;
     let detected_at = org_now(cx);
     let gone = compare(target.table, ids, id_schema(), &id_only(), Comparison::Vanished).await?;
     let stamp = stamp(cx, Origin::Reconcile, StampSource::Fixed(micros(detected_at)), StampSource::Fixed(true));
@@ -159,7 +172,7 @@ pub(crate) async fn resnapshot(
     ));
     let object = target.object;
     let soql = format!("SELECT {} FROM {object}", fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "));
-    let rows = read_all(cx, (target.object, target.api), &soql, false, read.clone(), report).await?;
+    let rows = read_all(cx, (target.object, target.api, target.policies), &soql, false, read.clone(), report).await?;
     let observed_at = org_now(cx);
     let changed = compare(target.table, rows, read, &fields, Comparison::Changed).await?;
     let stamp = stamp(cx, Origin::Snapshot, StampSource::Fixed(micros(observed_at)), StampSource::Fixed(false));
@@ -172,7 +185,7 @@ pub(crate) async fn snapshot_diff(cx: &RunContext, target: &mut Target<'_>, repo
     let object = target.object;
     let schema = read_schema(target.plan);
     let soql = format!("SELECT {} FROM {object}", select_list(target.plan));
-    let rows = read_all(cx, (target.object, target.api), &soql, false, schema.clone(), report).await?;
+    let rows = read_all(cx, (target.object, target.api, target.policies), &soql, false, schema.clone(), report).await?;
     let observed_at = micros(org_now(cx));
     let fields: Vec<(String, String)> = target.plan.targets.iter().map(|(f, c, _)| (f.clone(), c.clone())).collect();
     let changed = compare(target.table, rows.clone(), schema.clone(), &fields, Comparison::NewOrChanged).await?;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use std::collections::HashMap;
+use tidemark_core::governance::Governance;
 use tidemark_core::{Clock, SystemClock};
 
 use tidemark_lake::{LakeLocation, Lease, LeaseKeeper, LeaseOptions, Ledger, ProcessIdentity};
@@ -43,6 +44,7 @@ pub struct Sync {
     clock: Arc<dyn Clock>,
     observer: Arc<dyn SyncObserver>,
     run_id: Option<String>,
+    governance: Arc<Governance>,
 }
 
 impl Sync {
@@ -56,6 +58,7 @@ impl Sync {
             clock: Arc::new(SystemClock),
             observer: Arc::new(Quiet),
             run_id: None,
+            governance: Arc::new(Governance::none()),
         }
     }
 
@@ -78,6 +81,13 @@ impl Sync {
 
     pub fn with_observer(mut self, observer: Arc<dyn SyncObserver>) -> Sync {
         self.observer = observer;
+        self
+    }
+
+    /// Field policies (`governance:`): applied to every value read, before it is compared with
+    /// the lake or written; excluded fields are never selected.
+    pub fn with_governance(mut self, governance: Arc<Governance>) -> Sync {
+        self.governance = governance;
         self
     }
 
@@ -148,6 +158,7 @@ impl Sync {
             run_id: run_id.clone(),
             full: self.full,
             leases,
+            governance: self.governance.clone(),
         };
         tracing::info!(run_id, objects = selected.len(), parallelism = self.settings.parallelism, "sync started");
         let cx = &cx;

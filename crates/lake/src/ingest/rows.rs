@@ -22,7 +22,10 @@ pub(super) fn initial_schema(spec: &TableSpec, layout: TableLayout) -> Schema {
         fields.push(Field::new(LSN, DataType::Int64, true));
     }
     let required = |f: &Field| layout == TableLayout::Objects && f.name() == ID;
-    fields.extend(spec.fields.iter().map(|f| f.as_ref().clone().with_metadata(HashMap::new()).with_nullable(!required(f))));
+    fields.extend(spec.fields.iter().map(|f| {
+        let metadata = super::policies::initial_metadata(&spec.policies, f.name());
+        f.as_ref().clone().with_metadata(metadata).with_nullable(!required(f))
+    }));
     Schema::new(fields)
 }
 

@@ -9,6 +9,7 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema};
 
 use super::*;
 use crate::columns::ORIGIN;
+use tidemark_core::governance::Governance;
 
 struct Script {
     steps: VecDeque<Change>,
@@ -37,7 +38,12 @@ impl Source for Script {
 }
 
 fn spec() -> Change {
-    Change::Table(TableSpec { name: "t".into(), fields: vec![Field::new("id", DataType::Int32, true)], key: vec!["id".into()] })
+    Change::Table(TableSpec {
+        name: "t".into(),
+        fields: vec![Field::new("id", DataType::Int32, true)],
+        key: vec!["id".into()],
+        policies: Vec::new(),
+    })
 }
 
 fn rows(ids: &[i32], lsn: i64) -> Change {
@@ -136,7 +142,7 @@ fn account_spec(extra: &[(&str, &str)]) -> Change {
     };
     let mut fields = vec![typed("Id", "id"), typed("Name", "string")];
     fields.extend(extra.iter().map(|(n, t)| typed(n, t)));
-    Change::Table(TableSpec { name: "Account".into(), fields, key: Vec::new() })
+    Change::Table(TableSpec { name: "Account".into(), fields, key: Vec::new(), policies: Vec::new() })
 }
 
 #[tokio::test]
@@ -206,4 +212,100 @@ async fn an_observer_sees_every_write_and_commit() {
         *recorder.0.lock().unwrap(),
         ["wrote script.t 2", "committed script.t 2 at 10", "wrote script.t 1", "committed script.t 1 at 20"]
     );
+}
+
+fn people(ids: &[i32], emails: &[&str], lsn: i64, unchanged_notes: bool) -> Change {
+    let n = ids.len();
+    let text = |v: &[&str]| Arc::new(deltalake::arrow::array::StringArray::from(v.to_vec())) as ArrayRef;
+    let schema = Schema::new(vec![
+        Field::new(VERSION_AT, crate::columns::timestamp_type(), false),
+        Field::new(DELETED, DataType::Boolean, false),
+        Field::new(LSN, DataType::Int64, true),
+        Field::new("id", DataType::Int32, true),
+        Field::new("email", DataType::Utf8, true),
+        Field::new("phone", DataType::Utf8, true),
+        Field::new("secret", DataType::Utf8, true),
+        Field::new("notes", DataType::Utf8, true),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![1_000_000 + lsn; n]).with_timezone("UTC")),
+            Arc::new(BooleanArray::from(vec![false; n])),
+            Arc::new(Int64Array::from(vec![lsn; n])),
+            Arc::new(Int32Array::from(ids.to_vec())),
+            text(emails),
+            text(&vec!["+44 20 7946 0958"; n]),
+            text(&vec!["s3cr3t-value"; n]),
+            text(&vec!["a note about a person"; n]),
+        ],
+    )
+    .unwrap();
+    let unchanged = if unchanged_notes { vec![("notes".to_owned(), (0..n as u32).collect())] } else { Vec::new() };
+    Change::Versions(Versions { table: "people".into(), kind: CaptureKind::Change, batch, unchanged, continues: Vec::new() })
+}
+
+fn people_spec() -> Change {
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let fields = vec![Field::new("id", DataType::Int32, true), text("email"), text("phone"), text("secret"), text("notes")];
+    Change::Table(TableSpec { name: "people".into(), fields, key: vec!["id".into()], policies: Vec::new() })
+}
+
+fn policies(rules: &str) -> Arc<Governance> {
+    let yaml = format!("hash_key: sixteen characters or more\npolicies:\n  script.people:\n{rules}");
+    let config: tidemark_core::governance::GovernanceConfig = tidemark_core::config::load_str(&yaml, &|_| None).unwrap();
+    Arc::new(Governance::compile(&config).unwrap())
+}
+
+#[tokio::test]
+async fn a_sources_policies_are_applied_recorded_per_column_and_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    let run = |steps: Vec<Change>, governance: Arc<Governance>| {
+        let lake = lake.clone();
+        async move {
+            let script = Script { steps: steps.into(), acknowledged: Vec::new(), layout: TableLayout::Source };
+            Ingest::new(lake, Box::new(script)).with_governance(governance).await
+        }
+    };
+    let first = policies("    email: hash\n    phone: mask:last4\n    secret: exclude\n");
+    let steps = vec![people_spec(), people(&[1, 2], &["ann@example.com", "bob@example.org"], 10, false), commit(10)];
+    run(steps, first.clone()).await.unwrap();
+
+    let t = HistoryTable::open_source(&lake, "script", "people").await.unwrap().unwrap();
+    let schema = t.schema().unwrap();
+    assert!(schema.field_with_name("secret").is_err(), "an excluded field never becomes a column");
+    let tokens = crate::policy::column_tokens(&schema);
+    assert_eq!(tokens.get("phone").map(String::as_str), Some("mask:last4"));
+    assert_eq!(tokens.get("email"), Some(&first.token(tidemark_core::governance::FieldPolicy::Hash)));
+    let files = crate::policy::file_tokens(t.delta(), "people").await.unwrap();
+    assert!(!files.is_empty() && files.iter().all(|(_, f)| f == &tokens), "{files:?}");
+    let ctx = t.session().await.unwrap();
+    let got = t.collect(&ctx, "SELECT email, phone, notes FROM history ORDER BY id").await.unwrap();
+    let email = crate::read::utf8(got[0].column(0)).unwrap();
+    assert_eq!(email.value(0), first.key().unwrap().hash("ann@example.com"));
+    assert_eq!(crate::read::utf8(got[0].column(1)).unwrap().value(1), "************0958");
+    assert_eq!(crate::read::utf8(got[0].column(2)).unwrap().value(0), "a note about a person");
+
+    // notes becomes hashed: recorded as a schema event and in the column; the older file is
+    // not under it, so an unchanged value cannot be filled from it.
+    let second = policies("    email: hash\n    phone: mask:last4\n    secret: exclude\n    notes: hash\n");
+    let steps = vec![people_spec(), people(&[1], &["ann@example.com"], 20, true), commit(20)];
+    let refused = run(steps, second.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("govern apply"), "{refused}");
+    let steps = vec![people_spec(), people(&[3], &["cy@example.net"], 30, false), commit(30)];
+    run(steps, second.clone()).await.unwrap();
+    let t = HistoryTable::open_source(&lake, "script", "people").await.unwrap().unwrap();
+    let schema = t.schema().unwrap();
+    assert_eq!(crate::policy::unsettled_columns(t.delta(), &schema, "people").await.unwrap(), vec!["notes".to_owned()]);
+    let events = Ledger::new(lake.clone()).schema_events().await.unwrap();
+    let changed: Vec<&str> = events.iter().filter(|e| e.kind == "policy_changed").map(|e| e.detail.as_str()).collect();
+    assert_eq!(changed.len(), 1, "recorded once although the first attempt was refused after it: {changed:?}");
+    assert!(changed[0].starts_with("none → hash:"), "{changed:?}");
+
+    // A rule naming the key is refused before anything is written.
+    let bad = run(vec![people_spec(), people(&[4], &["d@example.com"], 40, false), commit(40)], policies("    id: hash\n"))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("governance.policies.script.people.id") && !bad.is_retryable(), "{bad}");
 }

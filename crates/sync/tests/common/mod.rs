@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tidemark_core::governance::Governance;
 use tidemark_lake::arrow::array::{Array, AsArray, RecordBatch};
 use tidemark_lake::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use tidemark_lake::arrow::datatypes::{Field, Schema, SchemaRef, TimestampMicrosecondType};
@@ -39,6 +40,8 @@ pub struct Harness {
     /// Per object: live Ids at the last sync point.
     live_at_last_sync: HashMap<String, HashSet<String>>,
     pub syncs: u32,
+    /// Field policies the syncs apply; the oracle expects the org's values under them.
+    pub governance: Arc<Governance>,
 }
 
 /// Objects the oracle checks (every kind of field and change the simulator produces).
@@ -105,11 +108,13 @@ impl Harness {
             expected_vanished: HashMap::new(),
             live_at_last_sync: HashMap::new(),
             syncs: 0,
+            governance: Arc::new(Governance::none()),
         }
     }
 
     pub fn sync_builder(&self) -> Sync {
         Sync::new(self.client.clone(), self.lake.clone(), self.settings.clone())
+            .with_governance(self.governance.clone())
             .with_objects(CHECKED.iter().map(|s| (*s).to_owned()).collect())
     }
 
@@ -231,7 +236,9 @@ impl Harness {
     pub async fn org_truth(&self, object: &str) -> Truth {
         let table = HistoryTable::open(&self.lake, object).await.unwrap().expect("table exists");
         let describe = self.client.describe(object).await.unwrap();
-        let (schema, _) = source_schema(&describe, &self.settings);
+        let (mut schema, _) = source_schema(&describe, &self.settings);
+        let policies = tidemark_sync::discovery::field_policies(&self.governance, &schema).expect("policies resolve");
+        schema.fields.retain(|f| !policies.is_excluded(&f.name));
         let targets = plan(&table.schema().unwrap(), &schema.fields, &HashSet::new()).targets;
         let read: SchemaRef =
             Arc::new(Schema::new(targets.iter().map(|(f, _, t)| Field::new(f, t.clone(), true)).collect::<Vec<_>>()));
@@ -248,7 +255,7 @@ impl Harness {
                 })
                 .collect()
         };
-        let batch = sorted_by_id(json_batches(&records, &read).unwrap(), &read);
+        let batch = policies.apply(&sorted_by_id(json_batches(&records, &read).unwrap(), &read)).unwrap();
         Truth { targets: targets.into_iter().map(|(f, c, _)| (f, c)).collect(), schema: read, batch }
     }
 }
