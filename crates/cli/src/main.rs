@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod catalog_cmd;
 mod demo;
+mod govern_cmd;
 mod lake_cmd;
 mod model_cmd;
 mod progress;
@@ -170,6 +171,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Governance (config `governance:`): field policies over the stored history.
+    Govern {
+        #[command(subcommand)]
+        command: GovernCommand,
+    },
     /// Dimension models: SCD Type 2 dimensions built from landed files (config `models:`).
     Model {
         #[command(subcommand)]
@@ -209,6 +215,22 @@ enum Command {
     Sim {
         #[command(subcommand)]
         command: tidemark_sfsim::cli::SimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GovernCommand {
+    /// Bring every stored version under the field policies its columns record (those of the
+    /// last sync: change the configuration, sync, then apply). Rewrites only the files written
+    /// under another policy, then deletes the old files and their log statistics at once.
+    Apply {
+        /// Only these tables (`Object` or `<source>.<table>`) [default: all].
+        tables: Vec<String>,
+        /// Say what would be rewritten; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        args: model_cmd::ModelArgs,
     },
 }
 
@@ -352,6 +374,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 CatalogCommand::Manifest { .. } => catalog_cmd::manifests(lake).await,
             }
             .map(|()| Outcome::Complete)
+        }
+        Command::Govern { command: GovernCommand::Apply { tables, dry_run, args } } => {
+            govern_cmd::apply(args, tables, dry_run).await
         }
         Command::Model { command } => match command {
             ModelCommand::Run { names, run_date, memory_limit, args } => {

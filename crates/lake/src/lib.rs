@@ -34,6 +34,7 @@ pub mod policy;
 pub mod read;
 pub mod rewrite;
 pub mod schema_plan;
+pub mod scrub;
 pub mod source;
 pub mod writer;
 

@@ -19,9 +19,10 @@ use deltalake::arrow::datatypes::{DataType, Schema};
 use deltalake::arrow::error::ArrowError;
 use futures::StreamExt;
 use tidemark_core::ConfigError;
-use tidemark_core::governance::{FieldFacts, FieldPolicy, Governance, POLICY_METADATA, POLICY_TAG};
+use tidemark_core::governance::{FieldFacts, FieldPolicy, Governance, POLICY_METADATA, POLICY_TAG, parse_token};
 
 use crate::error::{LakeError, Result};
+use crate::scrub::ScrubFile;
 
 /// Whether a column's values are text (hash and mask apply to them).
 pub fn is_text(data_type: &DataType) -> bool {
@@ -45,6 +46,34 @@ impl ColumnPolicies {
     /// The policies `governance` gives `table`'s fields (errors name the configuration rule).
     pub fn resolve(governance: &Arc<Governance>, table: &str, fields: &[FieldFacts<'_>]) -> Result<ColumnPolicies, ConfigError> {
         let fields = governance.resolve(table, fields)?.into_iter().map(|(f, r)| (f, r.policy)).collect();
+        Ok(ColumnPolicies { governance: governance.clone(), fields })
+    }
+
+    /// The policies recorded tokens name (column → token), to apply with `governance`'s key.
+    /// A hash token of another key is refused, naming the column.
+    pub fn from_tokens(
+        governance: &Arc<Governance>,
+        table: &str,
+        tokens: &[(String, String)],
+    ) -> Result<ColumnPolicies, ConfigError> {
+        let mut fields = Vec::new();
+        for (column, token) in tokens {
+            let Some((policy, key)) = parse_token(token) else {
+                return Err(ConfigError::invalid("governance", format!("{table}.{column} records the unknown policy '{token}'")));
+            };
+            if let Some(key) = key {
+                let configured = governance.key().map(|k| k.id().to_owned()).unwrap_or_else(|| "(none)".to_owned());
+                if key != configured {
+                    return Err(ConfigError::invalid(
+                        "governance.hash_key",
+                        format!(
+                            "{table}.{column} is hashed with the key of id {key}, and the configured key has id {configured}"
+                        ),
+                    ));
+                }
+            }
+            fields.push((column.clone(), policy));
+        }
         Ok(ColumnPolicies { governance: governance.clone(), fields })
     }
 
@@ -141,7 +170,7 @@ pub fn file_tag(tokens: &BTreeMap<String, String>) -> Option<(String, String)> {
 }
 
 /// Each data file of `table` with the tokens its values were written under (empty: none).
-pub async fn file_tokens(table: &DeltaTable, label: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+pub async fn file_tokens(table: &DeltaTable, label: &str) -> Result<Vec<ScrubFile>> {
     let mut out = Vec::new();
     let mut views = table.get_active_add_actions_by_partitions(&[]);
     while let Some(view) = views.next().await {
@@ -156,7 +185,7 @@ pub async fn file_tokens(table: &DeltaTable, label: &str) -> Result<Vec<(String,
             .transpose()
             .map_err(|e| LakeError::Layout { table: label.to_owned(), detail: format!("a file's policy tag is not valid: {e}") })?
             .unwrap_or_default();
-        out.push((add.path, tokens));
+        out.push(ScrubFile { path: add.path, size: add.size, tokens });
     }
     Ok(out)
 }
@@ -169,7 +198,7 @@ pub async fn unsettled_columns(table: &DeltaTable, schema: &Schema, label: &str)
     let mut out = Vec::new();
     for field in schema.fields() {
         let want = wanted.get(field.name());
-        if files.iter().any(|(_, tokens)| tokens.get(field.name()) != want) {
+        if files.iter().any(|f| f.tokens.get(field.name()) != want) {
             out.push(field.name().clone());
         }
     }

@@ -30,6 +30,8 @@ use crate::error::{LakeError, Result};
 pub struct RewriteWriter {
     writer: RecordBatchWriter,
     label: String,
+    /// A tag set on every file written (see [`crate::policy`]).
+    file_tag: Option<(String, String)>,
 }
 
 impl RewriteWriter {
@@ -54,7 +56,13 @@ impl RewriteWriter {
             .map_err(|e| LakeError::delta(label, e))?
             .with_writer_properties(properties.build())
             .with_target_file_size(target_file_size);
-        Ok(RewriteWriter { writer, label: label.to_owned() })
+        Ok(RewriteWriter { writer, label: label.to_owned(), file_tag: None })
+    }
+
+    /// Tags every file this writer adds.
+    pub fn with_file_tag(mut self, tag: Option<(String, String)>) -> RewriteWriter {
+        self.file_tag = tag;
+        self
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
@@ -76,7 +84,16 @@ impl RewriteWriter {
         operation: DeltaOperation,
     ) -> Result<u64> {
         let adds = self.writer.flush().await.map_err(|e| LakeError::delta(label, e))?;
-        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        let tag = self.file_tag.clone();
+        let mut actions: Vec<Action> = adds
+            .into_iter()
+            .map(|mut add| {
+                if let Some((key, value)) = &tag {
+                    add.tags.get_or_insert_with(Default::default).insert(key.clone(), Some(value.clone()));
+                }
+                Action::Add(add)
+            })
+            .collect();
         actions.extend(removes);
         let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
         let properties =

@@ -5,15 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use common::Harness;
 use serde_json::json;
 use tidemark_core::governance::{Governance, GovernanceConfig, POLICY_METADATA};
 use tidemark_lake::arrow::array::{Array, AsArray};
-use tidemark_lake::arrow::datatypes::DataType;
-use tidemark_lake::deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tidemark_lake::policy::unsettled_columns;
 use tidemark_lake::read::utf8;
 use tidemark_lake::{HistoryTable, Ledger, RunStatus};
@@ -42,39 +39,6 @@ fn raw_values(h: &Harness, into: &mut BTreeSet<String>) {
             }
         }
     }
-}
-
-/// Every value under `dir`: each Parquet file decoded (every column, as text), every other file
-/// (Delta log entries, checkpoints' JSON, leases) read as text. Returns the raw values found,
-/// with where.
-fn find_anywhere(dir: &Path, raw: &BTreeSet<String>) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
-        if path.extension().is_some_and(|e| e == "parquet") {
-            let file = std::fs::File::open(&path).unwrap();
-            for batch in ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap() {
-                let batch = batch.unwrap();
-                for column in batch.columns() {
-                    let Ok(text) = tidemark_lake::arrow::compute::cast(column, &DataType::Utf8) else { continue };
-                    let text = text.as_string::<i32>();
-                    for value in text.iter().flatten() {
-                        if raw.iter().any(|r| value.contains(r.as_str())) {
-                            found.push(format!("{}: {value}", path.display()));
-                        }
-                    }
-                }
-            }
-        } else {
-            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-            found.extend(raw.iter().filter(|r| text.contains(r.as_str())).map(|r| format!("{}: {r}", path.display())));
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +100,7 @@ async fn policies_hold_in_every_version_and_no_raw_value_reaches_the_lake() {
     }
     assert!(versions > 40, "{versions} Contact versions");
 
-    let leaks = find_anywhere(h.dir.path(), &raw);
+    let leaks = common::find_anywhere(h.dir.path(), &raw);
     assert!(leaks.is_empty(), "raw values in the lake: {:?}", &leaks[..leaks.len().min(5)]);
 
     // A policy added later applies forward: Title is hashed from now on, the change is a schema

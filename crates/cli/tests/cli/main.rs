@@ -6,6 +6,7 @@ mod common;
 
 mod crash;
 mod first_hour;
+mod govern;
 mod models;
 mod push_crash;
 mod restore;

@@ -279,7 +279,7 @@ async fn a_sources_policies_are_applied_recorded_per_column_and_per_file() {
     assert_eq!(tokens.get("phone").map(String::as_str), Some("mask:last4"));
     assert_eq!(tokens.get("email"), Some(&first.token(tidemark_core::governance::FieldPolicy::Hash)));
     let files = crate::policy::file_tokens(t.delta(), "people").await.unwrap();
-    assert!(!files.is_empty() && files.iter().all(|(_, f)| f == &tokens), "{files:?}");
+    assert!(!files.is_empty() && files.iter().all(|f| f.tokens == tokens), "{files:?}");
     let ctx = t.session().await.unwrap();
     let got = t.collect(&ctx, "SELECT email, phone, notes FROM history ORDER BY id").await.unwrap();
     let email = crate::read::utf8(got[0].column(0)).unwrap();

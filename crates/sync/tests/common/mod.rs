@@ -310,3 +310,61 @@ fn sorted_by_id(batches: Vec<RecordBatch>, schema: &SchemaRef) -> RecordBatch {
     let order = sort_to_indices(all.column(0), None, None).unwrap();
     take_record_batch(&all, &order).unwrap()
 }
+
+/// Every value under `dir` that is one of `raw`: each Parquet file decoded (every column, nested
+/// ones too, as text: a cell equal to a raw value, or holding it as a JSON string, as
+/// checkpoints' statistics do), every other file (Delta log entries, leases) read as text (the
+/// value as a JSON string). Returns the values found, with where.
+pub fn find_anywhere(dir: &std::path::Path, raw: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let file = std::fs::File::open(&path).unwrap();
+            for batch in tidemark_lake::deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+            {
+                let batch = batch.unwrap();
+                for column in batch.columns() {
+                    for value in texts(column) {
+                        if raw.contains(&value) || raw.iter().any(|r| value.contains(&format!("\"{r}\""))) {
+                            found.push(format!("{}: {value}", path.display()));
+                        }
+                    }
+                }
+            }
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            // As a JSON string, or inside one (a log entry's `stats` are JSON in a JSON string).
+            let quoted = |r: &String| text.contains(&format!("\"{r}\"")) || text.contains(&format!("\\\"{r}\\\""));
+            found.extend(raw.iter().filter(|r| quoted(r)).map(|r| format!("{}: {r}", path.display())));
+        }
+    }
+    found
+}
+
+/// Every value of `array` as text, through structs, lists and maps (a checkpoint's `add.stats`).
+fn texts(array: &tidemark_lake::arrow::array::ArrayRef) -> Vec<String> {
+    use tidemark_lake::arrow::datatypes::DataType;
+    match array.data_type() {
+        DataType::Struct(_) => array.as_struct().columns().iter().flat_map(texts).collect(),
+        DataType::List(_) => texts(array.as_list::<i32>().values()),
+        DataType::LargeList(_) => texts(array.as_list::<i64>().values()),
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            let mut out = texts(map.keys());
+            out.extend(texts(map.values()));
+            out
+        }
+        _ => match tidemark_lake::arrow::compute::cast(array, &DataType::Utf8) {
+            Ok(text) => text.as_string::<i32>().iter().flatten().map(str::to_owned).collect(),
+            Err(_) => Vec::new(),
+        },
+    }
+}
