@@ -1,8 +1,11 @@
 //! `tidemark govern apply`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use tidemark_govern::GovernApply;
+use anyhow::Context;
+
+use tidemark_govern::{Erase, GovernApply, Subjects};
 
 use crate::lake_cmd::{Outcome, existing_lake, load_config, print_table};
 use crate::model_cmd::ModelArgs;
@@ -55,5 +58,48 @@ pub async fn apply(args: ModelArgs, tables: Vec<String>, dry_run: bool) -> anyho
             &rows,
         );
     }
+    Ok(Outcome::Complete)
+}
+
+pub async fn erase(
+    args: ModelArgs,
+    object: String,
+    ids: Option<PathBuf>,
+    predicate: Option<String>,
+    dry_run: bool,
+    by: String,
+    reason: String,
+) -> anyhow::Result<Outcome> {
+    let config = load_config(&args.config)?;
+    let lake = existing_lake(args.lake.as_deref(), Some(&config)).await?;
+    let subjects = match (ids, predicate) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("--ids {}", file.display()))?;
+            Subjects::Ids(text.lines().map(str::to_owned).collect())
+        }
+        (None, Some(predicate)) => Subjects::Where(predicate),
+        (None, None) => anyhow::bail!("name the records: --ids FILE or --where PREDICATE"),
+    };
+    let metrics = Erase::new(lake, &object, subjects).with_audit(by, reason).with_dry_run(dry_run).await?;
+    let versions: u64 = metrics.versions.values().sum();
+    if dry_run {
+        println!("{object}: {} records, {versions} versions would be erased (dry run: nothing removed)", metrics.ids);
+        return Ok(Outcome::Complete);
+    }
+    if metrics.resumed {
+        println!("completed erasure {}, which was interrupted earlier", metrics.erasure_id);
+    }
+    let s = &metrics.scrub;
+    println!(
+        "erasure {}: {object}: {} records, {versions} versions erased; {} files rewritten ({:.1} of {:.1} MB), {} files deleted, {} log entries cleaned, {} checkpoints replaced; the records are suppressed from later syncs",
+        metrics.erasure_id,
+        metrics.ids,
+        s.files_rewritten,
+        s.bytes_rewritten as f64 / 1e6,
+        s.table_bytes as f64 / 1e6,
+        s.purge.data_files_deleted,
+        s.purge.log_entries_cleaned,
+        s.purge.checkpoints_replaced
+    );
     Ok(Outcome::Complete)
 }

@@ -171,6 +171,31 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Erase records (the GDPR right to be forgotten): every version of them removed from the
+    /// object's history, with no trace left under the lake (data files, log statistics,
+    /// checkpoints); the Ids suppressed from later syncs; an audit record in
+    /// `_tidemark/erasures` (Ids and counts, never values). Re-run after a crash to complete it.
+    Erase {
+        /// The Salesforce object.
+        object: String,
+        /// A file of record Ids, one per line.
+        #[arg(long, required_unless_present = "where")]
+        ids: Option<PathBuf>,
+        /// A SQL predicate over the object's history: every record with a version matching it.
+        #[arg(long = "where", id = "where", conflicts_with = "ids")]
+        predicate: Option<String>,
+        /// Say how many records and versions would be erased; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Why, for the audit record (a ticket number, say; never the subject's data).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Who asks, for the audit record [default: $USER].
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+        #[command(flatten)]
+        args: model_cmd::ModelArgs,
+    },
     /// Governance (config `governance:`): field policies over the stored history.
     Govern {
         #[command(subcommand)]
@@ -374,6 +399,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
                 CatalogCommand::Manifest { .. } => catalog_cmd::manifests(lake).await,
             }
             .map(|()| Outcome::Complete)
+        }
+        Command::Erase { object, ids, predicate, dry_run, reason, by, args } => {
+            govern_cmd::erase(args, object, ids, predicate, dry_run, by, reason).await
         }
         Command::Govern { command: GovernCommand::Apply { tables, dry_run, args } } => {
             govern_cmd::apply(args, tables, dry_run).await

@@ -32,6 +32,8 @@ pub enum GovernError {
     Lake(#[from] LakeError),
     #[error("no table named {0} in the lake")]
     UnknownTable(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl GovernError {

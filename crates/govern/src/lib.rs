@@ -5,9 +5,14 @@
 //!   rewriting only the files written under another policy, then removing every trace of the
 //!   old values (files, log statistics, checkpoints: see [`tidemark_lake::scrub`]).
 //!
+//! - [`erase`]: `tidemark erase`: every version of some records removed, no trace left, the
+//!   records suppressed from later syncs, an audit record in `_tidemark/erasures`.
+//!
 //! The policies themselves (configuration, hashing, masks) are [`tidemark_core::governance`];
 //! applying them to batches as versions are written is [`tidemark_lake::policy`].
 
 pub mod apply;
+pub mod erase;
 
 pub use apply::{ApplyMetrics, GovernApply, GovernError, TableApply};
+pub use erase::{Erase, EraseMetrics, ErasureRecord, Subjects};

@@ -36,6 +36,7 @@ pub mod rewrite;
 pub mod schema_plan;
 pub mod scrub;
 pub mod source;
+pub mod suppression;
 pub mod writer;
 
 pub use deltalake;

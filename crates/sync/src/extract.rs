@@ -8,6 +8,13 @@ use tidemark_salesforce::bulk2::{BulkQuery, CsvPage};
 use tidemark_salesforce::rest::{QueryPager, RawQueryPage};
 use tidemark_salesforce::{ErrorClass, SalesforceClient};
 
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tidemark_lake::arrow::array::{AsArray, BooleanArray};
+use tidemark_lake::arrow::compute::filter_record_batch;
+use tidemark_lake::arrow::error::ArrowError;
 use tidemark_lake::policy::ColumnPolicies;
 
 use crate::config::ApiChoice;
@@ -40,6 +47,27 @@ pub struct Extraction<'c> {
     pub api: Api,
     /// Applied to each page as it is decoded: no value escapes its field's policy.
     policies: ColumnPolicies,
+    suppressed: Suppressed,
+}
+
+/// Records erased from the lake that a read leaves out (see `tidemark_lake::suppression`),
+/// and how many it left out.
+#[derive(Debug, Clone, Default)]
+pub struct Suppressed {
+    pub ids: Arc<HashSet<String>>,
+    pub count: Arc<AtomicU64>,
+}
+
+impl Suppressed {
+    fn filter(&self, batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let Some(column) = batch.column_by_name("Id").filter(|_| !self.ids.is_empty()) else { return Ok(batch) };
+        let ids = tidemark_lake::arrow::compute::cast(column, &tidemark_lake::arrow::datatypes::DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        let keep: BooleanArray = ids.iter().map(|id| Some(!id.is_some_and(|id| self.ids.contains(id)))).collect();
+        let kept = filter_record_batch(&batch, &keep)?;
+        self.count.fetch_add((batch.num_rows() - kept.num_rows()) as u64, Ordering::Relaxed);
+        Ok(kept)
+    }
 }
 
 enum Source<'c> {
@@ -109,6 +137,7 @@ impl<'c> Extraction<'c> {
                         ahead: None,
                         api: Api::Bulk,
                         policies: ColumnPolicies::none(),
+                        suppressed: Suppressed::default(),
                     });
                 }
                 Err(e) if e.class() == ErrorClass::InvalidRequest && choice == ApiChoice::Auto => {
@@ -126,12 +155,19 @@ impl<'c> Extraction<'c> {
             ahead: None,
             api: Api::Rest,
             policies: ColumnPolicies::none(),
+            suppressed: Suppressed::default(),
         })
     }
 
     /// Applies `policies` to every page (see [`ColumnPolicies::apply`]).
     pub fn with_policies(mut self, policies: ColumnPolicies) -> Extraction<'c> {
         self.policies = policies;
+        self
+    }
+
+    /// Leaves out the suppressed records (counting them).
+    pub fn with_suppressed(mut self, suppressed: Suppressed) -> Extraction<'c> {
+        self.suppressed = suppressed;
         self
     }
 
@@ -148,9 +184,12 @@ impl<'c> Extraction<'c> {
             },
         };
         let schema = self.schema.clone();
-        let policies = self.policies.clone();
+        let (policies, suppressed) = (self.policies.clone(), self.suppressed.clone());
         let decoding = tokio::task::spawn_blocking(move || {
-            page.decode(&schema)?.iter().map(|batch| policies.apply(batch)).collect::<Result<Vec<_>, _>>()
+            page.decode(&schema)?
+                .into_iter()
+                .map(|batch| policies.apply(&suppressed.filter(batch)?))
+                .collect::<Result<Vec<_>, _>>()
         });
         let (fetched, decoded) = tokio::join!(self.source.fetch(), decoding);
         let batches = decoded

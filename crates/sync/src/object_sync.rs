@@ -44,6 +44,8 @@ pub(crate) struct RunContext {
     /// This run's lease on each object's table (by lower-case name).
     pub leases: std::collections::HashMap<String, Arc<tidemark_lake::Lease>>,
     pub governance: Arc<tidemark_core::governance::Governance>,
+    /// Erased records per object (lower case), left out of every read.
+    pub suppressed: HashMap<String, Arc<HashSet<String>>>,
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -158,6 +160,10 @@ async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut O
     };
     report.bookmark = previous;
     let writer = &mut sink;
+    let suppressed = crate::extract::Suppressed {
+        ids: cx.suppressed.get(&object.to_ascii_lowercase()).cloned().unwrap_or_default(),
+        ..Default::default()
+    };
 
     let outcome = async {
         let mut target = Target {
@@ -168,6 +174,7 @@ async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut O
             writer,
             api: settings.api,
             policies: &policies,
+            suppressed: &suppressed,
         };
         match bookmark {
             Some(field) => {
@@ -218,6 +225,10 @@ async fn run(cx: &RunContext, object: &str, mut sink: ObjectSink, report: &mut O
         Ok::<(), SyncError>(())
     }
     .await;
+    report.suppressed = suppressed.count.load(std::sync::atomic::Ordering::Relaxed);
+    if report.suppressed > 0 {
+        tracing::info!(object, records = report.suppressed, "erased records left out (suppressed)");
+    }
     // Versions read before an error are correct on their own: keep them. The bookmark only
     // moves on completion, so the next run re-reads (and de-duplicates) from the old one.
     let committed = sink.commit(&mut table).await;
@@ -249,7 +260,7 @@ async fn read_changes(
     previous: Option<DateTime<Utc>>,
     report: &mut ObjectReport,
 ) -> Result<(), SyncError> {
-    let Target { object, plan, table, schema: table_schema, writer, api: choice, policies } = target;
+    let Target { object, plan, table, schema: table_schema, writer, api: choice, policies, suppressed } = target;
     let choice = *choice;
     let (object, plan): (&str, &SchemaPlan) = (object, plan);
     let overlap = chrono::Duration::from_std(cx.settings.overlap).unwrap_or_default();
@@ -271,7 +282,8 @@ async fn read_changes(
         cx.settings.bulk_page_records,
     )
     .await?
-    .with_policies((*policies).clone());
+    .with_policies((*policies).clone())
+    .with_suppressed((*suppressed).clone());
     report.api = Some(extraction.api);
     cx.observer.object_started(object, extraction.api, expected);
     let stamp = stamp(cx, Origin::Query, StampSource::Column(field.to_owned()), StampSource::Column("IsDeleted".to_owned()));

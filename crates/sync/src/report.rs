@@ -23,6 +23,8 @@ pub struct ObjectReport {
     /// Deletes found by Id reconciliation.
     pub hard_deletes: u64,
     pub snapshot_versions: u64,
+    /// Records read but left out: erased from the lake and suppressed (`tidemark erase`).
+    pub suppressed: u64,
     pub schema_changes: usize,
     pub bookmark: Option<DateTime<Utc>>,
     pub bookmark_field: String,
@@ -46,6 +48,7 @@ impl ObjectReport {
             deletes: 0,
             hard_deletes: 0,
             snapshot_versions: 0,
+            suppressed: 0,
             schema_changes: 0,
             bookmark: None,
             bookmark_field: String::new(),

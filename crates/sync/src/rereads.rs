@@ -32,6 +32,8 @@ pub(crate) struct Target<'a> {
     pub api: crate::config::ApiChoice,
     /// Applied to every value read, before comparing or writing.
     pub policies: &'a ColumnPolicies,
+    /// Erased records every read leaves out.
+    pub suppressed: &'a crate::extract::Suppressed,
 }
 
 /// What kind of version a batch of compared rows becomes.
@@ -89,7 +91,7 @@ fn set_bool(batch: &RecordBatch, column: &str, value: bool) -> RecordBatch {
 /// need the writer to be `Sync`.
 async fn read_all(
     cx: &RunContext,
-    (object, choice, policies): (&str, crate::config::ApiChoice, &ColumnPolicies),
+    (object, choice, policies, suppressed): (&str, crate::config::ApiChoice, &ColumnPolicies, &crate::extract::Suppressed),
     soql: &str,
     include_deleted: bool,
     schema: SchemaRef,
@@ -109,7 +111,8 @@ async fn read_all(
         cx.settings.bulk_page_records,
     )
     .await?
-    .with_policies(policies.clone());
+    .with_policies(policies.clone())
+    .with_suppressed(suppressed.clone());
     report.api.get_or_insert(extraction.api);
     let mut out = Vec::new();
     while let Some(batches) = extraction.next().await? {
@@ -135,7 +138,7 @@ pub(crate) async fn reconcile(cx: &RunContext, target: &mut Target<'_>, report: 
     let object = target.object;
     let ids = read_all(
         cx,
-        (target.object, target.api, target.policies),
+        (target.object, target.api, target.policies, target.suppressed),
         &format!("SELECT Id FROM {object}"),
         true,
         id_schema(),
@@ -172,7 +175,8 @@ pub(crate) async fn resnapshot(
     ));
     let object = target.object;
     let soql = format!("SELECT {} FROM {object}", fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "));
-    let rows = read_all(cx, (target.object, target.api, target.policies), &soql, false, read.clone(), report).await?;
+    let rows =
+        read_all(cx, (target.object, target.api, target.policies, target.suppressed), &soql, false, read.clone(), report).await?;
     let observed_at = org_now(cx);
     let changed = compare(target.table, rows, read, &fields, Comparison::Changed).await?;
     let stamp = stamp(cx, Origin::Snapshot, StampSource::Fixed(micros(observed_at)), StampSource::Fixed(false));
@@ -185,7 +189,9 @@ pub(crate) async fn snapshot_diff(cx: &RunContext, target: &mut Target<'_>, repo
     let object = target.object;
     let schema = read_schema(target.plan);
     let soql = format!("SELECT {} FROM {object}", select_list(target.plan));
-    let rows = read_all(cx, (target.object, target.api, target.policies), &soql, false, schema.clone(), report).await?;
+    let rows =
+        read_all(cx, (target.object, target.api, target.policies, target.suppressed), &soql, false, schema.clone(), report)
+            .await?;
     let observed_at = micros(org_now(cx));
     let fields: Vec<(String, String)> = target.plan.targets.iter().map(|(f, c, _)| (f.clone(), c.clone())).collect();
     let changed = compare(target.table, rows.clone(), schema.clone(), &fields, Comparison::NewOrChanged).await?;

@@ -147,6 +147,7 @@ impl Sync {
         let keeper = LeaseKeeper::start(leases.values().cloned().collect(), self.settings.lease_ttl / 3);
         self.observer.run_started(selected.len());
         let ledger = Ledger::new(self.lake.clone());
+        let ledger_suppressed = ledger.suppressed().await?.into_iter().map(|(o, ids)| (o, Arc::new(ids))).collect();
         let cx = RunContext {
             client: self.client.clone(),
             lake: self.lake.clone(),
@@ -159,6 +160,7 @@ impl Sync {
             full: self.full,
             leases,
             governance: self.governance.clone(),
+            suppressed: ledger_suppressed,
         };
         tracing::info!(run_id, objects = selected.len(), parallelism = self.settings.parallelism, "sync started");
         let cx = &cx;

@@ -127,7 +127,7 @@ async fn govern_apply_brings_the_whole_history_under_a_later_policy_and_leaves_n
     assert!(ok && synced.contains("0 new versions"), "{synced}{err}");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

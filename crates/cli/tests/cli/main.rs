@@ -5,6 +5,7 @@
 mod common;
 
 mod crash;
+mod erase;
 mod first_hour;
 mod govern;
 mod models;

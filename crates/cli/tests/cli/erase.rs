@@ -1,0 +1,177 @@
+//! `tidemark erase`: every version of the subjects gone from every byte under the lake, the
+//! other records' history unchanged, the subjects not re-imported by later syncs, an audit
+//! record kept; and killed erasures converge to the uninterrupted one.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::process::Stdio;
+
+use tidemark_lake::arrow::array::{Array, BooleanArray, RecordBatch};
+use tidemark_lake::arrow::compute::filter_record_batch;
+use tidemark_lake::read::{HISTORY, quote, utf8};
+use tidemark_lake::{HistoryTable, LakeLocation, Ledger};
+use tidemark_sfsim::SimHandle;
+use tidemark_sfsim::changes::{Amount, ChangeRoundSpec, apply_change_round};
+
+use crate::crash::{Lcg, OBJECTS, run_killed, snapshot, start_sim, tidemark_command, write_config};
+
+fn tidemark(args: &[&str], config: &Path, lake: &Path, sim: &SimHandle) -> (bool, String, String) {
+    let out = tidemark_command(args, config, lake, sim, &lake.with_extension("stderr"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("tidemark runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn update_every_contact(sim: &SimHandle, seed: u64) {
+    let mut org = sim.state.org.write();
+    org.advance_clock(chrono::Duration::minutes(30));
+    let spec = ChangeRoundSpec {
+        objects: Some(vec!["Contact".into()]),
+        updates: Amount::Share { share: 1.0 },
+        ..ChangeRoundSpec::default()
+    };
+    apply_change_round(&mut org, &spec, seed).expect("change round");
+}
+
+/// `(Id, personal values)` of every Contact version in the lake.
+async fn contact_values(lake: &Path) -> Vec<(String, Vec<String>)> {
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let table = HistoryTable::open(&location, "Contact").await.unwrap().unwrap();
+    let ctx = table.session().await.unwrap();
+    // Not the mailing street: the simulator gives contacts their account's address.
+    let fields = ["Email", "Name", "Phone", "MobilePhone"];
+    let list = fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ");
+    let mut out = Vec::new();
+    for b in table.collect(&ctx, &format!("SELECT {}, {list} FROM {HISTORY}", quote("Id"))).await.unwrap() {
+        let columns: Vec<_> = (0..b.num_columns()).map(|i| utf8(b.column(i)).unwrap()).collect();
+        for r in 0..b.num_rows() {
+            let values = columns[1..].iter().filter(|c| c.is_valid(r)).map(|c| c.value(r).to_owned()).collect();
+            out.push((columns[0].value(r).to_owned(), values));
+        }
+    }
+    out
+}
+
+/// The subjects' values no other record shares (a shared phone number is not theirs alone).
+fn own_values(all: &[(String, Vec<String>)], subjects: &HashSet<String>) -> BTreeSet<String> {
+    let theirs: BTreeSet<String> = all.iter().filter(|(id, _)| subjects.contains(id)).flat_map(|(_, v)| v.clone()).collect();
+    let others: BTreeSet<String> = all.iter().filter(|(id, _)| !subjects.contains(id)).flat_map(|(_, v)| v.clone()).collect();
+    theirs.difference(&others).filter(|v| v.len() >= 6).cloned().collect()
+}
+
+/// The snapshot without the subjects' versions.
+fn others(snapshot: Vec<(String, RecordBatch)>, subjects: &HashSet<String>) -> Vec<(String, RecordBatch)> {
+    snapshot
+        .into_iter()
+        .map(|(name, batch)| {
+            if name != "Contact" {
+                return (name, batch);
+            }
+            let ids = utf8(batch.column_by_name("Id").unwrap()).unwrap();
+            let keep: BooleanArray = (0..ids.len()).map(|r| Some(!subjects.contains(ids.value(r)))).collect();
+            (name, filter_record_batch(&batch, &keep).unwrap())
+        })
+        .collect()
+}
+
+/// A lake of two syncs (every Contact updated in between) and a checkpoint; the subjects.
+async fn prepared(dir: &Path, sim: &SimHandle) -> (std::path::PathBuf, std::path::PathBuf, HashSet<String>) {
+    let config = write_config(dir, sim);
+    let lake = dir.join("prepared");
+    assert!(tidemark(&["sync", "--quiet", "--objects", OBJECTS], &config, &lake, sim).0);
+    update_every_contact(sim, 5);
+    assert!(tidemark(&["sync", "--quiet", "--objects", OBJECTS], &config, &lake, sim).0);
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let contact = HistoryTable::open(&location, "Contact").await.unwrap().unwrap();
+    tidemark_lake::deltalake::checkpoints::create_checkpoint(contact.delta(), None).await.unwrap();
+    let mut ids: Vec<String> = contact_values(&lake).await.into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    let subjects: HashSet<String> = ids.iter().step_by(40).cloned().collect();
+    std::fs::write(dir.join("subjects.txt"), subjects.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap();
+    (config, lake, subjects)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_record_leaves_no_byte_behind_and_does_not_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim().await;
+    let (config, lake, subjects) = prepared(dir.path(), &sim).await;
+    let all = contact_values(&lake).await;
+    let values = own_values(&all, &subjects);
+    let versions = all.iter().filter(|(id, _)| subjects.contains(id)).count();
+    assert!(subjects.len() >= 3 && versions >= 2 * subjects.len() && values.len() > 10, "{subjects:?} {versions} {values:?}");
+    assert!(!crate::common::find_anywhere(&lake, &values).is_empty(), "the scan sees the subjects before the erasure");
+    let before = others(snapshot(&lake).await, &subjects);
+    let ids_file = dir.path().join("subjects.txt");
+
+    let (ok, dry, err) = tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--dry-run"], &config, &lake, &sim);
+    assert!(ok && dry.contains(&format!("{} records, {versions} versions would be erased", subjects.len())), "{dry}{err}");
+    let (ok, out, err) =
+        tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--reason", "ticket 42"], &config, &lake, &sim);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{} records, {versions} versions erased", subjects.len())), "{out}");
+
+    let leaks = crate::common::find_anywhere(&lake, &values);
+    assert!(leaks.is_empty(), "the subjects' values are still in the lake: {:?}", &leaks[..leaks.len().min(5)]);
+    assert!(others(snapshot(&lake).await, &subjects) == before, "other records' history changed");
+    assert!(contact_values(&lake).await.iter().all(|(id, _)| !subjects.contains(id)));
+
+    // The audit: who, why, which Ids and how many versions; started then completed.
+    let audit: Vec<tidemark_govern::ErasureRecord> =
+        Ledger::new(LakeLocation::parse(lake.to_str().unwrap()).unwrap()).read_rows("erasures").await.unwrap();
+    let statuses: BTreeSet<&str> = audit.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, BTreeSet::from(["started", "completed"]));
+    assert!(audit.iter().all(|r| r.reason == "ticket 42" && r.versions.contains(&versions.to_string())), "{audit:?}");
+    let audited: HashSet<String> = serde_json::from_str(&audit[0].ids).unwrap();
+    assert_eq!(audited, subjects);
+
+    // The org still has them and changes them: the next sync leaves them out.
+    update_every_contact(&sim, 6);
+    let (ok, _, err) = tidemark(&["sync", "--quiet", "--objects", OBJECTS], &config, &lake, &sim);
+    assert!(ok, "{err}");
+    assert!(contact_values(&lake).await.iter().all(|(id, _)| !subjects.contains(id)), "an erased record came back");
+    assert!(contact_values(&lake).await.len() > all.len() - versions, "the other contacts' updates landed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_erasures_converge_to_the_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim().await;
+    let (config, prepared_lake, subjects) = prepared(dir.path(), &sim).await;
+    let values = own_values(&contact_values(&prepared_lake).await, &subjects);
+    let ids_file = dir.path().join("subjects.txt");
+    let erase = ["erase", "Contact", "--ids", ids_file.to_str().unwrap()];
+
+    let reference_lake = dir.path().join("reference");
+    crate::govern::copy_dir(&prepared_lake, &reference_lake);
+    let started = std::time::Instant::now();
+    let (ok, _, err) = tidemark(&erase, &config, &reference_lake, &sim);
+    let took = started.elapsed();
+    assert!(ok, "{err}");
+    let reference = snapshot(&reference_lake).await;
+
+    let mut rng = Lcg(0x6572_6173);
+    let mut kills = 0;
+    for trial in 0..20 {
+        let lake = dir.path().join(format!("trial-{trial}"));
+        crate::govern::copy_dir(&prepared_lake, &lake);
+        let stderr = lake.with_extension("stderr");
+        let killed = tidemark_command(&erase, &config, &lake, &sim, &stderr);
+        let after = std::time::Duration::from_secs_f64(took.as_secs_f64() * 0.95 * rng.next_unit());
+        kills += u32::from(run_killed(killed, after, &stderr));
+        // Running it again completes the interrupted erasure (or, if it never started, does it).
+        let (ok, out, err) = tidemark(&erase, &config, &lake, &sim);
+        assert!(ok, "trial {trial}: {out}{err}");
+        let got = snapshot(&lake).await;
+        for ((name, want), (_, have)) in reference.iter().zip(&got) {
+            assert!(have == want, "trial {trial}: {name} differs from the uninterrupted erasure");
+        }
+        let leaks = crate::common::find_anywhere(&lake, &values);
+        assert!(leaks.is_empty(), "trial {trial}: values left: {:?}", &leaks[..leaks.len().min(3)]);
+        std::fs::remove_dir_all(&lake).unwrap();
+    }
+    assert!(kills >= 15, "at least 15 of 20 erasures were killed mid-run (got {kills})");
+}

@@ -1,0 +1,318 @@
+//! `tidemark erase`: every version of some records removed from an object's history, with no
+//! trace left under the lake, the records suppressed from later syncs, and an audit record.
+//!
+//! The order, and why a crash anywhere is safe:
+//! 1. an audit record `started` (the erasure's Ids, the versions each table holds of them, who,
+//!    why) and the suppressions are appended to the ledger, before anything is removed: a crash
+//!    after this point leaves an erasure the next `tidemark erase` of the object resumes, with
+//!    the Ids recorded here (a `--where` predicate would match nothing once rows are gone);
+//! 2. the table's files holding those records are rewritten without them in one commit, and the
+//!    old files, their log statistics and older checkpoints are removed ([`Scrub`]);
+//! 3. an audit record `completed`.
+//!
+//! Readers see the table before or after step 2, never half-erased. Commits and the audit hold
+//! record Ids and counts, never values.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tidemark_core::{Clock, SystemClock};
+use tidemark_lake::arrow::array::{Array, BooleanArray, RecordBatch};
+use tidemark_lake::arrow::compute::filter_record_batch;
+use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use tidemark_lake::columns::{ID, timestamp_type};
+use tidemark_lake::policy::{column_tokens, file_tag, file_tokens};
+use tidemark_lake::read::{HISTORY, quote, utf8};
+use tidemark_lake::scrub::{Scrub, ScrubFile, ScrubMetrics};
+use tidemark_lake::suppression::Suppression;
+use tidemark_lake::{HistoryTable, LakeError, LakeLocation, Ledger, with_lease};
+
+use crate::GovernError;
+
+const ERASURES: &str = "erasures";
+
+/// One audit record of `_tidemark/erasures`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureRecord {
+    pub erasure_id: String,
+    pub at: DateTime<Utc>,
+    /// `started` (before anything is removed) or `completed`.
+    pub status: String,
+    pub object: String,
+    /// The erased records' Ids, a JSON array.
+    pub ids: String,
+    /// Versions removed per table, a JSON object.
+    pub versions: String,
+    /// Who asked (the operator's name), and why.
+    pub by: String,
+    pub reason: String,
+}
+
+fn erasures_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        text("erasure_id"),
+        Field::new("at", timestamp_type(), false),
+        text("status"),
+        text("object"),
+        text("ids"),
+        text("versions"),
+        text("by"),
+        text("reason"),
+    ]))
+}
+
+/// Which records to erase.
+#[derive(Debug, Clone)]
+pub enum Subjects {
+    Ids(Vec<String>),
+    /// A SQL predicate over the object's history: every record with a version matching it.
+    Where(String),
+}
+
+/// What an erasure did (or, dry, would do).
+#[derive(Debug, Clone, Default)]
+pub struct EraseMetrics {
+    pub erasure_id: String,
+    pub ids: usize,
+    /// Versions removed (dry: to remove) per table.
+    pub versions: BTreeMap<String, u64>,
+    pub scrub: ScrubMetrics,
+    pub resumed: bool,
+    pub dry_run: bool,
+}
+
+/// Builds and runs an erasure (see the module docs).
+pub struct Erase {
+    lake: LakeLocation,
+    object: String,
+    subjects: Subjects,
+    by: String,
+    reason: String,
+    dry_run: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl Erase {
+    pub fn new(lake: LakeLocation, object: impl Into<String>, subjects: Subjects) -> Erase {
+        Erase {
+            lake,
+            object: object.into(),
+            subjects,
+            by: String::new(),
+            reason: String::new(),
+            dry_run: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Who asked and why, for the audit record.
+    pub fn with_audit(mut self, by: impl Into<String>, reason: impl Into<String>) -> Erase {
+        self.by = by.into();
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn with_dry_run(mut self, dry_run: bool) -> Erase {
+        self.dry_run = dry_run;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Erase {
+        self.clock = clock;
+        self
+    }
+
+    pub async fn run(self) -> Result<EraseMetrics, GovernError> {
+        if self.object.contains('.') {
+            return Err(GovernError::Unsupported(format!(
+                "erasing from {}: only Salesforce objects can be erased so far",
+                self.object
+            )));
+        }
+        let resource = LakeLocation::table_resource(&self.object);
+        if self.dry_run {
+            let mut table = self.open().await?;
+            return self.erase(&mut table).await;
+        }
+        let (lake, clock) = (self.lake.clone(), self.clock.clone());
+        with_lease(&lake, &resource, "erase", Duration::from_secs(120), clock, async |_: &tidemark_lake::Lease| {
+            let mut table = self.open().await?;
+            self.erase(&mut table).await
+        })
+        .await
+    }
+
+    async fn open(&self) -> Result<HistoryTable, GovernError> {
+        HistoryTable::open(&self.lake, &self.object).await?.ok_or_else(|| GovernError::UnknownTable(self.object.clone()))
+    }
+
+    async fn erase(&self, table: &mut HistoryTable) -> Result<EraseMetrics, GovernError> {
+        let ledger = Ledger::new(self.lake.clone());
+        let records: Vec<ErasureRecord> = ledger.read_rows(ERASURES).await?;
+        let unfinished = records
+            .iter()
+            .filter(|r| r.object.eq_ignore_ascii_case(&self.object) && r.status == "started")
+            .find(|r| !records.iter().any(|c| c.erasure_id == r.erasure_id && c.status == "completed"))
+            .cloned();
+        let mut resumed_ids = HashSet::new();
+        if let Some(record) = unfinished.filter(|_| !self.dry_run) {
+            // An erasure a crash interrupted: finish it first, with its own Ids.
+            let ids: Vec<String> = serde_json::from_str(&record.ids)
+                .map_err(|e| LakeError::Layout { table: ERASURES.into(), detail: e.to_string() })?;
+            tracing::info!(erasure_id = record.erasure_id, records = ids.len(), "resuming an interrupted erasure");
+            let metrics = self.execute(table, &ledger, record, ids.clone(), true).await?;
+            resumed_ids.extend(ids);
+            // The same request again (the usual way to finish one): done.
+            if matches!(&self.subjects, Subjects::Ids(wanted) if wanted.iter().all(|id| id.trim().is_empty() || resumed_ids.contains(id.trim())))
+            {
+                return Ok(metrics);
+            }
+        }
+        let ids: Vec<String> = self.subject_ids(table).await?.into_iter().filter(|id| !resumed_ids.contains(id)).collect();
+        let versions = count_versions(table, &ids).await?;
+        let now = self.clock.now();
+        let record = ErasureRecord {
+            erasure_id: tidemark_lake::ledger::new_run_id(now),
+            at: now,
+            status: "started".into(),
+            object: self.object.clone(),
+            ids: serde_json::to_string(&ids).expect("strings"),
+            versions: serde_json::to_string(&BTreeMap::from([(table.object().to_owned(), versions)])).expect("counts"),
+            by: self.by.clone(),
+            reason: self.reason.clone(),
+        };
+        if self.dry_run {
+            return Ok(EraseMetrics {
+                erasure_id: record.erasure_id,
+                ids: ids.len(),
+                versions: BTreeMap::from([(table.object().to_owned(), versions)]),
+                dry_run: true,
+                ..EraseMetrics::default()
+            });
+        }
+        self.execute(table, &ledger, record, ids, false).await
+    }
+
+    /// Steps 1 (unless `resumed`) to 3 of the module docs for `started`.
+    async fn execute(
+        &self,
+        table: &mut HistoryTable,
+        ledger: &Ledger,
+        started: ErasureRecord,
+        ids: Vec<String>,
+        resumed: bool,
+    ) -> Result<EraseMetrics, GovernError> {
+        let versions: BTreeMap<String, u64> = serde_json::from_str(&started.versions).unwrap_or_default();
+        let mut metrics =
+            EraseMetrics { erasure_id: started.erasure_id.clone(), ids: ids.len(), versions, resumed, ..EraseMetrics::default() };
+        if !resumed {
+            ledger.append_rows(ERASURES, erasures_schema(), std::slice::from_ref(&started)).await?;
+            let suppressions: Vec<Suppression> = ids
+                .iter()
+                .map(|id| Suppression {
+                    at: started.at,
+                    object: self.object.clone(),
+                    id: id.clone(),
+                    erasure_id: started.erasure_id.clone(),
+                    lifted: false,
+                })
+                .collect();
+            ledger.record_suppressions(&suppressions).await?;
+        }
+        let wanted: Arc<HashSet<String>> = Arc::new(ids.iter().cloned().collect());
+        let files = files_holding(table, &wanted).await?;
+        let keep = wanted.clone();
+        let transform: tidemark_lake::scrub::RowTransform = Arc::new(move |_, batch| without_ids(&batch, &keep));
+        let tag = file_tag(&column_tokens(table.schema()?.as_ref()));
+        metrics.scrub = Scrub::new("erase", files, transform)
+            .with_file_tag(tag)
+            .with_commit_metadata(vec![
+                ("tidemark.erasure_id".to_owned(), started.erasure_id.clone().into()),
+                ("tidemark.records".to_owned(), ids.len().into()),
+            ])
+            .run(table)
+            .await?;
+        let completed = ErasureRecord { at: self.clock.now(), status: "completed".into(), ..started };
+        ledger.append_rows(ERASURES, erasures_schema(), std::slice::from_ref(&completed)).await?;
+        Ok(metrics)
+    }
+
+    async fn subject_ids(&self, table: &HistoryTable) -> Result<Vec<String>, GovernError> {
+        let mut ids: Vec<String> = match &self.subjects {
+            Subjects::Ids(ids) => ids.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect(),
+            Subjects::Where(predicate) => {
+                let ctx = table.session().await?;
+                let sql = format!("SELECT DISTINCT {} FROM {HISTORY} WHERE {predicate}", quote(ID));
+                let mut out = Vec::new();
+                for b in table.collect(&ctx, &sql).await? {
+                    let ids = utf8(b.column(0))?;
+                    out.extend((0..ids.len()).filter(|&r| ids.is_valid(r)).map(|r| ids.value(r).to_owned()));
+                }
+                out
+            }
+        };
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+impl std::future::IntoFuture for Erase {
+    type Output = Result<EraseMetrics, GovernError>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Versions of `ids` in the table.
+async fn count_versions(table: &HistoryTable, ids: &[String]) -> Result<u64, GovernError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let ctx = table.session().await?;
+    let mut count = 0;
+    for b in table.collect(&ctx, &format!("SELECT {} FROM {HISTORY}", quote(ID))).await? {
+        let column = utf8(b.column(0))?;
+        count += (0..column.len()).filter(|&r| column.is_valid(r) && wanted.contains(column.value(r))).count() as u64;
+    }
+    Ok(count)
+}
+
+/// The data files holding a version of one of `ids`.
+async fn files_holding(table: &HistoryTable, ids: &HashSet<String>) -> Result<Vec<ScrubFile>, GovernError> {
+    let mut out = Vec::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let schema = Arc::new(Schema::new(vec![Field::new(ID, DataType::Utf8, true)]));
+    for file in file_tokens(table.delta(), table.object()).await? {
+        let path = tidemark_lake::deltalake::Path::from_url_path(&file.path)
+            .map_err(|e| LakeError::Layout { table: table.object().into(), detail: e.to_string() })?;
+        let mut batches = tidemark_lake::rewrite::stream_files(table.delta(), vec![(path, file.size)], schema.clone());
+        let mut holds = false;
+        while let Some(batch) = batches.recv().await {
+            let column = utf8(batch?.column(0))?;
+            if (0..column.len()).any(|r| column.is_valid(r) && ids.contains(column.value(r))) {
+                holds = true;
+                break;
+            }
+        }
+        if holds {
+            out.push(file);
+        }
+    }
+    Ok(out)
+}
+
+fn without_ids(batch: &RecordBatch, ids: &HashSet<String>) -> tidemark_lake::error::Result<RecordBatch> {
+    let column = utf8(batch.column_by_name(ID).expect("history tables have Id"))?;
+    let keep: BooleanArray = (0..column.len()).map(|r| Some(!(column.is_valid(r) && ids.contains(column.value(r))))).collect();
+    Ok(filter_record_batch(batch, &keep)?)
+}
