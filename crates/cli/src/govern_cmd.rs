@@ -61,15 +61,20 @@ pub async fn apply(args: ModelArgs, tables: Vec<String>, dry_run: bool) -> anyho
     Ok(Outcome::Complete)
 }
 
-pub async fn erase(
-    args: ModelArgs,
-    object: String,
-    ids: Option<PathBuf>,
-    predicate: Option<String>,
-    dry_run: bool,
-    by: String,
-    reason: String,
-) -> anyhow::Result<Outcome> {
+/// `tidemark erase`'s arguments.
+pub struct EraseRequest {
+    pub object: String,
+    pub ids: Option<PathBuf>,
+    pub predicate: Option<String>,
+    pub dry_run: bool,
+    pub by: String,
+    pub reason: String,
+    /// `FIELD=VALUE`s.
+    pub rectify: Vec<String>,
+}
+
+pub async fn erase(args: ModelArgs, request: EraseRequest) -> anyhow::Result<Outcome> {
+    let EraseRequest { object, ids, predicate, dry_run, by, reason, rectify } = request;
     let config = load_config(&args.config)?;
     let lake = existing_lake(args.lake.as_deref(), Some(&config)).await?;
     let subjects = match (ids, predicate) {
@@ -80,10 +85,24 @@ pub async fn erase(
         (None, Some(predicate)) => Subjects::Where(predicate),
         (None, None) => anyhow::bail!("name the records: --ids FILE or --where PREDICATE"),
     };
-    let metrics = Erase::new(lake, &object, subjects).with_audit(by, reason).with_dry_run(dry_run).await?;
+    let rectify: Vec<(String, String)> = rectify
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(f, v)| (f.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("--rectify {pair}: write it as FIELD=VALUE"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let verb = if rectify.is_empty() { "erased" } else { "rectified" };
+    let metrics = Erase::new(lake, &object, subjects)
+        .with_audit(by, reason)
+        .with_rectify(rectify)
+        .with_governance(Arc::new(config.governance()?))
+        .with_dry_run(dry_run)
+        .await?;
     let versions: u64 = metrics.versions.values().sum();
     if dry_run {
-        println!("{object}: {} records, {versions} versions would be erased (dry run: nothing removed)", metrics.ids);
+        println!("{object}: {} records, {versions} versions would be {verb} (dry run: nothing changed)", metrics.ids);
         return Ok(Outcome::Complete);
     }
     if metrics.resumed {
@@ -91,7 +110,7 @@ pub async fn erase(
     }
     let s = &metrics.scrub;
     println!(
-        "erasure {}: {object}: {} records, {versions} versions erased; {} files rewritten ({:.1} of {:.1} MB), {} files deleted, {} log entries cleaned, {} checkpoints replaced; the records are suppressed from later syncs",
+        "erasure {}: {object}: {} records, {versions} versions {verb}; {} files rewritten ({:.1} of {:.1} MB), {} files deleted, {} log entries cleaned, {} checkpoints replaced{}",
         metrics.erasure_id,
         metrics.ids,
         s.files_rewritten,
@@ -99,7 +118,8 @@ pub async fn erase(
         s.table_bytes as f64 / 1e6,
         s.purge.data_files_deleted,
         s.purge.log_entries_cleaned,
-        s.purge.checkpoints_replaced
+        s.purge.checkpoints_replaced,
+        if verb == "erased" { "; the records are suppressed from later syncs" } else { "" }
     );
     Ok(Outcome::Complete)
 }

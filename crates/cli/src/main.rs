@@ -190,6 +190,10 @@ enum Command {
         /// Why, for the audit record (a ticket number, say; never the subject's data).
         #[arg(long, default_value = "")]
         reason: String,
+        /// Rectify instead of erase: set FIELD to VALUE in every version of the records (which
+        /// stay, and keep syncing); the old values leave no trace. Repeatable.
+        #[arg(long, value_name = "FIELD=VALUE")]
+        rectify: Vec<String>,
         /// Who asks, for the audit record [default: $USER].
         #[arg(long, env = "USER", default_value = "unknown")]
         by: String,
@@ -400,8 +404,9 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
             .map(|()| Outcome::Complete)
         }
-        Command::Erase { object, ids, predicate, dry_run, reason, by, args } => {
-            govern_cmd::erase(args, object, ids, predicate, dry_run, by, reason).await
+        Command::Erase { object, ids, predicate, dry_run, reason, rectify, by, args } => {
+            let request = govern_cmd::EraseRequest { object, ids, predicate, dry_run, by, reason, rectify };
+            govern_cmd::erase(args, request).await
         }
         Command::Govern { command: GovernCommand::Apply { tables, dry_run, args } } => {
             govern_cmd::apply(args, tables, dry_run).await

@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidemark_core::{Clock, SystemClock};
-use tidemark_lake::arrow::array::{Array, BooleanArray, RecordBatch};
+use tidemark_lake::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::columns::{ID, timestamp_type};
@@ -49,6 +49,8 @@ pub struct ErasureRecord {
     /// Who asked (the operator's name), and why.
     pub by: String,
     pub reason: String,
+    /// `erase`, or `rectify:<fields>` (the fields rewritten; their new values are not kept).
+    pub action: String,
 }
 
 fn erasures_schema() -> SchemaRef {
@@ -62,6 +64,7 @@ fn erasures_schema() -> SchemaRef {
         text("versions"),
         text("by"),
         text("reason"),
+        text("action"),
     ]))
 }
 
@@ -94,6 +97,11 @@ pub struct Erase {
     reason: String,
     dry_run: bool,
     clock: Arc<dyn Clock>,
+    /// Rectification: these fields get these values (as text, cast to the column's type) in
+    /// every version of the records, which stay (and keep syncing).
+    rectify: Vec<(String, String)>,
+    /// Applies a rectified column's recorded policy (a hashed field gets the hash of the value).
+    governance: Arc<tidemark_core::governance::Governance>,
 }
 
 impl Erase {
@@ -106,7 +114,22 @@ impl Erase {
             reason: String::new(),
             dry_run: false,
             clock: Arc::new(SystemClock),
+            rectify: Vec::new(),
+            governance: Default::default(),
         }
+    }
+
+    /// The field policies (their key): a rectified value is stored under its column's policy.
+    pub fn with_governance(mut self, governance: Arc<tidemark_core::governance::Governance>) -> Erase {
+        self.governance = governance;
+        self
+    }
+
+    /// Rectify instead of erase: `fields` (field, new value) rewritten in every version of the
+    /// records; the old values leave no trace, the records are not suppressed.
+    pub fn with_rectify(mut self, fields: Vec<(String, String)>) -> Erase {
+        self.rectify = fields;
+        self
     }
 
     /// Who asked and why, for the audit record.
@@ -184,6 +207,11 @@ impl Erase {
             versions: serde_json::to_string(&BTreeMap::from([(table.object().to_owned(), versions)])).expect("counts"),
             by: self.by.clone(),
             reason: self.reason.clone(),
+            action: if self.rectify.is_empty() {
+                "erase".to_owned()
+            } else {
+                format!("rectify:{}", self.rectify.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(","))
+            },
         };
         if self.dry_run {
             return Ok(EraseMetrics {
@@ -209,8 +237,23 @@ impl Erase {
         let versions: BTreeMap<String, u64> = serde_json::from_str(&started.versions).unwrap_or_default();
         let mut metrics =
             EraseMetrics { erasure_id: started.erasure_id.clone(), ids: ids.len(), versions, resumed, ..EraseMetrics::default() };
+        // The new values of a rectification are never kept: an interrupted one is finished by
+        // the same command again.
+        let fields = |pairs: &[(String, String)]| pairs.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(",");
+        let rectify = match started.action.strip_prefix("rectify:") {
+            Some(recorded) if recorded == fields(&self.rectify) => self.rectified_columns(table)?,
+            Some(recorded) => {
+                return Err(GovernError::Unsupported(format!(
+                    "rectification {} of {recorded} was interrupted: run it again with the same --rectify fields and values",
+                    started.erasure_id
+                )));
+            }
+            None => Vec::new(),
+        };
         if !resumed {
             ledger.append_rows(ERASURES, erasures_schema(), std::slice::from_ref(&started)).await?;
+        }
+        if !resumed && rectify.is_empty() {
             let suppressions: Vec<Suppression> = ids
                 .iter()
                 .map(|id| Suppression {
@@ -226,12 +269,18 @@ impl Erase {
         let wanted: Arc<HashSet<String>> = Arc::new(ids.iter().cloned().collect());
         let files = files_holding(table, &wanted).await?;
         let keep = wanted.clone();
-        let transform: tidemark_lake::scrub::RowTransform = Arc::new(move |_, batch| without_ids(&batch, &keep));
+        let transform: tidemark_lake::scrub::RowTransform = if rectify.is_empty() {
+            Arc::new(move |_, batch| without_ids(&batch, &keep))
+        } else {
+            let rectify = Arc::new(rectify);
+            Arc::new(move |_, batch| rectified(&batch, &keep, &rectify))
+        };
         let tag = file_tag(&column_tokens(table.schema()?.as_ref()));
         metrics.scrub = Scrub::new("erase", files, transform)
             .with_file_tag(tag)
             .with_commit_metadata(vec![
                 ("tidemark.erasure_id".to_owned(), started.erasure_id.clone().into()),
+                ("tidemark.action".to_owned(), started.action.clone().into()),
                 ("tidemark.records".to_owned(), ids.len().into()),
             ])
             .run(table)
@@ -239,6 +288,34 @@ impl Erase {
         let completed = ErasureRecord { at: self.clock.now(), status: "completed".into(), ..started };
         ledger.append_rows(ERASURES, erasures_schema(), std::slice::from_ref(&completed)).await?;
         Ok(metrics)
+    }
+
+    /// The rectified columns with their new value, typed as the column (one-row arrays).
+    fn rectified_columns(&self, table: &HistoryTable) -> Result<Vec<(String, ArrayRef)>, GovernError> {
+        let schema = table.schema()?;
+        let mut out = Vec::new();
+        for (field, value) in &self.rectify {
+            let Some((_, column)) = schema.column_with_name(field) else {
+                return Err(GovernError::Unsupported(format!("--rectify {field}: {} has no such column", table.object())));
+            };
+            if tidemark_lake::columns::METADATA_COLUMNS.contains(&field.as_str()) || field == ID {
+                return Err(GovernError::Unsupported(format!(
+                    "--rectify {field}: the key and metadata columns are not rectified"
+                )));
+            }
+            let text: ArrayRef = Arc::new(StringArray::from(vec![value.as_str()]));
+            let typed =
+                tidemark_lake::arrow::compute::cast(&text, column.data_type()).ok().filter(|a| a.is_valid(0)).ok_or_else(
+                    || GovernError::Unsupported(format!("--rectify {field}: the value is not a {}", column.data_type())),
+                )?;
+            // Stored under the column's policy, as a sync would store it.
+            let tokens: Vec<(String, String)> = column_tokens(&schema).into_iter().filter(|(c, _)| c == field).collect();
+            let policies = tidemark_lake::policy::ColumnPolicies::from_tokens(&self.governance, table.object(), &tokens)?;
+            let one = RecordBatch::try_new(Arc::new(Schema::new(vec![column.clone()])), vec![typed]).map_err(LakeError::Arrow)?;
+            let governed = policies.apply(&one).map_err(LakeError::Arrow)?;
+            out.push((field.clone(), governed.column(0).clone()));
+        }
+        Ok(out)
     }
 
     async fn subject_ids(&self, table: &HistoryTable) -> Result<Vec<String>, GovernError> {
@@ -309,6 +386,24 @@ async fn files_holding(table: &HistoryTable, ids: &HashSet<String>) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// `batch` with the rectified columns set on the rows of `ids`.
+fn rectified(
+    batch: &RecordBatch,
+    ids: &HashSet<String>,
+    columns: &[(String, ArrayRef)],
+) -> tidemark_lake::error::Result<RecordBatch> {
+    let id = utf8(batch.column_by_name(ID).expect("history tables have Id"))?;
+    let hit: BooleanArray = (0..id.len()).map(|r| Some(id.is_valid(r) && ids.contains(id.value(r)))).collect();
+    let mut out: Vec<ArrayRef> = batch.columns().to_vec();
+    for (name, value) in columns {
+        let index = batch.schema().index_of(name)?;
+        let repeated =
+            tidemark_lake::arrow::compute::take(value.as_ref(), &UInt32Array::from(vec![0u32; batch.num_rows()]), None)?;
+        out[index] = tidemark_lake::arrow::compute::kernels::zip::zip(&hit, &repeated, &out[index])?;
+    }
+    Ok(RecordBatch::try_new(batch.schema(), out)?)
 }
 
 fn without_ids(batch: &RecordBatch, ids: &HashSet<String>) -> tidemark_lake::error::Result<RecordBatch> {

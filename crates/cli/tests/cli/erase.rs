@@ -175,3 +175,90 @@ async fn killed_erasures_converge_to_the_uninterrupted_one() {
     }
     assert!(kills >= 15, "at least 15 of 20 erasures were killed mid-run (got {kills})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rectification_rewrites_a_field_in_every_version_and_the_old_value_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim().await;
+    let (config, lake, subjects) = prepared(dir.path(), &sim).await;
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let emails = |lake: &Path| {
+        let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+        async move {
+            let table = HistoryTable::open(&location, "Contact").await.unwrap().unwrap();
+            let ctx = table.session().await.unwrap();
+            let sql = format!("SELECT {}, {} FROM {HISTORY}", quote("Id"), quote("Email"));
+            let mut out = Vec::new();
+            for b in table.collect(&ctx, &sql).await.unwrap() {
+                let (ids, emails) = (utf8(b.column(0)).unwrap(), utf8(b.column(1)).unwrap());
+                out.extend(
+                    (0..b.num_rows()).map(|r| (ids.value(r).to_owned(), emails.is_valid(r).then(|| emails.value(r).to_owned()))),
+                );
+            }
+            out
+        }
+    };
+    let old: BTreeSet<String> = {
+        let all = emails(&lake).await;
+        let theirs: BTreeSet<String> =
+            all.iter().filter(|(id, _)| subjects.contains(id)).filter_map(|(_, e)| e.clone()).collect();
+        let others: BTreeSet<String> =
+            all.iter().filter(|(id, _)| !subjects.contains(id)).filter_map(|(_, e)| e.clone()).collect();
+        theirs.difference(&others).cloned().collect()
+    };
+    assert!(!old.is_empty());
+    let before = without_email(snapshot(&lake).await);
+    let ids_file = dir.path().join("subjects.txt");
+    let args = ["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--rectify", "Email=fixed@example.com"];
+    let (ok, out, err) = tidemark(&args, &config, &lake, &sim);
+    assert!(ok && out.contains("rectified") && !out.contains("suppressed"), "{out}{err}");
+
+    for (id, email) in emails(&lake).await {
+        if subjects.contains(&id) {
+            assert_eq!(email.as_deref(), Some("fixed@example.com"), "{id}");
+        }
+    }
+    assert!(crate::common::find_anywhere(&lake, &old).is_empty(), "an old email is left in the lake");
+    assert!(without_email(snapshot(&lake).await) == before, "only the rectified field changed");
+    let suppressed = Ledger::new(location).suppressed().await.unwrap();
+    assert!(suppressed.values().all(|ids| ids.is_empty()), "rectified records are not suppressed");
+    let (ok, _, err) =
+        tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--rectify", "Birthdate=soon"], &config, &lake, &sim);
+    assert!(!ok && err.contains("Birthdate") && err.contains("not a Date32"), "{err}");
+
+    // Under a hash policy, the rectified value is stored hashed, as a sync would store it.
+    const KEY: &str = "a hash key of thirty-two characters";
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{yaml}governance:\n  hash_key: ${{TEST_HASH_KEY}}\n  policies:\n    Contact:\n      Email: hash\n"),
+    )
+    .unwrap();
+    let with_key = |args: &[&str]| {
+        let out = tidemark_command(args, &config, &lake, &sim, &lake.with_extension("stderr"))
+            .env("TEST_HASH_KEY", KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    with_key(&["sync", "--quiet", "--objects", OBJECTS]);
+    with_key(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--rectify", "Email=again@example.com"]);
+    let hashed = tidemark_core::governance::HashKey::new(KEY.to_owned().into()).hash("again@example.com");
+    for (id, email) in emails(&lake).await {
+        if subjects.contains(&id) {
+            assert_eq!(email.as_deref(), Some(hashed.as_str()), "{id}");
+        }
+    }
+}
+
+fn without_email(snapshot: Vec<(String, RecordBatch)>) -> Vec<(String, RecordBatch)> {
+    snapshot
+        .into_iter()
+        .map(|(name, batch)| {
+            let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != "Email").collect();
+            (name, batch.project(&keep).unwrap())
+        })
+        .collect()
+}
