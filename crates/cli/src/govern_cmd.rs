@@ -71,10 +71,11 @@ pub struct EraseRequest {
     pub reason: String,
     /// `FIELD=VALUE`s.
     pub rectify: Vec<String>,
+    pub lift: bool,
 }
 
 pub async fn erase(args: ModelArgs, request: EraseRequest) -> anyhow::Result<Outcome> {
-    let EraseRequest { object, ids, predicate, dry_run, by, reason, rectify } = request;
+    let EraseRequest { object, ids, predicate, dry_run, by, reason, rectify, lift } = request;
     let config = load_config(&args.config)?;
     let lake = existing_lake(args.lake.as_deref(), Some(&config)).await?;
     let subjects = match (ids, predicate) {
@@ -85,6 +86,15 @@ pub async fn erase(args: ModelArgs, request: EraseRequest) -> anyhow::Result<Out
         (None, Some(predicate)) => Subjects::Where(predicate),
         (None, None) => anyhow::bail!("name the records: --ids FILE or --where PREDICATE"),
     };
+    if lift {
+        let Subjects::Ids(ids) = &subjects else { anyhow::bail!("--lift takes --ids") };
+        let lifted =
+            tidemark_govern::erase::lift_suppressions(&lake, &object, ids, (&by, &reason), &tidemark_core::SystemClock).await?;
+        println!(
+            "{object}: {lifted} records no longer suppressed; `tidemark sync --full --objects {object}` brings back their current state"
+        );
+        return Ok(Outcome::Complete);
+    }
     let rectify: Vec<(String, String)> = rectify
         .iter()
         .map(|pair| {

@@ -194,6 +194,10 @@ enum Command {
         /// stay, and keep syncing); the old values leave no trace. Repeatable.
         #[arg(long, value_name = "FIELD=VALUE")]
         rectify: Vec<String>,
+        /// Instead, lift the suppression of the Ids (erased earlier): syncs read them again, and
+        /// `tidemark sync --full` brings back their current state.
+        #[arg(long, requires = "ids", conflicts_with_all = ["rectify", "dry_run"])]
+        lift: bool,
         /// Who asks, for the audit record [default: $USER].
         #[arg(long, env = "USER", default_value = "unknown")]
         by: String,
@@ -404,8 +408,8 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             }
             .map(|()| Outcome::Complete)
         }
-        Command::Erase { object, ids, predicate, dry_run, reason, rectify, by, args } => {
-            let request = govern_cmd::EraseRequest { object, ids, predicate, dry_run, by, reason, rectify };
+        Command::Erase { object, ids, predicate, dry_run, reason, rectify, lift, by, args } => {
+            let request = govern_cmd::EraseRequest { object, ids, predicate, dry_run, by, reason, rectify, lift };
             govern_cmd::erase(args, request).await
         }
         Command::Govern { command: GovernCommand::Apply { tables, dry_run, args } } => {

@@ -185,7 +185,7 @@ pub async fn file_tokens(table: &DeltaTable, label: &str) -> Result<Vec<ScrubFil
             .transpose()
             .map_err(|e| LakeError::Layout { table: label.to_owned(), detail: format!("a file's policy tag is not valid: {e}") })?
             .unwrap_or_default();
-        out.push(ScrubFile { path: add.path, size: add.size, tokens });
+        out.push(ScrubFile { path: add.path, size: add.size, tokens, stats: add.stats });
     }
     Ok(out)
 }

@@ -44,6 +44,23 @@ pub struct ScrubFile {
     pub path: String,
     pub size: i64,
     pub tokens: BTreeMap<String, String>,
+    /// The file's statistics as the log holds them (JSON: `minValues`, `maxValues`, …).
+    pub stats: Option<String>,
+}
+
+impl ScrubFile {
+    /// Whether the file's statistics exclude every one of `sorted` (text values of `column`, in
+    /// order): without statistics for the column, nothing is excluded.
+    pub fn excludes(&self, column: &str, sorted: &[String]) -> bool {
+        let Some(stats) = self.stats.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
+            return false;
+        };
+        let bound = |which: &str| stats.get(which)?.get(column)?.as_str().map(str::to_owned);
+        let (Some(min), Some(max)) = (bound("minValues"), bound("maxValues")) else { return false };
+        let first = sorted.partition_point(|v| v.as_str() < min.as_str());
+        // Delta truncates long string statistics; a maximum may then be a prefix.
+        sorted.get(first).is_none_or(|v| v.as_str() > max.as_str() && !v.starts_with(max.as_str()))
+    }
 }
 
 /// What a scrub did.
@@ -261,4 +278,28 @@ pub async fn purge(table: &mut HistoryTable) -> Result<PurgeMetrics> {
         }
     }
     Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_rule_out_a_file_only_when_no_value_can_be_in_it() {
+        let file = |stats: Option<&str>| ScrubFile {
+            path: "f".into(),
+            size: 1,
+            tokens: BTreeMap::new(),
+            stats: stats.map(str::to_owned),
+        };
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ranged = file(Some(r#"{"numRecords":3,"minValues":{"Id":"003B"},"maxValues":{"Id":"003D"}}"#));
+        assert!(ranged.excludes("Id", &ids(&["003A", "003E"])));
+        assert!(!ranged.excludes("Id", &ids(&["003A", "003C"])));
+        assert!(!ranged.excludes("Id", &ids(&["003B"])) && !ranged.excludes("Id", &ids(&["003D"])));
+        // A truncated maximum is a prefix of values above it.
+        assert!(!ranged.excludes("Id", &ids(&["003DZZ"])));
+        assert!(!file(None).excludes("Id", &ids(&["003A"])));
+        assert!(!file(Some(r#"{"numRecords":3}"#)).excludes("Id", &ids(&["003A"])));
+    }
 }

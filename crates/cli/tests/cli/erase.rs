@@ -134,6 +134,20 @@ async fn an_erased_record_leaves_no_byte_behind_and_does_not_come_back() {
     assert!(ok, "{err}");
     assert!(contact_values(&lake).await.iter().all(|(id, _)| !subjects.contains(id)), "an erased record came back");
     assert!(contact_values(&lake).await.len() > all.len() - versions, "the other contacts' updates landed");
+
+    // Lifting the suppression: a full sync brings back their current state only.
+    let (ok, out, err) = tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--lift"], &config, &lake, &sim);
+    assert!(ok && out.contains(&format!("{} records no longer suppressed", subjects.len())), "{out}{err}");
+    let (ok, _, err) = tidemark(&["sync", "--quiet", "--full", "--objects", OBJECTS], &config, &lake, &sim);
+    assert!(ok, "{err}");
+    let back = contact_values(&lake).await;
+    let returned: HashSet<&String> = back.iter().map(|(id, _)| id).filter(|id| subjects.contains(*id)).collect();
+    assert_eq!(returned.len(), subjects.len(), "every lifted record is back");
+    assert_eq!(
+        back.iter().filter(|(id, _)| subjects.contains(id)).count(),
+        subjects.len(),
+        "their current state, not their history"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
