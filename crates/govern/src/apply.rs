@@ -169,13 +169,8 @@ impl GovernApply {
         ColumnPolicies::from_tokens(&self.governance, name, &tokens)?;
         let governance = self.governance.clone();
         let (table_name, want) = (name.to_owned(), wanted.clone());
-        let transform: tidemark_lake::scrub::RowTransform = Arc::new(move |have, batch| {
-            let changes: Vec<(String, String)> =
-                stale_columns(&want, have).into_iter().map(|c| (c.clone(), want[&c].clone())).collect();
-            let policies = ColumnPolicies::from_tokens(&governance, &table_name, &changes)
-                .map_err(|e| LakeError::Layout { table: table_name.clone(), detail: e.to_string() })?;
-            Ok(policies.apply(&batch)?)
-        });
+        let transform: tidemark_lake::scrub::RowTransform =
+            Arc::new(move |have, batch| bring_under(&governance, &table_name, &want, have, &batch));
         let scrub = Scrub::new("govern apply", to_rewrite, transform)
             .with_file_tag(file_tag(&wanted))
             .with_commit_metadata(vec![("tidemark.columns".to_owned(), outcome.columns.join(",").into())]);
@@ -183,6 +178,22 @@ impl GovernApply {
         let scrubbed = outcome.scrub.table_version.is_some() || outcome.scrub.purge != Default::default();
         Ok((!wanted.is_empty() || scrubbed).then_some(outcome))
     }
+}
+
+/// `batch`, read from a file written under `have`, brought under `want` (column → token): what
+/// `govern apply` does to every file, and any other rewrite to the files it rewrites, since
+/// the new files are tagged with `want`.
+pub(crate) fn bring_under(
+    governance: &Arc<Governance>,
+    table: &str,
+    want: &BTreeMap<String, String>,
+    have: &BTreeMap<String, String>,
+    batch: &tidemark_lake::arrow::array::RecordBatch,
+) -> tidemark_lake::error::Result<tidemark_lake::arrow::array::RecordBatch> {
+    let changes: Vec<(String, String)> = stale_columns(want, have).into_iter().map(|c| (c.clone(), want[&c].clone())).collect();
+    let policies = ColumnPolicies::from_tokens(governance, table, &changes)
+        .map_err(|e| LakeError::Layout { table: table.to_owned(), detail: e.to_string() })?;
+    Ok(policies.apply(batch)?)
 }
 
 /// The columns of a file written under `have` that are not under `want` (a lifted policy is

@@ -269,13 +269,17 @@ impl Erase {
         let wanted: Arc<HashSet<String>> = Arc::new(ids.iter().cloned().collect());
         let files = files_holding(table, &wanted).await?;
         let keep = wanted.clone();
-        let transform: tidemark_lake::scrub::RowTransform = if rectify.is_empty() {
-            Arc::new(move |_, batch| without_ids(&batch, &keep))
-        } else {
-            let rectify = Arc::new(rectify);
-            Arc::new(move |_, batch| rectified(&batch, &keep, &rectify))
-        };
-        let tag = file_tag(&column_tokens(table.schema()?.as_ref()));
+        // The new files are tagged with the columns' policies, so their rows are brought under
+        // them first (a file written before a policy changed would otherwise be mislabelled);
+        // rectified values are already stored under them.
+        let want = column_tokens(table.schema()?.as_ref());
+        let tag = file_tag(&want);
+        let (governance, name) = (self.governance.clone(), table.object().to_owned());
+        let rectify = Arc::new(rectify);
+        let transform: tidemark_lake::scrub::RowTransform = Arc::new(move |have, batch| {
+            let governed = crate::apply::bring_under(&governance, &name, &want, have, &batch)?;
+            if rectify.is_empty() { without_ids(&governed, &keep) } else { rectified(&governed, &keep, &rectify) }
+        });
         metrics.scrub = Scrub::new("erase", files, transform)
             .with_file_tag(tag)
             .with_commit_metadata(vec![
