@@ -144,7 +144,8 @@ pub fn field_facts<'a, F: AsRef<deltalake::arrow::datatypes::Field>>(
         .map(|f| FieldFacts {
             name: f.name(),
             text: is_text(f.data_type()),
-            protected: protected.iter().any(|p| p.eq_ignore_ascii_case(f.name())),
+            protected: protected.iter().any(|p| p.eq_ignore_ascii_case(f.name()))
+                || f.metadata().get(crate::source::PROTECTED).is_some_and(|v| v == "true"),
             type_name: f.metadata().get(crate::source::SOURCE_TYPE).map_or("a non-text type", String::as_str),
         })
         .collect()
@@ -251,6 +252,20 @@ mod tests {
         assert_eq!(out.column(3).null_count(), 2);
         assert_eq!(out.column(4).null_count(), 2);
         assert_eq!(out.column(4).data_type(), &DataType::Utf8View);
+        // A field the source depends on (a polled table's modification time) is skipped by a glob
+        // and refused when named.
+        let stamp = Field::new("updated_at", DataType::Utf8, true)
+            .with_metadata(std::collections::HashMap::from([(crate::source::PROTECTED.to_owned(), "true".to_owned())]));
+        let globbed: GovernanceConfig =
+            tidemark_core::config::load_str("policies:\n  \"*\":\n    \"*\": null\n", &|_| None).unwrap();
+        let globbed = Arc::new(Governance::compile(&globbed).unwrap());
+        let fields = [stamp.clone(), Field::new("notes", DataType::Utf8, true)];
+        let resolved = ColumnPolicies::resolve(&globbed, "app.t", &field_facts(&fields, &[])).unwrap();
+        assert_eq!((resolved.of("updated_at"), resolved.of("notes")), (None, Some(FieldPolicy::Null)));
+        let named: GovernanceConfig =
+            tidemark_core::config::load_str("policies:\n  app.t:\n    updated_at: null\n", &|_| None).unwrap();
+        let named = Arc::new(Governance::compile(&named).unwrap());
+        assert!(ColumnPolicies::resolve(&named, "app.t", &field_facts(&[stamp], &[])).is_err());
         let tokens: BTreeMap<String, String> = policies.tokens().into_iter().collect();
         assert_eq!(tokens["Phone"], "mask:last4");
         assert_eq!(tokens["Notes"], "exclude");

@@ -22,6 +22,10 @@ pub type Position = i64;
 /// used in schema events instead of the Arrow type's.
 pub const SOURCE_TYPE: &str = "tidemark.source_type";
 
+/// Field metadata key: `"true"` on a field the source itself depends on (a polled table's
+/// modification time, its bookmark): no field policy applies to it, like the key's fields.
+pub const PROTECTED: &str = "tidemark.protected";
+
 /// A table as a source offers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {

@@ -157,7 +157,7 @@ impl PollingSource {
                     )));
                 }
             }
-            self.out.push_back(Change::Table(table.spec()));
+            self.out.push_back(Change::Table(spec_of(&table, &column)));
             self.tables.push_back((Arc::new(table), column));
         }
         self.held = held.clone();
@@ -219,7 +219,7 @@ impl PollingSource {
         if let Some((t, ctx)) = &lake_table {
             let policies = match &self.governance {
                 Some(g) => {
-                    let spec = table.spec();
+                    let spec = spec_of(&table, &column);
                     let name = format!("{}.{}", self.name.to_ascii_lowercase(), table.lake_name);
                     ColumnPolicies::resolve(g, &name, &field_facts(&spec.fields, &spec.key))
                         .map_err(|e| PgError::Setup(e.to_string()))?
@@ -341,6 +341,18 @@ async fn newest_modification(t: &HistoryTable, ctx: &SessionContext) -> Result<O
 
 /// Drops the rows read again that the lake already holds: a row whose content equals its
 /// record's current version.
+/// The table's spec with its modification-time column protected from field policies: the
+/// bookmark is read back from it.
+fn spec_of(table: &PgTable, column: &str) -> tidemark_lake::source::TableSpec {
+    let mut spec = table.spec();
+    for field in spec.fields.iter_mut().filter(|f| f.name() == column) {
+        let mut metadata = field.metadata().clone();
+        metadata.insert(tidemark_lake::source::PROTECTED.to_owned(), "true".to_owned());
+        *field = field.clone().with_metadata(metadata);
+    }
+    spec
+}
+
 async fn drop_rereads(
     t: &HistoryTable,
     ctx: &SessionContext,
