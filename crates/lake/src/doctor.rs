@@ -126,13 +126,13 @@ impl Doctor {
             return Ok(findings);
         }
         if !duplicates.is_empty() {
-            set_append_only(&mut table, false).await?;
+            table.set_append_only(false).await?;
             if let Some(lease) = lease {
                 lease.ensure_held()?;
             }
             rewrite_without(&mut table, &duplicates).await?;
         }
-        set_append_only(&mut table, true).await?;
+        table.set_append_only(true).await?;
         findings.repaired = true;
         Ok(findings)
     }
@@ -192,19 +192,6 @@ async fn find_duplicates(table: &HistoryTable, findings: &mut TableFindings) -> 
         }
     }
     Ok(duplicates)
-}
-
-async fn set_append_only(table: &mut HistoryTable, on: bool) -> Result<()> {
-    let properties = HashMap::from([("delta.appendOnly".to_owned(), on.to_string())]);
-    let updated = table
-        .delta()
-        .clone()
-        .set_tbl_properties()
-        .with_properties(properties)
-        .await
-        .map_err(|e| LakeError::delta(table.object(), e))?;
-    *table.delta_mut() = updated;
-    Ok(())
 }
 
 /// Rewrites the table in one commit, dropping the given number of copies of each identity

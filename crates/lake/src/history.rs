@@ -170,6 +170,24 @@ impl HistoryTable {
         Ok(())
     }
 
+    /// Sets `delta.appendOnly` (a commit only when it changes). Lifted only for a rewrite that
+    /// must remove rows (doctor repairs, scrubs), and set again after it.
+    pub async fn set_append_only(&mut self, on: bool) -> Result<()> {
+        let properties = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?.table_config().clone();
+        if properties.append_only == Some(on) {
+            return Ok(());
+        }
+        let updated = self
+            .table
+            .clone()
+            .set_tbl_properties()
+            .with_properties(std::collections::HashMap::from([("delta.appendOnly".to_owned(), on.to_string())]))
+            .await
+            .map_err(|e| LakeError::delta(&self.object, e))?;
+        self.table = updated;
+        Ok(())
+    }
+
     /// Sets one metadata key of a column (a metadata-only commit).
     pub async fn set_column_metadata(&mut self, column: &str, key: &str, value: &str) -> Result<()> {
         use deltalake::kernel::MetadataValue;

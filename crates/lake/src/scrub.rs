@@ -139,7 +139,7 @@ impl Scrub {
             let mut info: HashMap<String, serde_json::Value> = self.metadata.into_iter().collect();
             info.insert(SCRUB_COMMIT.to_owned(), self.purpose.clone().into());
             info.insert("tidemark.files_rewritten".to_owned(), metrics.files_rewritten.into());
-            set_append_only(table, false).await?;
+            table.set_append_only(false).await?;
             let version = writer
                 .commit(
                     table.delta_mut(),
@@ -153,7 +153,7 @@ impl Scrub {
             metrics.table_version = Some(version);
         }
         // Always: an earlier run may have committed and crashed before finishing.
-        set_append_only(table, true).await?;
+        table.set_append_only(true).await?;
         metrics.purge = purge(table).await?;
         Ok(metrics)
     }
@@ -177,22 +177,6 @@ async fn removals(table: &HistoryTable, files: &[ScrubFile]) -> Result<Vec<Actio
         .filter(|(path, _, _)| wanted.contains(path.as_ref()) || wanted.contains(path.to_string().as_str()))
         .map(|(_, _, remove)| remove)
         .collect())
-}
-
-async fn set_append_only(table: &mut HistoryTable, on: bool) -> Result<()> {
-    let properties = table.delta().snapshot().map_err(|e| LakeError::delta(table.object(), e))?.table_config().clone();
-    if properties.append_only == Some(on) {
-        return Ok(());
-    }
-    let updated = table
-        .delta()
-        .clone()
-        .set_tbl_properties()
-        .with_properties(HashMap::from([("delta.appendOnly".to_owned(), on.to_string())]))
-        .await
-        .map_err(|e| LakeError::delta(table.object(), e))?;
-    *table.delta_mut() = updated;
-    Ok(())
 }
 
 fn log_version(path: &Path) -> Option<(u64, bool)> {

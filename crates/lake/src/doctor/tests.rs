@@ -85,7 +85,7 @@ async fn a_lost_append_only_property_is_reported_and_restored() {
     let fields = [SourceField::of("Id", FieldType::Id), SourceField::text("Name")];
     let mut table = HistoryTable::create(&lake, "Account", &initial_schema(&fields)).await.unwrap();
     append(&mut table, "sync", &[("001A", 10, false, "A", 1, "r1")]).await;
-    set_append_only(&mut table, false).await.unwrap();
+    table.set_append_only(false).await.unwrap();
     let found = Doctor::new(lake.clone()).run().await.unwrap();
     assert!(found[0].append_only_missing && !found[0].is_healthy());
     let repaired = Doctor::new(lake.clone()).with_repair(true).run().await.unwrap();
