@@ -108,11 +108,15 @@ pub async fn erase(args: ModelArgs, request: EraseRequest) -> anyhow::Result<Out
         .with_audit(by, reason)
         .with_rectify(rectify)
         .with_governance(Arc::new(config.governance()?))
+        .with_derived(&config.models, &config.push)
         .with_dry_run(dry_run)
         .await?;
-    let versions: u64 = metrics.versions.values().sum();
+    let versions: u64 = metrics.versions.iter().filter(|(t, _)| t.eq_ignore_ascii_case(&object)).map(|(_, n)| n).sum();
     if dry_run {
         println!("{object}: {} records, {versions} versions would be {verb} (dry run: nothing changed)", metrics.ids);
+        if !metrics.derived_tables.is_empty() {
+            println!("derived rows would be cleared from: {}", metrics.derived_tables.join(", "));
+        }
         return Ok(Outcome::Complete);
     }
     if metrics.resumed {
@@ -131,5 +135,8 @@ pub async fn erase(args: ModelArgs, request: EraseRequest) -> anyhow::Result<Out
         s.purge.checkpoints_replaced,
         if verb == "erased" { "; the records are suppressed from later syncs" } else { "" }
     );
+    for (table, rows) in metrics.versions.iter().filter(|(t, _)| !t.eq_ignore_ascii_case(&object)) {
+        println!("  {table}: {rows} derived rows cleared");
+    }
     Ok(Outcome::Complete)
 }

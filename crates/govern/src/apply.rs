@@ -32,6 +32,10 @@ pub enum GovernError {
     Lake(#[from] LakeError),
     #[error("no table named {0} in the lake")]
     UnknownTable(String),
+    #[error(transparent)]
+    Model(#[from] tidemark_models::ModelError),
+    #[error(transparent)]
+    Push(#[from] tidemark_push::PushError),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -39,7 +43,12 @@ pub enum GovernError {
 impl GovernError {
     /// Whether running again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, GovernError::Lake(e) if e.is_retryable())
+        match self {
+            GovernError::Lake(e) => e.is_retryable(),
+            GovernError::Model(e) => e.is_retryable(),
+            GovernError::Push(e) => matches!(e, tidemark_push::PushError::Lake(e) if e.is_retryable()),
+            _ => false,
+        }
     }
 }
 

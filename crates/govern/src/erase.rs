@@ -24,13 +24,14 @@ use tidemark_lake::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, St
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tidemark_lake::columns::{ID, timestamp_type};
-use tidemark_lake::policy::{column_tokens, file_tag, file_tokens};
+use tidemark_lake::policy::{column_tokens, file_tag};
 use tidemark_lake::read::{HISTORY, quote, utf8};
-use tidemark_lake::scrub::{Scrub, ScrubFile, ScrubMetrics};
+use tidemark_lake::scrub::{self, Scrub, ScrubFile, ScrubMetrics};
 use tidemark_lake::suppression::Suppression;
-use tidemark_lake::{HistoryTable, LakeError, LakeLocation, Ledger, with_lease};
+use tidemark_lake::{HistoryTable, LakeError, LakeLocation, Ledger, with_leases};
 
 use crate::GovernError;
+use crate::derived::Derived;
 
 const ERASURES: &str = "erasures";
 
@@ -84,6 +85,8 @@ pub struct EraseMetrics {
     /// Versions removed (dry: to remove) per table.
     pub versions: BTreeMap<String, u64>,
     pub scrub: ScrubMetrics,
+    /// The derived tables looked into (dry run: to look into).
+    pub derived_tables: Vec<String>,
     pub resumed: bool,
     pub dry_run: bool,
 }
@@ -102,6 +105,8 @@ pub struct Erase {
     rectify: Vec<(String, String)>,
     /// Applies a rectified column's recorded policy (a hashed field gets the hash of the value).
     governance: Arc<tidemark_core::governance::Governance>,
+    /// Dimensions and push flows that may hold rows derived from the records.
+    derived: Derived,
 }
 
 impl Erase {
@@ -116,7 +121,19 @@ impl Erase {
             clock: Arc::new(SystemClock),
             rectify: Vec::new(),
             governance: Default::default(),
+            derived: Derived::default(),
         }
+    }
+
+    /// The configured models and push flows: rows derived from the erased records are cleared
+    /// from them too, or rectified (see [`crate::derived`]).
+    pub fn with_derived(
+        mut self,
+        models: &BTreeMap<String, tidemark_core::models::ModelConfig>,
+        flows: &BTreeMap<String, tidemark_core::push::PushConfig>,
+    ) -> Erase {
+        self.derived = Derived::of(&self.object, models, flows);
+        self
     }
 
     /// The field policies (their key): a rectified value is stored under its column's policy.
@@ -156,13 +173,14 @@ impl Erase {
                 self.object
             )));
         }
-        let resource = LakeLocation::table_resource(&self.object);
         if self.dry_run {
             let mut table = self.open().await?;
             return self.erase(&mut table).await;
         }
+        let mut resources = vec![LakeLocation::table_resource(&self.object)];
+        resources.extend(self.derived.leases());
         let (lake, clock) = (self.lake.clone(), self.clock.clone());
-        with_lease(&lake, &resource, "erase", Duration::from_secs(120), clock, async |_: &tidemark_lake::Lease| {
+        with_leases(&lake, &resources, "erase", Duration::from_secs(120), clock, async |_: &[Arc<tidemark_lake::Lease>]| {
             let mut table = self.open().await?;
             self.erase(&mut table).await
         })
@@ -218,6 +236,7 @@ impl Erase {
                 erasure_id: record.erasure_id,
                 ids: ids.len(),
                 versions: BTreeMap::from([(table.object().to_owned(), versions)]),
+                derived_tables: self.derived.tables(),
                 dry_run: true,
                 ..EraseMetrics::default()
             });
@@ -267,6 +286,10 @@ impl Erase {
             ledger.record_suppressions(&suppressions).await?;
         }
         let wanted: Arc<HashSet<String>> = Arc::new(ids.iter().cloned().collect());
+        // Derived rows first: a dimension's business keys are read from the history.
+        let derived = self.derived.erase(&self.lake, table, &wanted, &rectify).await?;
+        metrics.derived_tables = self.derived.tables();
+        metrics.versions.extend(derived);
         let files = files_holding(table, &wanted).await?;
         let keep = wanted.clone();
         // The new files are tagged with the columns' policies, so their rows are brought under
@@ -289,7 +312,9 @@ impl Erase {
             ])
             .run(table)
             .await?;
-        let completed = ErasureRecord { at: self.clock.now(), status: "completed".into(), ..started };
+        // The completed record counts what was removed from every table, derived ones included.
+        let versions = serde_json::to_string(&metrics.versions).expect("counts");
+        let completed = ErasureRecord { at: self.clock.now(), status: "completed".into(), versions, ..started };
         ledger.append_rows(ERASURES, erasures_schema(), std::slice::from_ref(&completed)).await?;
         Ok(metrics)
     }
@@ -412,31 +437,17 @@ async fn count_versions(table: &HistoryTable, ids: &[String]) -> Result<u64, Gov
 
 /// The data files holding a version of one of `ids`.
 async fn files_holding(table: &HistoryTable, ids: &HashSet<String>) -> Result<Vec<ScrubFile>, GovernError> {
-    let mut out = Vec::new();
     if ids.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    let schema = Arc::new(Schema::new(vec![Field::new(ID, DataType::Utf8, true)]));
     let mut sorted: Vec<String> = ids.iter().cloned().collect();
     sorted.sort();
     // The log's Id ranges rule most files out without reading them.
-    for file in file_tokens(table.delta(), table.object()).await?.into_iter().filter(|f| !f.excludes(ID, &sorted)) {
-        let path = tidemark_lake::deltalake::Path::from_url_path(&file.path)
-            .map_err(|e| LakeError::Layout { table: table.object().into(), detail: e.to_string() })?;
-        let mut batches = tidemark_lake::rewrite::stream_files(table.delta(), vec![(path, file.size)], schema.clone());
-        let mut holds = false;
-        while let Some(batch) = batches.recv().await {
-            let column = utf8(batch?.column(0))?;
-            if (0..column.len()).any(|r| column.is_valid(r) && ids.contains(column.value(r))) {
-                holds = true;
-                break;
-            }
-        }
-        if holds {
-            out.push(file);
-        }
-    }
-    Ok(out)
+    let holds = |batch: &RecordBatch| {
+        let column = utf8(batch.column(0))?;
+        Ok((0..column.len()).any(|r| column.is_valid(r) && ids.contains(column.value(r))))
+    };
+    Ok(scrub::files_holding(table.delta(), table.object(), Some(&[ID]), |f| f.excludes(ID, &sorted), holds).await?)
 }
 
 /// `batch` with the rectified columns set on the rows of `ids`.

@@ -2,7 +2,7 @@
 //! different sorted streams (a table read back, a query's result) compare byte-wise in one
 //! order, the order `ORDER BY key ASC NULLS FIRST` gives.
 
-use deltalake::arrow::array::{ArrayRef, RecordBatch};
+use deltalake::arrow::array::{Array, ArrayRef, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::Field;
 use deltalake::arrow::row::{RowConverter, Rows, SortField};
@@ -95,4 +95,82 @@ impl KeyCursor {
             self.at - 1
         })
     }
+}
+
+/// A set of key tuples, compared by their text forms (each column cast to text), which is how
+/// an erasure carries keys read from one table (an object's history) into another whose key
+/// columns have the same types (a dimension, a push snapshot). Its `Debug` never shows a key:
+/// keys can be personal data.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: std::collections::HashSet<Vec<Option<String>>>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeySet({} keys)", self.keys.len())
+    }
+}
+
+impl KeySet {
+    pub fn insert(&mut self, key: Vec<Option<String>>) {
+        self.keys.insert(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Vec<Option<String>>> {
+        self.keys.iter()
+    }
+
+    pub fn contains(&self, key: &[Option<String>]) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// Adds the keys `columns` of `batch` hold (rows where every key column is NULL are no key).
+    pub fn extend_from(&mut self, batch: &RecordBatch, columns: &[&str]) -> Result<()> {
+        let texts = key_texts(batch, columns)?;
+        for row in 0..batch.num_rows() {
+            let key: Vec<Option<String>> = texts.iter().map(|c| c.is_valid(row).then(|| c.value(row).to_owned())).collect();
+            if key.iter().any(Option::is_some) {
+                self.keys.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Which rows of `batch` have their `columns` in the set.
+    pub fn matches(&self, batch: &RecordBatch, columns: &[&str]) -> Result<deltalake::arrow::array::BooleanArray> {
+        let texts = key_texts(batch, columns)?;
+        let mut key = Vec::with_capacity(columns.len());
+        Ok((0..batch.num_rows())
+            .map(|row| {
+                key.clear();
+                key.extend(texts.iter().map(|c| c.is_valid(row).then(|| c.value(row).to_owned())));
+                Some(!self.keys.is_empty() && self.keys.contains(&key))
+            })
+            .collect())
+    }
+}
+
+fn key_texts(batch: &RecordBatch, columns: &[&str]) -> Result<Vec<deltalake::arrow::array::StringArray>> {
+    use deltalake::arrow::array::AsArray;
+    use deltalake::arrow::datatypes::DataType;
+    columns
+        .iter()
+        .map(|name| {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| crate::error::LakeError::Layout { table: "keys".into(), detail: format!("no column {name}") })?;
+            let text = cast(column, &DataType::Utf8)?;
+            debug_assert_eq!(text.len(), batch.num_rows());
+            Ok(text.as_string::<i32>().clone())
+        })
+        .collect()
 }

@@ -285,18 +285,45 @@ pub async fn with_lease<T, E: From<LakeError>>(
     clock: Arc<dyn Clock>,
     work: impl AsyncFnOnce(&Lease) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let options = LeaseOptions {
-        purpose: purpose.to_owned(),
-        run_id: format!("{purpose}-{}", uuid::Uuid::new_v4()),
-        ttl,
-        clock,
-        identity: ProcessIdentity::current(),
-    };
-    let lease = Arc::new(Lease::acquire(lake, resource, options).await?);
-    let keeper = LeaseKeeper::start(vec![lease.clone()], ttl / 3);
-    let outcome = work(&lease).await;
+    with_leases(lake, &[resource.to_owned()], purpose, ttl, clock, async |leases: &[Arc<Lease>]| work(&leases[0]).await).await
+}
+
+/// [`with_lease`] over several resources, acquired in the order given (all or none: those
+/// acquired are released when one is held elsewhere).
+pub async fn with_leases<T, E: From<LakeError>>(
+    lake: &LakeLocation,
+    resources: &[String],
+    purpose: &str,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    work: impl AsyncFnOnce(&[Arc<Lease>]) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let run_id = format!("{purpose}-{}", uuid::Uuid::new_v4());
+    let mut leases: Vec<Arc<Lease>> = Vec::with_capacity(resources.len());
+    for resource in resources {
+        let options = LeaseOptions {
+            purpose: purpose.to_owned(),
+            run_id: run_id.clone(),
+            ttl,
+            clock: clock.clone(),
+            identity: ProcessIdentity::current(),
+        };
+        match Lease::acquire(lake, resource, options).await {
+            Ok(lease) => leases.push(Arc::new(lease)),
+            Err(e) => {
+                for lease in &leases {
+                    let _ = lease.release().await;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    let keeper = LeaseKeeper::start(leases.clone(), ttl / 3);
+    let outcome = work(&leases).await;
     drop(keeper);
-    let _ = lease.release().await;
+    for lease in &leases {
+        let _ = lease.release().await;
+    }
     outcome
 }
 

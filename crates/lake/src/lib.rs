@@ -45,7 +45,7 @@ pub use deltalake::datafusion;
 pub use doctor::{Doctor, TableFindings};
 pub use error::LakeError;
 pub use history::HistoryTable;
-pub use lease::{Lease, LeaseKeeper, LeaseOptions, ProcessIdentity, with_lease};
+pub use lease::{Lease, LeaseKeeper, LeaseOptions, ProcessIdentity, with_lease, with_leases};
 pub use ledger::{Ledger, RunStatus, SchemaEvent, SyncRunRecord};
 pub use location::LakeLocation;
 pub use writer::{CommitMetrics, VersionWriter};

@@ -186,7 +186,8 @@ pub async fn file_tokens(table: &DeltaTable, label: &str) -> Result<Vec<ScrubFil
             .transpose()
             .map_err(|e| LakeError::Layout { table: label.to_owned(), detail: format!("a file's policy tag is not valid: {e}") })?
             .unwrap_or_default();
-        out.push(ScrubFile { path: add.path, size: add.size, tokens, stats: add.stats });
+        let partition_values = add.partition_values.into_iter().collect();
+        out.push(ScrubFile { path: add.path, size: add.size, tokens, stats: add.stats, partition_values });
     }
     Ok(out)
 }

@@ -22,7 +22,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use deltalake::arrow::array::RecordBatch;
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use deltalake::arrow::datatypes::{Schema, SchemaRef};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::logstore::object_store::ObjectStoreExt as _;
 use deltalake::protocol::DeltaOperation;
@@ -46,6 +48,8 @@ pub struct ScrubFile {
     pub tokens: BTreeMap<String, String>,
     /// The file's statistics as the log holds them (JSON: `minValues`, `maxValues`, …).
     pub stats: Option<String>,
+    /// Its partition values (partition columns are not stored in the file).
+    pub partition_values: BTreeMap<String, Option<String>>,
 }
 
 impl ScrubFile {
@@ -115,52 +119,176 @@ impl Scrub {
         self
     }
 
+    /// Runs on a history table: `delta.appendOnly` is lifted for the rewrite's commit only.
     pub async fn run(self, table: &mut HistoryTable) -> Result<ScrubMetrics> {
-        let label = table.object().to_owned();
-        let mut metrics = ScrubMetrics { table_bytes: table_bytes(table).await?, ..ScrubMetrics::default() };
         if !self.files.is_empty() {
-            let schema = table.schema()?;
-            let mut writer = RewriteWriter::new(table.delta(), &label, &[], TARGET_FILE_SIZE)?.with_file_tag(self.tag.clone());
-            let removes = removals(table, &self.files).await?;
-            for file in &self.files {
-                let mut batches = stream_files(table.delta(), vec![(store_path(&label, &file.path)?, file.size)], schema.clone());
-                while let Some(batch) = batches.recv().await {
-                    let batch = batch?;
-                    metrics.rows_read += batch.num_rows() as u64;
-                    let out = (self.transform)(&file.tokens, batch)?;
-                    metrics.rows_written += out.num_rows() as u64;
-                    writer.write(out).await?;
-                }
-                metrics.files_rewritten += 1;
-                metrics.bytes_rewritten += file.size as u64;
-            }
-            let app_id = crate::writer::app_id("scrub", &label);
-            let next = table.transaction_version(&app_id).await?.unwrap_or(0) + 1;
-            let mut info: HashMap<String, serde_json::Value> = self.metadata.into_iter().collect();
-            info.insert(SCRUB_COMMIT.to_owned(), self.purpose.clone().into());
-            info.insert("tidemark.files_rewritten".to_owned(), metrics.files_rewritten.into());
             table.set_append_only(false).await?;
-            let version = writer
-                .commit(
-                    table.delta_mut(),
-                    &label,
-                    Transaction::new(&app_id, next),
-                    removes,
-                    info,
-                    DeltaOperation::Update { predicate: None },
-                )
-                .await?;
-            metrics.table_version = Some(version);
         }
+        let label = table.object().to_owned();
+        let mut metrics = self.rewrite(table.delta_mut(), &label).await?;
         // Always: an earlier run may have committed and crashed before finishing.
         table.set_append_only(true).await?;
-        metrics.purge = purge(table).await?;
+        metrics.purge = purge(table.delta_mut(), &label).await?;
+        Ok(metrics)
+    }
+
+    /// Runs on any other table (a dimension, a snapshot, an internal table): `label` names it
+    /// in errors.
+    pub async fn run_on(self, table: &mut DeltaTable, label: &str) -> Result<ScrubMetrics> {
+        let mut metrics = self.rewrite(table, label).await?;
+        metrics.purge = purge(table, label).await?;
+        Ok(metrics)
+    }
+
+    /// The rewrite and its commit.
+    async fn rewrite(self, table: &mut DeltaTable, label: &str) -> Result<ScrubMetrics> {
+        let files = crate::policy::file_tokens(table, label).await?;
+        let mut metrics = ScrubMetrics { table_bytes: files.iter().map(|f| f.size as u64).sum(), ..ScrubMetrics::default() };
+        if self.files.is_empty() {
+            return Ok(metrics);
+        }
+        let schema = table_schema(table, label)?;
+        let mut writer = RewriteWriter::new(table, label, &[], TARGET_FILE_SIZE)?.with_file_tag(self.tag.clone());
+        let removes = removals(table, &self.files).await?;
+        for file in &self.files {
+            let mut batches = file_rows(table, label, file, &schema)?;
+            while let Some(batch) = batches.recv().await {
+                let batch = batch?;
+                metrics.rows_read += batch.num_rows() as u64;
+                let out = (self.transform)(&file.tokens, batch)?;
+                metrics.rows_written += out.num_rows() as u64;
+                writer.write(out).await?;
+            }
+            metrics.files_rewritten += 1;
+            metrics.bytes_rewritten += file.size as u64;
+        }
+        let app_id = crate::writer::app_id("scrub", label);
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
+        let done =
+            snapshot.transaction_version(table.log_store().as_ref(), &app_id).await.map_err(|e| LakeError::delta(label, e))?;
+        let mut info: HashMap<String, serde_json::Value> = self.metadata.into_iter().collect();
+        info.insert(SCRUB_COMMIT.to_owned(), self.purpose.clone().into());
+        info.insert("tidemark.files_rewritten".to_owned(), metrics.files_rewritten.into());
+        let version = writer
+            .commit(
+                table,
+                label,
+                Transaction::new(&app_id, done.unwrap_or(0) + 1),
+                removes,
+                info,
+                DeltaOperation::Update { predicate: None },
+            )
+            .await?;
+        metrics.table_version = Some(version);
         Ok(metrics)
     }
 }
 
-async fn table_bytes(table: &HistoryTable) -> Result<u64> {
-    Ok(crate::policy::file_tokens(table.delta(), table.object()).await?.iter().map(|f| f.size as u64).sum())
+/// The newest commit that is not a scrub: capabilities that carry state forward in their
+/// commits' info (a model's load record, a push run's unresolved chunks) read it here, so an
+/// erasure between two of their runs changes nothing for them.
+pub async fn last_commit_besides_scrubs(table: &DeltaTable, label: &str) -> Result<Option<deltalake::kernel::CommitInfo>> {
+    use futures::StreamExt;
+    let mut history = table.history(None);
+    while let Some(info) = history.next().await {
+        let info = info.map_err(|e| LakeError::delta(label, e))?;
+        if !info.info.contains_key(SCRUB_COMMIT) {
+            return Ok(Some(info));
+        }
+    }
+    Ok(None)
+}
+
+/// The table's schema, partition columns included.
+pub fn table_schema(table: &DeltaTable, label: &str) -> Result<SchemaRef> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+    let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
+    let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(LakeError::Arrow)?;
+    Ok(Arc::new(schema))
+}
+
+/// Streams one file's rows in the table's schema, its partition columns filled from the
+/// file's partition values.
+fn file_rows(
+    table: &DeltaTable,
+    label: &str,
+    file: &ScrubFile,
+    schema: &SchemaRef,
+) -> Result<tokio::sync::mpsc::Receiver<Result<RecordBatch>>> {
+    let stored: Vec<_> =
+        schema.fields().iter().filter(|f| !file.partition_values.contains_key(f.name())).cloned().collect::<Vec<_>>();
+    let mut batches = stream_files(table, vec![(store_path(label, &file.path)?, file.size)], Arc::new(Schema::new(stored)));
+    if file.partition_values.is_empty() {
+        return Ok(batches);
+    }
+    let (schema, values, label) = (schema.clone(), file.partition_values.clone(), label.to_owned());
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        while let Some(batch) = batches.recv().await {
+            let item = batch.and_then(|b| with_partition_columns(&b, &schema, &values, &label));
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+fn with_partition_columns(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    values: &BTreeMap<String, Option<String>>,
+    label: &str,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        match values.get(field.name()) {
+            Some(value) => {
+                let text: ArrayRef = Arc::new(StringArray::from(vec![value.as_deref(); batch.num_rows()]));
+                let typed = deltalake::arrow::compute::cast(&text, field.data_type())?;
+                if value.is_some() && typed.null_count() > 0 {
+                    return Err(LakeError::Layout {
+                        table: label.to_owned(),
+                        detail: format!("a file's partition value of {} is not a {}", field.name(), field.data_type()),
+                    });
+                }
+                columns.push(typed);
+            }
+            None => columns.push(batch.column_by_name(field.name()).expect("streamed in the stored schema").clone()),
+        }
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The files of `table` holding a row `holds` picks, each read once (only `columns`, when
+/// given); `skip` rules files out beforehand (by their statistics).
+pub async fn files_holding(
+    table: &DeltaTable,
+    label: &str,
+    columns: Option<&[&str]>,
+    skip: impl Fn(&ScrubFile) -> bool,
+    holds: impl Fn(&RecordBatch) -> Result<bool>,
+) -> Result<Vec<ScrubFile>> {
+    let mut schema = table_schema(table, label)?;
+    if let Some(columns) = columns {
+        let picked: Vec<_> = schema.fields().iter().filter(|f| columns.contains(&f.name().as_str())).cloned().collect();
+        schema = Arc::new(Schema::new(picked));
+    }
+    let mut out = Vec::new();
+    for file in crate::policy::file_tokens(table, label).await?.into_iter().filter(|f| !skip(f)) {
+        let mut batches = file_rows(table, label, &file, &schema)?;
+        let mut found = false;
+        while let Some(batch) = batches.recv().await {
+            if holds(&batch?)? {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            out.push(file);
+        }
+    }
+    Ok(out)
 }
 
 /// A log path (percent-encoded) as an object-store path.
@@ -169,9 +297,9 @@ fn store_path(label: &str, path: &str) -> Result<Path> {
 }
 
 /// The removal actions of `files`, from the table's current snapshot.
-async fn removals(table: &HistoryTable, files: &[ScrubFile]) -> Result<Vec<Action>> {
+async fn removals(table: &DeltaTable, files: &[ScrubFile]) -> Result<Vec<Action>> {
     let wanted: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let all = crate::rewrite::written_files(table.delta(), None).await?;
+    let all = crate::rewrite::written_files(table, None).await?;
     Ok(all
         .into_iter()
         .filter(|(path, _, _)| wanted.contains(path.as_ref()) || wanted.contains(path.to_string().as_str()))
@@ -190,13 +318,13 @@ fn log_version(path: &Path) -> Option<(u64, bool)> {
     }
 }
 
-/// Finishes every scrub of the table (see the module docs): deletes the files their commits
-/// removed, strips those files' statistics from every log entry, and replaces checkpoints
-/// written before the last scrub. Idempotent.
-pub async fn purge(table: &mut HistoryTable) -> Result<PurgeMetrics> {
-    let label = table.object().to_owned();
-    let store: Arc<dyn ObjectStore> = table.delta().log_store().object_store(None);
-    let err = |e: deltalake::ObjectStoreError| LakeError::Layout { table: label.clone(), detail: format!("the Delta log: {e}") };
+/// Finishes every scrub of the table (see the module docs): in a table a scrub committed to,
+/// deletes every file the current version does not read, strips those files' statistics from
+/// every log entry, and replaces checkpoints written before the last scrub. Idempotent.
+pub async fn purge(table: &mut DeltaTable, label: &str) -> Result<PurgeMetrics> {
+    let store: Arc<dyn ObjectStore> = table.log_store().object_store(None);
+    let err =
+        |e: deltalake::ObjectStoreError| LakeError::Layout { table: label.to_owned(), detail: format!("the Delta log: {e}") };
     let listed: Vec<_> = store.list(Some(&Path::from("_delta_log"))).try_collect().await.map_err(err)?;
     let mut commits: Vec<(u64, Path)> = Vec::new();
     let mut checkpoints: Vec<(u64, Path)> = Vec::new();
@@ -208,8 +336,10 @@ pub async fn purge(table: &mut HistoryTable) -> Result<PurgeMetrics> {
         }
     }
     commits.sort();
-    // The files scrub commits removed, and the last such commit.
+    // Every file a commit removed (a scrub's, or a rewrite's before it: an older version of a
+    // dimension holds the same values), and the last scrub commit.
     let mut removed: HashSet<String> = HashSet::new();
+    let mut active: HashSet<String> = HashSet::new();
     let mut last_scrub = None;
     let mut entries: Vec<(u64, Path, Vec<serde_json::Value>)> = Vec::new();
     for (version, path) in commits {
@@ -219,18 +349,26 @@ pub async fn purge(table: &mut HistoryTable) -> Result<PurgeMetrics> {
             .filter(|l| !l.trim().is_empty())
             .map(serde_json::from_str)
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| LakeError::Layout { table: label.clone(), detail: format!("log entry {version}: {e}") })?;
-        let scrub = actions.iter().any(|a| a.pointer(&format!("/commitInfo/{SCRUB_COMMIT}")).is_some());
-        if scrub {
+            .map_err(|e| LakeError::Layout { table: label.to_owned(), detail: format!("log entry {version}: {e}") })?;
+        if actions.iter().any(|a| a.pointer(&format!("/commitInfo/{SCRUB_COMMIT}")).is_some()) {
             last_scrub = Some(version);
-            removed.extend(actions.iter().filter_map(|a| a.pointer("/remove/path")?.as_str().map(str::to_owned)));
+        }
+        for action in &actions {
+            if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
+                active.insert(path.to_owned());
+            }
+            if let Some(path) = action.pointer("/remove/path").and_then(|p| p.as_str()) {
+                active.remove(path);
+                removed.insert(path.to_owned());
+            }
         }
         entries.push((version, path, actions));
     }
     let mut metrics = PurgeMetrics::default();
     let Some(last_scrub) = last_scrub else { return Ok(metrics) };
+    removed.retain(|path| !active.contains(path));
     for path in &removed {
-        match store.delete(&store_path(&label, path)?).await {
+        match store.delete(&store_path(label, path)?).await {
             Ok(()) => metrics.data_files_deleted += 1,
             Err(deltalake::ObjectStoreError::NotFound { .. }) => {}
             Err(e) => return Err(err(e)),
@@ -252,8 +390,8 @@ pub async fn purge(table: &mut HistoryTable) -> Result<PurgeMetrics> {
     }
     let stale: Vec<&Path> = checkpoints.iter().filter(|(v, _)| *v < last_scrub).map(|(_, p)| p).collect();
     if !stale.is_empty() {
-        table.refresh().await?;
-        deltalake::checkpoints::create_checkpoint(table.delta(), None).await.map_err(|e| LakeError::delta(&label, e))?;
+        table.update_state().await.map_err(|e| LakeError::delta(label, e))?;
+        deltalake::checkpoints::create_checkpoint(table, None).await.map_err(|e| LakeError::delta(label, e))?;
         for path in stale {
             match store.delete(path).await {
                 Ok(()) | Err(deltalake::ObjectStoreError::NotFound { .. }) => metrics.checkpoints_replaced += 1,
@@ -275,6 +413,7 @@ mod tests {
             size: 1,
             tokens: BTreeMap::new(),
             stats: stats.map(str::to_owned),
+            partition_values: BTreeMap::new(),
         };
         let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let ranged = file(Some(r#"{"numRecords":3,"minValues":{"Id":"003B"},"maxValues":{"Id":"003D"}}"#));

@@ -8,6 +8,7 @@
 pub use tidemark_lake::bounded;
 pub mod csv;
 pub mod engine_sql;
+pub mod erase;
 pub mod error;
 pub mod extract;
 pub mod files;

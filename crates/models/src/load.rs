@@ -466,18 +466,16 @@ impl ModelLoad {
     }
 
     async fn record_from_commit(&self, table: &tidemark_lake::deltalake::DeltaTable) -> Result<LoadRecord> {
-        use futures::StreamExt;
-        let mut history = table.history(Some(1));
-        while let Some(info) = history.next().await {
-            let info = info.map_err(|e| tidemark_lake::LakeError::delta(&self.name, e))?;
-            if let Some(v) = info.info.get(COMMIT_KEY) {
-                let mut record: LoadRecord = serde_json::from_value(v.clone()).map_err(|e| ModelError::Layout {
-                    model: self.name.clone(),
-                    detail: format!("its last commit's load record: {e}"),
-                })?;
-                record.table_version = table.version().unwrap_or_default() as i64;
-                return Ok(record);
-            }
+        // An erasure's scrub may have committed since.
+        if let Some(info) = tidemark_lake::scrub::last_commit_besides_scrubs(table, &self.name).await?
+            && let Some(v) = info.info.get(COMMIT_KEY)
+        {
+            let mut record: LoadRecord = serde_json::from_value(v.clone()).map_err(|e| ModelError::Layout {
+                model: self.name.clone(),
+                detail: format!("its last commit's load record: {e}"),
+            })?;
+            record.table_version = table.version().unwrap_or_default() as i64;
+            return Ok(record);
         }
         Err(ModelError::Layout { model: self.name.clone(), detail: "its last commit carries no load record".into() })
     }

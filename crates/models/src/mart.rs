@@ -186,6 +186,21 @@ impl StateTable {
         format!("tidemark-model-state:{}", model.to_ascii_lowercase())
     }
 
+    /// The state table, `None` before the first load.
+    pub async fn open(lake: &LakeLocation, model: &str) -> Result<Option<DeltaTable>> {
+        Ok(open_table(lake, StateTable::url(lake, model)).await?)
+    }
+
+    /// The load that last wrote the state (0 for none).
+    pub async fn load_of(table: &DeltaTable, model: &str) -> Result<i64> {
+        let snapshot = table.snapshot().map_err(|e| LakeError::delta("model state", e))?;
+        let written = snapshot
+            .transaction_version(&table.log_store(), &StateTable::app_id(model))
+            .await
+            .map_err(|e| LakeError::delta("model state", e))?;
+        Ok(written.unwrap_or(0))
+    }
+
     /// Streams the state as of `load` (what that load wrote), in key order; nothing when none.
     /// A load that crashed after writing its state but before its dimension commit left newer
     /// versions: walk back past them.

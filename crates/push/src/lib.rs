@@ -11,9 +11,11 @@
 //! - [`restore`]: records set back to their state at an instant of the lake's history,
 //!   [`RestoreRun`] → [`RestoreMetrics`] ([`restore_plan`]; re-created records' new Ids in
 //!   [`id_map`]), through the same sender, journal and error tables.
+//! - [`erase`]: an erasure's records forgotten from snapshots, error tables and the Id map.
 
 pub mod diff;
 pub mod dry_run;
+pub mod erase;
 pub mod error;
 pub mod errors;
 pub mod id_map;

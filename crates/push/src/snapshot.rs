@@ -75,15 +75,9 @@ impl Snapshot {
     /// A list of strings the last commit carries in its commit info under `key` (empty when
     /// it carries none).
     pub async fn last_commit_list(&self, key: &str) -> Result<Vec<String>> {
-        use futures::StreamExt;
-        let mut history = self.table.history(Some(1));
-        while let Some(info) = history.next().await {
-            let info = info.map_err(|e| tidemark_lake::LakeError::delta("push snapshot", e))?;
-            if let Some(list) = info.info.get(key) {
-                return Ok(serde_json::from_value(list.clone()).unwrap_or_default());
-            }
-        }
-        Ok(Vec::new())
+        // An erasure's scrub may have committed since.
+        let info = tidemark_lake::scrub::last_commit_besides_scrubs(&self.table, "push snapshot").await?;
+        Ok(info.and_then(|i| i.info.get(key).and_then(|list| serde_json::from_value(list.clone()).ok())).unwrap_or_default())
     }
 
     /// Its rows, in key order (the order they were written in).

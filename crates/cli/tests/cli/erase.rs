@@ -76,13 +76,39 @@ fn others(snapshot: Vec<(String, RecordBatch)>, subjects: &HashSet<String>) -> V
         .collect()
 }
 
-/// A lake of two syncs (every Contact updated in between) and a checkpoint; the subjects.
+/// A dimension of the contacts and a push flow keyed by their Ids whose rows with an
+/// even-length email are rejected (the error names the email).
+const DERIVED: &str = r#"models:
+  contact_dim:
+    key: [Id]
+    sources:
+      - { name: contact, object: Contact, columns: [Email, LastName, Phone] }
+push:
+  vendors:
+    query: SELECT id AS code__c, lastname AS name, CASE WHEN length(email) % 2 = 0 THEN email ELSE 'Gold' END AS tier__c FROM contact
+    object: Vendor__c
+    mode: upsert
+    external_id: Code__c
+"#;
+
+/// A lake of two syncs (every Contact updated in between), each followed by a model load and
+/// a push run, and a checkpoint; the subjects.
 async fn prepared(dir: &Path, sim: &SimHandle) -> (std::path::PathBuf, std::path::PathBuf, HashSet<String>) {
     let config = write_config(dir, sim);
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{yaml}{DERIVED}")).unwrap();
+    sim.state.org.write().add_object(tidemark_sfsim::catalog::vendor());
     let lake = dir.join("prepared");
-    assert!(tidemark(&["sync", "--quiet", "--objects", OBJECTS], &config, &lake, sim).0);
-    update_every_contact(sim, 5);
-    assert!(tidemark(&["sync", "--quiet", "--objects", OBJECTS], &config, &lake, sim).0);
+    for (round, date) in [(0, "2026-01-01"), (1, "2026-01-02")] {
+        if round > 0 {
+            update_every_contact(sim, 5);
+        }
+        for args in [&["sync", "--quiet", "--objects", OBJECTS][..], &["model", "run", "--run-date", date], &["push", "vendors"]]
+        {
+            let (ok, out, err) = tidemark(args, &config, &lake, sim);
+            assert!(ok, "{args:?}: {out}{err}");
+        }
+    }
     let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
     let contact = HistoryTable::open(&location, "Contact").await.unwrap().unwrap();
     tidemark_lake::deltalake::checkpoints::create_checkpoint(contact.delta(), None).await.unwrap();
@@ -92,6 +118,29 @@ async fn prepared(dir: &Path, sim: &SimHandle) -> (std::path::PathBuf, std::path
     let subjects: HashSet<String> = ids.iter().step_by(40).cloned().collect();
     std::fs::write(dir.join("subjects.txt"), subjects.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap();
     (config, lake, subjects)
+}
+
+/// The derived tables' rows (dimension, its state, the flow's snapshot and errors), each row as
+/// text, sorted.
+async fn derived_rows(lake: &Path) -> Vec<(&'static str, Vec<String>)> {
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let mut out = Vec::new();
+    for (name, url) in [
+        ("dimension", location.mart_table_url("contact_dim")),
+        ("state", location.internal_table_url("model_state/contact_dim")),
+        ("snapshot", location.internal_table_url("push/vendors/snapshot")),
+        ("errors", location.internal_table_url("push/vendors/errors")),
+    ] {
+        let table = tidemark_lake::history::open_table(&location, url).await.unwrap().unwrap_or_else(|| panic!("{name}"));
+        let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).unwrap();
+        let batches = ctx.read_table(table.table_provider().await.unwrap()).unwrap().collect().await.unwrap();
+        let text = tidemark_lake::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+        let mut rows: Vec<String> = text.lines().filter(|l| l.starts_with("| ")).skip(1).map(str::to_owned).collect();
+        rows.sort();
+        out.push((name, rows));
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,10 +154,17 @@ async fn an_erased_record_leaves_no_byte_behind_and_does_not_come_back() {
     assert!(subjects.len() >= 3 && versions >= 2 * subjects.len() && values.len() > 10, "{subjects:?} {versions} {values:?}");
     assert!(!crate::common::find_anywhere(&lake, &values).is_empty(), "the scan sees the subjects before the erasure");
     let before = others(snapshot(&lake).await, &subjects);
+    let derived_before = derived_rows(&lake).await;
+    let mentions = |row: &String| subjects.iter().any(|id| row.contains(id.as_str()));
+    // (The state holds keys without a current row: none here.)
+    for (name, rows) in derived_before.iter().filter(|(name, _)| *name != "state") {
+        assert!(rows.iter().any(mentions) && !rows.iter().all(mentions), "{name}: some rows of subjects and of others");
+    }
     let ids_file = dir.path().join("subjects.txt");
 
     let (ok, dry, err) = tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--dry-run"], &config, &lake, &sim);
     assert!(ok && dry.contains(&format!("{} records, {versions} versions would be erased", subjects.len())), "{dry}{err}");
+    assert!(dry.contains("model contact_dim, push vendors, restores"), "{dry}");
     let (ok, out, err) =
         tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--reason", "ticket 42"], &config, &lake, &sim);
     assert!(ok, "{err}");
@@ -118,6 +174,12 @@ async fn an_erased_record_leaves_no_byte_behind_and_does_not_come_back() {
     assert!(leaks.is_empty(), "the subjects' values are still in the lake: {:?}", &leaks[..leaks.len().min(5)]);
     assert!(others(snapshot(&lake).await, &subjects) == before, "other records' history changed");
     assert!(contact_values(&lake).await.iter().all(|(id, _)| !subjects.contains(id)));
+    // The derived rows of the subjects are gone; the others' are as they were.
+    for ((name, want), (_, have)) in derived_before.iter().zip(derived_rows(&lake).await) {
+        let kept: Vec<&String> = want.iter().filter(|r| !mentions(r)).collect();
+        assert_eq!(have.iter().collect::<Vec<_>>(), kept, "{name}");
+    }
+    assert!(out.contains("model contact_dim: ") && out.contains("push vendors errors: "), "{out}");
 
     // The audit: who, why, which Ids and how many versions; started then completed.
     let audit: Vec<tidemark_govern::ErasureRecord> =
@@ -134,6 +196,17 @@ async fn an_erased_record_leaves_no_byte_behind_and_does_not_come_back() {
     assert!(ok, "{err}");
     assert!(contact_values(&lake).await.iter().all(|(id, _)| !subjects.contains(id)), "an erased record came back");
     assert!(contact_values(&lake).await.len() > all.len() - versions, "the other contacts' updates landed");
+    // The next load and push run pick up from where they were (past the erasure's commits),
+    // and bring nothing of the subjects back.
+    for args in [&["model", "run", "--run-date", "2026-01-03"][..], &["push", "vendors"]] {
+        let (ok, out, err) = tidemark(args, &config, &lake, &sim);
+        assert!(ok, "{args:?}: {out}{err}");
+    }
+    let leaks = crate::common::find_anywhere(&lake, &values);
+    assert!(leaks.is_empty(), "the subjects' values came back: {:?}", &leaks[..leaks.len().min(5)]);
+    for (name, rows) in derived_rows(&lake).await {
+        assert!(!rows.iter().any(mentions), "{name}: a subject is back");
+    }
 
     // Lifting the suppression: a full sync brings back their current state only.
     let (ok, out, err) = tidemark(&["erase", "Contact", "--ids", ids_file.to_str().unwrap(), "--lift"], &config, &lake, &sim);
@@ -166,6 +239,7 @@ async fn killed_erasures_converge_to_the_uninterrupted_one() {
     let took = started.elapsed();
     assert!(ok, "{err}");
     let reference = snapshot(&reference_lake).await;
+    let reference_derived = derived_rows(&reference_lake).await;
 
     let mut rng = Lcg(0x6572_6173);
     let mut kills = 0;
@@ -187,6 +261,7 @@ async fn killed_erasures_converge_to_the_uninterrupted_one() {
         for ((name, want), (_, have)) in reference.iter().zip(&got) {
             assert!(have == want, "trial {trial}: {name} differs from the uninterrupted erasure");
         }
+        assert!(derived_rows(&lake).await == reference_derived, "trial {trial}: the derived tables differ");
         let leaks = crate::common::find_anywhere(&lake, &values);
         assert!(leaks.is_empty(), "trial {trial}: values left: {:?}", &leaks[..leaks.len().min(3)]);
         std::fs::remove_dir_all(&lake).unwrap();
@@ -237,6 +312,10 @@ async fn rectification_rewrites_a_field_in_every_version_and_the_old_value_is_go
         }
     }
     assert!(crate::common::find_anywhere(&lake, &old).is_empty(), "an old email is left in the lake");
+    // The dimension's rows of the subjects carry the new value too.
+    let (_, dimension) = derived_rows(&lake).await.remove(0);
+    let theirs: Vec<&String> = dimension.iter().filter(|r| subjects.iter().any(|id| r.contains(id.as_str()))).collect();
+    assert!(!theirs.is_empty() && theirs.iter().all(|r| r.contains("fixed@example.com")), "{theirs:?}");
     assert!(without_email(snapshot(&lake).await) == before, "only the rectified field changed");
     let suppressed = Ledger::new(location).suppressed().await.unwrap();
     assert!(suppressed.values().all(|ids| ids.is_empty()), "rectified records are not suppressed");
