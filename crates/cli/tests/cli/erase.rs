@@ -76,13 +76,19 @@ fn others(snapshot: Vec<(String, RecordBatch)>, subjects: &HashSet<String>) -> V
         .collect()
 }
 
-/// A dimension of the contacts and a push flow keyed by their Ids whose rows with an
+/// Two dimensions of the contacts (one joined to their accounts) and a push flow keyed by their Ids whose rows with an
 /// even-length email are rejected (the error names the email).
 const DERIVED: &str = r#"models:
   contact_dim:
     key: [Id]
     sources:
       - { name: contact, object: Contact, columns: [Email, LastName, Phone] }
+  contact_accounts:
+    dating: source_time
+    key: [Id]
+    sources:
+      - { name: contact, object: Contact, columns: [LastName] }
+      - { name: account, object: Account, join: { AccountId: Id }, columns: [Name, Industry] }
 push:
   vendors:
     query: SELECT id AS code__c, lastname AS name, CASE WHEN length(email) % 2 = 0 THEN email ELSE 'Gold' END AS tier__c FROM contact
@@ -358,4 +364,79 @@ fn without_email(snapshot: Vec<(String, RecordBatch)>) -> Vec<(String, RecordBat
             (name, batch.project(&keep).unwrap())
         })
         .collect()
+}
+
+/// `(Id, text of every column)` of the `contact_accounts` dimension's rows, sorted.
+async fn contact_accounts(lake: &Path) -> Vec<(String, Option<String>, Option<String>, String)> {
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let table =
+        tidemark_lake::history::open_table(&location, location.mart_table_url("contact_accounts")).await.unwrap().unwrap();
+    let ctx = tidemark_lake::datafusion::prelude::SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).unwrap();
+    ctx.register_table("d", table.table_provider().await.unwrap()).unwrap();
+    let sql = "SELECT \"Id\", \"Name\", \"Industry\", CAST(valid_from AS VARCHAR) || ' ' || \"LastName\" FROM d";
+    let mut out = Vec::new();
+    for b in ctx.sql(sql).await.unwrap().collect().await.unwrap() {
+        let c: Vec<_> = (0..4).map(|i| utf8(b.column(i)).unwrap()).collect();
+        let text = |i: usize, r: usize| c[i].is_valid(r).then(|| c[i].value(r).to_owned());
+        out.extend((0..b.num_rows()).map(|r| (c[0].value(r).to_owned(), text(1, r), text(2, r), c[3].value(r).to_owned())));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_an_account_clears_its_attributes_from_a_contact_dimension_and_keeps_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim().await;
+    let (config, lake, _) = prepared(dir.path(), &sim).await;
+    let location = LakeLocation::parse(lake.to_str().unwrap()).unwrap();
+    let read = |object: &'static str, sql: String| {
+        let location = location.clone();
+        async move {
+            let table = HistoryTable::open(&location, object).await.unwrap().unwrap();
+            let ctx = table.session().await.unwrap();
+            let mut out = Vec::new();
+            for b in table.collect(&ctx, &sql).await.unwrap() {
+                let (a, z) = (utf8(b.column(0)).unwrap(), utf8(b.column(1)).unwrap());
+                out.extend((0..b.num_rows()).filter(|&r| z.is_valid(r)).map(|r| (a.value(r).to_owned(), z.value(r).to_owned())));
+            }
+            out
+        }
+    };
+    // Accounts with contacts: every fifth is erased.
+    let contact_account: Vec<(String, String)> = read("Contact", format!("SELECT \"Id\", \"AccountId\" FROM {HISTORY}")).await;
+    let mut with_contacts: Vec<String> = contact_account.iter().map(|(_, a)| a.clone()).collect();
+    with_contacts.sort();
+    with_contacts.dedup();
+    let erased: HashSet<String> = with_contacts.iter().step_by(5).cloned().collect();
+    let affected: HashSet<String> =
+        contact_account.iter().filter(|(_, a)| erased.contains(a)).map(|(c, _)| c.clone()).collect();
+    let names: Vec<(String, String)> = read("Account", format!("SELECT \"Id\", \"Name\" FROM {HISTORY}")).await;
+    let theirs: BTreeSet<String> = names.iter().filter(|(id, _)| erased.contains(id)).map(|(_, n)| n.clone()).collect();
+    let others: BTreeSet<String> = names.iter().filter(|(id, _)| !erased.contains(id)).map(|(_, n)| n.clone()).collect();
+    let values: BTreeSet<String> = theirs.difference(&others).filter(|n| n.len() >= 6).cloned().collect();
+    let before = contact_accounts(&lake).await;
+    assert!(!values.is_empty() && !affected.is_empty() && before.iter().any(|(id, ..)| affected.contains(id)));
+    assert!(!crate::common::find_anywhere(&lake.join("marts"), &values).is_empty(), "the dimension holds the names");
+
+    let ids_file = dir.path().join("accounts.txt");
+    std::fs::write(&ids_file, erased.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap();
+    let (ok, out, err) = tidemark(&["erase", "Account", "--ids", ids_file.to_str().unwrap()], &config, &lake, &sim);
+    assert!(ok, "{out}{err}");
+
+    // Every row stays; the erased accounts' attributes are gone from their contacts' rows,
+    // the other rows are as they were.
+    let after = contact_accounts(&lake).await;
+    assert_eq!(after.len(), before.len(), "no contact's row is lost");
+    for (was, now) in before.iter().zip(&after) {
+        assert_eq!((&was.0, &was.3), (&now.0, &now.3));
+        if affected.contains(&was.0) && was.1.as_ref().is_some_and(|n| theirs.contains(n)) {
+            assert_eq!((&now.1, &now.2), (&None, &None), "{}", now.0);
+        } else if !affected.contains(&was.0) {
+            assert_eq!(was, now);
+        }
+    }
+    let leaks = crate::common::find_anywhere(&lake.join("marts"), &values);
+    assert!(leaks.is_empty(), "an erased account's name is left in a dimension: {:?}", &leaks[..leaks.len().min(3)]);
 }
