@@ -211,7 +211,8 @@ fn stale_columns(want: &BTreeMap<String, String>, have: &BTreeMap<String, String
     want.iter().filter(|(column, token)| have.get(*column) != Some(*token)).map(|(column, _)| column.clone()).collect()
 }
 
-async fn open(lake: &LakeLocation, name: &str) -> Result<HistoryTable, GovernError> {
+/// A history table by its name: an object, or `<source>.<table>`.
+pub(crate) async fn open(lake: &LakeLocation, name: &str) -> Result<HistoryTable, GovernError> {
     let table = match name.split_once('.') {
         Some((source, table)) => HistoryTable::open_source(lake, source, table).await?,
         None => HistoryTable::open(lake, name).await?,

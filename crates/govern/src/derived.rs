@@ -10,7 +10,7 @@ use tidemark_core::models::ModelConfig;
 use tidemark_core::push::PushConfig;
 use tidemark_lake::arrow::array::{ArrayRef, RecordBatch};
 use tidemark_lake::arrow::compute::filter_record_batch;
-use tidemark_lake::columns::ID;
+use tidemark_lake::columns::{ID, KEY};
 use tidemark_lake::keys::KeySet;
 use tidemark_lake::{HistoryTable, LakeLocation, scrub};
 
@@ -76,6 +76,8 @@ impl Derived {
         if ids.is_empty() {
             return Ok(out);
         }
+        // Records are named by `_key` in other sources' tables.
+        let record_key = if history.schema()?.field_with_name(KEY).is_ok() { KEY } else { ID };
         let mut erased_ids = KeySet::default();
         for id in ids {
             erased_ids.insert(vec![Some(id.clone())]);
@@ -89,7 +91,7 @@ impl Derived {
                     other => other,
                 };
                 let (matched, columns): (Vec<String>, Vec<String>) = join_columns(model, source).into_iter().unzip();
-                let mut keys = values_where(history, &[ID.to_owned()], &erased_ids, &columns).await.map_err(in_model)?;
+                let mut keys = values_where(history, &[record_key.to_owned()], &erased_ids, &columns).await.map_err(in_model)?;
                 let mut matched = matched;
                 let dimension = tidemark_models::erase::dimension_columns(lake, name).await?;
                 if dimension.is_empty() {
@@ -158,7 +160,9 @@ async fn values_where(
     let by: Vec<&str> = matching.iter().map(String::as_str).collect();
     // Records picked by Id: the log's Id ranges rule most files out without reading them.
     let mut sorted: Vec<String> = Vec::new();
-    if by == [ID] {
+    if let [column] = by[..]
+        && (column == ID || column == KEY)
+    {
         sorted = wanted_ids(wanted);
         sorted.sort();
     }
@@ -168,7 +172,7 @@ async fn values_where(
         keys.lock().expect("not poisoned").extend_from(&filter_record_batch(batch, &hit)?, &names)?;
         Ok(false)
     };
-    let skip = |f: &scrub::ScrubFile| !sorted.is_empty() && f.excludes(ID, &sorted);
+    let skip = |f: &scrub::ScrubFile| !sorted.is_empty() && f.excludes(by[0], &sorted);
     scrub::files_holding(history.delta(), history.object(), Some(&read), skip, collect).await?;
     Ok(keys.into_inner().expect("not poisoned"))
 }

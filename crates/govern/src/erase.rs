@@ -23,7 +23,7 @@ use tidemark_core::{Clock, SystemClock};
 use tidemark_lake::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use tidemark_lake::arrow::compute::filter_record_batch;
 use tidemark_lake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use tidemark_lake::columns::{ID, timestamp_type};
+use tidemark_lake::columns::{ID, KEY, timestamp_type};
 use tidemark_lake::policy::{column_tokens, file_tag};
 use tidemark_lake::read::{HISTORY, quote, utf8};
 use tidemark_lake::scrub::{self, Scrub, ScrubFile, ScrubMetrics};
@@ -167,17 +167,15 @@ impl Erase {
     }
 
     pub async fn run(self) -> Result<EraseMetrics, GovernError> {
-        if self.object.contains('.') {
-            return Err(GovernError::Unsupported(format!(
-                "erasing from {}: only Salesforce objects can be erased so far",
-                self.object
-            )));
-        }
         if self.dry_run {
             let mut table = self.open().await?;
             return self.erase(&mut table).await;
         }
-        let mut resources = vec![LakeLocation::table_resource(&self.object)];
+        // The lease its writer takes: the object's, or the whole source's (`<source>.<table>`).
+        let mut resources = vec![match self.object.split_once('.') {
+            Some((source, _)) => format!("sources/{}", source.to_ascii_lowercase()),
+            None => LakeLocation::table_resource(&self.object),
+        }];
         resources.extend(self.derived.leases());
         let (lake, clock) = (self.lake.clone(), self.clock.clone());
         with_leases(&lake, &resources, "erase", Duration::from_secs(120), clock, async |_: &[Arc<tidemark_lake::Lease>]| {
@@ -188,7 +186,7 @@ impl Erase {
     }
 
     async fn open(&self) -> Result<HistoryTable, GovernError> {
-        HistoryTable::open(&self.lake, &self.object).await?.ok_or_else(|| GovernError::UnknownTable(self.object.clone()))
+        crate::apply::open(&self.lake, &self.object).await
     }
 
     async fn erase(&self, table: &mut HistoryTable) -> Result<EraseMetrics, GovernError> {
@@ -222,7 +220,7 @@ impl Erase {
             status: "started".into(),
             object: self.object.clone(),
             ids: serde_json::to_string(&ids).expect("strings"),
-            versions: serde_json::to_string(&BTreeMap::from([(table.object().to_owned(), versions)])).expect("counts"),
+            versions: serde_json::to_string(&BTreeMap::from([(self.object.clone(), versions)])).expect("counts"),
             by: self.by.clone(),
             reason: self.reason.clone(),
             action: if self.rectify.is_empty() {
@@ -235,7 +233,7 @@ impl Erase {
             return Ok(EraseMetrics {
                 erasure_id: record.erasure_id,
                 ids: ids.len(),
-                versions: BTreeMap::from([(table.object().to_owned(), versions)]),
+                versions: BTreeMap::from([(self.object.clone(), versions)]),
                 derived_tables: self.derived.tables(),
                 dry_run: true,
                 ..EraseMetrics::default()
@@ -327,7 +325,7 @@ impl Erase {
             let Some((_, column)) = schema.column_with_name(field) else {
                 return Err(GovernError::Unsupported(format!("--rectify {field}: {} has no such column", table.object())));
             };
-            if tidemark_lake::columns::METADATA_COLUMNS.contains(&field.as_str()) || field == ID {
+            if tidemark_lake::columns::METADATA_COLUMNS.contains(&field.as_str()) || field == ID || field == key_column(table)? {
                 return Err(GovernError::Unsupported(format!(
                     "--rectify {field}: the key and metadata columns are not rectified"
                 )));
@@ -352,7 +350,7 @@ impl Erase {
             Subjects::Ids(ids) => ids.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect(),
             Subjects::Where(predicate) => {
                 let ctx = table.session().await?;
-                let sql = format!("SELECT DISTINCT {} FROM {HISTORY} WHERE {predicate}", quote(ID));
+                let sql = format!("SELECT DISTINCT {} FROM {HISTORY} WHERE {predicate}", quote(key_column(table)?));
                 let mut out = Vec::new();
                 for b in table.collect(&ctx, &sql).await? {
                     let ids = utf8(b.column(0))?;
@@ -420,6 +418,12 @@ impl std::future::IntoFuture for Erase {
     }
 }
 
+/// The column naming a record: `_key` in other sources' tables, `Id` in Salesforce objects'
+/// (and Heroku Connect mirrors').
+fn key_column(table: &HistoryTable) -> Result<&'static str, GovernError> {
+    Ok(if table.schema()?.field_with_name(KEY).is_ok() { KEY } else { ID })
+}
+
 /// Versions of `ids` in the table.
 async fn count_versions(table: &HistoryTable, ids: &[String]) -> Result<u64, GovernError> {
     if ids.is_empty() {
@@ -428,7 +432,7 @@ async fn count_versions(table: &HistoryTable, ids: &[String]) -> Result<u64, Gov
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let ctx = table.session().await?;
     let mut count = 0;
-    for b in table.collect(&ctx, &format!("SELECT {} FROM {HISTORY}", quote(ID))).await? {
+    for b in table.collect(&ctx, &format!("SELECT {} FROM {HISTORY}", quote(key_column(table)?))).await? {
         let column = utf8(b.column(0))?;
         count += (0..column.len()).filter(|&r| column.is_valid(r) && wanted.contains(column.value(r))).count() as u64;
     }
@@ -447,7 +451,8 @@ async fn files_holding(table: &HistoryTable, ids: &HashSet<String>) -> Result<Ve
         let column = utf8(batch.column(0))?;
         Ok((0..column.len()).any(|r| column.is_valid(r) && ids.contains(column.value(r))))
     };
-    Ok(scrub::files_holding(table.delta(), table.object(), Some(&[ID]), |f| f.excludes(ID, &sorted), holds).await?)
+    let key = key_column(table)?;
+    Ok(scrub::files_holding(table.delta(), table.object(), Some(&[key]), |f| f.excludes(key, &sorted), holds).await?)
 }
 
 /// `batch` with the rectified columns set on the rows of `ids`.
@@ -456,7 +461,7 @@ fn rectified(
     ids: &HashSet<String>,
     columns: &[(String, ArrayRef)],
 ) -> tidemark_lake::error::Result<RecordBatch> {
-    let id = utf8(batch.column_by_name(ID).expect("history tables have Id"))?;
+    let id = utf8(batch.column_by_name(KEY).or_else(|| batch.column_by_name(ID)).expect("history tables have a key"))?;
     let hit: BooleanArray = (0..id.len()).map(|r| Some(id.is_valid(r) && ids.contains(id.value(r)))).collect();
     let mut out: Vec<ArrayRef> = batch.columns().to_vec();
     for (name, value) in columns {
@@ -469,7 +474,7 @@ fn rectified(
 }
 
 fn without_ids(batch: &RecordBatch, ids: &HashSet<String>) -> tidemark_lake::error::Result<RecordBatch> {
-    let column = utf8(batch.column_by_name(ID).expect("history tables have Id"))?;
+    let column = utf8(batch.column_by_name(KEY).or_else(|| batch.column_by_name(ID)).expect("history tables have a key"))?;
     let keep: BooleanArray = (0..column.len()).map(|r| Some(!(column.is_valid(r) && ids.contains(column.value(r))))).collect();
     Ok(filter_record_batch(batch, &keep)?)
 }

@@ -31,6 +31,7 @@ use crate::writer::{VersionWriter, app_id};
 
 mod policies;
 mod rows;
+mod suppressed;
 pub use rows::record_keys;
 use rows::{fill_unchanged, initial_schema, shape};
 
@@ -86,6 +87,8 @@ pub struct TableMetrics {
     pub schema_changes: u64,
     /// Cells filled from a previous version (unchanged TOAST values).
     pub filled: u64,
+    /// Versions of records an erasure suppressed, left out.
+    pub suppressed: u64,
     pub commits: u64,
     /// The position the table holds the source up to after the run.
     pub position: Option<Position>,
@@ -218,6 +221,7 @@ impl Ingest {
             let layout = self.source.layout();
             let ledger = Ledger::new(self.lake.clone());
             let past_events = ledger.schema_events().await?;
+            let suppressed = ledger.suppressed().await?;
             let mut run = Run {
                 lake: self.lake.clone(),
                 source_name: name.clone(),
@@ -234,6 +238,7 @@ impl Ingest {
                 metrics: IngestMetrics { run_id: run_id.clone(), ..Default::default() },
                 observer: self.observer.clone(),
                 governance: self.governance.clone(),
+                suppressed,
             };
             let started = self.clock.now();
             let held = held_in(&self.lake, &name, layout, self.source.tables()).await?;
@@ -359,6 +364,8 @@ struct Run {
     metrics: IngestMetrics,
     observer: Option<Arc<dyn IngestObserver>>,
     governance: Option<Arc<Governance>>,
+    /// Keys erasures suppressed, per table (`<source>.<table>` or object, lower case).
+    suppressed: HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Run {
@@ -609,6 +616,7 @@ impl Run {
         if layout == TableLayout::Objects && (!v.unchanged.is_empty() || !v.continues.is_empty()) {
             return Err(self.contract(&v.table, "unchanged values in the objects namespace".into()));
         }
+        let object = self.object_name(&v.table);
         let state = self.state(&v.table)?;
         let rows = v.batch.num_rows();
         if rows == 0 {
@@ -632,7 +640,20 @@ impl Run {
             table: v.table.clone(),
             detail,
         })?;
-        let (out, filled) = fill_unchanged(&source_name, state, out, &v.unchanged, &v.continues).await?;
+        let key = if layout == TableLayout::Source { KEY } else { crate::columns::ID };
+        let none = std::collections::HashSet::new();
+        let suppressed = self.suppressed.get(&object.to_ascii_lowercase()).unwrap_or(&none);
+        let (out, unchanged, continues) = match suppressed::leave_out(&out, key, suppressed, &v.unchanged, &v.continues)? {
+            Some(kept) => kept,
+            None => (out, v.unchanged.clone(), v.continues.clone()),
+        };
+        let (left_out, rows) = ((rows - out.num_rows()) as u64, out.num_rows());
+        if rows == 0 {
+            self.metrics.tables.entry(v.table).or_default().suppressed += left_out;
+            return Ok(());
+        }
+        let state = self.state(&v.table)?;
+        let (out, filled) = fill_unchanged(&source_name, state, out, &unchanged, &continues).await?;
         let deletes = out.column_by_name(DELETED).expect("shaped").as_boolean().true_count() as u64;
         // A copy is committed on its own (a table-scoped `Commit`) before any change of its
         // table, so no fill or truncate can need its rows before they are in the lake: keeping
@@ -658,6 +679,7 @@ impl Run {
         }
         m.deletes += deletes;
         m.filled += filled;
+        m.suppressed += left_out;
         Ok(())
     }
 

@@ -410,8 +410,7 @@ async fn erasing_an_account_clears_its_attributes_from_a_contact_dimension_and_k
     with_contacts.sort();
     with_contacts.dedup();
     let erased: HashSet<String> = with_contacts.iter().step_by(5).cloned().collect();
-    let affected: HashSet<String> =
-        contact_account.iter().filter(|(_, a)| erased.contains(a)).map(|(c, _)| c.clone()).collect();
+    let affected: HashSet<String> = contact_account.iter().filter(|(_, a)| erased.contains(a)).map(|(c, _)| c.clone()).collect();
     let names: Vec<(String, String)> = read("Account", format!("SELECT \"Id\", \"Name\" FROM {HISTORY}")).await;
     let theirs: BTreeSet<String> = names.iter().filter(|(id, _)| erased.contains(id)).map(|(_, n)| n.clone()).collect();
     let others: BTreeSet<String> = names.iter().filter(|(id, _)| !erased.contains(id)).map(|(_, n)| n.clone()).collect();

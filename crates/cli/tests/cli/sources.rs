@@ -124,3 +124,53 @@ fn file_sources_sync_by_name_and_answer_sql() {
     let unknown = tidemark(&["sync", "--source", "nope"], &config);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no source named 'nope'"));
 }
+
+/// An erasure from another source's table: every version of the key gone from every byte under
+/// the lake, and a later change of the key at the source is left out.
+#[test]
+fn a_source_table_record_is_erased_and_stays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let debezium = root.join("landing/debezium");
+    std::fs::create_dir_all(&debezium).unwrap();
+    let config = root.join("tidemark.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "lake:\n  location: {}\nsources:\n  events:\n    kind: debezium\n    path: landing/debezium\n",
+            root.join("lake").display()
+        ),
+    )
+    .unwrap();
+    let lines = [
+        event("c", 1, Some("alice-kept-note"), 1_000),
+        event("c", 2, Some("bobby-erased-note"), 2_000),
+        event("u", 2, Some("bobby-erased-again"), 3_000),
+        event("u", 1, Some("alice-kept-later"), 4_000),
+    ];
+    std::fs::write(debezium.join("docs-0001.json"), lines.join("\n")).unwrap();
+    run_ok(&["sync", "--source", "events"], &config);
+    let theirs: std::collections::BTreeSet<String> =
+        ["bobby-erased-note", "bobby-erased-again", "bobby-erased-later"].map(str::to_owned).into();
+    assert!(!crate::common::find_anywhere(&root.join("lake"), &theirs).is_empty());
+
+    let keys = root.join("keys.txt");
+    std::fs::write(&keys, "2\n").unwrap();
+    let out = run_ok(&["erase", "events.docs", "--ids", keys.to_str().unwrap(), "--reason", "DSR-7"], &config);
+    assert!(out.contains("1 records, 2 versions erased"), "{out}");
+    assert!(crate::common::find_anywhere(&root.join("lake"), &theirs).is_empty(), "an erased value is left");
+    assert_eq!(
+        sql(&config, "SELECT id, body FROM events.docs_history ORDER BY body"),
+        "id,body\n1,alice-kept-later\n1,alice-kept-note\n"
+    );
+
+    // The record changes again at the source: the next sync leaves it out.
+    std::fs::write(
+        debezium.join("docs-0002.json"),
+        [event("u", 2, Some("bobby-erased-later"), 5_000), event("u", 1, Some("alice-kept-last"), 6_000)].join("\n"),
+    )
+    .unwrap();
+    run_ok(&["sync", "--source", "events"], &config);
+    assert_eq!(sql(&config, "SELECT id, body FROM events.docs ORDER BY id"), "id,body\n1,alice-kept-last\n");
+    assert!(crate::common::find_anywhere(&root.join("lake"), &theirs).is_empty(), "the erased record came back");
+}
