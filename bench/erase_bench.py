@@ -6,8 +6,8 @@
 
 The lake: the query benchmark's (`query_bench.build_lake`): 1,000,000 Accounts synced from the
 simulator, then every Account updated twice a month apart and synced again (3 versions each).
-100 Account Ids are drawn with a seeded `random.Random`. Two copies of the lake are erased, each
-process under /usr/bin/time -v (seconds, peak RSS):
+100 Account Ids are drawn with a seeded `random.Random` (then, a second run, one Id). Two copies
+of the lake are erased, each process under /usr/bin/time -v (seconds, peak RSS):
 
 - `tidemark erase Account --ids subjects.txt`: audit, suppression, the files holding the Ids
   rewritten in one commit, the replaced files deleted, their log statistics stripped, older
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import sys
 
@@ -50,17 +51,18 @@ def delta_rs_erase(table_path, ids_file):
 
 def table_bytes(path):
     """Bytes of the Parquet files the table's current version reads."""
+    import pyarrow as pa
     from deltalake import DeltaTable
-    dt = DeltaTable(path)
-    return sum(a["size_bytes"] for a in dt.get_add_actions(flatten=True).to_pylist())
+    return sum(pa.table(DeltaTable(path).get_add_actions(flatten=True))["size_bytes"].to_pylist())
 
 
 def versions_of(path, ids):
     """(versions of the subjects, versions of the others) in the table."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
     table = DeltaTable(path).to_pyarrow_table(columns=["Id"])
-    hit = pc.is_in(table["Id"], value_set=__import__("pyarrow").array(sorted(ids)))
+    hit = pc.is_in(table["Id"], value_set=pa.array(sorted(ids)))
     theirs = pc.sum(hit).as_py() or 0
     return theirs, table.num_rows - theirs
 
@@ -74,6 +76,49 @@ def log_mentions(path, ids):
         if any(i.encode() in data for i in ids):
             return True
     return False
+
+
+def erase_both(args, env, built, config, subjects):
+    """Erases `subjects` from two copies of the lake, with Tidemark and with delta-rs."""
+    account = os.path.join(built, "objects", "account")
+    ids_file = os.path.join(args.work, "subjects.txt")
+    with open(ids_file, "w") as f:
+        f.write("\n".join(subjects) + "\n")
+    before_theirs, before_others = versions_of(account, subjects)
+    print(f"  {len(subjects)} subjects with {before_theirs} versions", flush=True)
+    lakes = {name: os.path.join(args.work, f"lake-{name}") for name in ("tidemark", "delta-rs")}
+    for lake in lakes.values():
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.copytree(built, lake)
+    cmd = [args.bin, "erase", "Account", "--ids", ids_file, "--reason", "benchmark", "--config", config,
+           "--lake", lakes["tidemark"]]
+    secs, rss, out = timed(cmd, env)
+    rewritten = [float(x) for x in re.search(r"\(([\d.]+) of ([\d.]+) MB\)", out).groups()]
+    files_rewritten = int(re.search(r"(\d+) files rewritten", out).group(1))
+    tidemark = {"seconds": round(secs, 2), "peak_rss_mb": round(rss), "files_rewritten": files_rewritten,
+                "mb_rewritten": rewritten[0], "table_mb": rewritten[1], "output": out.strip()}
+    print(f"    tidemark erase: {secs:.2f}s, peak RSS {rss:.0f} MB, {files_rewritten} files, "
+          f"{rewritten[0]:.1f} of {rewritten[1]:.1f} MB rewritten", flush=True)
+
+    ref_table = os.path.join(lakes["delta-rs"], "objects", "account")
+    secs_r, rss_r, out_r = timed([sys.executable, os.path.abspath(__file__), "--delta-rs-erase", ref_table, ids_file], env)
+    ref = json.loads(out_r.strip().splitlines()[-1])
+    delete = ref["delete"]
+    print(f"    delta-rs delete + vacuum: {secs_r:.2f}s, peak RSS {rss_r:.0f} MB, "
+          f"{delete.get('num_removed_files')} files rewritten", flush=True)
+
+    results = {}
+    for name, path in (("tidemark", os.path.join(lakes["tidemark"], "objects", "account")), ("delta-rs", ref_table)):
+        theirs, others = versions_of(path, subjects)
+        results[name] = {"subject_versions_left": theirs, "other_versions": others,
+                         "log_names_a_subject": log_mentions(path, subjects)}
+        if theirs != 0 or others != before_others:
+            sys.exit(f"{name}: {theirs} subject versions left, {others} others (want 0, {before_others})")
+    tidemark.update(results["tidemark"])
+    reference = {"seconds": round(secs_r, 2), "peak_rss_mb": round(rss_r), "files_rewritten": delete.get("num_removed_files"),
+                 "files_added": delete.get("num_added_files"), "vacuumed_files": ref["vacuumed"], **results["delta-rs"]}
+    return {"subjects": len(subjects), "subject_versions": before_theirs, "versions": before_theirs + before_others,
+            "tidemark": tidemark, "delta_rs_delete_vacuum": reference}
 
 
 def main():
@@ -108,59 +153,18 @@ def main():
     account = os.path.join(built, "objects", "account")
     from deltalake import DeltaTable
     ids = sorted({r for r in DeltaTable(account).to_pyarrow_table(columns=["Id"])["Id"].to_pylist()})
-    subjects = sorted(random.Random(args.seed).sample(ids, args.subjects))
-    ids_file = os.path.join(args.work, "subjects.txt")
-    with open(ids_file, "w") as f:
-        f.write("\n".join(subjects) + "\n")
-    before_theirs, before_others = versions_of(account, subjects)
     size = table_bytes(account)
-    files = len(DeltaTable(account).files())
-    print(f"  Account: {before_theirs + before_others:,} versions in {files} files ({size / 1e6:.1f} MB); "
-          f"{args.subjects} subjects with {before_theirs} versions", flush=True)
-
-    lakes = {name: os.path.join(args.work, f"lake-{name}") for name in ("tidemark", "delta-rs")}
-    for lake in lakes.values():
-        shutil.rmtree(lake, ignore_errors=True)
-        shutil.copytree(built, lake)
-    cmd = [args.bin, "erase", "Account", "--ids", ids_file, "--reason", "benchmark", "--config", config,
-           "--lake", lakes["tidemark"]]
-    secs, rss, out = timed(cmd, env)
-    rewritten = [float(x) for x in __import__("re").search(r"\(([\d.]+) of ([\d.]+) MB\)", out).groups()]
-    files_rewritten = int(__import__("re").search(r"(\d+) files rewritten", out).group(1))
-    tidemark = {"seconds": round(secs, 2), "peak_rss_mb": round(rss), "files_rewritten": files_rewritten,
-                "mb_rewritten": rewritten[0], "table_mb": rewritten[1], "output": out.strip()}
-    print(f"  tidemark erase: {secs:.2f}s, peak RSS {rss:.0f} MB, {files_rewritten} files, "
-          f"{rewritten[0]:.1f} of {rewritten[1]:.1f} MB rewritten", flush=True)
-
-    ref_table = os.path.join(lakes["delta-rs"], "objects", "account")
-    ref_size = table_bytes(ref_table)
-    secs_r, rss_r, out_r = timed([sys.executable, os.path.abspath(__file__), "--delta-rs-erase", ref_table, ids_file], env)
-    ref = json.loads(out_r.strip().splitlines()[-1])
-    delete = ref["delete"]
-    print(f"  delta-rs delete + vacuum: {secs_r:.2f}s, peak RSS {rss_r:.0f} MB, {delete.get('num_removed_files')} files "
-          f"rewritten ({ref_size / 1e6:.1f} MB table)", flush=True)
-
-    results = {}
-    for name, path in (("tidemark", os.path.join(lakes["tidemark"], "objects", "account")), ("delta-rs", ref_table)):
-        theirs, others = versions_of(path, subjects)
-        results[name] = {"subject_versions_left": theirs, "other_versions": others,
-                         "log_names_a_subject": log_mentions(path, subjects)}
-        if theirs != 0 or others != before_others:
-            sys.exit(f"{name}: {theirs} subject versions left, {others} others (want 0, {before_others})")
-    tidemark.update(results["tidemark"])
-    reference = {"seconds": round(secs_r, 2), "peak_rss_mb": round(rss_r), "files_rewritten": delete.get("num_removed_files"),
-                 "files_added": delete.get("num_added_files"), "table_mb": round(ref_size / 1e6, 1),
-                 "vacuumed_files": ref["vacuumed"], **results["delta-rs"]}
+    files = len(DeltaTable(account).file_uris())
+    runs = [erase_both(args, env, built, config, sorted(random.Random(args.seed).sample(ids, count)))
+            for count in (args.subjects, 1)]
     report = {
         "benchmark": "erase",
         "machine": machine(),
         "accounts": args.accounts,
-        "versions": before_theirs + before_others,
+        "versions": runs[0]["versions"],
         "files": files,
-        "subjects": args.subjects,
-        "subject_versions": before_theirs,
-        "tidemark": tidemark,
-        "delta_rs_delete_vacuum": reference,
+        "table_mb": round(size / 1e6, 1),
+        "runs": runs,
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

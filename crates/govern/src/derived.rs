@@ -47,7 +47,7 @@ impl Derived {
     /// The leases held while the erasure runs: no load or push run interleaves with it.
     pub fn leases(&self) -> Vec<String> {
         let mut out: Vec<String> = self.models.iter().map(|(name, ..)| LakeLocation::mart_resource(name)).collect();
-        out.extend(self.flows.iter().map(|(name, _)| format!("push/{}", name.to_ascii_lowercase())));
+        out.extend(self.flows.iter().map(|(name, _)| tidemark_push::run::lease_resource(name)));
         out.push("restore".to_owned());
         out
     }

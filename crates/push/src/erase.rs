@@ -67,8 +67,7 @@ pub async fn forget_in_flow(
     }
     let same_object = config.object.eq_ignore_ascii_case(object);
     let mut forgotten = KeySet::default();
-    let snapshot = lake.internal_table_url(&format!("push/{}/snapshot", flow.to_ascii_lowercase()));
-    if let Some(mut table) = open_table(lake, snapshot).await?.filter(|_| !errors_only) {
+    if let Some(mut table) = open_table(lake, crate::snapshot::url(lake, flow)).await?.filter(|_| !errors_only) {
         let label = format!("push {flow} snapshot");
         let key: Vec<String> = scrub::table_schema(&table, &label)?
             .fields()

@@ -66,6 +66,11 @@ impl OperationCounts {
     }
 }
 
+/// The lease one run of a flow holds (`push/<flow>`); an erasure holds it too.
+pub fn lease_resource(flow: &str) -> String {
+    format!("push/{}", flow.to_ascii_lowercase())
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct PushMetrics {
@@ -171,7 +176,7 @@ impl PushRun {
         if self.dry_run.is_some() {
             return self.push(None).await;
         }
-        let resource = format!("push/{}", self.flow.to_ascii_lowercase());
+        let resource = lease_resource(&self.flow);
         with_lease(&self.lake, &resource, "push", self.lease_ttl, self.clock.clone(), async |lease| self.push(Some(lease)).await)
             .await
     }

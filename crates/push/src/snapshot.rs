@@ -31,7 +31,8 @@ pub fn app_id(flow: &str) -> String {
     format!("tidemark-push:{}", flow.to_ascii_lowercase())
 }
 
-fn url(lake: &LakeLocation, flow: &str) -> url::Url {
+/// The snapshot table's location.
+pub(crate) fn url(lake: &LakeLocation, flow: &str) -> url::Url {
     lake.internal_table_url(&format!("push/{}/snapshot", flow.to_ascii_lowercase()))
 }
 
