@@ -166,15 +166,14 @@ async fn values_where(
         sorted = wanted_ids(wanted);
         sorted.sort();
     }
-    let keys = std::sync::Mutex::new(KeySet::default());
-    let collect = |batch: &RecordBatch| {
-        let hit = wanted.matches(batch, &by)?;
-        keys.lock().expect("not poisoned").extend_from(&filter_record_batch(batch, &hit)?, &names)?;
+    let mut keys = KeySet::default();
+    let collect = |_: &scrub::ScrubFile, batch: &RecordBatch| {
+        keys.extend_from(&filter_record_batch(batch, &wanted.matches(batch, &by)?)?, &names)?;
         Ok(false)
     };
     let skip = |f: &scrub::ScrubFile| !sorted.is_empty() && f.excludes(by[0], &sorted);
-    scrub::files_holding(history.delta(), history.object(), Some(&read), skip, collect).await?;
-    Ok(keys.into_inner().expect("not poisoned"))
+    scrub::scan_files(history.delta(), history.object(), Some(&read), skip, collect).await?;
+    Ok(keys)
 }
 
 fn wanted_ids(wanted: &KeySet) -> Vec<String> {

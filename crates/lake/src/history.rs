@@ -25,6 +25,14 @@ pub struct HistoryTable {
     table: DeltaTable,
 }
 
+/// Any Delta table's current Arrow schema, partition columns included (`label` names it in
+/// errors).
+pub fn arrow_schema(table: &DeltaTable, label: &str) -> Result<SchemaRef> {
+    let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
+    let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(LakeError::Arrow)?;
+    Ok(Arc::new(schema))
+}
+
 /// Opens the table at `url`, `None` when no Delta table exists there yet.
 pub async fn open_table(location: &LakeLocation, url: url::Url) -> Result<Option<DeltaTable>> {
     let name = url.to_string();
@@ -149,9 +157,7 @@ impl HistoryTable {
 
     /// The table's current Arrow schema.
     pub fn schema(&self) -> Result<SchemaRef> {
-        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.object, e))?;
-        let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(LakeError::Arrow)?;
-        Ok(Arc::new(schema))
+        arrow_schema(&self.table, &self.object)
     }
 
     /// Adds nullable columns (schema evolution). Existing rows read them as null.

@@ -147,7 +147,7 @@ impl Scrub {
         if self.files.is_empty() {
             return Ok(metrics);
         }
-        let schema = table_schema(table, label)?;
+        let schema = crate::history::arrow_schema(table, label)?;
         let mut writer = RewriteWriter::new(table, label, &[], TARGET_FILE_SIZE)?.with_file_tag(self.tag.clone());
         let removes = removals(table, &self.files).await?;
         for file in &self.files {
@@ -197,14 +197,6 @@ pub async fn last_commit_besides_scrubs(table: &DeltaTable, label: &str) -> Resu
         }
     }
     Ok(None)
-}
-
-/// The table's schema, partition columns included.
-pub fn table_schema(table: &DeltaTable, label: &str) -> Result<SchemaRef> {
-    use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
-    let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
-    let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(LakeError::Arrow)?;
-    Ok(Arc::new(schema))
 }
 
 /// Streams one file's rows in the table's schema, its partition columns filled from the
@@ -260,8 +252,33 @@ fn with_partition_columns(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// The files of `table` holding a row `holds` picks, each read once (only `columns`, when
-/// given); `skip` rules files out beforehand (by their statistics).
+/// Reads the files of `table` that `skip` does not rule out (by their statistics), one after
+/// another (only `columns`, when given, partition columns filled in): `visit` sees each batch
+/// with its file, and returns whether to stop reading that file.
+pub async fn scan_files(
+    table: &DeltaTable,
+    label: &str,
+    columns: Option<&[&str]>,
+    skip: impl Fn(&ScrubFile) -> bool,
+    mut visit: impl FnMut(&ScrubFile, &RecordBatch) -> Result<bool>,
+) -> Result<()> {
+    let mut schema = crate::history::arrow_schema(table, label)?;
+    if let Some(columns) = columns {
+        let picked: Vec<_> = schema.fields().iter().filter(|f| columns.contains(&f.name().as_str())).cloned().collect();
+        schema = Arc::new(Schema::new(picked));
+    }
+    for file in crate::policy::file_tokens(table, label).await?.into_iter().filter(|f| !skip(f)) {
+        let mut batches = file_rows(table, label, &file, &schema)?;
+        while let Some(batch) = batches.recv().await {
+            if visit(&file, &batch?)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The files of `table` holding a row `holds` picks, each read up to its first such row.
 pub async fn files_holding(
     table: &DeltaTable,
     label: &str,
@@ -269,25 +286,42 @@ pub async fn files_holding(
     skip: impl Fn(&ScrubFile) -> bool,
     holds: impl Fn(&RecordBatch) -> Result<bool>,
 ) -> Result<Vec<ScrubFile>> {
-    let mut schema = table_schema(table, label)?;
-    if let Some(columns) = columns {
-        let picked: Vec<_> = schema.fields().iter().filter(|f| columns.contains(&f.name().as_str())).cloned().collect();
-        schema = Arc::new(Schema::new(picked));
-    }
-    let mut out = Vec::new();
-    for file in crate::policy::file_tokens(table, label).await?.into_iter().filter(|f| !skip(f)) {
-        let mut batches = file_rows(table, label, &file, &schema)?;
-        let mut found = false;
-        while let Some(batch) = batches.recv().await {
-            if holds(&batch?)? {
-                found = true;
-                break;
-            }
-        }
+    let mut out: Vec<ScrubFile> = Vec::new();
+    scan_files(table, label, columns, skip, |file, batch| {
+        let found = holds(batch)?;
         if found {
-            out.push(file);
+            out.push(file.clone());
         }
-    }
+        Ok(found)
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The files of `table` with rows `picks` picks, and how many each has (every file read whole).
+pub async fn rows_picked(
+    table: &DeltaTable,
+    label: &str,
+    columns: Option<&[&str]>,
+    picks: impl Fn(&RecordBatch) -> Result<deltalake::arrow::array::BooleanArray>,
+) -> Result<Vec<(ScrubFile, u64)>> {
+    let mut out: Vec<(ScrubFile, u64)> = Vec::new();
+    scan_files(
+        table,
+        label,
+        columns,
+        |_| false,
+        |file, batch| {
+            let count = picks(batch)?.true_count() as u64;
+            match out.last_mut() {
+                Some((last, n)) if last.path == file.path => *n += count,
+                _ if count > 0 => out.push((file.clone(), count)),
+                _ => {}
+            }
+            Ok(false)
+        },
+    )
+    .await?;
     Ok(out)
 }
 

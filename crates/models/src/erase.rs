@@ -44,7 +44,7 @@ pub struct DimensionErasure {
 /// The dimension's columns (none before its first load).
 pub async fn dimension_columns(lake: &LakeLocation, name: &str) -> Result<Vec<String>> {
     let Some(dimension) = open_dimension(lake, name).await? else { return Ok(Vec::new()) };
-    Ok(scrub::table_schema(&dimension, name)?.fields().iter().map(|f| f.name().clone()).collect())
+    Ok(tidemark_lake::history::arrow_schema(&dimension, name)?.fields().iter().map(|f| f.name().clone()).collect())
 }
 
 /// Erases what source `source` of model `name` contributed to the rows whose `columns` (the
@@ -73,7 +73,7 @@ pub async fn erase_keys(
     }
     let layout = ModelLoad::layout(name, model);
     let key: Vec<String> = columns.to_vec();
-    let stored = scrub::table_schema(&dimension, name)?;
+    let stored = tidemark_lake::history::arrow_schema(&dimension, name)?;
     if let Some(missing) = key.iter().find(|c| stored.field_with_name(c).is_err()) {
         return Err(ModelError::Invalid {
             model: name.to_owned(),
@@ -130,55 +130,44 @@ pub async fn erase_keys(
     };
 
     let label = format!("model {name}");
-    let files = affected_files(&dimension, &label, &key, keys, Some(&layout.current)).await?;
-    out.dimension_rows = count_rows(&dimension, &label, &files, &key, keys).await?;
+    let (files, rows) = affected_files(&dimension, &label, &key, keys, Some(&layout.current)).await?;
+    out.dimension_rows = rows;
     out.dimension = Scrub::new("erase", files, transform(true)).run_on(&mut dimension, &label).await?;
     if let Some(state) = state.as_mut() {
         let label = format!("model {name} state");
-        let files = affected_files(state, &label, &key, keys, None).await?;
-        out.state_rows = count_rows(state, &label, &files, &key, keys).await?;
+        let (files, rows) = affected_files(state, &label, &key, keys, None).await?;
+        out.state_rows = rows;
         out.state = Scrub::new("erase", files, transform(false)).run_on(state, &label).await?;
     }
     Ok(out)
 }
 
-/// The files to rewrite: those holding one of `keys`, and, where a load reads a partition in
-/// written order (the current rows, the whole state), every file of that partition, in order.
+/// The files to rewrite and the rows of `keys` they hold: the files holding one, and, where a
+/// load reads a partition in written order (the current rows, the whole state), every file of
+/// that partition, in order.
 async fn affected_files(
     table: &DeltaTable,
     label: &str,
     key: &[String],
     keys: &KeySet,
     current: Option<&str>,
-) -> Result<Vec<ScrubFile>> {
+) -> Result<(Vec<ScrubFile>, u64)> {
     if keys.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     let names: Vec<&str> = key.iter().map(String::as_str).collect();
-    let holds = |b: &RecordBatch| Ok(keys.matches(b, &names)?.true_count() > 0);
-    let holding = scrub::files_holding(table, label, Some(&names), |_| false, holds).await?;
+    let holding = scrub::rows_picked(table, label, Some(&names), |b| keys.matches(b, &names)).await?;
+    let rows = holding.iter().map(|(_, n)| n).sum();
     let ordered = |f: &ScrubFile| match current {
         Some(flag) => f.partition_values.get(flag).and_then(|v| v.as_deref()) == Some("true"),
         None => true,
     };
-    let mut files: Vec<ScrubFile> = holding.iter().filter(|f| !ordered(f)).cloned().collect();
-    if holding.iter().any(ordered) {
+    let mut files: Vec<ScrubFile> = holding.iter().map(|(f, _)| f).filter(|f| !ordered(f)).cloned().collect();
+    if holding.iter().any(|(f, _)| ordered(f)) {
         files.extend(file_tokens(table, label).await?.into_iter().filter(ordered));
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
-async fn count_rows(table: &DeltaTable, label: &str, files: &[ScrubFile], key: &[String], keys: &KeySet) -> Result<u64> {
-    let names: Vec<&str> = key.iter().map(String::as_str).collect();
-    let count = std::sync::atomic::AtomicU64::new(0);
-    let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let holds = |b: &RecordBatch| {
-        count.fetch_add(keys.matches(b, &names)?.true_count() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(false)
-    };
-    scrub::files_holding(table, label, Some(&names), |f| !paths.contains(f.path.as_str()), holds).await?;
-    Ok(count.into_inner())
+    Ok((files, rows))
 }
 
 /// `batch` with `columns` set to NULL where `hit`.

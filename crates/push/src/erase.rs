@@ -57,19 +57,16 @@ pub async fn forget_in_flow(
     errors_only: bool,
 ) -> Result<PushErasure> {
     let mut out = PushErasure::default();
-    let journal = crate::journal::Journal::new(lake, flow)?;
-    if !journal.chunks().await?.is_empty() {
-        return Err(PushError::Invalid {
-            flow: flow.to_owned(),
-            message: "inserts of an interrupted run are in flight; run `tidemark push` for it first, then the erasure again"
-                .into(),
-        });
-    }
+    nothing_in_flight(crate::journal::Journal::new(lake, flow)?, || PushError::Invalid {
+        flow: flow.to_owned(),
+        message: "inserts of an interrupted run are in flight; run `tidemark push` for it first, then the erasure again".into(),
+    })
+    .await?;
     let same_object = config.object.eq_ignore_ascii_case(object);
     let mut forgotten = KeySet::default();
     if let Some(mut table) = open_table(lake, crate::snapshot::url(lake, flow)).await?.filter(|_| !errors_only) {
         let label = format!("push {flow} snapshot");
-        let key: Vec<String> = scrub::table_schema(&table, &label)?
+        let key: Vec<String> = tidemark_lake::history::arrow_schema(&table, &label)?
             .fields()
             .iter()
             .map(|f| f.name().clone())
@@ -93,23 +90,25 @@ pub async fn forget_in_flow(
             }
             Ok(hit.into_iter().map(Some).collect())
         });
-        let files = whole_if_any(&table, &label, &erased).await?;
-        // The forgotten entries' keys, for the error table.
+        // The forgotten entries' keys (for the error table). The next run reads the snapshot in
+        // key order, so it is rewritten whole, in written order, when it holds one.
         let names: Vec<&str> = key.iter().map(String::as_str).collect();
-        let paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let collected = std::sync::Mutex::new(KeySet::default());
-        scrub::files_holding(
+        scrub::scan_files(
             &table,
             &label,
             None,
-            |f| !paths.contains(f.path.as_str()),
-            |b| {
-                collected.lock().expect("not poisoned").extend_from(&filter_record_batch(b, &erased(b)?)?, &names)?;
+            |_| false,
+            |_, b| {
+                forgotten.extend_from(&filter_record_batch(b, &erased(b)?)?, &names)?;
                 Ok(false)
             },
         )
         .await?;
-        forgotten = collected.into_inner().expect("not poisoned");
+        let mut files = Vec::new();
+        if !forgotten.is_empty() {
+            files = file_tokens(&table, &label).await?;
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
         out.entries = forgotten.len() as u64;
         out.snapshot = Scrub::new("erase", files, dropping(erased)).run_on(&mut table, &label).await?;
     }
@@ -128,12 +127,11 @@ pub async fn forget_in_restores(
 ) -> Result<PushErasure> {
     let mut out = PushErasure::default();
     let folder = crate::restore::restore_folder(object);
-    if !crate::journal::Journal::at(lake, &format!("{folder}/inflight"))?.chunks().await?.is_empty() {
-        return Err(PushError::Restore {
-            object: object.to_owned(),
-            message: "re-creations of an interrupted restore are in flight; run the restore again first, then the erasure".into(),
-        });
-    }
+    nothing_in_flight(crate::journal::Journal::at(lake, &format!("{folder}/inflight"))?, || PushError::Restore {
+        object: object.to_owned(),
+        message: "re-creations of an interrupted restore are in flight; run the restore again first, then the erasure".into(),
+    })
+    .await?;
     let errors = format!("{folder}/errors");
     (out.error_rows, out.errors) = forget_errors(lake, &errors, true, ids, &KeySet::default()).await?;
     if let Some(mut table) =
@@ -149,8 +147,8 @@ pub async fn forget_in_restores(
                 })
                 .collect())
         });
-        let files = holding(&table, &label, &erased).await?;
-        out.entries = count(&table, &label, &files, &erased).await?;
+        let (files, entries) = picked(&table, &label, &erased).await?;
+        out.entries = entries;
         out.snapshot = Scrub::new("erase", files, dropping(erased)).run_on(&mut table, &label).await?;
     }
     Ok(out)
@@ -192,8 +190,7 @@ async fn forget_errors(
             })
             .collect())
     });
-    let files = holding(&table, &label, &erased).await?;
-    let rows = count(&table, &label, &files, &erased).await?;
+    let (files, rows) = picked(&table, &label, &erased).await?;
     let metrics = Scrub::new("erase", files, dropping(erased)).run_on(&mut table, &label).await?;
     Ok((rows, metrics))
 }
@@ -217,40 +214,58 @@ fn dropping(erased: Picks) -> RowTransform {
     Arc::new(move |_, batch: RecordBatch| Ok(filter_record_batch(&batch, &not(&erased(&batch)?)?)?))
 }
 
-async fn holding(table: &DeltaTable, label: &str, erased: &Picks) -> Result<Vec<ScrubFile>> {
-    Ok(scrub::files_holding(table, label, None, |_| false, |b| Ok(erased(b)?.true_count() > 0)).await?)
+/// The files holding an erased row, and how many they hold.
+async fn picked(table: &DeltaTable, label: &str, erased: &Picks) -> Result<(Vec<ScrubFile>, u64)> {
+    let picked = scrub::rows_picked(table, label, None, |b| erased(b)).await?;
+    let rows = picked.iter().map(|(_, n)| n).sum();
+    Ok((picked.into_iter().map(|(f, _)| f).collect(), rows))
 }
 
-/// Every file, in written order, when one holds an erased row (a table read in key order).
-async fn whole_if_any(table: &DeltaTable, label: &str, erased: &Picks) -> Result<Vec<ScrubFile>> {
-    if holding(table, label, erased).await?.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut files = file_tokens(table, label).await?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
-async fn count(table: &DeltaTable, label: &str, files: &[ScrubFile], erased: &Picks) -> Result<u64> {
-    let paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let total = std::sync::atomic::AtomicU64::new(0);
-    scrub::files_holding(
-        table,
-        label,
-        None,
-        |f| !paths.contains(f.path.as_str()),
-        |b| {
-            total.fetch_add(erased(b)?.true_count() as u64, std::sync::atomic::Ordering::Relaxed);
-            Ok(false)
-        },
-    )
-    .await?;
-    Ok(total.into_inner())
+async fn nothing_in_flight(journal: crate::journal::Journal, refused: impl FnOnce() -> PushError) -> Result<()> {
+    if journal.chunks().await?.is_empty() { Ok(()) } else { Err(refused()) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn error(run: i64, key: &str, record: &str) -> crate::ErrorRow {
+        crate::ErrorRow {
+            run,
+            failed_at: chrono::Utc::now(),
+            key: key.to_owned(),
+            operation: "insert".into(),
+            record: record.to_owned(),
+            status_code: "REQUIRED_FIELD_MISSING".into(),
+            message: "m".into(),
+            fields: String::new(),
+            attempt: 0,
+            delivered_run: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restores_forget_the_erased_records_error_rows_and_id_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeLocation::parse(dir.path().to_str().unwrap()).unwrap();
+        let pairs = [("003A", "003X"), ("003B", "003Y"), ("003E", "003Z")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+        crate::id_map::IdMap::load(&lake).await.unwrap().add("Contact", 1, chrono::Utc::now(), &pairs).await.unwrap();
+        let errors = crate::ErrorTable::at(&lake, &format!("{}/errors", crate::restore::restore_folder("Contact")));
+        let failed =
+            vec![error(1, r#"["003A"]"#, "{}"), error(1, r#"["003C"]"#, r#"{"Id":"003Y"}"#), error(1, r#"["003D"]"#, "{}")];
+        errors.record(1, &HashSet::new(), failed).await.unwrap();
+
+        let ids: HashSet<String> = ["003A", "003Y"].map(str::to_owned).into();
+        let out = forget_in_restores(&lake, "Contact", &ids, false).await.unwrap();
+        assert_eq!((out.error_rows, out.entries), (2, 2));
+        let left: Vec<String> = errors.rows().await.unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(left, vec![r#"["003D"]"#.to_owned()]);
+        let map = crate::id_map::IdMap::load(&lake).await.unwrap();
+        assert!(!map.is_mapped("003A") && !map.is_mapped("003B") && map.is_mapped("003E"));
+        // Again: nothing left to forget.
+        let again = forget_in_restores(&lake, "Contact", &ids, false).await.unwrap();
+        assert_eq!((again.error_rows, again.entries), (0, 0));
+    }
 
     #[test]
     fn error_keys_read_as_the_text_of_each_value() {
