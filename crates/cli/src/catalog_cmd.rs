@@ -1,12 +1,14 @@
 //! `tidemark serve-sql` and `tidemark catalog …`: the lake for other programs.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
+use tidemark_core::access::{QueryLogConfig, QueryLogTarget};
 use tidemark_lake::{HistoryTable, LakeLocation};
 use tidemark_query::ddl::{DdlOptions, DdlTable, Engine, ddl, ddl_marts, write_mart_manifests, write_symlink_manifests};
-use tidemark_query::pg::{PgCredentials, PgServer, PgServerConfig};
+use tidemark_query::pg::{PgCredentials, PgServer, PgServerConfig, PgTls};
 use tidemark_query::{QuerySession, ReadOptions};
 use tidemark_sync::TidemarkConfig;
 
@@ -29,20 +31,42 @@ pub fn serve_config(args: ServeArgs, config: Option<&TidemarkConfig>) -> anyhow:
         Some(l) => l,
         None => DEFAULT_LISTEN.parse()?,
     };
-    let user = args.user.or(settings.and_then(|s| s.user.clone()));
-    let password = args.password.or(settings.and_then(|s| s.password.clone()));
-    let credentials = match (user, password) {
-        (user, Some(password)) => Some(PgCredentials::new(user.unwrap_or_else(|| "tidemark".into()), password)),
-        (Some(user), None) => bail!("sql user '{user}' has no password: set TIDEMARK_SQL_PASSWORD or sql.password"),
-        (None, None) => None,
+    let access = match (config, settings) {
+        (Some(config), Some(settings)) => settings.access(&config.governance()?)?.map(Arc::new),
+        _ => None,
     };
-    Ok(PgServerConfig { credentials, ..PgServerConfig::new(listen) })
+    let credentials = if access.is_some() {
+        if args.user.is_some() || args.password.is_some() {
+            bail!("--user and TIDEMARK_SQL_PASSWORD name one login; with sql.users, users log in as configured");
+        }
+        None
+    } else {
+        let user = args.user.or(settings.and_then(|s| s.user.clone()));
+        let password = args.password.or(settings.and_then(|s| s.password.clone()));
+        match (user, password) {
+            (user, Some(password)) => Some(PgCredentials::new(user.unwrap_or_else(|| "tidemark".into()), password)),
+            (Some(user), None) => bail!("sql user '{user}' has no password: set TIDEMARK_SQL_PASSWORD or sql.password"),
+            (None, None) => None,
+        }
+    };
+    let tls = settings.and_then(|s| s.tls.as_ref()).map(|tls| PgTls {
+        cert_file: tls.cert_file.clone(),
+        key_file: tls.key_file.clone(),
+        required: tls.required.unwrap_or(true),
+    });
+    // Kept by default once users and roles say who may read what; otherwise when asked for.
+    let query_log = match settings.and_then(|s| s.query_log.clone()) {
+        Some(log) if log.to == QueryLogTarget::Off => None,
+        Some(log) => Some(log.flush_every),
+        None => access.is_some().then(|| QueryLogConfig::default().flush_every),
+    };
+    Ok(PgServerConfig { credentials, access, tls, query_log, ..PgServerConfig::new(listen) })
 }
 
 pub async fn serve(lake: LakeLocation, options: ReadOptions, config: PgServerConfig) -> anyhow::Result<()> {
     existing_lake(&lake)?;
     let session = QuerySession::open(lake, options).await?;
-    let server = PgServer::bind(session.context(), config).await?;
+    let server = PgServer::bind_lake(&session, config).await?;
     // Scripts (and tests) read the address from this line, so it goes out first and whole.
     println!("listening on {} (postgres protocol); Ctrl-C stops", server.local_addr());
     server

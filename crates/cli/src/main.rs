@@ -147,8 +147,9 @@ enum Command {
     },
     /// Serve the lake over the Postgres wire protocol (psql, BI tools): the same SQL as `sql`.
     ///
-    /// A password is required when listening beyond loopback: TIDEMARK_SQL_PASSWORD or
-    /// sql.password in the config (user: --user, TIDEMARK_SQL_USER, sql.user, or "tidemark").
+    /// One login reading everything (TIDEMARK_SQL_PASSWORD or sql.password; user: --user,
+    /// TIDEMARK_SQL_USER, sql.user, or "tidemark"), or sql.users with roles granting objects,
+    /// columns and rows. Beyond loopback a password and TLS (sql.tls) are required.
     ServeSql {
         /// The configuration file, for lake.location and the sql section.
         #[arg(long, short, env = "TIDEMARK_CONFIG")]
@@ -165,6 +166,13 @@ enum Command {
         /// Record time for every `<object>` table, as `sql --as-of`.
         #[arg(long)]
         as_of: Option<String>,
+        /// Lake time: read every table at this Delta version, as `sql --table-version` (grants,
+        /// column rules and row filters are today's).
+        #[arg(long, conflicts_with = "table_timestamp")]
+        table_version: Option<u64>,
+        /// Lake time: read every table as of this commit time, as `sql --table-timestamp`.
+        #[arg(long)]
+        table_timestamp: Option<String>,
     },
     /// Register the lake in other engines.
     Catalog {
@@ -379,12 +387,12 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let args = sql_cmd::SqlArgs { query, file, as_of, table_version, table_timestamp, format, out, timing };
             sql_cmd::sql(lake, args).await.map(|()| Outcome::Complete)
         }
-        Command::ServeSql { config, lake, listen, user, as_of } => {
+        Command::ServeSql { config, lake, listen, user, as_of, table_version, table_timestamp } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
             let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             let password = std::env::var("TIDEMARK_SQL_PASSWORD").ok().map(secrecy::SecretString::from);
             let server = catalog_cmd::serve_config(catalog_cmd::ServeArgs { listen, user, password }, config.as_ref())?;
-            let options = sql_cmd::read_options(as_of.as_deref(), None, None)?;
+            let options = sql_cmd::read_options(as_of.as_deref(), table_version, table_timestamp.as_deref())?;
             catalog_cmd::serve(lake, options, server).await.map(|()| Outcome::Complete)
         }
         Command::Catalog { command } => {

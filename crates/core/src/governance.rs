@@ -118,7 +118,7 @@ impl MaskPattern {
 }
 
 impl FieldPolicy {
-    fn parse(text: &str) -> Result<FieldPolicy, String> {
+    pub(crate) fn parse(text: &str) -> Result<FieldPolicy, String> {
         let mask_names = || MaskPattern::ALL.map(MaskPattern::name).join(", ");
         match text.trim() {
             "exclude" => Ok(FieldPolicy::Exclude),
@@ -246,7 +246,7 @@ struct FieldRule {
     policy: FieldPolicy,
 }
 
-fn glob(pattern: &str, path: &str) -> Result<GlobMatcher, ConfigError> {
+pub(crate) fn glob(pattern: &str, path: &str) -> Result<GlobMatcher, ConfigError> {
     GlobBuilder::new(pattern)
         .case_insensitive(true)
         .literal_separator(false)
@@ -255,7 +255,7 @@ fn glob(pattern: &str, path: &str) -> Result<GlobMatcher, ConfigError> {
         .map_err(|e| ConfigError::invalid(path, e.to_string()))
 }
 
-fn is_glob(pattern: &str) -> bool {
+pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '[', '{'])
 }
 

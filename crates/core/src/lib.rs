@@ -3,6 +3,7 @@
 //! It deliberately depends on nothing heavy (no HTTP, no Arrow) so that the simulator, the
 //! Salesforce client and the lake can all use it without pulling each other's weight.
 
+pub mod access;
 pub mod clock;
 pub mod config;
 pub mod field_type;

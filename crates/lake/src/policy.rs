@@ -117,19 +117,22 @@ impl ColumnPolicies {
         if matches!(policy, FieldPolicy::Null | FieldPolicy::Exclude) {
             return Ok(new_null_array(array.data_type(), array.len()));
         }
-        let text = |v: &str| self.governance.apply_text(policy, v);
-        Ok(match array.data_type() {
-            DataType::Utf8 => Arc::new(array.as_string::<i32>().iter().map(|v| v.and_then(text)).collect::<StringArray>()),
-            DataType::LargeUtf8 => {
-                Arc::new(array.as_string::<i64>().iter().map(|v| v.and_then(text)).collect::<LargeStringArray>())
-            }
-            DataType::Utf8View => {
-                let out: StringArray = array.as_string_view().iter().map(|v| v.and_then(text)).collect();
-                deltalake::arrow::compute::cast(&out, &DataType::Utf8View)?
-            }
-            other => return Err(ArrowError::InvalidArgumentError(format!("{other} is not text"))),
-        })
+        map_text(array, |v| self.governance.apply_text(policy, v))
     }
+}
+
+/// `array` (Utf8, LargeUtf8 or Utf8View) with `f` applied to each value, in the same type;
+/// nulls stay null, and `None` from `f` makes a null. Also the SQL endpoint's masks.
+pub fn map_text(array: &ArrayRef, f: impl Fn(&str) -> Option<String>) -> std::result::Result<ArrayRef, ArrowError> {
+    Ok(match array.data_type() {
+        DataType::Utf8 => Arc::new(array.as_string::<i32>().iter().map(|v| v.and_then(&f)).collect::<StringArray>()),
+        DataType::LargeUtf8 => Arc::new(array.as_string::<i64>().iter().map(|v| v.and_then(&f)).collect::<LargeStringArray>()),
+        DataType::Utf8View => {
+            let out: StringArray = array.as_string_view().iter().map(|v| v.and_then(&f)).collect();
+            deltalake::arrow::compute::cast(&out, &DataType::Utf8View)?
+        }
+        other => return Err(ArrowError::InvalidArgumentError(format!("{other} is not text"))),
+    })
 }
 
 /// The facts resolution needs about a table's fields: text or not, protected or not, and the

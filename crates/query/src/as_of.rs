@@ -55,39 +55,80 @@ fn constant(args: &TableFunctionArgs, expr: &Expr) -> Result<ScalarValue> {
     }
 }
 
-impl TableFunctionImpl for AsOf {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+/// What an `as_of(…)` call names: the source (`None` for a Salesforce object), the table (its
+/// lake name) and the instant.
+#[derive(Debug, Clone)]
+pub(crate) struct AsOfTarget {
+    pub source: Option<String>,
+    pub table: String,
+    pub at: DateTime<chrono::Utc>,
+}
+
+impl AsOfTarget {
+    /// `account` or `app.orders`: the name grants and rules use.
+    pub fn key(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{source}.{}", self.table),
+            None => self.table.clone(),
+        }
+    }
+}
+
+impl AsOf {
+    /// Reads the call's arguments.
+    pub(crate) fn target(args: &TableFunctionArgs) -> Result<AsOfTarget> {
         let [object, instant] = args.exprs() else {
             return plan_err!("as_of takes two arguments: as_of('<object>', TIMESTAMP '<instant>')");
         };
         let (ScalarValue::Utf8(Some(object)) | ScalarValue::Utf8View(Some(object)) | ScalarValue::LargeUtf8(Some(object))) =
-            constant(&args, object)?
+            constant(args, object)?
         else {
             return plan_err!("as_of: the first argument is an object name in quotes, e.g. 'account'");
         };
         let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-        let at = match constant(&args, instant)?.cast_to(&micros) {
+        let at = match constant(args, instant)?.cast_to(&micros) {
             Ok(ScalarValue::TimestampMicrosecond(Some(us), _)) => DateTime::from_timestamp_micros(us),
             _ => None,
         };
         let Some(at) = at else {
             return plan_err!("as_of: the second argument must be a timestamp, e.g. TIMESTAMP '2025-01-31T00:00:00Z'");
         };
-        let (schema, table) = match object.split_once('.') {
-            Some((source, table)) => match self.sources.get(&source.to_ascii_lowercase()) {
-                Some(schema) => (schema, table),
-                None => return plan_err!("as_of: no source named '{source}' in this lake"),
+        Ok(match object.split_once('.') {
+            Some((source, table)) => AsOfTarget { source: Some(source.to_ascii_lowercase()), table: table_name(table), at },
+            None => AsOfTarget { source: None, table: table_name(&object), at },
+        })
+    }
+
+    /// The schema `target` reads from; `None` for a source this lake does not have.
+    pub(crate) fn schema(&self, target: &AsOfTarget) -> Result<Option<Arc<LakeSchema>>> {
+        let schema = match &target.source {
+            Some(source) => match self.sources.get(source) {
+                Some(schema) => schema,
+                None => return Ok(None),
             },
-            None => (&self.schema, object.as_str()),
+            None => &self.schema,
         };
-        let schema = schema.upgrade().ok_or_else(|| DataFusionError::Internal("lake session closed".into()))?;
-        let table = table_name(table);
-        let provider = match schema.ready_provider(&table) {
+        schema.upgrade().map(Some).ok_or_else(|| DataFusionError::Internal("lake session closed".into()))
+    }
+
+    /// The records of `target` at its instant.
+    pub(crate) fn provider(&self, target: &AsOfTarget) -> Result<Arc<dyn TableProvider>> {
+        let Some(schema) = self.schema(target)? else {
+            return plan_err!("as_of: no source named '{}' in this lake", target.source.as_deref().unwrap_or_default());
+        };
+        let table = &target.table;
+        let provider = match schema.ready_provider(table) {
             Some(p) => p,
-            None => open_blocking(&schema, &table)?,
+            None => open_blocking(&schema, table)?,
         };
-        let plan = live_plan(&table, provider, Some(at))?;
+        let plan = live_plan(table, provider, Some(target.at))?;
         Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+}
+
+impl TableFunctionImpl for AsOf {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        self.provider(&AsOf::target(&args)?)
     }
 }
 

@@ -2,7 +2,8 @@
 //! stored: the push flows' run log, `push_runs` (`_tidemark/push_runs/`), and each flow's
 //! rejected rows, `push_<flow>_errors` (`_tidemark/push/<flow>/errors/`); the restores' run
 //! log, `restore_runs`, their Id map, `restore_id_map`, and each object's rejected rows,
-//! `restore_<object>_errors` (`_tidemark/restore/<object>/errors/`).
+//! `restore_<object>_errors` (`_tidemark/restore/<object>/errors/`); and the SQL endpoint's
+//! `query_log` (`_tidemark/query_log/`).
 //!
 //! They are found by name when a query names them, not listed with the lake's relations: a
 //! lake with many flows would otherwise list the `_tidemark/push/` folder on every session.
@@ -17,7 +18,7 @@ pub const PUSH_RUNS: &str = "push_runs";
 /// any. Flow names are letters, digits and `_` (the config refuses others), so the flow is
 /// whatever lies between `push_` and `_errors`.
 pub fn internal_table(name: &str) -> Option<String> {
-    if [PUSH_RUNS, "restore_runs", "restore_id_map"].contains(&name) {
+    if [PUSH_RUNS, "restore_runs", "restore_id_map", "query_log"].contains(&name) {
         return Some(name.to_owned());
     }
     let (folder, rest) = match name.strip_prefix("push_") {
@@ -56,6 +57,7 @@ mod tests {
         assert_eq!(internal_table("account"), None);
         assert_eq!(internal_table("restore_runs").as_deref(), Some("restore_runs"));
         assert_eq!(internal_table("restore_id_map").as_deref(), Some("restore_id_map"));
+        assert_eq!(internal_table("query_log").as_deref(), Some("query_log"));
         assert_eq!(internal_table("restore_invoice__c_errors").as_deref(), Some("restore/invoice__c/errors"));
         assert_eq!(internal_table("restore_errors"), None);
     }

@@ -28,6 +28,7 @@
 //!   version, an initial sync that never completed);
 //! - [`pg`]: the Postgres wire protocol endpoint.
 
+pub mod access;
 pub mod as_of;
 pub mod catalog;
 pub mod ddl;

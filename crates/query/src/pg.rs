@@ -22,12 +22,20 @@
 //!
 //! # What a connection sees
 //!
-//! Every connection gets its own DataFusion session, copied from the [`SessionContext`] given
-//! to [`PgServer::bind`] when the connection opens: `SET`, `PREPARE` and statement timeouts
-//! stay with the connection. The catalogs are shared, so every connection sees the same tables,
-//! including tables registered after the server started. `information_schema` is switched on
-//! in every session, because BI tools browse it, and `current_user` / `session_user` name the
-//! user the connection logged in as.
+//! Every connection gets its own DataFusion session, copied when it has authenticated from the
+//! context its user reads through: `SET`, `PREPARE` and statement timeouts stay with the
+//! connection. The catalogs are shared, so every connection sees the same tables, including
+//! tables written after the server started. `information_schema` is switched on in every
+//! session, because BI tools browse it, and `current_user` / `session_user` name the user the
+//! connection logged in as.
+//!
+//! - Without users and roles ([`PgServer::bind`], or [`PgServer::bind_lake`] without
+//!   `access`), everyone reads one context: the whole lake.
+//! - With users and roles ([`PgServerConfig::access`]), each user reads a context of their own
+//!   that holds only what their role is granted, through its column rules and row filters
+//!   ([`crate::access`]); `pg_catalog`, `information_schema`, `\d` and `has_table_privilege`
+//!   answer from it, and a query naming a relation not granted fails with SQLSTATE `42501`
+//!   ("permission denied for table …").
 //!
 //! The endpoint is read-only: DDL (`CREATE`, `DROP`, `SELECT … INTO`), DML (`INSERT`,
 //! `UPDATE`, `DELETE`) and `COPY` are refused with SQLSTATE `25006` before they are planned
@@ -36,24 +44,33 @@
 //!
 //! Errors from DataFusion reach the client as an `ErrorResponse` carrying DataFusion's message;
 //! the connection stays usable. When the default schema is a lake, an unknown table lists the
-//! closest names, as `tidemark sql` does. Cancel requests are not supported
+//! closest names the user can see, as `tidemark sql` does. Cancel requests are not supported
 //! (`statement_timeout` is).
 //!
-//! # Authentication
+//! # Authentication and TLS
 //!
-//! - With [`PgCredentials`], every connection must authenticate with **SCRAM-SHA-256** (psql
-//!   10 and later, libpq-based drivers, JDBC, psycopg). The salted password is computed once in
-//!   [`PgServer::bind`]; the server never sees the password on the wire. A wrong user or a
-//!   wrong password is refused with SQLSTATE `28P01` ("password authentication failed for user
-//!   …") after a complete exchange, so a wrong user name cannot be told from a wrong password.
-//!   A refused connection never gets a session: anything it sends after the refusal is
-//!   discarded and the connection is closed.
+//! - With [`PgCredentials`] or users, every connection must authenticate with
+//!   **SCRAM-SHA-256** (psql 10 and later, libpq-based drivers, JDBC, psycopg), or
+//!   **SCRAM-SHA-256-PLUS** over TLS (channel binding: the login is tied to the TLS session, so
+//!   a man in the middle holding another certificate cannot relay it). The salted passwords are
+//!   computed once when the server binds; the server never sees a password on the wire. A
+//!   wrong user or a wrong password is refused with SQLSTATE `28P01` ("password authentication
+//!   failed for user …") after a complete exchange, so a wrong user name cannot be told from a
+//!   wrong password. A refused connection never gets a session: anything it sends after the
+//!   refusal is discarded and the connection is closed.
 //! - Without credentials, any user name is accepted, without a password. That is only allowed
-//!   on a loopback address (`127.0.0.0/8`, `::1`): [`PgServer::bind`] refuses any other address
-//!   without credentials ([`PgServerError::PasswordRequired`]).
+//!   on a loopback address (`127.0.0.0/8`, `::1`): binding any other address without
+//!   credentials fails ([`PgServerError::PasswordRequired`]).
+//! - With [`PgTls`] (a PEM certificate chain and key), clients negotiate TLS (`sslmode=require`,
+//!   `verify-full`); when TLS is required, a connection without it is refused with SQLSTATE
+//!   `28000` before authentication. Beyond loopback TLS is mandatory
+//!   ([`PgServerError::TlsRequired`]) and always required.
 //!
-//! There is no TLS: the password itself never crosses the wire, but rows do, in clear. Across
-//! an untrusted network, reach the endpoint through an SSH tunnel or a TLS-terminating proxy.
+//! # Query log
+//!
+//! With [`PgServerConfig::query_log`], every statement is recorded in the lake's
+//! `_tidemark/query_log` table: who, when, which relations, how many rows, how it ended, never
+//! the text or values ([`log`]).
 //!
 //! # Logs
 //!
@@ -61,35 +78,25 @@
 //! warn. Query text, parameter values and rows are never logged by this module, since they carry
 //! customer data (datafusion-postgres logs query text at debug through the `log` crate).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password, random_nonce};
-use datafusion_postgres::pgwire::api::auth::sasl::{SASLState, SCRAM_SHA_256_METHOD};
-use datafusion_postgres::pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
-};
+use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
+use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::{
-    ClientInfo, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator,
-};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use datafusion_postgres::pgwire::messages::startup::{Authentication, PasswordMessageFamily};
-use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use datafusion_postgres::pgwire::tokio::process_socket;
+use datafusion_postgres::pgwire::api::{PgWireServerHandlers, RandomPidSecretKeyGenerator};
+use datafusion_postgres::pgwire::tokio::{TlsAcceptor, process_socket};
 use datafusion_postgres::{DfSessionService, QueryHook};
-use futures::{Sink, SinkExt};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+use tidemark_core::access::Access;
 use tidemark_lake::datafusion::arrow::datatypes::DataType;
 use tidemark_lake::datafusion::common::{DataFusionError, ScalarValue};
 use tidemark_lake::datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
@@ -99,13 +106,23 @@ use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
+use crate::access::UserRules;
+
 mod catalog;
 mod functions;
 mod hook;
+pub mod log;
 mod rewrite;
+mod session;
+mod startup;
+mod tls;
 
 use catalog::{PgCatalog, Roles};
 use hook::ReadOnly;
+use log::QueryLog;
+use session::LazySession;
+use startup::{Phase, ScramVerifier, Startup};
+pub use tls::PgTls;
 
 /// Connections served at once unless configured otherwise (PostgreSQL's own default).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
@@ -125,12 +142,27 @@ pub struct PgServerConfig {
     /// Connections served at once; the ones beyond are refused with SQLSTATE `53300`, as
     /// PostgreSQL does. At least 1.
     pub max_connections: usize,
+    /// Users, roles and what each may read (instead of `credentials`); only with
+    /// [`PgServer::bind_lake`].
+    pub access: Option<Arc<Access>>,
+    /// TLS; required when `listen` is not a loopback address.
+    pub tls: Option<PgTls>,
+    /// Keep a query log in the lake ([`log`]) appended this often; only with
+    /// [`PgServer::bind_lake`].
+    pub query_log: Option<Duration>,
 }
 
 impl PgServerConfig {
     /// Listen on `listen` without credentials, with [`DEFAULT_MAX_CONNECTIONS`].
     pub fn new(listen: SocketAddr) -> PgServerConfig {
-        PgServerConfig { listen, credentials: None, max_connections: DEFAULT_MAX_CONNECTIONS }
+        PgServerConfig {
+            listen,
+            credentials: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            access: None,
+            tls: None,
+            query_log: None,
+        }
     }
 }
 
@@ -177,6 +209,29 @@ pub enum PgServerError {
     /// `max_connections` is 0.
     #[error("max_connections must be at least 1")]
     NoConnectionsAllowed,
+    /// Listening beyond loopback without TLS would send rows in clear.
+    #[error(
+        "refusing to listen on {listen} without TLS: give sql.tls (cert_file, key_file), or listen on a loopback \
+         address such as 127.0.0.1"
+    )]
+    TlsRequired {
+        /// The address asked for.
+        listen: SocketAddr,
+    },
+    /// The certificate or key could not be used.
+    #[error("sql.tls: {file}: {reason}")]
+    Tls {
+        /// The file at fault.
+        file: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Users and roles need a lake session ([`PgServer::bind_lake`]).
+    #[error("users and roles need the lake's session: use PgServer::bind_lake")]
+    AccessWithoutLake,
+    /// A user's session could not be prepared (a row filter that does not parse).
+    #[error("{0}")]
+    Access(String),
     /// The address could not be bound (in use, not local, not permitted).
     #[error("cannot listen on {listen}: {source}")]
     Bind {
@@ -202,6 +257,7 @@ pub struct PgServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    log: Option<QueryLog>,
 }
 
 impl fmt::Debug for PgServer {
@@ -217,33 +273,84 @@ impl PgServer {
     /// Checks `config`, binds its address and adds `pg_catalog` (with the functions clients
     /// call on connect) to `ctx`'s default catalog.
     ///
-    /// Fails when `config.listen` is not a loopback address and there are no credentials, when
-    /// the credentials are empty, when `max_connections` is 0, or when the address cannot be
-    /// bound. Clients may connect as soon as this returns; they are served once
+    /// Fails when `config.listen` is not a loopback address and there are no credentials or no
+    /// TLS, when the credentials are empty, when the certificate or key cannot be used, when
+    /// `max_connections` is 0, or when the address cannot be bound; and when `config` has users
+    /// or a query log, which need [`PgServer::bind_lake`]. Clients may connect as soon as this returns; they are served once
     /// [`PgServer::serve`] runs.
     pub async fn bind(ctx: Arc<SessionContext>, config: PgServerConfig) -> Result<PgServer, PgServerError> {
-        let PgServerConfig { listen, credentials, max_connections } = config;
+        if config.access.is_some() || config.query_log.is_some() {
+            return Err(PgServerError::AccessWithoutLake);
+        }
+        let roles = Roles::new(config.credentials.as_ref().map(|c| c.user.clone()));
+        prepare_context(&ctx, roles.clone()).await?;
+        PgServer::listen(Contexts::Single { ctx, roles }, config, None).await
+    }
+
+    /// [`PgServer::bind`] over a lake session; with `config.access`, each user gets a context
+    /// of their own that sees the lake through the role's grants, column rules and row
+    /// filters (see [`crate::access`]).
+    pub async fn bind_lake(session: &crate::QuerySession, config: PgServerConfig) -> Result<PgServer, PgServerError> {
+        let log = config.query_log.map(|every| QueryLog::start(session.location().clone(), every));
+        let Some(access) = config.access.clone() else {
+            let ctx = session.context();
+            let roles = Roles::new(config.credentials.as_ref().map(|c| c.user.clone()));
+            prepare_context(&ctx, roles.clone()).await?;
+            return PgServer::listen(Contexts::Single { ctx, roles }, config, log).await;
+        };
+        crate::access::check_row_filters(&access).map_err(|e| PgServerError::Access(e.to_string()))?;
+        let mut contexts = HashMap::new();
+        for principal in access.principals() {
+            let rules = UserRules { principal: principal.clone(), hash_key: access.hash_key().cloned() };
+            let ctx = crate::access::user_context(session, rules).map_err(|e| PgServerError::Access(e.to_string()))?;
+            prepare_context(&ctx, Roles::new(Some(principal.user.clone()))).await?;
+            contexts.insert(principal.user.clone(), (Arc::new(ctx), principal.role.name().to_owned()));
+        }
+        PgServer::listen(Contexts::PerUser(contexts), config, log).await
+    }
+
+    async fn listen(contexts: Contexts, config: PgServerConfig, log: Option<QueryLog>) -> Result<PgServer, PgServerError> {
+        let PgServerConfig { listen, credentials, max_connections, access, tls, query_log: _ } = config;
         if max_connections == 0 {
             return Err(PgServerError::NoConnectionsAllowed);
         }
-        let roles = Roles::new(credentials.as_ref().map(|c| c.user.clone()));
-        let scram = match credentials {
-            Some(credentials) => Some(Arc::new(ScramAuth::new(Arc::new(ScramVerifier::new(&credentials)?)))),
-            None if is_loopback(listen.ip()) => None,
-            None => return Err(PgServerError::PasswordRequired { listen }),
+        let mut users: Vec<(String, SecretString)> = Vec::new();
+        if let Some(credentials) = credentials {
+            users.push((credentials.user, credentials.password));
+        }
+        if let Some(access) = &access {
+            users.extend(access.passwords().iter().map(|(u, p)| (u.clone(), p.clone())));
+        }
+        if users.is_empty() && !is_loopback(listen.ip()) {
+            return Err(PgServerError::PasswordRequired { listen });
+        }
+        let verifier = if users.is_empty() { None } else { Some(ScramVerifier::new(&users)?) };
+        if tls.is_none() && !is_loopback(listen.ip()) {
+            return Err(PgServerError::TlsRequired { listen });
+        }
+        let (acceptor, certificate) = match &tls {
+            Some(tls) => {
+                let (acceptor, pem) = tls::acceptor(tls)?;
+                (Some(acceptor), Some(pem))
+            }
+            None => (None, None),
+        };
+        let require_tls = tls.as_ref().is_some_and(|t| t.required || !is_loopback(listen.ip()));
+        let scram = if let Some(verifier) = verifier {
+            let mut scram = ScramAuth::new(Arc::new(verifier));
+            if let Some(pem) = &certificate {
+                // Channel binding (SCRAM-SHA-256-PLUS) ties the login to this TLS session.
+                scram.configure_certificate(pem).map_err(|e| PgServerError::Tls {
+                    file: tls.as_ref().map(|t| t.cert_file.clone()).unwrap_or_default(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Some(Arc::new(scram))
+        } else {
+            None
         };
         let listener = TcpListener::bind(listen).await.map_err(|source| PgServerError::Bind { listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| PgServerError::Bind { listen, source })?;
-
-        let name = ctx.state().config().options().catalog.default_catalog.clone();
-        let failed = |source: DataFusionError| PgServerError::Catalog { catalog: name.clone(), source: Box::new(source) };
-        setup_pg_catalog(&ctx, &name, roles.clone()).map_err(|source| failed(*source))?;
-        if let Some(catalog) = ctx.catalog(&name)
-            && let Some(pg_catalog) = catalog.schema("pg_catalog")
-        {
-            catalog.register_schema("pg_catalog", Arc::new(PgCatalog::new(pg_catalog))).map_err(failed)?;
-        }
-        functions::register(&ctx).await.map_err(failed)?;
 
         let mut parameters = DefaultServerParameterProvider::default();
         // Tell clients the truth: nobody here is a superuser and nothing can be written.
@@ -253,6 +360,8 @@ impl PgServer {
         info!(
             listen = %local_addr,
             authentication = if scram.is_some() { "scram-sha-256" } else { "none (loopback)" },
+            tls = if acceptor.is_none() { "off" } else if require_tls { "required" } else { "optional" },
+            users = users.len(),
             max_connections,
             "postgres endpoint listening"
         );
@@ -260,13 +369,16 @@ impl PgServer {
             listener,
             local_addr,
             shared: Arc::new(Shared {
-                ctx,
+                log: log.as_ref().map(QueryLog::sender),
+                contexts,
                 scram,
-                roles,
+                tls: acceptor,
+                require_tls,
                 parameters: Arc::new(parameters),
                 pids: Arc::new(RandomPidSecretKeyGenerator::default()),
                 connections: Arc::new(Semaphore::new(max_connections)),
             }),
+            log,
         })
     }
 
@@ -280,7 +392,7 @@ impl PgServer {
     ///
     /// A failed `accept` is logged and retried; one connection's failure never ends the server.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) {
-        let PgServer { listener, local_addr, shared } = self;
+        let PgServer { listener, local_addr, shared, log } = self;
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -311,6 +423,10 @@ impl PgServer {
         drop(listener);
         let open = connections.len();
         connections.shutdown().await;
+        drop(shared);
+        if let Some(log) = log {
+            log.close().await;
+        }
         info!(listen = %local_addr, closed_connections = open, "postgres endpoint stopped");
     }
 }
@@ -320,11 +436,64 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
 }
 
+/// Adds `pg_catalog` (over `ctx`'s catalogs, so it lists what `ctx` can see) and the
+/// functions clients call on connect to `ctx`.
+async fn prepare_context(ctx: &SessionContext, roles: Roles) -> Result<(), PgServerError> {
+    let name = ctx.state().config().options().catalog.default_catalog.clone();
+    let failed = |source: DataFusionError| PgServerError::Catalog { catalog: name.clone(), source: Box::new(source) };
+    setup_pg_catalog(ctx, &name, roles).map_err(|source| failed(*source))?;
+    if let Some(catalog) = ctx.catalog(&name)
+        && let Some(pg_catalog) = catalog.schema("pg_catalog")
+    {
+        catalog.register_schema("pg_catalog", Arc::new(PgCatalog::new(pg_catalog))).map_err(failed)?;
+    }
+    functions::register(ctx).await.map_err(failed)?;
+    if let Some(catalog) = ctx.catalog(&name) {
+        // datafusion-pg-catalog answers true to everything; here a hidden table is not granted.
+        ctx.register_udf(functions::has_table_privilege(catalog));
+    }
+    Ok(())
+}
+
+/// The contexts connections copy their session from.
+enum Contexts {
+    /// One for everyone (no users and roles configured).
+    Single { ctx: Arc<SessionContext>, roles: Roles },
+    /// One per configured user (with the user's role), seeing what that role may.
+    PerUser(HashMap<String, (Arc<SessionContext>, String)>),
+}
+
+impl Contexts {
+    fn for_user(&self, user: &str) -> Option<&Arc<SessionContext>> {
+        match self {
+            Contexts::Single { ctx, .. } => Some(ctx),
+            Contexts::PerUser(contexts) => contexts.get(user).map(|(ctx, _)| ctx),
+        }
+    }
+
+    /// The user's role; empty without users and roles.
+    fn role(&self, user: &str) -> String {
+        match self {
+            Contexts::Single { .. } => String::new(),
+            Contexts::PerUser(contexts) => contexts.get(user).map(|(_, role)| role.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn connected(&self, user: &str) {
+        if let Contexts::Single { roles, .. } = self {
+            roles.connected(user);
+        }
+    }
+}
+
 /// What every connection shares.
 struct Shared {
-    ctx: Arc<SessionContext>,
+    contexts: Contexts,
+    /// Where connections send their query log records.
+    log: Option<tokio::sync::mpsc::UnboundedSender<log::QueryLogRecord>>,
     scram: Option<Arc<ScramAuth>>,
-    roles: Roles,
+    tls: Option<TlsAcceptor>,
+    require_tls: bool,
     parameters: Arc<DefaultServerParameterProvider>,
     // One generator for the server, so that process ids (which cancel requests name) are unique.
     pids: Arc<RandomPidSecretKeyGenerator>,
@@ -338,24 +507,21 @@ impl Shared {
             debug!(%peer, error = %e, "cannot set TCP_NODELAY on a postgres connection");
         }
         let permit = Arc::clone(&self.connections).try_acquire_owned().ok();
-        let user = Arc::new(OnceLock::new());
+        let session = Arc::new(LazySession::new());
         let startup = Arc::new(Startup {
             peer,
             admitted: permit.is_some(),
-            scram: self.scram.clone(),
-            roles: self.roles.clone(),
-            parameters: Arc::clone(&self.parameters),
-            pids: Arc::clone(&self.pids),
+            shared: Arc::clone(&self),
             phase: Mutex::new(Phase::Startup),
             refused: Notify::new(),
-            user: Arc::clone(&user),
+            session: Arc::clone(&session),
         });
-        let handlers = ConnectionHandlers { session: Arc::new(self.session(user)), startup: Arc::clone(&startup) };
+        let handlers = ConnectionHandlers { session, startup: Arc::clone(&startup) };
         tokio::select! {
             biased;
             // pgwire would keep reading a refused connection; dropping it here closes the socket.
             () = startup.refused.notified() => {}
-            ended = process_socket(socket, None, handlers) => {
+            ended = process_socket(socket, self.tls.clone(), handlers) => {
                 if let Err(e) = ended {
                     debug!(%peer, error = %e, "postgres connection ended by an I/O error");
                 }
@@ -366,40 +532,42 @@ impl Shared {
         }
         drop(permit);
     }
+}
 
-    /// A session of its own for one connection, over the shared catalogs; `user` is filled in
-    /// once the connection has authenticated.
-    fn session(&self, user: Arc<OnceLock<String>>) -> DfSessionService {
-        let mut state = self.ctx.state();
-        state.config_mut().options_mut().catalog.information_schema = true;
-        let hooks: Vec<Arc<dyn QueryHook>> = vec![
-            // First, so that nothing runs before it has looked (DECLARE CURSOR runs its query).
-            Arc::new(ReadOnly),
-            Arc::new(CursorStatementHook),
-            Arc::new(SetShowHook),
-            Arc::new(TransactionStatementHook),
-        ];
-        let ctx = SessionContext::new_with_state(state);
-        ctx.register_udf(session_user(user));
-        DfSessionService::new_with_hooks(Arc::new(ctx), hooks)
-    }
+/// A session of its own for one connection of `user`, copied from `ctx`: `SET`, `PREPARE`
+/// and timeouts stay with the connection, the catalogs are shared.
+fn connection_session(ctx: &SessionContext, user: &str, notes: Arc<session::StatementNotes>) -> DfSessionService {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().catalog.information_schema = true;
+    let hooks: Vec<Arc<dyn QueryHook>> = vec![
+        // First, so that nothing runs before it has looked (DECLARE CURSOR runs its query).
+        Arc::new(ReadOnly::new(notes)),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ];
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(session_user(user));
+    DfSessionService::new_with_hooks(Arc::new(ctx), hooks)
 }
 
 /// `session_user`, and `current_user` which datafusion-pg-catalog rewrites to it: the user this
 /// connection authenticated as (datafusion-pg-catalog's own answers "postgres" to everyone).
-fn session_user(user: Arc<OnceLock<String>>) -> ScalarUDF {
+fn session_user(user: &str) -> ScalarUDF {
+    let user = ScalarValue::Utf8(Some(user.to_owned()));
     create_udf(
         "session_user",
         vec![],
         DataType::Utf8,
         Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(user.get().cloned())))),
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(user.clone()))),
     )
 }
 
-/// One connection's handlers: the startup handler holds that connection's authentication state.
+/// One connection's handlers: the startup handler holds that connection's authentication state
+/// and fills in the session once the user is known.
 struct ConnectionHandlers {
-    session: Arc<DfSessionService>,
+    session: Arc<LazySession>,
     startup: Arc<Startup>,
 }
 
@@ -414,232 +582,5 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.startup)
-    }
-}
-
-/// The server side of SCRAM-SHA-256 for the configured user.
-struct ScramVerifier {
-    user: String,
-    salt: Vec<u8>,
-    salted_password: Vec<u8>,
-    // What any other user name is checked against: the exchange runs to the end and fails like
-    // a wrong password does, so a client cannot learn which user names exist.
-    decoy: Vec<u8>,
-}
-
-impl ScramVerifier {
-    fn new(credentials: &PgCredentials) -> Result<ScramVerifier, PgServerError> {
-        if credentials.user.is_empty() {
-            return Err(PgServerError::EmptyUser);
-        }
-        let password = credentials.password.expose_secret();
-        if password.is_empty() {
-            return Err(PgServerError::EmptyPassword);
-        }
-        let salt = random_nonce().into_bytes();
-        Ok(ScramVerifier {
-            user: credentials.user.clone(),
-            salted_password: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
-            decoy: gen_salted_password(&random_nonce(), &salt, SCRAM_ITERATIONS),
-            salt,
-        })
-    }
-}
-
-impl fmt::Debug for ScramVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The salted password is as good as the password to a SCRAM client: never print it.
-        f.debug_struct("ScramVerifier").field("user", &self.user).finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl AuthSource for ScramVerifier {
-    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        let key = if login.user() == Some(self.user.as_str()) { &self.salted_password } else { &self.decoy };
-        Ok(Password::new(Some(self.salt.clone()), key.clone()))
-    }
-}
-
-/// Where one connection is in its startup.
-enum Phase {
-    Startup,
-    Sasl { user: String, sasl: SASLState },
-    Ready { user: String },
-    Refused,
-}
-
-/// Why a connection is turned away during startup.
-enum Refusal {
-    /// Tell the client (a FATAL error with this SQLSTATE and message), then close.
-    Tell { code: String, message: String },
-    /// The connection is unusable (the client went away mid-startup): just close.
-    Broken(PgWireError),
-}
-
-impl Refusal {
-    fn tell(code: &str, message: impl Into<String>) -> Refusal {
-        Refusal::Tell { code: code.to_owned(), message: message.into() }
-    }
-
-    /// A malformed or out-of-order SASL message. pgwire's message would quote the client's
-    /// message, proof included; there is nothing in it the client does not know already.
-    fn protocol(_error: PgWireError) -> Refusal {
-        Refusal::tell("08P01", "invalid SCRAM-SHA-256 authentication exchange")
-    }
-
-    /// A startup message pgwire could not accept (an unknown protocol version), as pgwire puts it.
-    fn pgwire(error: PgWireError) -> Refusal {
-        let info = ErrorInfo::from(error);
-        Refusal::Tell { code: info.code, message: info.message }
-    }
-}
-
-/// One connection's startup: admission, SCRAM (or none on loopback), then the connection log.
-///
-/// pgwire's own startup handlers keep their SASL state in the handler, which is shared by every
-/// connection, and after a failed authentication pgwire puts the connection into the state that
-/// runs queries. This handler lives for one connection and never lets pgwire see an error:
-/// it answers a refusal itself, then has the connection dropped (see [`Shared::connection`]).
-struct Startup {
-    peer: SocketAddr,
-    admitted: bool,
-    scram: Option<Arc<ScramAuth>>,
-    roles: Roles,
-    parameters: Arc<DefaultServerParameterProvider>,
-    pids: Arc<RandomPidSecretKeyGenerator>,
-    phase: Mutex<Phase>,
-    refused: Notify,
-    /// Read by this connection's `session_user()`.
-    user: Arc<OnceLock<String>>,
-}
-
-#[async_trait]
-impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let mut phase = self.phase.lock().await;
-        let current = std::mem::replace(&mut *phase, Phase::Refused);
-        *phase = match self.advance(client, current, message).await {
-            Ok(next) => next,
-            Err(refusal) => {
-                self.refuse(client, refusal).await;
-                Phase::Refused
-            }
-        };
-        Ok(())
-    }
-}
-
-impl Startup {
-    async fn advance<C>(&self, client: &mut C, phase: Phase, message: PgWireFrontendMessage) -> Result<Phase, Refusal>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        match (phase, message) {
-            (Phase::Startup, PgWireFrontendMessage::Startup(startup)) => {
-                protocol_negotiation(client, &startup).await.map_err(Refusal::pgwire)?;
-                save_startup_parameters_to_metadata(client, &startup);
-                let user = match client.metadata().get(METADATA_USER) {
-                    Some(user) if !user.is_empty() => user.clone(),
-                    _ => return Err(Refusal::tell("28000", "no PostgreSQL user name specified in startup packet")),
-                };
-                if !self.admitted {
-                    return Err(Refusal::tell("53300", "sorry, too many clients already"));
-                }
-                if self.scram.is_none() {
-                    self.finish(client, &user).await?;
-                    return Ok(Phase::Ready { user });
-                }
-                client.set_state(PgWireConnectionState::AuthenticationInProgress);
-                let offer = Authentication::SASL(vec![SCRAM_SHA_256_METHOD.to_owned()]);
-                client.send(PgWireBackendMessage::Authentication(offer)).await.map_err(|e| Refusal::Broken(e.into()))?;
-                Ok(Phase::Sasl { user, sasl: SASLState::Initial })
-            }
-            (Phase::Sasl { user, sasl }, PgWireFrontendMessage::PasswordMessageFamily(message)) => {
-                let Some(scram) = &self.scram else {
-                    return Err(Refusal::tell("28000", "no authentication exchange is in progress"));
-                };
-                let (message, sasl) = match sasl {
-                    SASLState::Initial => {
-                        let initial = message.into_sasl_initial_response().map_err(Refusal::protocol)?;
-                        if initial.auth_method != SCRAM_SHA_256_METHOD {
-                            return Err(Refusal::tell("28000", "only SCRAM-SHA-256 authentication is supported"));
-                        }
-                        (PasswordMessageFamily::SASLInitialResponse(initial), SASLState::ScramClientFirstReceived)
-                    }
-                    waiting => {
-                        let response = message.into_sasl_response().map_err(Refusal::protocol)?;
-                        (PasswordMessageFamily::SASLResponse(response), waiting)
-                    }
-                };
-                match scram.process_scram_message(client, message, &sasl).await {
-                    Ok((reply, next)) => {
-                        client.send(PgWireBackendMessage::Authentication(reply)).await.map_err(|e| Refusal::Broken(e.into()))?;
-                        if matches!(next, SASLState::Finished) {
-                            self.finish(client, &user).await?;
-                            Ok(Phase::Ready { user })
-                        } else {
-                            Ok(Phase::Sasl { user, sasl: next })
-                        }
-                    }
-                    // PostgreSQL's wording, naming the user of the startup message (SCRAM's own
-                    // user field is empty with libpq).
-                    Err(PgWireError::InvalidPassword(_)) => {
-                        Err(Refusal::tell("28P01", format!("password authentication failed for user \"{user}\"")))
-                    }
-                    Err(e) => Err(Refusal::protocol(e)),
-                }
-            }
-            // Anything else during startup means nothing here; pgwire ignores it too.
-            (phase, _) => Ok(phase),
-        }
-    }
-
-    async fn finish<C>(&self, client: &mut C, user: &str) -> Result<(), Refusal>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let (pid, secret_key) = self.pids.generate(&*client);
-        client.set_pid_and_secret_key(pid, secret_key);
-        // Before AuthenticationOk: the client may query as soon as it reads it.
-        let _ = self.user.set(user.to_owned());
-        self.roles.connected(user);
-        finish_authentication(client, self.parameters.as_ref()).await.map_err(Refusal::Broken)?;
-        let database = client.metadata().get(METADATA_DATABASE).map_or("", String::as_str);
-        info!(peer = %self.peer, user = ?user, database = ?database, "postgres client connected");
-        Ok(())
-    }
-
-    async fn refuse<C>(&self, client: &mut C, refusal: Refusal)
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: fmt::Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let user = client.metadata().get(METADATA_USER).map_or("", String::as_str);
-        match refusal {
-            Refusal::Tell { code, message } => {
-                warn!(peer = %self.peer, user = ?user, sqlstate = %code, "postgres client refused: {message}");
-                let error = ErrorInfo::new("FATAL".to_owned(), code, message);
-                if let Err(e) = client.send(PgWireBackendMessage::ErrorResponse(error.into())).await {
-                    debug!(peer = %self.peer, error = ?e, "cannot tell a refused postgres client why");
-                }
-                // Half-close, so that the client reads the error before the socket is dropped.
-                if let Err(e) = SinkExt::<PgWireBackendMessage>::close(client).await {
-                    debug!(peer = %self.peer, error = ?e, "cannot close a refused postgres connection");
-                }
-            }
-            Refusal::Broken(e) => debug!(peer = %self.peer, error = %e, "postgres connection broke during startup"),
-        }
-        self.refused.notify_one();
     }
 }

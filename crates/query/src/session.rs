@@ -28,13 +28,18 @@ pub const SCHEMA: &str = "public";
 /// closest names; other errors pass unchanged. Public for the Postgres endpoint, which plans
 /// with its own copy of the context.
 pub fn explain_unknown_table(schema: &LakeSchema, error: DataFusionError) -> DataFusionError {
+    explain_unknown_table_with(error, |name| schema.unknown_table(name))
+}
+
+/// [`explain_unknown_table`] with the error for an unknown name given by `unknown`.
+pub fn explain_unknown_table_with(error: DataFusionError, unknown: impl Fn(&str) -> DataFusionError) -> DataFusionError {
     let message = error.find_root().to_string();
     let name = message
         .split_once("table '")
         .and_then(|(_, rest)| rest.split_once("' not found"))
         .map(|(name, _)| name.rsplit('.').next().unwrap_or(name).to_lowercase());
     match name {
-        Some(name) if matches!(error.find_root(), DataFusionError::Plan(_)) => schema.unknown_table(&name),
+        Some(name) if matches!(error.find_root(), DataFusionError::Plan(_)) => unknown(&name),
         _ => error,
     }
 }
@@ -54,6 +59,9 @@ pub struct TableListing {
 pub struct QuerySession {
     ctx: Arc<SessionContext>,
     schema: Arc<LakeSchema>,
+    /// Each source's schema, by SQL schema name.
+    sources: Vec<(String, Arc<LakeSchema>)>,
+    as_of: Arc<AsOf>,
     notes: Arc<Notes>,
 }
 
@@ -107,18 +115,32 @@ impl QuerySession {
         // objects unqualified).
         let location = schema.location().clone();
         let mut as_of = AsOf::new(&schema);
+        let mut sources = Vec::new();
         for source in location.sources().await? {
             let tables = Arc::new(LakeSchema::open_source(location.clone(), schema.options().clone(), &source).await?);
             catalog.register_schema(&source, tables.clone())?;
             as_of = as_of.with_source(&source, &tables);
+            sources.push((source.to_ascii_lowercase(), tables));
         }
-        ctx.register_udtf(AsOf::NAME, Arc::new(as_of));
-        Ok(QuerySession { ctx: Arc::new(ctx), schema, notes: Arc::default() })
+        let as_of = Arc::new(as_of);
+        ctx.register_udtf(AsOf::NAME, as_of.clone());
+        Ok(QuerySession { ctx: Arc::new(ctx), schema, sources, as_of, notes: Arc::default() })
     }
 
     /// The DataFusion context (for the Postgres endpoint and for embedding).
     pub fn context(&self) -> Arc<SessionContext> {
         self.ctx.clone()
+    }
+
+    /// The lake's default schema, each source's, and the `as_of` function over them (for the
+    /// per-user sessions of [`crate::access`]).
+    pub(crate) fn schemas(&self) -> (&Arc<LakeSchema>, &[(String, Arc<LakeSchema>)], &Arc<AsOf>) {
+        (&self.schema, &self.sources, &self.as_of)
+    }
+
+    /// The lake this session reads.
+    pub fn location(&self) -> &LakeLocation {
+        self.schema.location()
     }
 
     pub fn read_options(&self) -> &ReadOptions {

@@ -48,6 +48,8 @@ pub struct SimCertificate {
     ca_pem: String,
     chain: Vec<CertificateDer<'static>>,
     key: PrivatePkcs8KeyDer<'static>,
+    server_pem: String,
+    key_pem: String,
 }
 
 impl std::fmt::Debug for SimCertificate {
@@ -83,12 +85,24 @@ impl SimCertificate {
             ca_pem: ca_cert.pem(),
             chain: vec![server_cert.der().clone(), ca_cert.der().clone()],
             key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
+            server_pem: server_cert.pem(),
+            key_pem: server_key.serialize_pem(),
         })
     }
 
     /// PEM of the CA certificate clients should trust.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// PEM of the server certificate followed by the CA certificate (a server's `cert_file`).
+    pub fn server_chain_pem(&self) -> String {
+        format!("{}{}", self.server_pem, self.ca_pem)
+    }
+
+    /// PEM (PKCS#8) of the server certificate's private key (a server's `key_file`).
+    pub fn server_key_pem(&self) -> String {
+        self.key_pem.clone()
     }
 
     /// Writes the CA certificate to `dir/`[`CA_FILE_NAME`] (creating `dir`) and returns its path.

@@ -12,10 +12,13 @@
 //!   budget_percent: 80            # stop (incomplete) when this share of the daily API allocation is used
 //! lake:
 //!   location: s3://acme-lake/salesforce   # or a local folder
-//! sql:                            # tidemark serve-sql
+//! sql:                            # tidemark serve-sql (see tidemark_core::access)
 //!   listen: 0.0.0.0:5433
-//!   user: analyst
-//!   password: ${TIDEMARK_SQL_PASSWORD}
+//!   tls: {cert_file: /etc/tidemark/sql.crt, key_file: /etc/tidemark/sql.key}
+//!   users:
+//!     analyst: {password: "${TIDEMARK_SQL_PASSWORD}", role: reader}
+//!   roles:
+//!     reader: {objects: ["*"], columns: {contact: {email: "mask:email"}}}
 //! sync:
 //!   parallelism: 4
 //!   include: ["*"]
@@ -80,8 +83,10 @@ pub struct TidemarkConfig {
     pub governance: tidemark_core::governance::GovernanceConfig,
 }
 
-/// `tidemark serve-sql`: where to listen and the one login it accepts. A password is required
-/// when listening beyond loopback.
+/// `tidemark serve-sql`: where to listen, who may log in and what each user may read (see
+/// [`tidemark_core::access`]), TLS and the query log. Either one login (`user`, `password`)
+/// that reads everything, or `users` with `roles`. Beyond loopback a password and TLS are
+/// required.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSettings {
@@ -91,6 +96,66 @@ pub struct SqlSettings {
     pub user: Option<String>,
     #[serde(default, deserialize_with = "tidemark_core::config::optional_secret")]
     pub password: Option<SecretString>,
+    #[serde(default)]
+    pub users: BTreeMap<String, tidemark_core::access::UserConfig>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, tidemark_core::access::RoleConfig>,
+    #[serde(default)]
+    pub tls: Option<tidemark_core::access::TlsConfig>,
+    #[serde(default)]
+    pub query_log: Option<tidemark_core::access::QueryLogConfig>,
+}
+
+impl SqlSettings {
+    /// The compiled users and roles; `None` with the single-login form.
+    pub fn access(
+        &self,
+        governance: &tidemark_core::governance::Governance,
+    ) -> Result<Option<tidemark_core::access::Access>, ConfigError> {
+        if self.users.is_empty() {
+            if !self.roles.is_empty() {
+                return Err(ConfigError::invalid("sql.roles", "roles are given to sql.users: add users, or remove the roles"));
+            }
+            return Ok(None);
+        }
+        if self.user.is_some() || self.password.is_some() {
+            return Err(ConfigError::invalid(
+                "sql.users",
+                "give either sql.user/sql.password (one login reading everything) or sql.users, not both",
+            ));
+        }
+        tidemark_core::access::Access::compile(&self.users, &self.roles, governance.key().cloned()).map(Some)
+    }
+
+    fn validate(&self, governance: &tidemark_core::governance::Governance) -> Result<(), ConfigError> {
+        self.access(governance)?;
+        if let Some(tls) = &self.tls {
+            for (field, file) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+                if !file.is_file() {
+                    return Err(ConfigError::invalid(
+                        format!("sql.tls.{field}"),
+                        format!("{} is not a readable file", file.display()),
+                    ));
+                }
+            }
+        }
+        let beyond_loopback = self.listen.is_some_and(|l| !l.ip().to_canonical().is_loopback());
+        if beyond_loopback {
+            match &self.tls {
+                None => {
+                    return Err(ConfigError::invalid(
+                        "sql.tls",
+                        "required when sql.listen is beyond loopback: give cert_file and key_file (PEM)",
+                    ));
+                }
+                Some(tls) if tls.required == Some(false) => {
+                    return Err(ConfigError::invalid("sql.tls.required", "must be true when sql.listen is beyond loopback"));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,7 +410,10 @@ impl TidemarkConfig {
         }
         self.validate_push()?;
         tidemark_core::sources::validate(&self.sources)?;
-        self.governance()?;
+        let governance = self.governance()?;
+        if let Some(sql) = &self.sql {
+            sql.validate(&governance)?;
+        }
         let Some(sf) = &self.salesforce else {
             return self.sync.validate();
         };
@@ -528,13 +596,46 @@ mod tests {
 
     #[test]
     fn sql_endpoint_settings() {
-        let c = load(&format!("{BASE}sql:\n  listen: 0.0.0.0:5433\n  user: analyst\n  password: ${{SECRET}}\n")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("sql.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let tls = format!("  tls: {{cert_file: {0}, key_file: {0}}}\n", pem.display());
+        let single = format!("{BASE}sql:\n  listen: 0.0.0.0:5433\n  user: analyst\n  password: ${{SECRET}}\n");
+        let e = load(&single).unwrap_err();
+        assert!(e.to_string().starts_with("sql.tls: required"), "{e}");
+        let c = load(&format!("{single}{tls}")).unwrap();
         let sql = c.sql.as_ref().unwrap();
         assert_eq!(sql.listen.unwrap().port(), 5433);
         assert_eq!(sql.password.as_ref().unwrap().expose_secret(), "s3cr3t");
         assert!(!format!("{c:?}").contains("s3cr3t"));
         let e = load(&format!("{BASE}sql:\n  listen: nowhere\n")).unwrap_err();
         assert!(e.to_string().starts_with("sql.listen"), "{e}");
+        let optional = format!("  tls: {{cert_file: {0}, key_file: {0}, required: false}}\n", pem.display());
+        let e = load(&format!("{single}{optional}")).unwrap_err();
+        assert!(e.to_string().starts_with("sql.tls.required"), "{e}");
+        let e =
+            load(&format!("{BASE}sql:\n  tls: {{cert_file: /nonexistent/c.pem, key_file: {}}}\n", pem.display())).unwrap_err();
+        assert!(e.to_string().starts_with("sql.tls.cert_file"), "{e}");
+    }
+
+    #[test]
+    fn sql_users_and_roles() {
+        let users =
+            "sql:\n  users:\n    alice: {password: \"${SECRET}\", role: analyst}\n  roles:\n    analyst: {objects: [account]}\n";
+        let c = load(&format!("{BASE}{users}")).unwrap();
+        let access = c.sql.as_ref().unwrap().access(&c.governance().unwrap()).unwrap().expect("users configured");
+        assert_eq!(access.passwords()["alice"].expose_secret(), "s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let both = format!("{BASE}{users}  user: bob\n  password: x\n");
+        assert!(load(&both).unwrap_err().to_string().starts_with("sql.users: give either"));
+        let orphan = format!("{BASE}sql:\n  roles:\n    analyst: {{objects: [account]}}\n");
+        assert!(load(&orphan).unwrap_err().to_string().starts_with("sql.roles:"));
+        let unknown = users.replace("role: analyst", "role: nobody");
+        assert!(
+            load(&format!("{BASE}{unknown}")).unwrap_err().to_string().starts_with("sql.users.alice.role: unknown role 'nobody'")
+        );
+        let hash = users.replace("{objects: [account]}", "{objects: [account], columns: {account: {phone: hash}}}");
+        assert!(load(&format!("{BASE}{hash}")).unwrap_err().to_string().starts_with("sql.roles.analyst.columns.account.phone:"));
     }
 
     #[test]

@@ -14,3 +14,4 @@ mod restore;
 mod runs;
 mod sources;
 mod sql;
+mod sql_access;

@@ -147,11 +147,11 @@ fn has_undelete(versions: &[Version]) -> bool {
     ordered.windows(2).any(|w| w[0].id == w[1].id && w[0].deleted && !w[1].deleted)
 }
 
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     command.env("RUST_LOG", "warn").stdin(Stdio::null()).output().expect("tidemark runs")
 }
 
-fn succeeded(output: &Output, what: &str) -> String {
+pub(crate) fn succeeded(output: &Output, what: &str) -> String {
     assert!(
         output.status.success(),
         "{what}: {}\nstdout: {}\nstderr: {}",
@@ -168,7 +168,7 @@ fn failed(output: &Output, what: &str) -> String {
 }
 
 /// RFC 4180 records (quoted fields may hold commas, quotes and line breaks).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
     let (mut quoted, mut chars) = (false, text.chars().peekable());
     while let Some(c) = chars.next() {
@@ -195,7 +195,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 }
 
 /// An instant in µs as `--as-of` and a TIMESTAMP literal take it.
-fn instant(micros: i64) -> String {
+pub(crate) fn instant(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).expect("valid instant").format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 

@@ -1,7 +1,8 @@
 //! Postgres functions psql's meta-commands call that `datafusion-pg-catalog` does not register:
 //! `pg_size_pretty` (`\dt+`, `\l+`), `pg_function_is_visible`, `pg_get_function_result` and
 //! `pg_get_function_arguments` (`\df`), and the comment lookups (`obj_description`,
-//! `col_description`, `shobj_description`) of every `+` listing.
+//! `col_description`, `shobj_description`) of every `+` listing; and `has_table_privilege`,
+//! which answers from what the session's catalog lets its user see.
 //!
 //! The function lookups answer from `pg_catalog.pg_proc` and `pg_type`, which are static (a
 //! Postgres release's built-in functions), read once when the endpoint starts.
@@ -37,6 +38,51 @@ pub(super) async fn register(ctx: &SessionContext) -> Result<()> {
         ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(name, signature, DataType::Utf8, none)));
     }
     Ok(())
+}
+
+/// `has_table_privilege([user,] table, privilege)`: true for a table the session can read
+/// (granted, with users and roles) and for the catalog schemas' tables; false otherwise. The
+/// privilege asked is not looked at: the endpoint only ever grants reading. An oid is always
+/// true, since only tables the session can see have one in its `pg_class`.
+pub(super) fn has_table_privilege(catalog: Arc<dyn tidemark_lake::datafusion::catalog::CatalogProvider>) -> ScalarUDF {
+    let text = [DataType::Utf8, DataType::Utf8];
+    let signature = Signature::one_of(
+        vec![
+            TypeSignature::Exact(text.to_vec()),
+            TypeSignature::Exact([DataType::Utf8, DataType::Utf8, DataType::Utf8].to_vec()),
+            TypeSignature::Exact(vec![DataType::Int32, DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Int64, DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Int32, DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Utf8]),
+        ],
+        Volatility::Stable,
+    );
+    let readable = move |name: &str| {
+        let name = name.trim().to_lowercase().replace('"', "");
+        let (schema, table) = name.rsplit_once('.').unwrap_or(("public", &name));
+        let schema = schema.rsplit('.').next().unwrap_or(schema);
+        if matches!(schema, "pg_catalog" | "information_schema") {
+            return true;
+        }
+        catalog.schema(schema).is_some_and(|s| s.table_exist(table))
+    };
+    let answer = Arc::new(move |args: &[ColumnarValue]| {
+        let table = &args[args.len() - 2];
+        let rows = args.iter().find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            ColumnarValue::Scalar(_) => None,
+        });
+        let array = table.to_array(rows.unwrap_or(1))?;
+        let answers: tidemark_lake::arrow::array::BooleanArray = match array.data_type() {
+            DataType::Utf8 => array.as_string::<i32>().iter().map(|n| n.map(&readable)).collect(),
+            _ => (0..array.len()).map(|i| array.is_valid(i).then_some(true)).collect(),
+        };
+        Ok(match rows {
+            Some(_) => ColumnarValue::Array(Arc::new(answers)),
+            None => ColumnarValue::Scalar(ScalarValue::try_from_array(&answers, 0)?),
+        })
+    });
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature("has_table_privilege", signature, DataType::Boolean, answer))
 }
 
 /// What `\df` shows of one function.

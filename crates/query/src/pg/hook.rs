@@ -21,8 +21,10 @@ use tidemark_lake::datafusion::sql::parser::Statement as DfStatement;
 use tidemark_lake::datafusion::sql::sqlparser::ast::Statement;
 
 use super::rewrite::rewrite;
+use super::session::StatementNotes;
+use crate::access::{AccessDenied, GrantedSchema};
 use crate::catalog::LakeSchema;
-use crate::session::explain_unknown_table;
+use crate::session::{explain_unknown_table, explain_unknown_table_with};
 
 /// Where datafusion-postgres's `SET statement_timeout` keeps the timeout in the connection's
 /// metadata (its own accessor is private); a rewritten query honours it as any other does.
@@ -34,9 +36,23 @@ const STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
 /// runs it, except a query this hook rewrote, which datafusion-postgres would re-parse from its
 /// original text: this hook runs that one itself. For the extended protocol the checked plan
 /// (of the rewritten statement) is the one that runs.
-pub(super) struct ReadOnly;
+pub(super) struct ReadOnly {
+    /// Each statement checked, with its plan, for the query log.
+    notes: Arc<StatementNotes>,
+}
 
 impl ReadOnly {
+    pub(super) fn new(notes: Arc<StatementNotes>) -> ReadOnly {
+        ReadOnly { notes }
+    }
+
+    /// [`ReadOnly::check`], noting the statement and its plan.
+    async fn check_noted(&self, statement: &Statement, ctx: &SessionContext) -> Option<PgWireResult<LogicalPlan>> {
+        let checked = Self::check(statement, ctx).await;
+        self.notes.note(statement, checked.as_ref().and_then(|c| c.as_ref().ok()));
+        checked
+    }
+
     /// `None` for the statements datafusion-postgres's own hooks answer (SET, SHOW,
     /// transactions, cursors), after checking a cursor's query; otherwise the checked plan, or
     /// why the statement may not run.
@@ -87,11 +103,12 @@ impl ReadOnly {
     }
 
     async fn plan(statement: &Statement, ctx: &SessionContext) -> PgWireResult<LogicalPlan> {
-        let plan = ctx
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
-            .await
-            .map_err(|e| PgWireError::ApiError(Box::new(suggest_tables(ctx, e))))?;
+        let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await.map_err(|e| {
+            match AccessDenied::find(&e) {
+                Some(denied) => permission_denied(denied),
+                None => PgWireError::ApiError(Box::new(suggest_tables(ctx, e))),
+            }
+        })?;
         // Statements (PREPARE, EXECUTE, SET) stay allowed: they only touch this connection's session.
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false);
         if let Err(e) = options.verify_plan(&plan) {
@@ -111,10 +128,20 @@ fn suggest_tables(ctx: &SessionContext, error: DataFusionError) -> DataFusionErr
     let state = ctx.state();
     let defaults = &state.config().options().catalog;
     let schema = ctx.catalog(&defaults.default_catalog).and_then(|c| c.schema(&defaults.default_schema));
-    match schema.as_ref().and_then(|s| s.downcast_ref::<LakeSchema>()) {
-        Some(lake) => explain_unknown_table(lake, error),
+    let Some(schema) = schema else { return error };
+    if let Some(lake) = schema.downcast_ref::<LakeSchema>() {
+        return explain_unknown_table(lake, error);
+    }
+    // With users and roles, only names the user can see are suggested.
+    match schema.downcast_ref::<GrantedSchema>() {
+        Some(granted) => explain_unknown_table_with(error, |name| granted.unknown_table(name)),
         None => error,
     }
+}
+
+/// SQLSTATE 42501 (insufficient_privilege), PostgreSQL's wording.
+pub(super) fn permission_denied(denied: &AccessDenied) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".to_owned(), "42501".to_owned(), denied.to_string())))
 }
 
 /// SQLSTATE 25006 (read_only_sql_transaction), PostgreSQL's answer to a write on a standby.
@@ -137,9 +164,10 @@ impl QueryHook for ReadOnly {
         if let Statement::Query(_) = statement
             && let Some(rewritten) = rewrite(statement)
         {
+            self.notes.note(statement, None);
             return Some(Self::run(&rewritten, session_context, client).await);
         }
-        match Self::check(statement, session_context).await {
+        match self.check_noted(statement, session_context).await {
             Some(Err(refused)) => Some(Err(refused)),
             Some(Ok(_)) | None => None,
         }
@@ -151,7 +179,7 @@ impl QueryHook for ReadOnly {
         session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::check(statement, session_context).await
+        self.check_noted(statement, session_context).await
     }
 
     async fn handle_extended_query(

@@ -4,6 +4,7 @@
 #[path = "../../../sync/tests/common/mod.rs"]
 mod common;
 
+mod access;
 mod ddl;
 mod marts;
 mod notes;

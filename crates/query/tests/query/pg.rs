@@ -459,11 +459,54 @@ async fn pg_non_loopback_listen_requires_a_password() {
     let error = PgServer::bind(account_context(), config).await.expect_err("refused");
     assert!(matches!(error, PgServerError::EmptyPassword), "{error:?}");
 
+    // A password is not enough: rows would cross the network in clear.
     let config = PgServerConfig { credentials: Some(credentials()), ..PgServerConfig::new(everywhere) };
+    let error = PgServer::bind(account_context(), config).await.expect_err("refused");
+    assert!(matches!(error, PgServerError::TlsRequired { .. }), "{error:?}");
+    assert!(error.to_string().contains("without TLS: give sql.tls"), "{error}");
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let tls = tls_files(dir.path());
+    let config = PgServerConfig { credentials: Some(credentials()), tls: Some(tls), ..PgServerConfig::new(everywhere) };
     let server = start_with(account_context(), config).await;
     assert_ne!(server.addr.port(), 0);
+    // psql prefers TLS, and the server refuses anything else beyond loopback: this login is TLS.
     assert_eq!(ok(&psql(server.addr, USER, Some(PASSWORD), &["-A", "-t", "-c", "SELECT 'reachable'"]).await), "reachable\n");
     server.stop().await;
+}
+
+/// A certificate for localhost (the simulator's generator) written as the endpoint's PEM files.
+pub fn tls_files(dir: &std::path::Path) -> tidemark_query::pg::PgTls {
+    let certificate = tidemark_sfsim::tls::SimCertificate::generate().expect("a certificate");
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, certificate.server_chain_pem()).expect("writes the chain");
+    std::fs::write(&key_file, certificate.server_key_pem()).expect("writes the key");
+    tidemark_query::pg::PgTls { cert_file, key_file, required: true }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_tls_certificates_that_cannot_serve_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let good = tls_files(dir.path());
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let bind = |tls: tidemark_query::pg::PgTls| async move {
+        let config = PgServerConfig { credentials: Some(credentials()), tls: Some(tls), ..PgServerConfig::new(listen) };
+        PgServer::bind(account_context(), config).await.map(|_| ())
+    };
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").expect("writes");
+    let error = bind(tidemark_query::pg::PgTls { cert_file: empty.clone(), ..good.clone() }).await.expect_err("no certificate");
+    assert!(error.to_string().contains("empty.pem") && error.to_string().contains("no certificate"), "{error}");
+    let error = bind(tidemark_query::pg::PgTls { key_file: empty, ..good.clone() }).await.expect_err("no key");
+    assert!(error.to_string().contains("empty.pem") && error.to_string().contains("no private key"), "{error}");
+    let other = tls_files(&{
+        let d = dir.path().join("other");
+        std::fs::create_dir(&d).expect("a dir");
+        d
+    });
+    let error = bind(tidemark_query::pg::PgTls { key_file: other.key_file, ..good.clone() }).await.expect_err("mismatch");
+    assert!(error.to_string().contains("does not match"), "{error}");
+    bind(good).await.expect("a matching chain and key bind");
 }
 
 #[test]
