@@ -178,6 +178,14 @@ impl Pattern {
     fn matches(&self, name: &str) -> bool {
         self.matcher.is_match(name)
     }
+
+    /// Whether this object pattern may name a table of `source` (`app.*`, `*.orders`).
+    fn names_source(&self, source: &str) -> bool {
+        match self.text.split_once('.') {
+            Some((pattern, _)) => globset::Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(source)),
+            None => false,
+        }
+    }
 }
 
 struct ColumnRuleEntry {
@@ -234,6 +242,12 @@ impl Role {
             TableKind::Mart => self.marts.iter().any(|p| p.matches(table)),
             TableKind::Internal => self.internal.iter().any(|p| p.matches(table)),
         }
+    }
+
+    /// Whether the role may read any table of the source `source` (lower case): a source none
+    /// of whose tables is granted is not even listed as a schema.
+    pub fn grants_source(&self, source: &str) -> bool {
+        self.objects.iter().any(|p| p.names_source(source))
     }
 
     /// The rule of `column` of `table`, with the dotted path of the rule that decided it and
@@ -524,6 +538,7 @@ roles:
         assert!(analyst.grants(TableKind::Object, "account"));
         assert!(analyst.grants(TableKind::Object, "contact"), "patterns are case-insensitive");
         assert!(analyst.grants(TableKind::Object, "app.orders"));
+        assert!(analyst.grants_source("app") && !analyst.grants_source("other"));
         assert!(!analyst.grants(TableKind::Object, "opportunity"));
         assert!(!analyst.grants(TableKind::Object, "other.orders"));
         assert!(analyst.grants(TableKind::Mart, "dim_customer"));

@@ -65,6 +65,34 @@ impl AccessDenied {
     }
 }
 
+/// The lake's catalog as one user sees it: every schema can be asked for (so a hidden source's
+/// table is refused by name), but only those holding something the user may read are listed
+/// (`information_schema`, `pg_namespace`, `\dn`).
+#[derive(Debug, Default)]
+struct GrantedCatalog {
+    schemas: MemoryCatalogProvider,
+    unlisted: parking_lot::RwLock<std::collections::BTreeSet<String>>,
+}
+
+impl CatalogProvider for GrantedCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let unlisted = self.unlisted.read();
+        self.schemas.schema_names().into_iter().filter(|s| !unlisted.contains(s)).collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn tidemark_lake::datafusion::catalog::SchemaProvider>> {
+        self.schemas.schema(name)
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn tidemark_lake::datafusion::catalog::SchemaProvider>,
+    ) -> tidemark_lake::datafusion::common::Result<Option<Arc<dyn tidemark_lake::datafusion::catalog::SchemaProvider>>> {
+        self.schemas.register_schema(name, schema)
+    }
+}
+
 /// What guarding needs to know about a user: who, with which role, and the key of the `hash`
 /// rule.
 #[derive(Debug, Clone)]
@@ -79,10 +107,15 @@ pub struct UserRules {
 pub fn user_context(session: &QuerySession, rules: UserRules) -> Result<SessionContext> {
     let (lake, sources, inner_as_of) = session.schemas();
     let rules = Arc::new(rules);
-    let catalog = MemoryCatalogProvider::new();
+    let catalog = GrantedCatalog::default();
     catalog.register_schema(SCHEMA, Arc::new(GrantedSchema::new(lake.clone(), None, rules.clone())))?;
     for (name, schema) in sources {
         catalog.register_schema(name, Arc::new(GrantedSchema::new(schema.clone(), Some(name.clone()), rules.clone())))?;
+        // A source the role reads nothing of is not listed (`\dn`, `pg_namespace`); naming
+        // one of its tables is still refused by name.
+        if !rules.principal.role.grants_source(name) {
+            catalog.unlisted.write().insert(name.clone());
+        }
     }
     let catalogs = MemoryCatalogProviderList::new();
     use tidemark_lake::datafusion::catalog::CatalogProviderList;

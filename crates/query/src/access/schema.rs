@@ -115,7 +115,11 @@ impl SchemaProvider for GrantedSchema {
             }
         };
         if !self.granted(&named) {
-            return Err(AccessDenied::error(&name));
+            let typed = match &self.source {
+                Some(source) => format!("{source}.{name}"),
+                None => name,
+            };
+            return Err(AccessDenied::error(&typed));
         }
         match self.inner.table(&name).await? {
             Some(provider) => self.guarded(&name, &named, provider).map(Some),

@@ -362,3 +362,43 @@ async fn duckdb_reads_the_mart_through_its_ddl() {
     }
     assert_eq!(written.len(), 2, "{written:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mart_is_granted_by_name_and_guarded_in_both_relations() {
+    use tidemark_core::access::{Access, RoleConfig, UserConfig};
+    use tidemark_query::access::{AccessDenied, UserRules, user_context};
+
+    let m = MartLake::new().await;
+    let session = m.session(ReadOptions::default()).await;
+    let env = |_: &str| None;
+    let users: BTreeMap<String, UserConfig> =
+        tidemark_core::config::load_str("dora: {password: pw, role: r, attributes: {city: Paris}}", &env).unwrap();
+    let roles: BTreeMap<String, RoleConfig> = tidemark_core::config::load_str(
+        "r: {marts: [dim_*], columns: {dim_customer: {name: deny}}, rows: {dim_customer: \"city <> user_attr('city')\"}}",
+        &env,
+    )
+    .unwrap();
+    let access = Access::compile(&users, &roles, None).unwrap();
+    let dora = access.principal("dora").unwrap().clone();
+    let ctx = user_context(&session, UserRules { principal: dora, hash_key: None }).unwrap();
+    let query = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).collect().await.unwrap();
+            text_rows(&batches)
+        }
+    };
+    // Both relations of the mart, filtered on their own rows (Paris left out), `name` gone.
+    let all = "SELECT customer_id, city, valid_from, valid_to, active_row FROM dim_customer ORDER BY customer_id, valid_from";
+    let expected: Vec<String> = rows(&session, all).await.into_iter().filter(|r| !r.contains("|Paris|")).collect();
+    assert_eq!(query(all).await, expected);
+    let current = "SELECT customer_id, city FROM dim_customer_current ORDER BY customer_id";
+    assert_eq!(query(current).await, ["2|Rome", "3|Lima"]);
+    for sql in ["SELECT name FROM dim_customer", "SELECT name FROM dim_customer_current"] {
+        let error = ctx.sql(sql).await.expect_err(sql).to_string();
+        assert!(error.contains("name"), "{sql}: {error}");
+    }
+    // The objects beside it are not granted by a mart grant.
+    let error = ctx.sql("SELECT * FROM invoice__c").await.expect_err("objects are not granted");
+    assert_eq!(AccessDenied::find(&error).map(|d| d.relation.as_str()), Some("invoice__c"));
+}

@@ -28,6 +28,7 @@ mod psycopg;
 mod query_log;
 mod relations;
 mod rows;
+mod sources;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -125,6 +126,7 @@ impl Fixture {
         let mut demo = Command::new(BIN);
         demo.args(["demo", "--quiet", "--accounts", "40", "--seed", "7", "--lake"]).arg(&lake);
         succeeded(&run(&mut demo), "tidemark demo");
+        sources::add_sources(&dir, &lake);
 
         // Industries present now and at the pinned version, the most frequent first.
         let per_industry = |args: &[&str]| -> BTreeMap<String, u64> {
@@ -194,15 +196,17 @@ impl Fixture {
              roles:\n    \
                admin: {{objects: [\"*\", \"*.*\"], marts: [\"*\"], internal: [\"*\"]}}\n    \
                analyst:\n      \
-                 objects: [account, contact]\n      \
+                 objects: [account, contact, \"legacy.*\"]\n      \
                  marts: []\n      \
                  internal: []\n      \
                  columns:\n        \
                    account: {{phone: \"mask:last4\", annualrevenue: deny}}\n        \
                    contact: {{email: \"mask:email\", homephone: deny, \"tax_id*\": deny, firstname: \"mask:initial\", \
-                              title: \"mask:redact\", mailingcity: \"null\"}}\n      \
+                              title: \"mask:redact\", mailingcity: \"null\"}}\n        \
+                   \"legacy.*\": {{note: \"mask:redact\"}}\n      \
                  rows:\n        \
-                   account: \"industry = user_attr('industry')\"\n\
+                   account: \"industry = user_attr('industry')\"\n        \
+                   legacy.sales_orders: \"amount < 100\"\n\
              {query_log}",
             alice = yaml_str(&self.alice_industry),
             bob = yaml_str(&self.bob_industry),
