@@ -2,7 +2,7 @@
 
 Usage: delta_reader_check.py <lake folder> <output.json>
 
-An independent reader for the interop test (crates/sync/tests/interop_duckdb.rs): for each
+An independent reader for the interop test (crates/sync/tests/sync/interop_duckdb.rs): for each
 table under <lake>/objects/ it writes the columns with DuckDB's types, every row ordered by
 Id, _version_at, _origin (then the other metadata columns, so the order is total), the number
 of versions and the number of live records (latest version per Id not deleted). Values are

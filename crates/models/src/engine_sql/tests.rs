@@ -1,5 +1,5 @@
 //! The statements' shapes per engine for the post's model; DuckDB runs them in
-//! `tests/engine_sql_duckdb.rs`.
+//! `tests/models/engine_sql_duckdb.rs`.
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! compares the two exactly.
 //!
 //! Shared by test crates: this crate's tests have it as `common::oracle`; another crate's take
-//! it with `#[path = "../../postgres/tests/common/oracle.rs"] mod oracle;`. It needs only
+//! it with a `#[path]` module declaration naming this file. It needs only
 //! `tokio_postgres`, `serde_json` (with `raw_value`, as the workspace has it), `chrono` and
 //! `tidemark_lake`, and nothing from the rest of `common`: keep it that way, and keep its API.
 //!
