@@ -12,6 +12,7 @@ mod catalog_cmd;
 mod demo;
 mod govern_cmd;
 mod lake_cmd;
+mod maintain_cmd;
 mod model_cmd;
 mod progress;
 mod push_cmd;
@@ -106,6 +107,25 @@ enum Command {
         /// the append-only property.
         #[arg(long)]
         repair: bool,
+    },
+    /// Compact small files, write checkpoints, vacuum unreferenced files and clean up expired
+    /// log entries, table by table (settings: the config's `maintenance:` section).
+    ///
+    /// A table a writer holds is skipped (exit code 2) and a writer waits for the table
+    /// maintenance holds, so it is safe beside running syncs.
+    Maintain {
+        /// The configuration file, for lake.location and maintenance.
+        #[arg(long, short, env = "TIDEMARK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Lake location (folder or s3:// URL); overrides lake.location.
+        #[arg(long)]
+        lake: Option<String>,
+        /// Only these tables (comma-separated paths in the lake: objects/account,marts/contact_dim).
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<String>>,
+        /// Report what would be compacted and vacuumed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Query the lake with SQL: one query, a script (--file or stdin), or an interactive shell.
     ///
@@ -380,6 +400,12 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
             let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
             lake_cmd::doctor(lake, repair).await
+        }
+        Command::Maintain { config, lake, tables, dry_run } => {
+            let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;
+            let lake = lake_cmd::existing_lake(lake.as_deref(), config.as_ref()).await?;
+            let settings = config.map(|c| c.maintenance).unwrap_or_default();
+            maintain_cmd::maintain(lake, settings, tables, dry_run).await
         }
         Command::Sql { query, file, config, lake, as_of, table_version, table_timestamp, format, out, timing } => {
             let config = config.map(|c| lake_cmd::load_config(&c)).transpose()?;

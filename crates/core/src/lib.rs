@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod field_type;
 pub mod governance;
+pub mod maintenance;
 pub mod models;
 pub mod push;
 pub mod schema;

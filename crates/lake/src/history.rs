@@ -222,9 +222,11 @@ impl HistoryTable {
         history.next().await.transpose().map_err(|e| LakeError::delta(&self.object, e))
     }
 
-    /// The sync run that made the latest commit, when a Tidemark writer made it.
+    /// The sync run that made the latest commit besides erasures and maintenance, when a
+    /// Tidemark writer made it.
     pub async fn last_commit_run(&self) -> Result<Option<String>> {
-        Ok(self.last_commit().await?.and_then(|c| c.info.get("tidemark.run_id").and_then(|v| v.as_str()).map(str::to_owned)))
+        let last = crate::scrub::last_commit_besides_housekeeping(&self.table, &self.object).await?;
+        Ok(last.and_then(|c| c.info.get("tidemark.run_id").and_then(|v| v.as_str()).map(str::to_owned)))
     }
 
     /// The last transaction number `app_id` committed, if any.

@@ -106,6 +106,17 @@ fn process_start(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The purpose of table maintenance's leases, which other writers wait for.
+pub const MAINTENANCE_PURPOSE: &str = "maintain";
+
+/// How often a writer waiting for maintenance looks at the lease again.
+const MAINTENANCE_POLL: Duration = Duration::from_millis(250);
+
+enum Attempt {
+    Taken(Box<Lease>),
+    Held(Option<LeaseRecord>),
+}
+
 /// How to take a lease.
 #[derive(Debug, Clone)]
 pub struct LeaseOptions {
@@ -144,20 +155,43 @@ fn generation_path(resource: &str, generation: u64) -> Path {
 }
 
 impl Lease {
-    /// Takes the lease on `resource` (a path-like name: `objects/account`).
+    /// Takes the lease on `resource` (a path-like name: `objects/account`). A lease held by
+    /// table maintenance ([`MAINTENANCE_PURPOSE`]) is waited for: maintenance holds a table for
+    /// one compaction at a time and yields to writers, never the other way round.
     pub async fn acquire(lake: &LakeLocation, resource: &str, options: LeaseOptions) -> Result<Lease> {
+        let mut waiting = false;
+        loop {
+            match Lease::attempt(lake, resource, &options).await? {
+                Attempt::Taken(lease) => return Ok(*lease),
+                Attempt::Held(Some(holder))
+                    if holder.purpose == MAINTENANCE_PURPOSE && options.purpose != MAINTENANCE_PURPOSE =>
+                {
+                    if !waiting {
+                        tracing::info!(resource, holder = %holder.holder(), "waiting for table maintenance to finish");
+                        waiting = true;
+                    }
+                    tokio::time::sleep(MAINTENANCE_POLL).await;
+                }
+                Attempt::Held(holder) => {
+                    return Err(LakeError::LeaseHeld {
+                        resource: resource.to_owned(),
+                        holder: holder.as_ref().map_or_else(|| "another run".to_owned(), LeaseRecord::holder),
+                        expires_at: holder.map_or_else(|| options.clock.now() + ttl(&options), |h| h.expires_at),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One try at taking the lease: taken, or held (by the holder read back, when readable).
+    async fn attempt(lake: &LakeLocation, resource: &str, options: &LeaseOptions) -> Result<Attempt> {
+        let options = options.clone();
         let store = lake.object_store()?;
         let location = lake.root().to_string();
         let newest = newest_generation(&store, &location, resource).await?;
         let now = options.clock.now();
-        let generation = match &newest {
-            Some(current) if !current.is_free(now, &options.identity) => {
-                return Err(LakeError::LeaseHeld {
-                    resource: resource.to_owned(),
-                    holder: current.holder(),
-                    expires_at: current.expires_at,
-                });
-            }
+        let generation = match newest {
+            Some(current) if !current.is_free(now, &options.identity) => return Ok(Attempt::Held(Some(current))),
             Some(current) => current.generation + 1,
             None => 1,
         };
@@ -180,12 +214,7 @@ impl Lease {
             Ok(_) => {}
             Err(deltalake::ObjectStoreError::AlreadyExists { .. }) => {
                 // Another run created this generation first: it holds the lease now.
-                let winner = read_record(&store, &location, &path).await?;
-                return Err(LakeError::LeaseHeld {
-                    resource: resource.to_owned(),
-                    holder: winner.as_ref().map_or_else(|| "another run".to_owned(), LeaseRecord::holder),
-                    expires_at: winner.map_or(record.expires_at, |w| w.expires_at),
-                });
+                return Ok(Attempt::Held(read_record(&store, &location, &path).await?));
             }
             Err(e) => return Err(LakeError::store(&location, e)),
         }
@@ -203,14 +232,14 @@ impl Lease {
             }
         }
         tracing::debug!(resource, generation, "lease acquired");
-        Ok(Lease {
+        Ok(Attempt::Taken(Box::new(Lease {
             store,
             location,
             resource: resource.to_owned(),
             generation,
             options,
             state: Mutex::new(LeaseState { record, lost: None }),
-        })
+        })))
     }
 
     pub fn resource(&self) -> &str {

@@ -29,6 +29,7 @@ pub mod lease;
 pub mod ledger;
 pub mod live;
 pub mod location;
+pub mod maintain;
 pub mod plain;
 pub mod policy;
 pub mod read;
@@ -37,6 +38,8 @@ pub mod schema_plan;
 pub mod scrub;
 pub mod source;
 pub mod suppression;
+#[cfg(test)]
+mod testing;
 pub mod writer;
 
 pub use deltalake;

@@ -168,6 +168,46 @@ impl LakeLocation {
         self.delta_folders("marts").await
     }
 
+    /// Every Delta table of the lake, as paths relative to its root (`objects/account`,
+    /// `sources/app/orders`, `marts/contact_dim`, `_tidemark/sync_runs`,
+    /// `_tidemark/push/vendors/snapshot`), sorted. Leases and landing folders are not tables.
+    pub async fn all_tables(&self) -> Result<Vec<String>> {
+        use deltalake::ObjectStore;
+        let label = self.root.to_string();
+        let store = self.object_store()?;
+        let mut tables = Vec::new();
+        // (folder, how many levels further a table may be)
+        let mut pending: Vec<(deltalake::Path, usize)> =
+            [("objects", 1), ("sources", 2), ("marts", 1), ("_tidemark", 3)].map(|(f, d)| (deltalake::Path::from(f), d)).into();
+        while let Some((folder, depth)) = pending.pop() {
+            let listing = match store.list_with_delimiter(Some(&folder)).await {
+                Ok(l) => l,
+                Err(deltalake::ObjectStoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(LakeError::store(&label, e)),
+            };
+            if listing.common_prefixes.iter().any(|p| p.filename() == Some("_delta_log")) {
+                tables.push(folder.to_string());
+                continue;
+            }
+            if depth == 0 || folder.as_ref() == "_tidemark/leases" {
+                continue;
+            }
+            for prefix in listing.common_prefixes {
+                // `key=value` folders are a table's partitions, never tables.
+                if prefix.filename().is_some_and(|n| !n.contains('=')) {
+                    pending.push((prefix, depth - 1));
+                }
+            }
+        }
+        tables.sort();
+        Ok(tables)
+    }
+
+    /// The URL of a table [`LakeLocation::all_tables`] named.
+    pub fn table_url(&self, relative: &str) -> Url {
+        self.join(&format!("{}/", relative.trim_end_matches('/')))
+    }
+
     /// The sub-folders of `folder` (relative to the root) that hold a Delta log, sorted.
     async fn delta_folders(&self, folder: &str) -> Result<Vec<String>> {
         use deltalake::ObjectStore;

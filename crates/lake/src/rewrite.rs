@@ -52,9 +52,20 @@ impl RewriteWriter {
                     properties.set_column_statistics_enabled(ColumnPath::from(field.name().as_str()), EnabledStatistics::None);
             }
         }
+        RewriteWriter::with_properties(table, label, properties.build(), target_file_size)
+    }
+
+    /// A writer with Parquet settings of the caller's (a history table's own, when its files
+    /// are rewritten as they are).
+    pub fn with_properties(
+        table: &DeltaTable,
+        label: &str,
+        properties: WriterProperties,
+        target_file_size: u64,
+    ) -> Result<RewriteWriter> {
         let writer = RecordBatchWriter::for_table(table)
             .map_err(|e| LakeError::delta(label, e))?
-            .with_writer_properties(properties.build())
+            .with_writer_properties(properties)
             .with_target_file_size(target_file_size);
         Ok(RewriteWriter { writer, label: label.to_owned(), file_tag: None })
     }
@@ -83,17 +94,7 @@ impl RewriteWriter {
         metadata: HashMap<String, serde_json::Value>,
         operation: DeltaOperation,
     ) -> Result<u64> {
-        let adds = self.writer.flush().await.map_err(|e| LakeError::delta(label, e))?;
-        let tag = self.file_tag.clone();
-        let mut actions: Vec<Action> = adds
-            .into_iter()
-            .map(|mut add| {
-                if let Some((key, value)) = &tag {
-                    add.tags.get_or_insert_with(Default::default).insert(key.clone(), Some(value.clone()));
-                }
-                Action::Add(add)
-            })
-            .collect();
+        let mut actions: Vec<Action> = self.flush().await?.into_iter().map(Action::Add).collect();
         actions.extend(removes);
         let snapshot = table.snapshot().map_err(|e| LakeError::delta(label, e))?;
         let properties =
@@ -106,6 +107,23 @@ impl RewriteWriter {
         let version = finalized.version();
         table.update_state().await.map_err(|e| LakeError::delta(label, e))?;
         Ok(version as u64)
+    }
+}
+
+impl RewriteWriter {
+    /// Closes the files written so far and returns their add actions, tagged; the caller
+    /// commits them.
+    pub async fn flush(&mut self) -> Result<Vec<deltalake::kernel::Add>> {
+        let adds = self.writer.flush().await.map_err(|e| LakeError::delta(&self.label, e))?;
+        Ok(adds
+            .into_iter()
+            .map(|mut add| {
+                if let Some((key, value)) = &self.file_tag {
+                    add.tags.get_or_insert_with(Default::default).insert(key.clone(), Some(value.clone()));
+                }
+                add
+            })
+            .collect())
     }
 }
 

@@ -184,15 +184,18 @@ impl Scrub {
     }
 }
 
-/// The newest commit that is not a scrub: capabilities that carry state forward in their
-/// commits' info (a model's load record, a push run's unresolved chunks) read it here, so an
-/// erasure between two of their runs changes nothing for them.
-pub async fn last_commit_besides_scrubs(table: &DeltaTable, label: &str) -> Result<Option<deltalake::kernel::CommitInfo>> {
+/// The newest commit that is neither a scrub nor maintenance (compaction, vacuum): capabilities
+/// that carry state forward in their commits' info (a model's load record, a push run's
+/// unresolved chunks) read it here, so an erasure or a maintenance run between two of their
+/// runs changes nothing for them.
+pub async fn last_commit_besides_housekeeping(table: &DeltaTable, label: &str) -> Result<Option<deltalake::kernel::CommitInfo>> {
     use futures::StreamExt;
     let mut history = table.history(None);
     while let Some(info) = history.next().await {
         let info = info.map_err(|e| LakeError::delta(label, e))?;
-        if !info.info.contains_key(SCRUB_COMMIT) {
+        let maintenance = info.info.contains_key(crate::maintain::MAINTENANCE_COMMIT)
+            || matches!(info.operation.as_deref(), Some("OPTIMIZE" | "VACUUM START" | "VACUUM END"));
+        if !info.info.contains_key(SCRUB_COMMIT) && !maintenance {
             return Ok(Some(info));
         }
     }
@@ -201,7 +204,7 @@ pub async fn last_commit_besides_scrubs(table: &DeltaTable, label: &str) -> Resu
 
 /// Streams one file's rows in the table's schema, its partition columns filled from the
 /// file's partition values.
-fn file_rows(
+pub(crate) fn file_rows(
     table: &DeltaTable,
     label: &str,
     file: &ScrubFile,

@@ -467,7 +467,7 @@ impl ModelLoad {
 
     async fn record_from_commit(&self, table: &tidemark_lake::deltalake::DeltaTable) -> Result<LoadRecord> {
         // An erasure's scrub may have committed since.
-        if let Some(info) = tidemark_lake::scrub::last_commit_besides_scrubs(table, &self.name).await?
+        if let Some(info) = tidemark_lake::scrub::last_commit_besides_housekeeping(table, &self.name).await?
             && let Some(v) = info.info.get(COMMIT_KEY)
         {
             let mut record: LoadRecord = serde_json::from_value(v.clone()).map_err(|e| ModelError::Layout {

@@ -77,7 +77,7 @@ impl Snapshot {
     /// it carries none).
     pub async fn last_commit_list(&self, key: &str) -> Result<Vec<String>> {
         // An erasure's scrub may have committed since.
-        let info = tidemark_lake::scrub::last_commit_besides_scrubs(&self.table, "push snapshot").await?;
+        let info = tidemark_lake::scrub::last_commit_besides_housekeeping(&self.table, "push snapshot").await?;
         Ok(info.and_then(|i| i.info.get(key).and_then(|list| serde_json::from_value(list.clone()).ok())).unwrap_or_default())
     }
 

@@ -81,6 +81,9 @@ pub struct TidemarkConfig {
     /// Field policies applied at ingestion (see [`tidemark_core::governance`]).
     #[serde(default)]
     pub governance: tidemark_core::governance::GovernanceConfig,
+    /// Table maintenance: compaction, checkpoints, vacuum, log cleanup (`tidemark maintain`).
+    #[serde(default)]
+    pub maintenance: tidemark_core::maintenance::MaintenanceSettings,
 }
 
 /// `tidemark serve-sql`: where to listen, who may log in and what each user may read (see
@@ -410,6 +413,7 @@ impl TidemarkConfig {
         }
         self.validate_push()?;
         tidemark_core::sources::validate(&self.sources)?;
+        self.maintenance.validate()?;
         let governance = self.governance()?;
         if let Some(sql) = &self.sql {
             sql.validate(&governance)?;

@@ -101,7 +101,7 @@ pub(crate) fn run_killed(mut command: Command, after: Duration, stderr: &Path) -
     }
 }
 
-fn change_round(sim: &SimHandle) {
+pub(crate) fn change_round(sim: &SimHandle) {
     let mut org = sim.state.org.write();
     org.advance_clock(chrono::Duration::minutes(30));
     let spec = ChangeRoundSpec {

@@ -8,6 +8,7 @@ mod crash;
 mod erase;
 mod first_hour;
 mod govern;
+mod maintain;
 mod models;
 mod push_crash;
 mod restore;

@@ -1,36 +1,10 @@
 use std::sync::Arc;
 
-use deltalake::arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
 use tidemark_core::{FieldType, SourceField};
 
 use super::*;
 use crate::columns::initial_schema;
-use crate::writer::{VersionWriter, app_id};
-
-/// `(Id, version at, deleted, Name, ingested at, run)`.
-type Row = (&'static str, i64, bool, &'static str, i64, &'static str);
-
-fn batch(schema: &deltalake::arrow::datatypes::SchemaRef, rows: &[Row]) -> RecordBatch {
-    let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
-    let text = |v: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from(v)) };
-    let columns: Vec<ArrayRef> = vec![
-        ts(rows.iter().map(|r| r.1).collect()),
-        Arc::new(BooleanArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
-        text(rows.iter().map(|_| "query").collect()),
-        text(rows.iter().map(|r| r.5).collect()),
-        ts(rows.iter().map(|r| r.4).collect()),
-        text(rows.iter().map(|r| r.0).collect()),
-        text(rows.iter().map(|r| r.3).collect()),
-    ];
-    RecordBatch::try_new(schema.clone(), columns).unwrap()
-}
-
-async fn append(table: &mut HistoryTable, writer: &str, rows: &[Row]) {
-    let schema = table.schema().unwrap();
-    let mut w = VersionWriter::new(table, app_id(writer, "Account"), Vec::new()).await.unwrap();
-    w.write(batch(&schema, rows)).await.unwrap();
-    w.commit(table).await.unwrap();
-}
+use crate::testing::append;
 
 async fn live_names(lake: &LakeLocation) -> Vec<(String, String)> {
     let table = HistoryTable::open(lake, "Account").await.unwrap().unwrap();

@@ -186,12 +186,19 @@ async fn data_api_layer(State(state): State<AppState>, mut req: Request, next: N
             if fault == Some(RequestFault::DropConnection) { drop_mid_body(resp).await } else { resp }
         }
     };
-    with_org_date(with_limit_info(resp, (used, max)), now)
+    with_limit_info(resp, (used, max))
 }
 
-/// `Date` carries the org's clock, as a real org's server time: clients that stamp versions
-/// themselves (hard deletes, formula snapshots) then stay on the org's timeline even when the
-/// simulated clock is far from the wall clock.
+/// Every response, whatever its endpoint, carries the org's clock in `Date` ([`with_org_date`]).
+async fn org_date_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    with_org_date(resp, state.now_millis())
+}
+
+/// `Date` carries the org's clock, as a real org's server time on every endpoint: clients that
+/// stamp versions themselves (hard deletes, formula snapshots) then stay on the org's timeline
+/// even when the simulated clock is far from the wall clock. One response dated by the wall clock
+/// (a login, the versions list) would move such a client's idea of server time years ahead.
 fn with_org_date(mut resp: Response, now_millis: i64) -> Response {
     if let Some(t) = chrono::DateTime::from_timestamp_millis(now_millis) {
         if let Ok(v) = HeaderValue::from_str(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
@@ -248,6 +255,7 @@ pub fn router(state: AppState) -> Router {
         .merge(soap::routes())
         .merge(bulk1::routes())
         .merge(admin::routes(state.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), org_date_layer))
         .with_state(state);
     // Salesforce serves every resource with and without a trailing slash. Paths are normalised
     // once, in front of routing, so each route is declared once.

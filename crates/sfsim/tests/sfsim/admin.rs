@@ -236,3 +236,40 @@ async fn an_admin_token_guards_the_admin_api() {
     let resp = org.admin(Method::GET, "/clock").header("X-Admin-Token", "s3cret").send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// A real org's `Date` header is its server time on every endpoint. The simulated org's clock
+/// can be years from the wall clock: a login or the versions list dated by the wall clock
+/// would move a client's idea of server time (which dates formula snapshots and hard deletes)
+/// off the org's timeline.
+#[tokio::test]
+async fn every_endpoint_dates_its_response_by_the_org_clock() {
+    let mut org = TestOrg::start().await;
+    org.advance_clock(chrono::Duration::days(3));
+    let clock = org.admin_json(Method::GET, "/clock", None, 200).await;
+    let now = chrono::DateTime::parse_from_str(clock["now"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
+    let credentials = &org.sim.credentials;
+    let responses = [
+        ("versions list", org.http.get(org.url("/services/data")).send().await.unwrap()),
+        ("limits", org.get("/limits").send().await.unwrap()),
+        ("unknown resource", org.get("/no-such-resource").send().await.unwrap()),
+        (
+            "login",
+            org.http
+                .post(org.url("/services/oauth2/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", credentials.client_id.as_str()),
+                    ("client_secret", credentials.client_secret.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        ),
+        ("expired session", org.http.get(org.data_url("/limits")).bearer_auth("not-a-session").send().await.unwrap()),
+    ];
+    for (what, resp) in responses {
+        let date = resp.headers().get("date").unwrap_or_else(|| panic!("{what}: no Date")).to_str().unwrap().to_owned();
+        let date = chrono::DateTime::parse_from_rfc2822(&date).unwrap();
+        assert!((date - now).num_seconds().abs() <= 5, "{what}: Date {date}, org clock {now}");
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 mod faults;
 mod governance;
 mod interop_duckdb;
+mod maintenance;
 mod oracle;
 mod s3_lake;
 mod same_second;
