@@ -20,6 +20,7 @@ mod restore_cmd;
 mod shell;
 mod source_cmd;
 mod sql_cmd;
+mod validate_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -272,6 +273,16 @@ enum Command {
         #[arg(long)]
         pii: bool,
     },
+    /// Check the configuration offline (every section, pipelines included) and summarise it;
+    /// errors name the field. With --env (or TIDEMARK_ENV), `tidemark.<env>.yaml` beside the
+    /// config is laid over it first, as every command does.
+    Validate {
+        #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
+        config: PathBuf,
+        /// The environment whose overlay to apply (`prod`: tidemark.prod.yaml).
+        #[arg(long)]
+        env: Option<String>,
+    },
     /// The embedded Salesforce org simulator.
     Sim {
         #[command(subcommand)]
@@ -462,6 +473,7 @@ async fn run(command: Command) -> anyhow::Result<Outcome> {
         },
         Command::Restore(args) => restore_cmd::run(args).await,
         Command::Objects { config, pii } => lake_cmd::objects(&config, pii).await,
+        Command::Validate { config, env } => validate_cmd::validate(&config, env.as_deref()),
         Command::Sim { command } => tidemark_sfsim::cli::run(command).await.map(|()| Outcome::Complete),
     }
 }

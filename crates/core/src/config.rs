@@ -36,12 +36,60 @@ pub fn load_file<T: DeserializeOwned>(path: &Path, env: &dyn Fn(&str) -> Option<
     load_str(&text, env)
 }
 
-/// Like [`load_file`] from a string.
-pub fn load_str<T: DeserializeOwned>(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError> {
-    let mut doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| {
+/// [`load_file`] of `base` with `overlay` laid over it (an environment's file, such as
+/// `tidemark.prod.yaml` over `tidemark.yaml`): mappings merge key by key, at any depth; any
+/// other value of the overlay (a scalar, a list) replaces the base's. Substitution and
+/// validation happen once, on the merged document.
+pub fn load_file_with_overlay<T: DeserializeOwned>(
+    base: &Path,
+    overlay: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<T, ConfigError> {
+    let read = |path: &Path| -> Result<Yaml, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { file: path.display().to_string(), message: e.to_string() })?;
+        parse(&text).map_err(|e| match e {
+            ConfigError::Syntax { line, column, message } => {
+                ConfigError::Syntax { line, column, message: format!("{}: {message}", path.display()) }
+            }
+            other => other,
+        })
+    };
+    let mut doc = read(base)?;
+    merge(&mut doc, read(overlay)?);
+    deserialize(doc, env)
+}
+
+/// Lays `over` onto `base` (see [`load_file_with_overlay`]).
+fn merge(base: &mut Yaml, over: Yaml) {
+    match (base, over) {
+        (Yaml::Mapping(base), Yaml::Mapping(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+fn parse(text: &str) -> Result<Yaml, ConfigError> {
+    serde_yaml_ng::from_str(text).map_err(|e| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         ConfigError::Syntax { line, column, message: e.to_string() }
-    })?;
+    })
+}
+
+/// Like [`load_file`] from a string.
+pub fn load_str<T: DeserializeOwned>(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError> {
+    deserialize(parse(text)?, env)
+}
+
+fn deserialize<T: DeserializeOwned>(mut doc: Yaml, env: &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError> {
     substitute(&mut doc, "", env)?;
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
@@ -273,6 +321,29 @@ mod tests {
             "PORT" => Some("8443".to_owned()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn an_overlay_merges_mappings_and_replaces_the_rest() {
+        let dir = std::env::temp_dir().join(format!("tidemark-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (base, prod) = (dir.join("tidemark.yaml"), dir.join("tidemark.prod.yaml"));
+        std::fs::write(
+            &base,
+            "lake:\n  location: ./lake\nsync:\n  parallelism: 2\n  objects: [Account, Contact]\nsecret: ${S}\n",
+        )
+        .unwrap();
+        std::fs::write(&prod, "lake:\n  location: s3://prod/lake\nsync:\n  objects: [Account]\n").unwrap();
+        let merged: Yaml = load_file_with_overlay(&base, &prod, &|v| (v == "S").then(|| "x".to_owned())).unwrap();
+        let expected: Yaml = serde_yaml_ng::from_str(
+            "lake:\n  location: s3://prod/lake\nsync:\n  parallelism: 2\n  objects: [Account]\nsecret: x\n",
+        )
+        .unwrap();
+        assert_eq!(merged, expected);
+        std::fs::write(&prod, "lake: [\n").unwrap();
+        let err = load_file_with_overlay::<Yaml>(&base, &prod, &|_| None).unwrap_err().to_string();
+        assert!(err.contains("tidemark.prod.yaml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

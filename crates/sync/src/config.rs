@@ -84,6 +84,21 @@ pub struct TidemarkConfig {
     /// Table maintenance: compaction, checkpoints, vacuum, log cleanup (`tidemark maintain`).
     #[serde(default)]
     pub maintenance: tidemark_core::maintenance::MaintenanceSettings,
+    /// Scheduled pipelines of sync, model, push and maintenance steps (see
+    /// [`tidemark_core::pipelines`]).
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, tidemark_core::pipelines::PipelineConfig>,
+}
+
+/// The environment variable naming an environment whose overlay file is laid over the config
+/// (`TIDEMARK_ENV=prod`: `tidemark.prod.yaml` over `tidemark.yaml`).
+pub const ENVIRONMENT_VAR: &str = "TIDEMARK_ENV";
+
+/// `tidemark.yaml` with environment `prod` → `tidemark.prod.yaml` beside it.
+pub fn overlay_path(config: &Path, environment: &str) -> PathBuf {
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("tidemark");
+    let extension = config.extension().and_then(|s| s.to_str()).unwrap_or("yaml");
+    config.with_file_name(format!("{stem}.{environment}.{extension}"))
 }
 
 /// `tidemark serve-sql`: where to listen, who may log in and what each user may read (see
@@ -360,7 +375,19 @@ impl Patterns {
 impl TidemarkConfig {
     /// Loads and validates a config file (`${ENV}` substituted from `env`).
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<TidemarkConfig, ConfigError> {
-        let mut config: TidemarkConfig = tidemark_core::config::load_file(path, env)?;
+        let mut config: TidemarkConfig = match env(ENVIRONMENT_VAR) {
+            Some(name) if !name.is_empty() => {
+                let overlay = overlay_path(path, &name);
+                if !overlay.is_file() {
+                    return Err(ConfigError::Read {
+                        file: overlay.display().to_string(),
+                        message: format!("{ENVIRONMENT_VAR}={name} names this overlay, which does not exist"),
+                    });
+                }
+                tidemark_core::config::load_file_with_overlay(path, &overlay, env)?
+            }
+            _ => tidemark_core::config::load_file(path, env)?,
+        };
         config.load_model_files(path, env)?;
         config.validate()?;
         Ok(config)
@@ -414,6 +441,13 @@ impl TidemarkConfig {
         self.validate_push()?;
         tidemark_core::sources::validate(&self.sources)?;
         self.maintenance.validate()?;
+        let known = tidemark_core::pipelines::KnownNames {
+            models: self.models.keys().map(String::as_str).collect(),
+            flows: self.push.keys().map(String::as_str).collect(),
+            sources: self.sources.keys().map(String::as_str).collect(),
+            salesforce: self.salesforce.is_some(),
+        };
+        tidemark_core::pipelines::validate(&self.pipelines, &known)?;
         let governance = self.governance()?;
         if let Some(sql) = &self.sql {
             sql.validate(&governance)?;
@@ -596,6 +630,39 @@ mod tests {
         assert_eq!(c.sync.overlap, Duration::from_secs(300));
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t"), "secret in Debug output: {shown}");
+    }
+
+    #[test]
+    fn pipelines_name_the_rest_of_the_config_and_an_environment_overlays_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("tidemark.yaml");
+        let pipelines = "pipelines:\n  nightly:\n    schedule: \"0 2 * * *\"\n    time_zone: Europe/Paris\n    steps:\n\
+                         \x20     - sync: {objects: [Account]}\n      - maintain: {}\n";
+        std::fs::write(&base, format!("{BASE}{pipelines}")).unwrap();
+        let env = |v: &str| match v {
+            "SECRET" => Some("s3cr3t".to_owned()),
+            ENVIRONMENT_VAR => Some("prod".to_owned()),
+            _ => None,
+        };
+        let e = TidemarkConfig::load(&base, &env).unwrap_err().to_string();
+        assert!(e.contains("tidemark.prod.yaml") && e.contains("TIDEMARK_ENV=prod"), "{e}");
+        std::fs::write(
+            dir.path().join("tidemark.prod.yaml"),
+            "pipelines:\n  nightly:\n    schedule: every 30m\n    time_zone: null\n",
+        )
+        .unwrap();
+        let c = TidemarkConfig::load(&base, &env).unwrap();
+        assert_eq!(c.pipelines["nightly"].schedule, "every 30m");
+        assert_eq!(c.pipelines["nightly"].steps.len(), 2, "steps kept from the base");
+        let without = TidemarkConfig::load(&base, &|v| (v == "SECRET").then(|| "s3cr3t".to_owned())).unwrap();
+        assert_eq!(without.pipelines["nightly"].schedule, "0 2 * * *");
+
+        let e = load(&format!("{BASE}pipelines:\n  p:\n    schedule: every 1h\n    steps: [model: {{models: [dim]}}]\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "pipelines.p.steps[0].model.models[0]: no model 'dim' (none are configured)");
+        let e = load("pipelines:\n  p:\n    schedule: every 1h\n    steps: [sync: {}]\n").unwrap_err().to_string();
+        assert!(e.starts_with("pipelines.p.steps[0].sync: syncs Salesforce objects"), "{e}");
     }
 
     #[test]

@@ -16,3 +16,4 @@ mod runs;
 mod sources;
 mod sql;
 mod sql_access;
+mod validate;
