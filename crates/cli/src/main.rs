@@ -277,6 +277,7 @@ enum Command {
     /// errors name the field. With --env (or TIDEMARK_ENV), `tidemark.<env>.yaml` beside the
     /// config is laid over it first, as every command does.
     Validate {
+        /// The configuration file to check.
         #[arg(long, short, default_value = "tidemark.yaml", env = "TIDEMARK_CONFIG")]
         config: PathBuf,
         /// The environment whose overlay to apply (`prod`: tidemark.prod.yaml).
