@@ -219,15 +219,8 @@ impl Maintain {
         let Some(mut table) = open_table(&self.lake, self.lake.table_url(name)).await? else { return Ok(None) };
         let mut done = self.empty(name, TableOutcome::Done);
         (done.files_before, done.bytes_before) = file_count(&table, name).await?;
-        let properties = if is_history(name) {
-            crate::writer::writer_properties()
-        } else {
-            // The rewrite writer's settings, as the table's own writer uses them.
-            deltalake::parquet::file::properties::WriterProperties::builder()
-                .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(128 * 1024))
-                .build()
-        };
+        // History tables keep the history writer's settings; others the rewrite writer's.
+        let properties = is_history(name).then(crate::writer::writer_properties);
         done.compaction = compact::compact(&mut table, name, &self.settings, properties, self.dry_run).await?;
         if !self.dry_run {
             done.checkpoint = checkpoint(&table, name).await?;

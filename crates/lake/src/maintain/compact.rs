@@ -58,8 +58,8 @@ struct Bin {
 /// least `min_files` files is packed, oldest first, into bins of up to `target_file_size`.
 /// A bin of one file would rewrite it for nothing, so none is made.
 async fn plan(table: &DeltaTable, label: &str, settings: &MaintenanceSettings) -> Result<Vec<Bin>> {
-    type GroupKey = (Vec<(String, Option<String>)>, Vec<(String, Option<String>)>);
-    let mut groups: BTreeMap<GroupKey, Vec<Candidate>> = BTreeMap::new();
+    type Values = BTreeMap<String, Option<String>>;
+    let mut groups: BTreeMap<(Values, Values), Vec<Candidate>> = BTreeMap::new();
     let mut views = table.get_active_add_actions_by_partitions(&[]);
     while let Some(view) = views.next().await {
         let view = view.map_err(|e| LakeError::delta(label, e))?;
@@ -75,11 +75,7 @@ async fn plan(table: &DeltaTable, label: &str, settings: &MaintenanceSettings) -
         remove.tags = add.tags.clone();
         let tags: BTreeMap<String, Option<String>> = add.tags.clone().unwrap_or_default().into_iter().collect();
         let partition_values: BTreeMap<String, Option<String>> = add.partition_values.clone().into_iter().collect();
-        let key = (
-            partition_values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        );
-        groups.entry(key).or_default().push(Candidate {
+        groups.entry((partition_values.clone(), tags)).or_default().push(Candidate {
             path: add.path,
             size: add.size,
             modified: add.modification_time,
@@ -108,13 +104,14 @@ async fn plan(table: &DeltaTable, label: &str, settings: &MaintenanceSettings) -
     Ok(bins)
 }
 
-fn push_bin(bins: &mut Vec<Bin>, tags: &[(String, Option<String>)], files: Vec<Candidate>) {
+fn push_bin(bins: &mut Vec<Bin>, tags: &BTreeMap<String, Option<String>>, files: Vec<Candidate>) {
     if files.len() >= 2 {
-        bins.push(Bin { tags: tags.iter().cloned().collect(), files });
+        bins.push(Bin { tags: tags.clone(), files });
     }
 }
 
-/// Compacts `table`'s small files (see [`plan`]) with Parquet `properties`, in one commit
+/// Compacts `table`'s small files (see [`plan`]) with Parquet `properties` (the rewrite
+/// writer's own when `None`), in one commit
 /// whose adds and removes all say `dataChange: false`, so readers of changes and append-only
 /// checks see no data change. With `dry_run`, reports what it would remove and writes nothing.
 ///
@@ -124,7 +121,7 @@ pub async fn compact(
     table: &mut DeltaTable,
     label: &str,
     settings: &MaintenanceSettings,
-    properties: WriterProperties,
+    properties: Option<WriterProperties>,
     dry_run: bool,
 ) -> Result<CompactionMetrics> {
     let bins = plan(table, label, settings).await?;
@@ -139,7 +136,10 @@ pub async fn compact(
     let schema = crate::history::arrow_schema(table, label)?;
     let mut actions: Vec<Action> = Vec::new();
     for bin in bins {
-        let mut writer = RewriteWriter::with_properties(table, label, properties.clone(), settings.target_file_size)?;
+        let mut writer = match &properties {
+            Some(p) => RewriteWriter::with_properties(table, label, p.clone(), settings.target_file_size)?,
+            None => RewriteWriter::new(table, label, &[], settings.target_file_size)?,
+        };
         for file in &bin.files {
             let scrub_file = ScrubFile {
                 path: file.path.clone(),
